@@ -1,0 +1,7 @@
+"""Backend registry and the built-in backends."""
+from . import ref  # noqa: F401  (registers "ref")
+from .partition import Region, annotate_backends, partition_backends, regions
+from .registry import REGISTRY, Backend, BackendRegistry, Kernel, TemplateBackend, register_backend
+
+__all__ = ["REGISTRY", "Backend", "BackendRegistry", "Kernel", "TemplateBackend", "register_backend", "Region",
+           "annotate_backends", "partition_backends", "regions"]

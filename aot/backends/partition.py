@@ -1,0 +1,64 @@
+"""Annotate each node with the backends that accept it, then assign it to one and group regions.
+
+Assignment here is by preference order (the first backend of ``backends`` that accepts a node);
+regions are maximal runs of consecutive scheduled nodes on the same backend.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import UnsupportedOpError
+from ..ir import Graph, Node
+from ..passes import PassContext, graph_pass
+from .registry import REGISTRY, Backend
+
+
+@dataclass
+class Region:
+    backend: str
+    nodes: list[Node]
+
+
+def selected_backends(ctx: PassContext) -> list[Backend]:
+    return [REGISTRY.get(name) for name in ctx.options.get("backends") or ["ref"]]
+
+
+@graph_pass("annotate_backends")
+def annotate_backends(graph: Graph, ctx: PassContext) -> Graph:
+    backends = selected_backends(ctx)
+    for node in graph.nodes:
+        node.meta["backends"] = [b.name for b in backends if b.kernel_for(node, graph) is not None]
+        if not node.meta["backends"]:
+            raise _unsupported(graph, node, backends)
+    return graph
+
+
+@graph_pass("partition_backends")
+def partition_backends(graph: Graph, ctx: PassContext) -> Graph:
+    forced = ctx.options.get("layer_backend", {})  # per-layer override: {"conv1": "ref"}
+    for node in graph.nodes:
+        accepted = node.meta["backends"]
+        wanted = forced.get(node.name)
+        node.meta["backend"] = wanted if wanted in accepted else accepted[0]
+    return graph
+
+
+def regions(graph: Graph) -> list[Region]:
+    out: list[Region] = []
+    for node in graph.nodes:
+        if out and out[-1].backend == node.meta["backend"]:
+            out[-1].nodes.append(node)
+        else:
+            out.append(Region(node.meta["backend"], [node]))
+    return out
+
+
+def _unsupported(graph: Graph, node: Node, backends: list[Backend]) -> UnsupportedOpError:
+    reasons = "; ".join(f"{b.name}: {b.reject_reason(node, graph)}" for b in backends)
+    ops = sorted({op for b in backends for op in b.supported_ops()})
+    shapes = [graph.tensors[i].shape for i in node.present_inputs]
+    dtypes = sorted({graph.tensors[i].dtype for i in node.present_inputs})
+    return UnsupportedOpError(
+        f"operator {node.op_type} (opset {graph.opset}{', domain ' + node.domain if node.domain else ''}) "
+        f"with inputs {shapes} of {', '.join(dtypes)} is not supported ({reasons}). Supported ops: "
+        f"{', '.join(ops)}.", model=graph.source or graph.name, node=node.meta.get("onnx_name") or node.name)

@@ -1,0 +1,134 @@
+"""Backend plug-in API. The reference backend registers itself through it exactly as a user's would.
+
+A backend owns kernels; a kernel says which ops it runs (``accepts``), which of their inputs must be
+compile-time constants, and which Jinja template renders it into a C function specialised to the
+layer's shapes.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ..ir import Graph, Node
+
+ParamsFn = Callable[[Node, Graph], dict[str, Any]]
+CheckFn = Callable[[Node, Graph], "str | None"]
+ScratchFn = Callable[[Node, Graph], int]
+
+
+@dataclass
+class Kernel:
+    op_types: tuple[str, ...]
+    template: str | None  # None: the op needs no code (its output aliases its input)
+    params: ParamsFn = lambda node, graph: {}
+    check: CheckFn | None = None  # returns why this node is NOT supported, or None
+    static_inputs: tuple[int, ...] = ()  # inputs read at compile time (shapes, pads, indices): never passed
+    scratch_bytes: ScratchFn | None = None
+    dtypes: tuple[str, ...] = ("float32",)  # accepted dtypes of the first input and the outputs
+    alias_template: str | None = None  # for alias ops: the copy used where aliasing is impossible
+    input_names: tuple[str, ...] = ()  # C parameter names, e.g. ("X", "W", "B")
+    output_names: tuple[str, ...] = ()
+
+    @property
+    def is_alias(self) -> bool:
+        return self.template is None
+
+    def reject_reason(self, node: Node, graph: Graph) -> str | None:
+        data = [graph.tensors[i] for i in node.inputs[:1] if i] + [graph.tensors[o] for o in node.outputs if o]
+        for t in data:
+            if t.dtype not in self.dtypes:
+                return f"dtype {t.dtype} of '{t.name}' (kernel takes {', '.join(self.dtypes)})"
+        for idx in self.static_inputs:
+            if idx < len(node.inputs) and node.inputs[idx] and graph.const(node.inputs[idx]) is None:
+                return f"input {idx} ('{node.inputs[idx]}') must be a compile-time constant"
+        return self.check(node, graph) if self.check else None
+
+
+class Backend(ABC):
+    """A code generator for a set of ops. Subclass it, or use TemplateBackend with kernels."""
+
+    name: str = "backend"
+    template_dirs: list[Path] = []
+
+    @abstractmethod
+    def kernel_for(self, node: Node, graph: Graph) -> Kernel | None:
+        """The kernel that runs ``node``, or None when this backend cannot."""
+
+    @abstractmethod
+    def reject_reason(self, node: Node, graph: Graph) -> str | None:
+        """Why this backend cannot run ``node`` (None when it can)."""
+
+    @abstractmethod
+    def supported_ops(self) -> list[str]:
+        """Op types this backend has kernels for."""
+
+
+class TemplateBackend(Backend):
+    """A backend made of Jinja kernel templates, looked up by op type (first accepting kernel wins)."""
+
+    def __init__(self, name: str, template_dirs: list[str | Path] | None = None):
+        self.name = name
+        self.template_dirs = [Path(d) for d in (template_dirs or [])]
+        self.kernels: list[Kernel] = []
+
+    def add_kernel(self, kernel: Kernel) -> Kernel:
+        self.kernels.append(kernel)
+        return kernel
+
+    def kernel(self, *op_types: str, template: str | None, **options: Any) -> Callable[[ParamsFn], ParamsFn]:
+        """Decorator: the decorated function computes the template's parameters for a node."""
+        def register(params: ParamsFn) -> ParamsFn:
+            self.add_kernel(Kernel(tuple(op_types), template, params=params, **options))
+            return params
+        return register
+
+    def _candidates(self, node: Node) -> list[Kernel]:
+        return [k for k in self.kernels if node.op_type in k.op_types and not node.domain]
+
+    def kernel_for(self, node: Node, graph: Graph) -> Kernel | None:
+        for k in self._candidates(node):
+            if k.reject_reason(node, graph) is None:
+                return k
+        return None
+
+    def reject_reason(self, node: Node, graph: Graph) -> str | None:
+        candidates = self._candidates(node)
+        if not candidates:
+            return "op not implemented"
+        reasons = [k.reject_reason(node, graph) for k in candidates]
+        return None if any(r is None for r in reasons) else "; ".join(r for r in reasons if r)
+
+    def supported_ops(self) -> list[str]:
+        return sorted({op for k in self.kernels for op in k.op_types})
+
+
+@dataclass
+class BackendRegistry:
+    backends: dict[str, Backend] = field(default_factory=dict)
+
+    def register(self, backend: Backend, *, replace: bool = False) -> Backend:
+        if backend.name in self.backends and not replace:
+            raise ValueError(f"a backend named '{backend.name}' is already registered")
+        self.backends[backend.name] = backend
+        return backend
+
+    def unregister(self, name: str) -> None:
+        self.backends.pop(name, None)
+
+    def get(self, name: str) -> Backend:
+        from ..errors import AotError
+        if name not in self.backends:
+            raise AotError(f"unknown backend '{name}'; registered backends: {', '.join(self.backends)}")
+        return self.backends[name]
+
+    def names(self) -> list[str]:
+        return list(self.backends)
+
+
+REGISTRY = BackendRegistry()
+
+
+def register_backend(backend: Backend, *, replace: bool = False) -> Backend:
+    return REGISTRY.register(backend, replace=replace)

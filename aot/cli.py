@@ -1,0 +1,141 @@
+"""The ``aot`` command."""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import onnx
+
+from . import __version__
+from .errors import AotError
+
+
+def _input_shape(text: str) -> tuple[str, tuple[int, ...]]:
+    name, sep, dims = text.rpartition("=")
+    try:
+        if not sep or not name:
+            raise ValueError
+        return name, tuple(int(d) for d in dims.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected NAME=D0,D1,... (e.g. input_1=1,49,10,1), got '{text}'") from None
+
+
+def _add_compile_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="ONNX model file")
+    p.add_argument("--input-shape", type=_input_shape, action="append", default=[], metavar="NAME=D0,D1,..",
+                   help="static shape for a model input with dynamic dimensions (repeatable)")
+    p.add_argument("--prefix", default="model", help="C symbol prefix of the library (default: model)")
+    p.add_argument("--backend", action="append", default=[], metavar="NAME",
+                   help="backend to use, in order of preference (repeatable; default: ref)")
+    p.add_argument("--alignment", type=int, default=16, help="arena buffer alignment in bytes (default 16)")
+    p.add_argument("--dump-ir-after", action="append", default=[], metavar="PASS",
+                   help="print the IR after this pass ('all' for every pass)")
+
+
+def _options(args: argparse.Namespace):
+    from .compiler import CompileOptions
+    return CompileOptions(prefix=args.prefix, backends=args.backend or ["ref"], alignment=args.alignment,
+                          input_shapes=dict(args.input_shape), dump_ir_after=set(args.dump_ir_after))
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from .compiler import compile_model, write_library
+    from .ir.export import to_onnx
+    t0 = time.perf_counter()
+    compiled = compile_model(args.model, _options(args))
+    out = write_library(compiled, args.output, force=args.force)
+    if args.emit_onnx:
+        onnx.save(to_onnx(compiled.graph), args.emit_onnx)
+    for note in compiled.graph.notes:
+        print(f"note: {note}")
+    m = compiled.metadata["memory"]
+    print(f"wrote {out}/ ({len(compiled.calls)} layers, arena {m['arena_bytes']} B, weights {m['weights_bytes']} B) "
+          f"in {time.perf_counter() - t0:.2f} s; build with: make -C {out}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .verify import verify_model
+    report = verify_model(args.model, options=_options(args), inputs=args.input,
+                          test_data=Path(args.test_data) if args.test_data else None, seed=args.seed,
+                          atol=args.atol, rtol=args.rtol, cc=args.cc, keep_dir=Path(args.keep) if args.keep else None)
+    print(report.table())
+    print("verify: PASS" if report.ok else "verify: FAIL (outputs differ beyond tolerance)")
+    return 0 if report.ok else 1
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from .compiler import compile_model
+    from .inspect import format_report
+    print(format_report(compile_model(args.model, _options(args))))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+    return run_demo(Path(args.out) if args.out else None, cc=args.cc)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aot", description="Compile ONNX models into standalone C libraries "
+                                     "(no malloc, one static arena) for microcontrollers and hosts.")
+    parser.add_argument("--version", action="version", version=f"aot {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("compile", help="write the C library folder for a model",
+                       description="Compile an ONNX model into a C library folder (model.h, model.c, kernels, "
+                                   "weights, Makefile, CMakeLists.txt, metadata.json).")
+    _add_compile_options(p)
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument("--force", action="store_true", help="replace an output folder that holds other files")
+    p.add_argument("--emit-onnx", metavar="FILE", help="also save the optimized IR as an ONNX model")
+    p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("verify", help="compile, build, run on the host and compare with ONNX Runtime",
+                       description="Compile the model, build it with the host C compiler, run it and compare "
+                                   "every output with ONNX Runtime (and with expected outputs from --test-data). "
+                                   "Exits 1 when an output differs beyond tolerance.")
+    _add_compile_options(p)
+    p.add_argument("--input", action="append", default=[], metavar="FILE",
+                   help=".npy per input (in order), one .npz keyed by input name, or ONNX .pb tensors")
+    p.add_argument("--test-data", metavar="DIR", help="ONNX test_data_set folder (input_*.pb, output_*.pb)")
+    p.add_argument("--seed", type=int, default=0, help="seed for random inputs (default 0)")
+    p.add_argument("--atol", type=float, default=1e-4, help="absolute tolerance (default 1e-4)")
+    p.add_argument("--rtol", type=float, default=1e-4, help="relative tolerance (default 1e-4)")
+    p.add_argument("--cc", default="cc", help="host C compiler (default cc)")
+    p.add_argument("--keep", metavar="DIR", help="keep the generated library in DIR")
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("inspect", help="per-layer table and memory summary",
+                       description="Compile the model in memory and print each layer (op, backend, shapes, "
+                                   "dtype, layout, arena offset) and the memory summary.")
+    _add_compile_options(p)
+    p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("demo", help="compile, verify and time the bundled example model",
+                       description="Compile the bundled example CNN, build it, check it against ONNX Runtime "
+                                   "and print latency, arena and weights figures. Needs no arguments.")
+    p.add_argument("--out", metavar="DIR", help="keep the generated library in DIR")
+    p.add_argument("--cc", default="cc", help="host C compiler (default cc)")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except AotError as exc:
+        print(f"aot: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("aot: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""Render the C library folder: model.h/model.c, kernel sources per backend, weights, build files,
+metadata.json. Returns file contents in memory; writing to disk is ``aot.compiler.write_library``."""
+from __future__ import annotations
+
+import json
+import numpy as np
+
+from .. import __version__
+from ..backends.registry import REGISTRY
+from ..ir import Graph
+from ..ir.dtypes import c_type
+from ..planner import MemoryPlan
+from ..resources import runtime_dir
+from .cformat import c_array_body
+from .env import make_environment
+from .kernel_context import kernel_arguments, template_context
+from .lower import Call
+
+
+def _weight_symbol(prefix: str, tensor: str) -> str:
+    return f"{prefix}_w_{tensor}"
+
+
+def tensor_expr(graph: Graph, plan: MemoryPlan, prefix: str, name: str, writable: bool) -> str:
+    st = plan.storage[name]
+    ctype = c_type(graph.tensors[name].dtype)
+    const = "" if writable else "const "
+    if st.kind in ("input", "output"):
+        root_type = c_type(graph.tensors[st.root].dtype)
+        return st.root if root_type == ctype else f"({const}{ctype}*){st.root}"
+    if st.kind == "const":
+        return _weight_symbol(prefix, st.root)
+    return f"({const}{ctype}*)(arena + {st.offset})"
+
+
+def render_library(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: str,
+                   board: str = "host") -> dict[str, str]:
+    backends = sorted({c.backend for c in calls}, key=lambda b: [c.backend for c in calls].index(b))
+    extra_dirs = [d for b in backends for d in REGISTRY.get(b).template_dirs]
+    env = make_environment(extra_dirs)
+    files: dict[str, str] = {}
+
+    kernel_sources: dict[str, list[str]] = {b: [] for b in backends}
+    prototypes, call_lines, weights = [], [], {}
+    for idx, call in enumerate(calls):
+        ctx = template_context(call.fn, call.node, call.kernel, graph)
+        source = env.get_template(call.template).render(**ctx)
+        kernel_sources[call.backend].append(source)
+        prototypes.append(ctx["signature"] + ";")
+        ins, outs = kernel_arguments(call.node, call.kernel, graph)
+        args = []
+        for a in ins:
+            if a is None:
+                continue
+            args.append(tensor_expr(graph, plan, prefix, a.tensor.name, writable=False))
+            if plan.storage[a.tensor.name].kind == "const":
+                weights[plan.storage[a.tensor.name].root] = True
+        args += [tensor_expr(graph, plan, prefix, o.tensor.name, writable=True) for o in outs]
+        if call.step.scratch_bytes:
+            args.append(f"(void*)(arena + {plan.scratch_offsets[idx]})")
+        call_lines.append({"index": idx, "name": call.node.name, "fn": call.fn, "args": args,
+                           "op_type": call.node.op_type})
+
+    # Graph outputs that no kernel writes (constants, graph inputs) are copied at the end.
+    output_copies = []
+    for o in graph.outputs:
+        st = plan.storage[o]
+        if st.kind != "output" or st.root != o:
+            output_copies.append({"dst": o, "src": tensor_expr(graph, plan, prefix, o, writable=False),
+                                  "bytes": graph.tensors[o].nbytes})
+            if st.kind == "const":
+                weights[st.root] = True
+
+    weight_list = []
+    for name in weights:
+        t = graph.tensors[name]
+        weight_list.append({"tensor": name, "symbol": _weight_symbol(prefix, name), "ctype": c_type(t.dtype), "size": max(t.size, 1),
+                            "shape": list(t.shape), "body": c_array_body(np.asarray(t.data).astype(t.dtype))})
+
+    io = {"inputs": [_io_entry(graph, n) for n in graph.inputs],
+          "outputs": [_io_entry(graph, n) for n in graph.outputs]}
+    kernel_files = [f"kernels_{b}.c" for b in backends]
+    common = {"prefix": prefix, "PREFIX": prefix.upper(), "graph": graph, "plan": plan, "io": io,
+              "calls": call_lines, "output_copies": output_copies, "weights": weight_list,
+              "prototypes": prototypes, "kernel_files": kernel_files, "sources": ["model.c"] + kernel_files,
+              "version": __version__, "board": board}
+    files["model.h"] = env.get_template("model/model.h.j2").render(**common)
+    files["model.c"] = env.get_template("model/model.c.j2").render(**common)
+    files["weights.h"] = env.get_template("model/weights.h.j2").render(**common)
+    files["kernels.h"] = env.get_template("model/kernels.h.j2").render(**common)
+    for b in backends:
+        files[f"kernels_{b}.c"] = env.get_template("model/kernels.c.j2").render(
+            backend=b, kernels=kernel_sources[b], **common)
+    files["Makefile"] = env.get_template("model/Makefile.j2").render(**common)
+    files["CMakeLists.txt"] = env.get_template("model/CMakeLists.txt.j2").render(**common)
+    files["aot_runtime.h"] = (runtime_dir() / "aot_runtime.h").read_text()
+    files["metadata.json"] = json.dumps(metadata(graph, calls, plan, prefix, io, weight_list), indent=2) + "\n"
+    return files
+
+
+def _io_entry(graph: Graph, name: str) -> dict:
+    t = graph.tensors[name]
+    return {"name": name, "onnx_name": t.onnx_name, "shape": list(t.shape), "dtype": t.dtype,
+            "ctype": c_type(t.dtype), "size": t.size, "layout": t.layout}
+
+
+def metadata(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: str, io: dict, weights: list) -> dict:
+    weights_bytes = sum(graph.tensors[w["tensor"]].nbytes for w in weights)
+    passed = {w["tensor"] for w in weights}
+    tensors = []
+    for name, t in graph.tensors.items():
+        st = plan.storage.get(name)
+        if t.is_constant and name not in passed:
+            continue  # folded into a kernel at compile time
+        entry = {"name": name, "onnx_name": t.onnx_name, "shape": list(t.shape), "dtype": t.dtype,
+                 "layout": t.layout, "bytes": t.nbytes, "storage": st.kind if st else None}
+        if st and st.kind == "arena":
+            entry["offset"] = st.offset
+        if st and st.root != name:
+            entry["alias_of"] = st.root
+        if t.quant is not None:
+            entry["scale"] = np.asarray(t.quant.scale).reshape(-1).tolist()
+            entry["zero_point"] = np.asarray(t.quant.zero_point).reshape(-1).tolist()
+        tensors.append(entry)
+    layers = [{"name": c.node.name, "onnx_name": c.node.meta.get("onnx_name"), "op_type": c.node.op_type,
+               "backend": c.backend, "function": c.fn, "inputs": [i for i in c.node.inputs if i],
+               "outputs": [o for o in c.node.outputs if o], "activation": (c.node.attrs.get("activation") or {}).get("op_type"),
+               "scratch_bytes": c.step.scratch_bytes} for c in calls]
+    return {"generator": "aot", "version": __version__, "model": graph.name, "prefix": prefix, **io,
+            "layers": layers, "tensors": tensors,
+            "memory": {**plan.summary(), "weights_bytes": weights_bytes}}

@@ -1,0 +1,26 @@
+"""The Jinja environment that renders kernel and model templates."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+
+from ..resources import templates_dir
+from .cformat import c_array_body, c_float, c_int
+
+
+def make_environment(extra_dirs: list[Path] | None = None) -> jinja2.Environment:
+    """Templates are looked up in backend-provided folders first, then in the package's."""
+    loader = jinja2.FileSystemLoader([str(d) for d in (extra_dirs or [])] + [str(templates_dir())])
+    env = jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined, trim_blocks=True,
+                             lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
+    env.filters.update(cfloat=c_float, cint=c_int, carray=c_array_body)
+    env.globals.update(prod=_prod, zip=zip, enumerate=enumerate, range=range, min=min, max=max, len=len)
+    return env
+
+
+def _prod(values) -> int:
+    out = 1
+    for v in values:
+        out *= int(v)
+    return out

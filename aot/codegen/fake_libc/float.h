@@ -1,0 +1,6 @@
+#ifndef AOT_FAKE_FLOAT_H
+#define AOT_FAKE_FLOAT_H
+#define FLT_MAX 3.402823466e+38F
+#define FLT_MIN 1.175494351e-38F
+#define FLT_EPSILON 1.192092896e-07F
+#endif

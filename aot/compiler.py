@@ -1,0 +1,114 @@
+"""The compile flow end to end: import -> passes -> partition -> lower -> plan -> render -> write."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from . import backends  # noqa: F401  (registers the built-in backends)
+from .backends.partition import annotate_backends, partition_backends
+from .codegen.emit import render_library
+from .codegen.lower import Call, lower
+from .errors import AotError
+from .frontend import import_onnx
+from .ir import Graph, c_identifier
+from .passes import PassContext, Sequential, default_pipeline
+from .planner import MemoryPlan, plan_memory
+
+
+@dataclass
+class CompileOptions:
+    prefix: str = "model"
+    backends: list[str] = field(default_factory=lambda: ["ref"])
+    alignment: int = 16
+    input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    freeze_inputs: dict[str, np.ndarray] = field(default_factory=dict)
+    dump_ir_after: set[str] = field(default_factory=set)
+    debug: bool = True
+    layer_backend: dict[str, str] = field(default_factory=dict)
+    board: str = "host"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CompiledModel:
+    graph: Graph
+    calls: list[Call]
+    plan: MemoryPlan
+    files: dict[str, str]
+    options: CompileOptions
+
+    @property
+    def metadata(self) -> dict:
+        return json.loads(self.files["metadata.json"])
+
+
+def compile_pipeline() -> Sequential:
+    return Sequential(default_pipeline().passes + [annotate_backends, partition_backends])
+
+
+def optimize(source: str | Path | onnx.ModelProto | Graph, options: CompileOptions | None = None) -> Graph:
+    """Import (unless given a Graph) and run the pass pipeline up to partitioning."""
+    options = options or CompileOptions()
+    graph = source if isinstance(source, Graph) else import_onnx(
+        source, input_shapes=options.input_shapes, freeze_inputs=options.freeze_inputs)
+    ctx = PassContext(options={"backends": options.backends, "layer_backend": options.layer_backend,
+                               **options.extra},
+                      debug=options.debug, dump_ir_after=set(options.dump_ir_after))
+    return compile_pipeline()(graph, ctx)
+
+
+def compile_model(source: str | Path | onnx.ModelProto | Graph, options: CompileOptions | None = None) -> CompiledModel:
+    options = options or CompileOptions()
+    if c_identifier(options.prefix) != options.prefix:
+        raise AotError(f"prefix '{options.prefix}' is not a C identifier")
+    if options.alignment <= 0 or options.alignment & (options.alignment - 1):
+        raise AotError(f"alignment {options.alignment} is not a power of two")
+    graph = optimize(source, options)
+    calls, aliases = lower(graph, options.prefix)
+    plan = plan_memory(graph, [c.step for c in calls], aliases, options.alignment)
+    files = render_library(graph, calls, plan, options.prefix, options.board)
+    return CompiledModel(graph, calls, plan, files, options)
+
+
+def _owned_by_aot(folder: Path) -> bool:
+    meta = folder / "metadata.json"
+    try:
+        return json.loads(meta.read_text()).get("generator") == "aot"
+    except (OSError, ValueError):
+        return False
+
+
+def write_library(compiled: CompiledModel, out_dir: str | Path, *, force: bool = False) -> Path:
+    """Write the library folder atomically: a temporary sibling folder renamed into place, so a
+    failure never leaves a half-written folder; a folder holding other files is refused unless forced."""
+    out = Path(out_dir)
+    if out.exists():
+        if not out.is_dir():
+            raise AotError(f"output path '{out}' exists and is not a folder")
+        if any(out.iterdir()) and not _owned_by_aot(out) and not force:
+            raise AotError(f"output folder '{out}' holds files that aot did not write; choose an empty or "
+                           f"new folder, or pass --force to replace its contents")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        for name, text in sorted(compiled.files.items()):
+            (tmp / name).write_text(text)
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out

@@ -1,0 +1,208 @@
+"""ONNX ModelProto -> Graph IR.
+
+Static shapes are required: a symbolic leading (batch) dimension becomes 1 with a note, any other
+dynamic dimension needs ``input_shapes``. Initializers (also when IR-3 models list them as inputs)
+become constants; nodes whose inputs are all constant are evaluated here, so constant subgraphs
+(DequantizeLinear of int8 weights, Shape->Gather->Concat chains) arrive folded.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import numpy_helper, version_converter
+
+from ..errors import AotError, ShapeError, UnsupportedOpError
+from ..ir import Graph
+from ..ir.dtypes import np_dtype_of
+from .loader import default_opset, load_onnx
+from .node_eval import evaluate, infer
+
+CANONICAL_MIN_OPSET = 13
+
+
+def import_onnx(source: str | Path | onnx.ModelProto, *, input_shapes: dict[str, tuple[int, ...]] | None = None,
+                freeze_inputs: dict[str, np.ndarray] | None = None, name: str | None = None) -> Graph:
+    """Import an ONNX model (path or ModelProto) into a Graph with static shapes."""
+    if isinstance(source, onnx.ModelProto):
+        model, model_name = source, name or (source.graph.name or "model")
+    else:
+        model, model_name = load_onnx(source), name or Path(source).name
+    return _Importer(model, model_name, input_shapes or {}, freeze_inputs or {}).run()
+
+
+class _Importer:
+    def __init__(self, model: onnx.ModelProto, model_name: str, input_shapes: dict, freeze: dict):
+        self.model_name = model_name
+        self.input_shapes = {k: tuple(int(d) for d in v) for k, v in input_shapes.items()}
+        self.freeze = freeze
+        self.model = self._canonical_opset(model)
+        self.opsets = {imp.domain or "": imp.version for imp in self.model.opset_import}
+        self.graph = Graph(name=_graph_name(model_name), opset=default_opset(self.model))
+        self.ir_name: dict[str, str] = {}  # ONNX tensor name -> IR tensor name
+
+    def _canonical_opset(self, model: onnx.ModelProto) -> onnx.ModelProto:
+        """Bring old models to opset 13, where ops take their modern (input-based) forms."""
+        if default_opset(model) >= CANONICAL_MIN_OPSET:
+            return model
+        try:
+            upgraded = version_converter.convert_version(model, CANONICAL_MIN_OPSET)
+            upgraded.ir_version = max(upgraded.ir_version, 7)
+            return upgraded
+        except Exception as exc:  # the converter raises bare RuntimeErrors/IndexErrors on odd models
+            raise AotError(f"could not upgrade the model from opset {default_opset(model)} to "
+                           f"{CANONICAL_MIN_OPSET}: {exc}", model=self.model_name) from None
+
+    def error(self, cls, msg: str, node: str | None = None) -> AotError:
+        return cls(msg, model=self.model_name, node=node)
+
+    # -- steps ------------------------------------------------------------------------------------
+    def run(self) -> Graph:
+        g = self.model.graph
+        initializers = {i.name: i for i in g.initializer}
+        for inp in g.input:
+            if inp.name in initializers:
+                continue  # IR-3 style: the initializer wins, it is a constant
+            if inp.name in self.freeze:
+                self._add_const(inp.name, np.asarray(self.freeze[inp.name]))
+                continue
+            self._add_input(inp)
+        unknown = set(self.input_shapes) - {i.name for i in g.input}
+        if unknown:
+            raise self.error(AotError, f"--input-shape names {sorted(unknown)}, but the model's inputs are "
+                             f"{[i.name for i in g.input if i.name not in initializers]}")
+        for init in g.initializer:
+            self._add_const(init.name, numpy_helper.to_array(init))
+        for node in _topological(g.node, set(self.ir_name), self):
+            self._import_node(node)
+        for out in g.output:
+            if out.name not in self.ir_name:
+                raise self.error(AotError, f"graph output '{out.name}' is never produced")
+            self.graph.outputs.append(self.ir_name[out.name])
+        self.graph.source = self.model_name
+        return self.graph
+
+    def _add_input(self, vi: onnx.ValueInfoProto) -> None:
+        tt = vi.type.tensor_type
+        if not vi.type.HasField("tensor_type"):
+            raise self.error(AotError, f"input '{vi.name}' is not a tensor (sequences/maps are not supported)")
+        dtype = np_dtype_of(tt.elem_type)
+        if vi.name in self.input_shapes:
+            shape = self.input_shapes[vi.name]
+            if len(shape) != len(tt.shape.dim):
+                raise self.error(ShapeError, f"--input-shape {vi.name} has rank {len(shape)}, the model "
+                                 f"declares rank {len(tt.shape.dim)}")
+        else:
+            shape = []
+            for axis, d in enumerate(tt.shape.dim):
+                if d.HasField("dim_value") and d.dim_value > 0:
+                    shape.append(d.dim_value)
+                elif axis == 0:
+                    shape.append(1)
+                    self.graph.notes.append(f"input '{vi.name}': dynamic batch dimension "
+                                            f"'{d.dim_param or '?'}' set to 1")
+                else:
+                    raise self.error(ShapeError, f"input '{vi.name}' has a dynamic dimension "
+                                     f"'{d.dim_param or '?'}' at axis {axis} (shape "
+                                     f"{[x.dim_value or x.dim_param or '?' for x in tt.shape.dim]}); give a "
+                                     f"static shape with --input-shape {vi.name}=" +
+                                     ",".join(str(x.dim_value or 1) for x in tt.shape.dim))
+        t = self.graph.add_tensor(vi.name, shape, dtype)
+        self.ir_name[vi.name] = t.name
+        self.graph.inputs.append(t.name)
+
+    def _add_const(self, onnx_name: str, data: np.ndarray) -> str:
+        t = self.graph.add_constant(onnx_name, data)
+        self.ir_name[onnx_name] = t.name
+        return t.name
+
+    def _import_node(self, node: onnx.NodeProto) -> None:
+        node_name = node.name or (node.output[0] if node.output else node.op_type)
+        if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
+            value = evaluate(node, [], self.opsets)[0]
+            self._add_const(node.output[0], value)
+            return
+        for i in node.input:
+            if i and i not in self.ir_name:
+                raise self.error(AotError, f"input '{i}' of {node.op_type} is never produced", node_name)
+        inputs = [(i, self.graph.tensors[self.ir_name[i]]) if i else None for i in node.input]
+        if all(x is None or x[1].is_constant for x in inputs) and any(x is not None for x in inputs):
+            if self._fold(node, inputs, node_name):
+                return
+        try:
+            out_types = infer(node, [(n, t.shape, t.dtype, t.data) for n, t in (x for x in inputs if x)],
+                              self.opsets)
+        except Exception as exc:
+            if node.domain not in ("", "ai.onnx") or not onnx.defs.has(node.op_type):
+                raise self.error(UnsupportedOpError, f"operator {node.op_type} (domain "
+                                 f"'{node.domain or 'ai.onnx'}', opset {self.graph.opset}) is not an "
+                                 f"ONNX operator aot can compile", node_name) from None
+            raise self.error(ShapeError, f"shape inference failed for {node.op_type} with input shapes "
+                             f"{[x[1].shape if x else None for x in inputs]}: {str(exc).splitlines()[0]}",
+                             node_name) from None
+        outputs = []
+        present = iter(out_types)
+        for o in node.output:
+            if not o:
+                outputs.append("")
+                continue
+            shape, dtype = next(present)
+            t = self.graph.add_tensor(o, shape, dtype)
+            self.ir_name[o] = t.name
+            outputs.append(t.name)
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in attrs.items()}
+        ir_node = self.graph.make_node(node.op_type, [self.ir_name[i] if i else "" for i in node.input],
+                                       outputs, attrs, name=node_name, domain=node.domain)
+        ir_node.meta["onnx_name"] = node.name
+        self.graph.nodes.append(ir_node)
+
+    def _fold(self, node: onnx.NodeProto, inputs, node_name: str) -> bool:
+        try:
+            results = evaluate(node, [(n, t.data) for n, t in (x for x in inputs if x)], self.opsets)
+        except Exception:
+            return False  # not evaluable here (e.g. custom domain): keep the node, let support checks speak
+        for o, r in zip([o for o in node.output if o], results):
+            self._add_const(o, np.asarray(r))
+        return True
+
+
+def _graph_name(model_name: str) -> str:
+    return Path(model_name).stem or "model"
+
+
+def _topological(nodes, available: set[str], imp: _Importer) -> list[onnx.NodeProto]:
+    """Nodes in a valid order: the file's own when it is one (it is the author's schedule), else a
+    depth-first order; cycles are errors."""
+    seen = set(available) | {""}
+    for n in nodes:
+        if not all(i in seen for i in n.input):
+            break
+        seen.update(n.output)
+    else:
+        return list(nodes)
+    produced_by = {o: i for i, n in enumerate(nodes) for o in n.output if o}
+    order, state = [], [0] * len(nodes)  # 0 new, 1 on stack, 2 done
+    for start in range(len(nodes)):
+        if state[start]:
+            continue
+        stack = [(start, iter([i for i in nodes[start].input if i in produced_by]))]
+        state[start] = 1
+        while stack:  # iterative DFS: no recursion limit on deep models
+            idx, deps = stack[-1]
+            dep = next(deps, None)
+            if dep is None:
+                stack.pop()
+                state[idx] = 2
+                order.append(nodes[idx])
+                continue
+            j = produced_by[dep]
+            if state[j] == 1:
+                cycle = [nodes[k].name or nodes[k].op_type for k, _ in stack[[s[0] for s in stack].index(j):]]
+                raise imp.error(AotError, "the graph has a cycle through nodes " + " -> ".join(cycle) +
+                                "; ONNX graphs must be acyclic")
+            if state[j] == 0:
+                state[j] = 1
+                stack.append((j, iter([i for i in nodes[j].input if i in produced_by])))
+    return order

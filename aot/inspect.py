@@ -1,0 +1,31 @@
+"""Text report of a compiled model: one row per layer, then the memory summary."""
+from __future__ import annotations
+
+from .compiler import CompiledModel
+
+
+def format_report(compiled: CompiledModel) -> str:
+    graph, plan, meta = compiled.graph, compiled.plan, compiled.metadata
+    rows = [f"model {graph.name}: {len(compiled.calls)} layers, opset {graph.opset}"]
+    rows += [f"note: {n}" for n in graph.notes]
+    header = f"{'#':>3} {'layer':<32} {'op':<18} {'backend':<8} {'output':<18} {'dtype':<8} {'layout':<6} {'storage':<14} {'bytes':>8}"
+    rows.append(header)
+    rows.append("-" * len(header))
+    for idx, call in enumerate(compiled.calls):
+        out = graph.tensors[call.node.outputs[0]]
+        st = plan.storage[out.name]
+        where = f"arena@{st.offset}" if st.kind == "arena" else st.kind
+        op = call.node.op_type + (f"+{call.node.attrs['activation']['op_type']}" if call.node.attrs.get("activation") else "")
+        q = ""
+        if out.quant is not None:
+            q = f" scale={float(out.quant.scale.reshape(-1)[0]):.6g} zp={int(out.quant.zero_point.reshape(-1)[0])}"
+        rows.append(f"{idx:>3} {call.node.name[:32]:<32} {op[:18]:<18} {call.backend:<8} "
+                    f"{'x'.join(map(str, out.shape)):<18} {out.dtype:<8} {out.layout or '-':<6} {where:<14} "
+                    f"{out.nbytes:>8}{q}")
+    m = meta["memory"]
+    rows.append("")
+    rows.append(f"arena      {m['arena_bytes']:>10} B  (alignment {m['alignment']})")
+    rows.append(f"lower bound{m['lower_bound_bytes']:>10} B  (max over steps of live bytes)")
+    rows.append(f"no reuse   {m['no_reuse_bytes']:>10} B  (every buffer its own bytes)")
+    rows.append(f"weights    {m['weights_bytes']:>10} B")
+    return "\n".join(rows)

@@ -1,0 +1,112 @@
+"""Build a generated library on the host and call it in-process through ctypes.
+
+The function signatures come from the library's own model.h, parsed with pycparser, so what
+Python calls is exactly what a C user would call.
+"""
+from __future__ import annotations
+
+import ctypes
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+from pycparser import c_ast
+
+from ..codegen.csyntax import parse_c
+from ..errors import AotError
+
+_CTYPES = {"float": ctypes.c_float, "double": ctypes.c_double, "int8_t": ctypes.c_int8, "uint8_t": ctypes.c_uint8,
+           "int16_t": ctypes.c_int16, "uint16_t": ctypes.c_uint16, "int32_t": ctypes.c_int32,
+           "uint32_t": ctypes.c_uint32, "int64_t": ctypes.c_int64, "uint64_t": ctypes.c_uint64}
+
+
+def find_compiler(cc: str = "cc") -> str:
+    path = shutil.which(cc)
+    if path is None:
+        raise AotError(f"C compiler '{cc}' not found; install it (Debian: apt-get install gcc clang)")
+    return cc
+
+
+def build_shared(lib_dir: Path, cc: str = "cc", cflags: str = "-O2") -> Path:
+    """``make lib<prefix>.so`` in the library folder with the given compiler and flags."""
+    lib_dir = Path(lib_dir)
+    prefix = json.loads((lib_dir / "metadata.json").read_text())["prefix"]
+    target = f"lib{prefix}.so"
+    find_compiler(cc)
+    (lib_dir / target).unlink(missing_ok=True)
+    proc = subprocess.run(["make", "-s", "-C", str(lib_dir), target, f"CC={cc}", f"CFLAGS={cflags}"],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise AotError(f"building {target} with {cc} failed:\n{proc.stdout}{proc.stderr}")
+    return lib_dir / target
+
+
+def read_signature(header: Path, function: str) -> list[tuple[str, str, bool]]:
+    """(parameter name, C base type, is pointer) for ``function`` declared in ``header``."""
+    ast = parse_c(header)
+    for ext in ast.ext:
+        if isinstance(ext, c_ast.Decl) and ext.name == function and isinstance(ext.type, c_ast.FuncDecl):
+            params = []
+            for p in ext.type.args.params:
+                ptr = isinstance(p.type, c_ast.PtrDecl)
+                base = p.type.type if ptr else p.type
+                names = base.type.names if isinstance(base, c_ast.TypeDecl) and hasattr(base.type, "names") else ["void"]
+                params.append((p.name, " ".join(names), ptr))
+            return params
+    raise AotError(f"{header.name} declares no function '{function}'")
+
+
+class HostModel:
+    """A built library loaded in this process; ``run`` maps input arrays to output arrays."""
+
+    def __init__(self, lib_dir: Path, shared_object: Path):
+        self.dir = Path(lib_dir)
+        self.meta = json.loads((self.dir / "metadata.json").read_text())
+        prefix = self.meta["prefix"]
+        self.signature = read_signature(self.dir / "model.h", f"{prefix}_run")
+        expected = [t["name"] for t in self.meta["inputs"] + self.meta["outputs"]]
+        if [p[0] for p in self.signature] != expected:
+            raise AotError(f"model.h declares {prefix}_run({[p[0] for p in self.signature]}), metadata.json "
+                           f"lists {expected}")
+        self._lib = ctypes.CDLL(str(shared_object))
+        self._fn = getattr(self._lib, f"{prefix}_run")
+        self._fn.restype = ctypes.c_int
+        self._fn.argtypes = [ctypes.POINTER(_CTYPES[base]) for _, base, _ in self.signature]
+
+    @property
+    def inputs(self) -> list[dict]:
+        return self.meta["inputs"]
+
+    @property
+    def outputs(self) -> list[dict]:
+        return self.meta["outputs"]
+
+    def prepare(self, feeds: dict[str, np.ndarray] | list[np.ndarray]) -> list[np.ndarray]:
+        arrays = []
+        for idx, spec in enumerate(self.inputs):
+            value = feeds[idx] if isinstance(feeds, list) else feeds.get(spec["onnx_name"], feeds.get(spec["name"]))
+            if value is None:
+                raise AotError(f"no value given for input '{spec['onnx_name']}'")
+            value = np.asarray(value)
+            if value.size != spec["size"]:
+                raise AotError(f"input '{spec['onnx_name']}' needs shape {spec['shape']}, got {list(value.shape)}")
+            arrays.append(np.ascontiguousarray(value.reshape(spec["shape"]), dtype=spec["dtype"]))
+        return arrays
+
+    def run(self, feeds: dict[str, np.ndarray] | list[np.ndarray]) -> list[np.ndarray]:
+        ins = self.prepare(feeds)
+        outs = [np.zeros(o["shape"], dtype=o["dtype"]) for o in self.outputs]
+        self.call(ins, outs)
+        return outs
+
+    def call(self, ins: list[np.ndarray], outs: list[np.ndarray]) -> None:
+        ptrs = [a.ctypes.data_as(argtype) for a, argtype in zip(ins + outs, self._fn.argtypes)]
+        status = self._fn(*ptrs)
+        if status != 0:
+            raise AotError(f"{self.meta['prefix']}_run returned status {status}")
+
+
+def load(lib_dir: Path, cc: str = "cc", cflags: str = "-O2") -> HostModel:
+    return HostModel(lib_dir, build_shared(lib_dir, cc, cflags))

@@ -1,0 +1,139 @@
+"""Compile, build, run on the host and compare with ONNX Runtime (and expected test data)."""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from .compiler import CompileOptions, compile_model, write_library
+from .errors import AotError
+from .reference import run_reference
+from .targets.host import HostModel, load
+
+
+@dataclass
+class OutputCheck:
+    name: str
+    shape: tuple[int, ...]
+    max_abs: float
+    max_rel: float
+    mismatches: int
+    against: str  # "onnxruntime" or "expected"
+
+    @property
+    def ok(self) -> bool:
+        return self.mismatches == 0
+
+
+@dataclass
+class VerifyReport:
+    checks: list[OutputCheck] = field(default_factory=list)
+    lib_dir: Path | None = None
+    atol: float = 1e-4
+    rtol: float = 1e-4
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def table(self) -> str:
+        rows = [f"{'output':<28} {'against':<12} {'shape':<16} {'max abs err':>12} {'max rel err':>12} {'bad':>6}  result"]
+        for c in self.checks:
+            rows.append(f"{c.name[:28]:<28} {c.against:<12} {'x'.join(map(str, c.shape)) or 'scalar':<16} "
+                        f"{c.max_abs:>12.3g} {c.max_rel:>12.3g} {c.mismatches:>6}  {'ok' if c.ok else 'FAIL'}")
+        rows.append(f"tolerance: |c - ref| <= {self.atol:g} + {self.rtol:g} * |ref|")
+        return "\n".join(rows)
+
+
+def compare(name: str, got: np.ndarray, ref: np.ndarray, atol: float, rtol: float, against: str) -> OutputCheck:
+    got = np.asarray(got)
+    ref = np.asarray(ref).reshape(got.shape)
+    if got.dtype.kind in "iub" and ref.dtype.kind in "iub":
+        diff = np.abs(got.astype(np.int64) - ref.astype(np.int64)).astype(np.float64)
+        bad = int(np.count_nonzero(diff > atol))
+        scale = np.abs(ref.astype(np.float64))
+    else:
+        g, r = got.astype(np.float64), ref.astype(np.float64)
+        diff = np.abs(g - r)
+        scale = np.abs(r)
+        bad = int(np.count_nonzero(~np.isclose(g, r, atol=atol, rtol=rtol, equal_nan=True)))
+    rel = diff / np.maximum(scale, 1e-12)
+    return OutputCheck(name, tuple(got.shape), float(np.nanmax(diff, initial=0.0)),
+                       float(np.nanmax(np.where(scale > 0, rel, 0.0), initial=0.0)), bad, against)
+
+
+def random_inputs(model: HostModel, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for spec in model.inputs:
+        dtype = np.dtype(spec["dtype"])
+        if dtype.kind == "f":
+            value = rng.standard_normal(spec["shape"]).astype(dtype)
+        elif dtype == np.bool_:
+            value = rng.integers(0, 2, spec["shape"]).astype(dtype)
+        else:
+            info = np.iinfo(dtype)
+            value = rng.integers(max(info.min, -128), min(info.max, 127) + 1, spec["shape"]).astype(dtype)
+        feeds[spec["onnx_name"]] = value
+    return feeds
+
+
+def load_inputs(paths: list[str], model: HostModel) -> dict[str, np.ndarray]:
+    """``.npy`` files in input order, one ``.npz`` keyed by input name, or ONNX ``.pb`` tensors."""
+    feeds: dict[str, np.ndarray] = {}
+    names = [s["onnx_name"] for s in model.inputs]
+    for idx, p in enumerate(paths):
+        path = Path(p)
+        if not path.exists():
+            raise AotError(f"input file '{path}' does not exist")
+        if path.suffix == ".npz":
+            with np.load(path) as data:
+                feeds.update({k: data[k] for k in data.files})
+        elif path.suffix == ".pb":
+            tensor = onnx.load_tensor(str(path))
+            feeds[tensor.name or names[idx]] = numpy_helper.to_array(tensor)
+        else:
+            feeds[names[idx]] = np.load(path)
+    missing = [n for n in names if n not in feeds]
+    if missing:
+        raise AotError(f"no value given for input(s) {missing}")
+    return feeds
+
+
+def load_test_data(folder: Path) -> tuple[list[str], list[np.ndarray]]:
+    """An ONNX test_data_set folder: input_*.pb files and the expected output_*.pb arrays."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise AotError(f"test data folder '{folder}' does not exist")
+    inputs = sorted(folder.glob("input_*.pb"), key=lambda p: int(p.stem.split("_")[1]))
+    outputs = sorted(folder.glob("output_*.pb"), key=lambda p: int(p.stem.split("_")[1]))
+    return [str(p) for p in inputs], [numpy_helper.to_array(onnx.load_tensor(str(p))) for p in outputs]
+
+
+def verify_model(model_path: str | Path, *, options: CompileOptions | None = None, inputs: list[str] | None = None,
+                 test_data: Path | None = None, seed: int = 0, atol: float = 1e-4, rtol: float = 1e-4,
+                 cc: str = "cc", cflags: str = "-O2", keep_dir: Path | None = None) -> VerifyReport:
+    compiled = compile_model(model_path, options)
+    with tempfile.TemporaryDirectory(prefix="aot-verify-") as tmp:
+        lib_dir = write_library(compiled, keep_dir or Path(tmp) / "lib", force=False)
+        model = load(lib_dir, cc=cc, cflags=cflags)
+        expected: list[np.ndarray] = []
+        if test_data is not None:
+            paths, expected = load_test_data(test_data)
+            feeds = load_inputs(paths, model)
+        elif inputs:
+            feeds = load_inputs(inputs, model)
+        else:
+            feeds = random_inputs(model, seed)
+        got = model.run(feeds)
+        ref = run_reference(model_path, feeds)
+        report = VerifyReport(lib_dir=lib_dir if keep_dir else None, atol=atol, rtol=rtol)
+        for spec, g, r in zip(model.outputs, got, ref):
+            report.checks.append(compare(spec["onnx_name"], g, r, atol, rtol, "onnxruntime"))
+        for spec, g, e in zip(model.outputs, got, expected):
+            report.checks.append(compare(spec["onnx_name"], g, e, atol, rtol, "expected"))
+        return report
