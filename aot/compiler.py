@@ -19,8 +19,9 @@ from .codegen.lower import Call, lower
 from .errors import AotError
 from .frontend import import_onnx
 from .ir import Graph, c_identifier
-from .passes import PassContext, Sequential, default_pipeline
+from .passes import PassContext, Sequential, default_pipeline, eliminate_dead_code
 from .planner import MemoryPlan, plan_memory
+from .quant.lower_qdq import lower_qdq
 
 
 @dataclass
@@ -33,6 +34,7 @@ class CompileOptions:
     dump_ir_after: set[str] = field(default_factory=set)
     debug: bool = True
     layer_backend: dict[str, str] = field(default_factory=dict)
+    allow_float_fallback: bool = False
     board: str = "host"
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -51,7 +53,9 @@ class CompiledModel:
 
 
 def compile_pipeline() -> Sequential:
-    return Sequential(default_pipeline().passes + [annotate_backends, partition_backends])
+    # Dead-code elimination right after QDQ lowering drops the DequantizeLinear nodes it consumed.
+    return Sequential([lower_qdq, eliminate_dead_code] + default_pipeline().passes +
+                      [annotate_backends, partition_backends])
 
 
 def optimize(source: str | Path | onnx.ModelProto | Graph, options: CompileOptions | None = None) -> Graph:
@@ -60,7 +64,7 @@ def optimize(source: str | Path | onnx.ModelProto | Graph, options: CompileOptio
     graph = source if isinstance(source, Graph) else import_onnx(
         source, input_shapes=options.input_shapes, freeze_inputs=options.freeze_inputs)
     ctx = PassContext(options={"backends": options.backends, "layer_backend": options.layer_backend,
-                               **options.extra},
+                               "allow_float_fallback": options.allow_float_fallback, **options.extra},
                       debug=options.debug, dump_ir_after=set(options.dump_ir_after))
     return compile_pipeline()(graph, ctx)
 

@@ -31,7 +31,11 @@ void aot_profile_end(int layer, const char* name);
 #endif
 
 static inline float aot_relu_f(float x) { return x > 0.0f ? x : 0.0f; }
-static inline float aot_clamp_f(float x, float lo, float hi) { return x < lo ? lo : (x > hi ? hi : x); }
+/* ONNX Clip order: the lower bound first, then the upper, so lo > hi gives hi everywhere. */
+static inline float aot_clamp_f(float x, float lo, float hi) {
+    const float y = x < lo ? lo : x;
+    return y > hi ? hi : y;
+}
 static inline float aot_leaky_relu_f(float x, float alpha) { return x >= 0.0f ? x : alpha * x; }
 static inline float aot_sigmoid_f(float x) { return 1.0f / (1.0f + expf(-x)); }
 static inline float aot_hard_sigmoid_f(float x, float alpha, float beta) {
@@ -39,5 +43,18 @@ static inline float aot_hard_sigmoid_f(float x, float alpha, float beta) {
 }
 static inline float aot_hard_swish_f(float x) { return x * aot_clamp_f(x / 6.0f + 0.5f, 0.0f, 1.0f); }
 static inline float aot_max_f(float a, float b) { return a > b ? a : b; }
+
+/* ---- int8 fixed-point requantization: "single rounding" -----------------------------------------
+ * out = round(acc * multiplier / 2^(31 - shift)) with ties toward +infinity, in 64-bit arithmetic;
+ * multiplier is a Q31 value in [2^30, 2^31), shift in [-31, 30]. aot/quant/fixed_point.py
+ * (requantize) is the bit-exact Python twin. */
+static inline int32_t aot_requantize(int32_t acc, int32_t multiplier, int shift) {
+    const int total = 31 - shift;
+    const int64_t prod = ((int64_t)acc * (int64_t)multiplier + ((int64_t)1 << (total - 1))) >> total;
+    return (int32_t)(prod > INT32_MAX ? INT32_MAX : (prod < INT32_MIN ? INT32_MIN : prod));
+}
+static inline int8_t aot_sat_s8(int32_t x, int32_t lo, int32_t hi) {
+    return (int8_t)(x < lo ? lo : (x > hi ? hi : x));
+}
 
 #endif /* AOT_RUNTIME_H */

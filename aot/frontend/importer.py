@@ -3,10 +3,12 @@
 Static shapes are required: a symbolic leading (batch) dimension becomes 1 with a note, any other
 dynamic dimension needs ``input_shapes``. Initializers (also when IR-3 models list them as inputs)
 become constants; nodes whose inputs are all constant are evaluated here, so constant subgraphs
-(DequantizeLinear of int8 weights, Shape->Gather->Concat chains) arrive folded.
+(Shape->Gather->Concat chains) arrive folded. DequantizeLinear of constants is kept for QDQ lowering
+and folded by the fold_constants pass where it stays float.
 """
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,7 @@ from .loader import default_opset, load_onnx
 from .node_eval import evaluate, infer
 
 CANONICAL_MIN_OPSET = 13
+KEEP_UNFOLDED = ("DequantizeLinear",)
 
 
 def import_onnx(source: str | Path | onnx.ModelProto, *, input_shapes: dict[str, tuple[int, ...]] | None = None,
@@ -28,7 +31,7 @@ def import_onnx(source: str | Path | onnx.ModelProto, *, input_shapes: dict[str,
     if isinstance(source, onnx.ModelProto):
         model, model_name = source, name or (source.graph.name or "model")
     else:
-        model, model_name = load_onnx(source), name or Path(source).name
+        model, model_name = load_onnx(source), name or str(source)
     return _Importer(model, model_name, input_shapes or {}, freeze_inputs or {}).run()
 
 
@@ -61,6 +64,13 @@ class _Importer:
     def run(self) -> Graph:
         g = self.model.graph
         initializers = {i.name: i for i in g.initializer}
+        # Checked before any input is read, so a misspelt name is reported rather than the dynamic
+        # dimension the user was trying to fix with it.
+        unknown = set(self.input_shapes) - {i.name for i in g.input if i.name not in initializers}
+        if unknown:
+            raise self.error(AotError, f"--input-shape names {', '.join(repr(u) for u in sorted(unknown))}, "
+                             f"but the model's inputs are "
+                             f"{', '.join(repr(i.name) for i in g.input if i.name not in initializers)}")
         for inp in g.input:
             if inp.name in initializers:
                 continue  # IR-3 style: the initializer wins, it is a constant
@@ -68,10 +78,6 @@ class _Importer:
                 self._add_const(inp.name, np.asarray(self.freeze[inp.name]))
                 continue
             self._add_input(inp)
-        unknown = set(self.input_shapes) - {i.name for i in g.input}
-        if unknown:
-            raise self.error(AotError, f"--input-shape names {sorted(unknown)}, but the model's inputs are "
-                             f"{[i.name for i in g.input if i.name not in initializers]}")
         for init in g.initializer:
             self._add_const(init.name, numpy_helper.to_array(init))
         for node in _topological(g.node, set(self.ir_name), self):
@@ -93,6 +99,9 @@ class _Importer:
             if len(shape) != len(tt.shape.dim):
                 raise self.error(ShapeError, f"--input-shape {vi.name} has rank {len(shape)}, the model "
                                  f"declares rank {len(tt.shape.dim)}")
+        elif not tt.HasField("shape"):
+            raise self.error(ShapeError, f"input '{vi.name}' has no declared shape (unknown rank); give a "
+                             f"static shape with --input-shape '{vi.name}=D0,D1,...'")
         else:
             shape = []
             for axis, d in enumerate(tt.shape.dim):
@@ -105,9 +114,10 @@ class _Importer:
                 else:
                     raise self.error(ShapeError, f"input '{vi.name}' has a dynamic dimension "
                                      f"'{d.dim_param or '?'}' at axis {axis} (shape "
-                                     f"{[x.dim_value or x.dim_param or '?' for x in tt.shape.dim]}); give a "
-                                     f"static shape with --input-shape {vi.name}=" +
-                                     ",".join(str(x.dim_value or 1) for x in tt.shape.dim))
+                                     f"{[x.dim_value or x.dim_param or '?' for x in tt.shape.dim]}); only a "
+                                     f"leading batch dimension defaults to 1. Give a static shape with "
+                                     f"--input-shape " + shlex.quote(f"{vi.name}=" + ",".join(str(x.dim_value or 1) for x in tt.shape.dim)) +
+                                     " (replace the 1s of dynamic dimensions with the sizes you need)")
         t = self.graph.add_tensor(vi.name, shape, dtype)
         self.ir_name[vi.name] = t.name
         self.graph.inputs.append(t.name)
@@ -127,7 +137,17 @@ class _Importer:
             if i and i not in self.ir_name:
                 raise self.error(AotError, f"input '{i}' of {node.op_type} is never produced", node_name)
         inputs = [(i, self.graph.tensors[self.ir_name[i]]) if i else None for i in node.input]
-        if all(x is None or x[1].is_constant for x in inputs) and any(x is not None for x in inputs):
+        if node.op_type in ("Shape", "Size") and node.domain in ("", "ai.onnx") and inputs and inputs[0]:
+            # Shapes are static after import: Shape/Size of any tensor is a constant, which lets
+            # Shape->Gather->Concat->Reshape chains fold.
+            src = inputs[0][1]
+            self._add_const(node.output[0], evaluate(node, [(inputs[0][0], np.zeros(src.shape, src.dtype))],
+                                                     self.opsets)[0])
+            return
+        # DequantizeLinear of constant weights stays a node: QDQ lowering needs the int8 weights and
+        # their scales; the fold_constants pass turns what remains into float constants.
+        foldable = node.op_type not in KEEP_UNFOLDED
+        if foldable and all(x is None or x[1].is_constant for x in inputs) and any(x is not None for x in inputs):
             if self._fold(node, inputs, node_name):
                 return
         try:
@@ -136,8 +156,9 @@ class _Importer:
         except Exception as exc:
             if node.domain not in ("", "ai.onnx") or not onnx.defs.has(node.op_type):
                 raise self.error(UnsupportedOpError, f"operator {node.op_type} (domain "
-                                 f"'{node.domain or 'ai.onnx'}', opset {self.graph.opset}) is not an "
-                                 f"ONNX operator aot can compile", node_name) from None
+                                 f"'{node.domain or 'ai.onnx'}', opset {self.opsets.get(node.domain, 'not declared')}) "
+                                 f"is not an ONNX operator aot can compile. Supported ops: "
+                                 f"{', '.join(_supported_ops())}.", node_name) from None
             raise self.error(ShapeError, f"shape inference failed for {node.op_type} with input shapes "
                              f"{[x[1].shape if x else None for x in inputs]}: {str(exc).splitlines()[0]}",
                              node_name) from None
@@ -166,6 +187,12 @@ class _Importer:
         for o, r in zip([o for o in node.output if o], results):
             self._add_const(o, np.asarray(r))
         return True
+
+
+def _supported_ops() -> list[str]:
+    # Imported here: the frontend does not otherwise depend on backends, only this message does.
+    from ..backends.registry import REGISTRY
+    return sorted({op for name in REGISTRY.names() for op in REGISTRY.get(name).supported_ops()})
 
 
 def _graph_name(model_name: str) -> str:

@@ -1,0 +1,1 @@
+"""Integer quantization: QDQ lowering, fixed-point parameters and the bit-exact golden model."""

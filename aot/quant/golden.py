@@ -1,0 +1,162 @@
+"""The bit-exact Python golden model of every int8 kernel.
+
+Each function takes the node, the graph and numpy inputs and computes, with integer numpy
+arithmetic, exactly what the generated C computes (same parameters from kernel_params.py, same
+rounding in fixed_point.py). Written for clarity, not speed: it is the reference the C is tested
+against, so it avoids the C's loop structure and uses whole-array numpy operations instead.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..backends.ref.kernels.spatial import window
+from ..ir import Graph, Node
+from .fixed_point import requantize
+from .kernel_params import (add_qparams, average_qparams, conv_qparams, dequantize_linear_qparams, fc_qparams,
+                            mul_qparams, quantize_linear_qparams, requantize_qparams, softmax_qparams)
+
+
+def _finish(acc: np.ndarray, mult, shift, p: dict) -> np.ndarray:
+    y = requantize(acc, mult, shift) + p["out_zp"]
+    return np.clip(y, p["act_min"], p["act_max"]).astype(np.int8)
+
+
+def _as_3d(x: np.ndarray) -> np.ndarray:
+    n, c = x.shape[:2]
+    return x.reshape((n, c) + (1,) * (5 - x.ndim) + x.shape[2:])
+
+
+def conv(node: Node, graph: Graph, x: np.ndarray) -> np.ndarray:
+    p = conv_qparams(node, graph)
+    win = window(node, graph)
+    y_shape = graph.tensors[node.outputs[0]].shape
+    w = graph.const(node.inputs[1]).astype(np.int64)
+    oc, icg = w.shape[:2]
+    w = w.reshape(oc, icg, *win.kernel)
+    group = int(node.attrs.get("group", 1))
+    ocg = oc // group
+    # Padding with the zero point is padding the offset input with zeros.
+    xs = _as_3d(x.astype(np.int64) + p["in_offset"])
+    xs = np.pad(xs, [(0, 0), (0, 0)] + [(b, e + s * k) for b, e, s, k in
+                                        zip(win.pads_begin, win.pads_end, win.strides, win.kernel)])
+    od, oh, ow = win.out_sp
+    acc = np.zeros((x.shape[0], oc, od, oh, ow), np.int64)
+    sd, sh, sw = win.strides
+    dd, dh, dw = win.dilations
+    for g in range(group):
+        xg = xs[:, g * icg:(g + 1) * icg]
+        wg = w[g * ocg:(g + 1) * ocg]
+        for kd in range(win.kernel[0]):
+            for kh in range(win.kernel[1]):
+                for kw in range(win.kernel[2]):
+                    patch = xg[:, :, kd * dd:kd * dd + od * sd:sd, kh * dh:kh * dh + oh * sh:sh,
+                               kw * dw:kw * dw + ow * sw:sw]
+                    acc[:, g * ocg:(g + 1) * ocg] += np.einsum("nidhw,oi->nodhw", patch, wg[:, :, kd, kh, kw])
+    acc += np.asarray(p["bias"], np.int64)[None, :, None, None, None]
+    cshape = (1, oc, 1, 1, 1)
+    y = _finish(acc, np.asarray(p["mult"]).reshape(cshape), np.asarray(p["shift"]).reshape(cshape), p)
+    return y.reshape(y_shape)
+
+
+def fully_connected(node: Node, graph: Graph, x: np.ndarray) -> np.ndarray:
+    p = fc_qparams(node, graph)
+    w = graph.const(node.inputs[1]).astype(np.int64)  # [N, K]
+    acc = (x.astype(np.int64) + p["in_offset"]) @ w.T + np.asarray(p["bias"], np.int64)[None, :]
+    return _finish(acc, np.asarray(p["mult"])[None, :], np.asarray(p["shift"])[None, :], p)
+
+
+def add(node: Node, graph: Graph, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    p = add_qparams(node, graph)
+    ra = requantize((a.astype(np.int64) + p["a_offset"]) << p["left_shift"], p["a_mult"], p["a_shift"])
+    rb = requantize((b.astype(np.int64) + p["b_offset"]) << p["left_shift"], p["b_mult"], p["b_shift"])
+    return _finish(ra + rb, p["out_mult"], p["out_shift"], p)
+
+
+def mul(node: Node, graph: Graph, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    p = mul_qparams(node, graph)
+    return _finish((a.astype(np.int64) + p["a_offset"]) * (b.astype(np.int64) + p["b_offset"]),
+                   p["mult"], p["shift"], p)
+
+
+def requantize_op(node: Node, graph: Graph, x: np.ndarray) -> np.ndarray:
+    p = requantize_qparams(node, graph)
+    return _finish(x.astype(np.int64) + p["in_offset"], p["mult"], p["shift"], p)
+
+
+def _windows(node: Node, graph: Graph, x: np.ndarray, fill: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All pooling windows as an array [..., taps] plus masks of real taps and of taps on padding."""
+    win = window(node, graph)
+    xs = _as_3d(x.astype(np.int64))
+    pad = [(b, e + s * k) for b, e, s, k in zip(win.pads_begin, win.pads_end, win.strides, win.kernel)]
+    xp = np.pad(xs, [(0, 0), (0, 0)] + pad, constant_values=fill)
+    inside = np.pad(np.ones(xs.shape[2:], bool), pad, constant_values=False)
+    padded_extent = np.pad(np.ones([i + b + e for i, b, e in zip(win.in_sp, win.pads_begin, win.pads_end)], bool),
+                           [(0, s * k) for s, k in zip(win.strides, win.kernel)], constant_values=False)
+    od, oh, ow = win.out_sp
+    taps, masks, pad_masks = [], [], []
+    for kd in range(win.kernel[0]):
+        for kh in range(win.kernel[1]):
+            for kw in range(win.kernel[2]):
+                sl = tuple(slice(k * d, k * d + o * s, s) for k, d, o, s in
+                           zip((kd, kh, kw), win.dilations, (od, oh, ow), win.strides))
+                taps.append(xp[(slice(None), slice(None)) + sl])
+                masks.append(inside[sl])
+                pad_masks.append(padded_extent[sl])
+    return np.stack(taps, -1), np.stack(masks, -1), np.stack(pad_masks, -1)
+
+
+def max_pool(node: Node, graph: Graph, x: np.ndarray) -> np.ndarray:
+    taps, inside, _ = _windows(node, graph, x, -128)
+    y = np.where(inside[None, None], taps, -129).max(-1)
+    return y.astype(np.int8).reshape(graph.tensors[node.outputs[0]].shape)
+
+
+def average_pool(node: Node, graph: Graph, x: np.ndarray) -> np.ndarray:
+    win = window(node, graph)
+    p = average_qparams(node, graph, int(np.prod(win.kernel)))
+    taps, inside, in_padded = _windows(node, graph, x, 0)
+    acc = np.where(inside[None, None], taps + p["in_offset"], 0).sum(-1)
+    counted = in_padded if node.attrs.get("count_include_pad", 0) else inside
+    count = np.maximum(counted.sum(-1), 1)
+    mult = np.asarray(p["count_mult"])[count - 1][None, None]
+    shift = np.asarray(p["count_shift"])[count - 1][None, None]
+    return _finish(acc, mult, shift, p).reshape(graph.tensors[node.outputs[0]].shape)
+
+
+def global_average_pool(node: Node, graph: Graph, x: np.ndarray) -> np.ndarray:
+    spatial = int(np.prod(x.shape[2:]))
+    p = average_qparams(node, graph, spatial)
+    acc = (x.astype(np.int64) + p["in_offset"]).reshape(x.shape[0], x.shape[1], -1).sum(-1)
+    y = _finish(acc, p["count_mult"][-1], p["count_shift"][-1], p)
+    return y.reshape(graph.tensors[node.outputs[0]].shape)
+
+
+def softmax(node: Node, graph: Graph, x: np.ndarray) -> np.ndarray:
+    p = softmax_qparams(node, graph)
+    xi = x.astype(np.int64)
+    diff = xi.max(-1, keepdims=True) - xi
+    e = np.asarray(p["exp_table"], np.int64)[diff]
+    total = e.sum(-1, keepdims=True)
+    num = e * p["recip"]
+    den = total << p["recip_bits"]
+    q = (num + den // 2) // den
+    return np.clip(q + p["out_zp"], p["act_min"], p["act_max"]).astype(np.int8)
+
+
+def quantize_linear(node: Node, graph: Graph, x: np.ndarray) -> np.ndarray:
+    p = quantize_linear_qparams(node, graph)
+    r = np.rint(x.astype(np.float32) / np.float32(p["scale"])) + np.float32(p["zp"])
+    return np.clip(r, -128, 127).astype(np.int8)
+
+
+def dequantize_linear(node: Node, graph: Graph, x: np.ndarray) -> np.ndarray:
+    p = dequantize_linear_qparams(node, graph)
+    return (x.astype(np.int32) - p["zp"]).astype(np.float32) * np.float32(p["scale"])
+
+
+INT8_KERNELS = {
+    "Conv": conv, "Gemm": fully_connected, "Add": add, "Mul": mul, "Requantize": requantize_op,
+    "MaxPool": max_pool, "AveragePool": average_pool, "GlobalAveragePool": global_average_pool,
+    "Softmax": softmax,
+}
+EDGE_KERNELS = {"QuantizeLinear": quantize_linear, "DequantizeLinear": dequantize_linear}

@@ -1,0 +1,55 @@
+"""Execute an IR graph with the golden model: int8 ops by aot.quant.golden, everything else
+(float ops, data movement on any dtype) by the ONNX reference implementation."""
+from __future__ import annotations
+
+import numpy as np
+from onnx import helper
+
+from ..frontend.node_eval import evaluate
+from ..ir import Graph, Node
+from . import golden
+
+
+def _float_activation(spec: dict | None, y: np.ndarray) -> np.ndarray:
+    if not spec:
+        return y
+    op, at = spec["op_type"], spec.get("attrs", {})
+    if op == "Relu":
+        return np.maximum(y, 0).astype(y.dtype)
+    if op == "Clip":
+        return np.clip(y, at.get("min", -np.inf), at.get("max", np.inf)).astype(y.dtype)
+    if op == "LeakyRelu":
+        return np.where(y >= 0, y, y * np.float32(at["alpha"])).astype(y.dtype)
+    if op == "Sigmoid":
+        return (1 / (1 + np.exp(-y))).astype(y.dtype)
+    if op == "Tanh":
+        return np.tanh(y)
+    if op == "HardSigmoid":
+        return np.clip(y * at["alpha"] + at["beta"], 0, 1).astype(y.dtype)
+    if op == "HardSwish":
+        return (y * np.clip(y / 6 + 0.5, 0, 1)).astype(y.dtype)
+    raise ValueError(op)
+
+
+def run_node(node: Node, graph: Graph, values: dict[str, np.ndarray]) -> list[np.ndarray]:
+    out_dtype = graph.tensors[node.outputs[0]].dtype
+    if node.op_type in golden.EDGE_KERNELS:
+        return [golden.EDGE_KERNELS[node.op_type](node, graph, values[node.inputs[0]])]
+    if out_dtype == "int8" and node.op_type in golden.INT8_KERNELS:
+        acts = [values[i] for i in node.present_inputs if not graph.tensors[i].is_constant]
+        return [golden.INT8_KERNELS[node.op_type](node, graph, *acts)]
+    attrs = {k: v for k, v in node.attrs.items() if k != "activation" and not k.startswith("_")}
+    proto = helper.make_node(node.op_type, node.inputs, node.outputs, **attrs)
+    results = evaluate(proto, [(i, values[i]) for i in node.present_inputs], {"": max(graph.opset, 13)})
+    return [_float_activation(node.attrs.get("activation"), np.asarray(r)) for r in results]
+
+
+def run_golden(graph: Graph, feeds: list[np.ndarray]) -> list[np.ndarray]:
+    values: dict[str, np.ndarray] = {n: t.data for n, t in graph.tensors.items() if t.is_constant}
+    for name, value in zip(graph.inputs, feeds):
+        values[name] = np.asarray(value).reshape(graph.tensors[name].shape).astype(graph.tensors[name].dtype)
+    for node in graph.nodes:
+        for name, value in zip([o for o in node.outputs if o], run_node(node, graph, values)):
+            t = graph.tensors[name]
+            values[name] = np.asarray(value).reshape(t.shape).astype(t.dtype, copy=False)
+    return [values[o] for o in graph.outputs]

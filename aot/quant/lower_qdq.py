@@ -1,0 +1,359 @@
+"""Turn QDQ patterns into integer IR ops.
+
+``DequantizeLinear -> op -> [Relu|Clip] -> QuantizeLinear`` (tf2onnx and ONNX Runtime quantizer
+styles) becomes the same op type on int8 tensors that carry their scale/zero point
+(``Tensor.quant``): weights stay int8 with per-channel scales along the layout's output-channel
+axis, biases become int32 with scale input_scale * weight_scale, the activation becomes a clamp.
+Where an op's input and output scales differ for an op that only moves data, a ``Requantize`` op is
+inserted. QDQ patterns that cannot be mapped are an error, or stay in float with a note when the
+user allows float fallback (``options["allow_float_fallback"]``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from onnx import helper
+
+from ..errors import AotError
+from ..frontend.node_eval import evaluate
+from ..ir import Graph, Node, QuantParams
+from ..passes.context import PassContext, graph_pass
+from ..passes.fuse_activation import activation_spec
+from .qparams import check_activation_dtype, node_qparams, same_params
+
+ACTIVATIONS = ("Relu", "Clip")
+DATA_MOVEMENT = ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Identity")
+SAME_SCALE_POOLS = ("MaxPool",)
+REQUANTIZING = ("AveragePool", "GlobalAveragePool", "Softmax", "Add", "Mul")
+
+
+class Unmappable(Exception):
+    """This QDQ pattern has no integer kernel; the message says why."""
+
+
+@dataclass
+class Match:
+    q: Node
+    core: Node
+    act: Node | None
+    bias_add: Node | None
+
+
+class _Lowering:
+    def __init__(self, graph: Graph, ctx: PassContext):
+        self.g = graph
+        self.allow_fallback = bool(ctx.options.get("allow_float_fallback"))
+        self.producers = graph.producers()
+        self.consumers = graph.consumers()
+        self.removed: set[int] = set()
+
+    # -- pattern helpers ----------------------------------------------------------------------------
+    def sole_user(self, tensor: str) -> Node | None:
+        users = self.consumers.get(tensor, [])
+        return users[0] if len(users) == 1 and tensor not in self.g.outputs else None
+
+    def dq_of_activation(self, name: str) -> Node | None:
+        p = self.producers.get(name)
+        if p is not None and p.op_type == "DequantizeLinear" and not self.g.tensors[p.inputs[0]].is_constant:
+            return p
+        return None
+
+    def dq_of_constant(self, name: str) -> Node | None:
+        p = self.producers.get(name)
+        if p is not None and p.op_type == "DequantizeLinear" and self.g.tensors[p.inputs[0]].is_constant:
+            return p
+        return None
+
+    def match(self, q: Node) -> Match | None:
+        node = self.producers.get(q.inputs[0])
+        if node is None or self.sole_user(q.inputs[0]) is not q:
+            return None
+        act = None
+        if node.op_type in ACTIVATIONS and not self.dq_of_activation(node.inputs[0]):
+            prev = self.producers.get(node.inputs[0])
+            if prev is not None and self.sole_user(node.inputs[0]) is node:
+                act, node = node, prev
+        bias_add = None
+        if node.op_type == "Add":
+            for mine, other in ((0, 1), (1, 0)):
+                prev = self.producers.get(node.inputs[mine])
+                if (prev is not None and prev.op_type in ("MatMul", "Gemm") and len(prev.present_inputs) == 2
+                        and self.sole_user(node.inputs[mine]) is node and self._const_value(node.inputs[other])):
+                    bias_add, node = node, prev
+                    break
+        return Match(q, node, act, bias_add)
+
+    def _const_value(self, name: str) -> bool:
+        return self.g.tensors[name].is_constant or self.dq_of_constant(name) is not None
+
+    # -- quantized operands ------------------------------------------------------------------------
+    def activation(self, name: str) -> str:
+        dq = self.dq_of_activation(name)
+        if dq is None:
+            raise Unmappable(f"input '{name}' does not come from a DequantizeLinear")
+        quantized = dq.inputs[0]
+        check_activation_dtype(self.g, dq, quantized)
+        params = node_qparams(self.g, dq, quantized)
+        if params.axis is not None:
+            raise Unmappable(f"activation '{quantized}' is quantized per channel (kernels take per-tensor activations)")
+        t = self.g.tensors[quantized]
+        if t.quant is not None and not same_params(t.quant, params):
+            raise Unmappable(f"'{quantized}' is dequantized with two different scales")
+        t.quant = params
+        return quantized
+
+    def weight(self, name: str, channel_axis: int) -> tuple[np.ndarray, QuantParams, str]:
+        dq = self.dq_of_constant(name)
+        if dq is None:
+            raise Unmappable(f"weight '{name}' is not an int8 constant behind DequantizeLinear")
+        data = self.g.const(dq.inputs[0])
+        if data.dtype != np.int8:
+            raise Unmappable(f"weight '{dq.inputs[0]}' is {data.dtype}; integer kernels take int8 weights")
+        params = node_qparams(self.g, dq, dq.inputs[0])
+        if np.any(params.zero_point != 0):
+            raise Unmappable(f"weight '{dq.inputs[0]}' has a non-zero zero point (kernels take symmetric weights)")
+        if params.axis is not None and params.axis != channel_axis:
+            raise Unmappable(f"weight '{dq.inputs[0]}' is quantized along axis {params.axis}, not the output "
+                             f"channel axis {channel_axis}")
+        return data, params, dq.inputs[0]
+
+    def bias(self, name: str, input_scale: float, weight_scale: np.ndarray, channels: int) -> str:
+        """An int32 bias with scale input_scale * weight_scale[c], from a DQ'd int32 or a float constant."""
+        dq = self.dq_of_constant(name)
+        if dq is not None:
+            # Evaluated as ONNX defines it: exporters write bias scales in odd shapes ([1, N] with N scales
+            # on axis 0 from the ONNX Runtime quantizer) that only the operator's own semantics settle.
+            real = self._dequantized(dq).astype(np.float64).reshape(-1)
+            base = dq.inputs[0]
+        else:
+            real = self.g.const(name).astype(np.float64).reshape(-1)
+            base = name
+        real = np.broadcast_to(real, (channels,))
+        bias_scale = np.float64(input_scale) * np.broadcast_to(weight_scale.astype(np.float64), (channels,))
+        q = np.clip(np.round(real / bias_scale), -(2 ** 31), 2 ** 31 - 1).astype(np.int32)
+        t = self.g.add_constant(base + "_q", q)
+        t.quant = QuantParams(bias_scale.astype(np.float32), np.zeros(channels, np.int64), 0)
+        return t.name
+
+    def output(self, q: Node) -> str:
+        out = q.outputs[0]
+        check_activation_dtype(self.g, q, out)
+        params = node_qparams(self.g, q, out)
+        if params.axis is not None:
+            raise Unmappable(f"output '{out}' is quantized per channel")
+        self.g.tensors[out].quant = params
+        return out
+
+    # -- rewriting ---------------------------------------------------------------------------------
+    def lower(self, m: Match) -> list[Node]:
+        """The new node(s) replacing the match (in order); raises Unmappable."""
+        core = m.core
+        op = core.op_type
+        if m.bias_add is not None and op not in ("MatMul", "Gemm"):
+            raise Unmappable("Add after a non-FC op")
+        if op == "Conv":
+            return [self._conv(m)]
+        if op in ("MatMul", "Gemm"):
+            return [self._fully_connected(m)]
+        if op in REQUANTIZING or op in SAME_SCALE_POOLS or op in ACTIVATIONS or op == "Pad":
+            return self._simple(m)
+        if op in DATA_MOVEMENT or op == "Concat":
+            return self._data_movement(m)
+        raise Unmappable(f"no int8 kernel for {op}")
+
+    def _activation_attr(self, m: Match, node: Node) -> None:
+        if m.act is not None:
+            spec = activation_spec(self.g, m.act)
+            if spec is None:
+                raise Unmappable(f"{m.act.op_type} bounds are not constant")
+            node.attrs["activation"] = spec
+
+    def _conv(self, m: Match) -> Node:
+        core = m.core
+        x = self.activation(core.inputs[0])
+        w_data, w_params, w_name = self.weight(core.inputs[1], 0)
+        out = self.output(m.q)
+        self.g.tensors[w_name].quant = w_params
+        self.g.tensors[w_name].layout = "OIHW" if w_data.ndim == 4 else None
+        channels = w_data.shape[0]
+        bias = None
+        if len(core.inputs) > 2 and core.inputs[2]:
+            bias = self.bias(core.inputs[2], float(self.g.tensors[x].quant.scale[0]), w_params.scale, channels)
+        node = self.g.make_node("Conv", [x, w_name] + ([bias] if bias else []), [out], dict(core.attrs),
+                                name=core.name)
+        node.meta = dict(core.meta)
+        self._activation_attr(m, node)
+        return node
+
+    def _fully_connected(self, m: Match) -> Node:
+        core = m.core
+        if core.op_type == "Gemm" and (core.attrs.get("transA", 0) or core.attrs.get("alpha", 1.0) != 1.0
+                                       or core.attrs.get("beta", 1.0) != 1.0):
+            raise Unmappable("Gemm with transA or alpha/beta != 1")
+        x = self.activation(core.inputs[0])
+        if len(self.g.tensors[x].shape) != 2:
+            raise Unmappable("fully connected input is not 2-D")
+        trans_b = int(core.attrs.get("transB", 0)) if core.op_type == "Gemm" else 0
+        w_data, w_params, w_name = self.weight(core.inputs[1], 0 if trans_b else 1)
+        out = self.output(m.q)
+        # Kernels read weights as [N, K] rows (one dot product per output).
+        weight_nk = w_data if trans_b else np.ascontiguousarray(w_data.T)
+        w_t = self.g.add_constant(w_name + "_nk", weight_nk)
+        w_t.quant = QuantParams(w_params.scale, w_params.zero_point, 0 if w_params.axis is not None else None)
+        channels = weight_nk.shape[0]
+        bias_name = None
+        if m.bias_add is not None:
+            bias_name = next(i for i in m.bias_add.inputs if i != core.outputs[0])
+        elif core.op_type == "Gemm" and len(core.inputs) > 2 and core.inputs[2]:
+            bias_name = core.inputs[2]
+        bias = None
+        if bias_name:
+            bias_data = self._bias_values(bias_name)
+            if bias_data.size not in (1, channels):
+                raise Unmappable("bias does not broadcast per output channel")
+            bias = self.bias(bias_name, float(self.g.tensors[x].quant.scale[0]), w_params.scale, channels)
+        node = self.g.make_node("Gemm", [x, w_t.name] + ([bias] if bias else []), [out],
+                                {"transA": 0, "transB": 1, "alpha": 1.0, "beta": 1.0}, name=core.name)
+        node.meta = dict(core.meta)
+        self._activation_attr(m, node)
+        return node
+
+    def _bias_values(self, name: str) -> np.ndarray:
+        dq = self.dq_of_constant(name)
+        return self.g.const(dq.inputs[0]) if dq is not None else self.g.const(name)
+
+    def _dequantized(self, dq: Node) -> np.ndarray:
+        data, scale = self.g.const(dq.inputs[0]), self.g.const(dq.inputs[1])
+        zp = self.g.const(dq.inputs[2]) if len(dq.inputs) > 2 and dq.inputs[2] else np.zeros_like(scale)
+        if scale.size == data.size > 1:  # one scale per element, whatever axis the file claims
+            return (data.reshape(-1).astype(np.float64) - zp.reshape(-1)) * scale.reshape(-1).astype(np.float64)
+        proto = helper.make_node("DequantizeLinear", dq.inputs, dq.outputs, **dq.attrs)
+        try:
+            return evaluate(proto, [(i, self.g.const(i)) for i in dq.present_inputs], {"": self.g.opset})[0]
+        except Exception as exc:
+            raise Unmappable(f"bias '{dq.inputs[0]}' cannot be dequantized: {exc}") from None
+
+    def _simple(self, m: Match) -> list[Node]:
+        """Ops whose activation inputs all come from DQ and whose extra inputs are constants."""
+        core = m.core
+        inputs = []
+        for idx, name in enumerate(core.inputs):
+            if not name:
+                inputs.append("")
+            elif self.g.tensors[name].is_constant:
+                inputs.append(name)
+            elif idx == 0 or core.op_type in ("Add", "Mul"):
+                inputs.append(self.activation(name))
+            else:
+                raise Unmappable(f"input {idx} of {core.op_type} is not constant")
+        out = self.output(m.q)
+        if core.op_type in SAME_SCALE_POOLS and not same_params(self.g.tensors[inputs[0]].quant,
+                                                                self.g.tensors[out].quant):
+            return self._with_requantize(core, inputs, out, m)
+        op = "Requantize" if core.op_type in ACTIVATIONS else core.op_type
+        if op == "Requantize":
+            node = self.g.make_node("Requantize", [inputs[0]], [out], name=core.name)
+            node.attrs["activation"] = activation_spec(self.g, core)
+            if node.attrs["activation"] is None:
+                raise Unmappable(f"{core.op_type} bounds are not constant")
+        else:
+            node = self.g.make_node(op, inputs, [out], dict(core.attrs), name=core.name)
+            self._activation_attr(m, node)
+        node.meta = dict(core.meta)
+        if op == "Softmax":
+            rank = len(self.g.tensors[out].shape)
+            if int(core.attrs.get("axis", -1)) % rank != rank - 1:
+                raise Unmappable("int8 Softmax runs over the last axis only")
+        return [node]
+
+    def _data_movement(self, m: Match) -> list[Node]:
+        core = m.core
+        if m.act is not None:
+            raise Unmappable(f"activation after {core.op_type}")
+        inputs = [self.activation(i) if i and not self.g.tensors[i].is_constant else i for i in core.inputs]
+        out = self.output(m.q)
+        out_q = self.g.tensors[out].quant
+        if core.op_type == "Concat":
+            nodes = []
+            fixed = []
+            for name in inputs:
+                if same_params(self.g.tensors[name].quant, out_q):
+                    fixed.append(name)
+                    continue
+                t = self.g.tensors[name]
+                rq = self.g.add_tensor(name + "_rq", t.shape, "int8", layout=t.layout)
+                rq.quant = out_q
+                nodes.append(self.g.make_node("Requantize", [name], [rq.name], name=core.name + "_rq"))
+                fixed.append(rq.name)
+            node = self.g.make_node("Concat", fixed, [out], dict(core.attrs), name=core.name)
+            node.meta = dict(core.meta)
+            return nodes + [node]
+        if same_params(self.g.tensors[inputs[0]].quant, out_q):
+            node = self.g.make_node(core.op_type, inputs, [out], dict(core.attrs), name=core.name)
+            node.meta = dict(core.meta)
+            return [node]
+        return self._with_requantize(core, inputs, out, m)
+
+    def _with_requantize(self, core: Node, inputs: list[str], out: str, m: Match) -> list[Node]:
+        """The op on int8 with its input's scale, then a Requantize to the output's scale."""
+        src = self.g.tensors[inputs[0]]
+        dst = self.g.tensors[out]
+        mid = self.g.add_tensor(out + "_pre", dst.shape, "int8", layout=dst.layout)
+        mid.quant = src.quant
+        node = self.g.make_node(core.op_type, inputs, [mid.name], dict(core.attrs), name=core.name)
+        node.meta = dict(core.meta)
+        rq = self.g.make_node("Requantize", [mid.name], [out], name=core.name + "_rq")
+        self._activation_attr(m, rq)
+        return [node, rq]
+
+    # -- driver ------------------------------------------------------------------------------------
+    def run(self) -> Graph:
+        problems: list[tuple[Node, str]] = []
+        for q in [n for n in self.g.nodes if n.op_type == "QuantizeLinear"]:
+            if self.g.tensors[q.inputs[0]].is_constant:
+                continue
+            m = self.match(q)
+            if m is None or m.core.op_type in ("DequantizeLinear", "QuantizeLinear"):
+                continue
+            if not any(self.dq_of_activation(i) for i in m.core.present_inputs):
+                continue  # float producer (e.g. the model's float input): stays a QuantizeLinear kernel
+            try:
+                new_nodes = self.lower(m)
+            except Unmappable as why:
+                problems.append((m.core, str(why)))
+                continue
+            self._splice(m, new_nodes)
+        self._report(problems)
+        for q in self.g.nodes:  # remaining edge quantizers: their int8 output carries the params
+            if q.op_type == "QuantizeLinear" and self.g.tensors[q.outputs[0]].quant is None:
+                check_activation_dtype(self.g, q, q.outputs[0])
+                self.g.tensors[q.outputs[0]].quant = node_qparams(self.g, q, q.outputs[0])
+        return self.g
+
+    def _splice(self, m: Match, new_nodes: list[Node]) -> None:
+        old = [n for n in (m.core, m.bias_add, m.act, m.q) if n is not None]
+        position = min(self.g.nodes.index(n) for n in old)
+        for n in old:
+            self.g.nodes.remove(n)
+        self.g.nodes[position:position] = new_nodes
+        self.producers = self.g.producers()
+        self.consumers = self.g.consumers()
+
+    def _report(self, problems: list[tuple[Node, str]]) -> None:
+        if not problems:
+            return
+        lines = [f"{n.meta.get('onnx_name') or n.name} ({n.op_type}): {why}" for n, why in problems]
+        if not self.allow_fallback:
+            raise AotError("these quantized (DQ -> op -> Q) patterns have no integer kernel: " + "; ".join(lines) +
+                           ". Pass --allow-float-fallback to run them in float between Dequantize/Quantize "
+                           "kernels.", model=self.g.source or self.g.name)
+        for line in lines:
+            self.g.notes.append(f"kept in float (float fallback): {line}")
+
+
+@graph_pass("lower_qdq")
+def lower_qdq(graph: Graph, ctx: PassContext) -> Graph:
+    if not any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in graph.nodes):
+        return graph
+    return _Lowering(graph, ctx).run()
