@@ -21,6 +21,7 @@ from .frontend import import_onnx
 from .ir import Graph, c_identifier
 from .passes import PassContext, Sequential, default_pipeline, eliminate_dead_code
 from .planner import MemoryPlan, plan_memory
+from .quant.expand_qlinear import expand_qlinear
 from .quant.lower_qdq import lower_qdq
 
 
@@ -54,7 +55,7 @@ class CompiledModel:
 
 def compile_pipeline() -> Sequential:
     # Dead-code elimination right after QDQ lowering drops the DequantizeLinear nodes it consumed.
-    return Sequential([lower_qdq, eliminate_dead_code] + default_pipeline().passes +
+    return Sequential([expand_qlinear, lower_qdq, eliminate_dead_code] + default_pipeline().passes +
                       [annotate_backends, partition_backends])
 
 

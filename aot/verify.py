@@ -9,8 +9,9 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from .compiler import CompileOptions, compile_model, write_library
+from .compiler import CompiledModel, CompileOptions, compile_model, write_library
 from .errors import AotError
+from .quant.check import QuantCheck, check_quantized, is_quantized, samples_from_arrays
 from .reference import run_reference
 from .targets.host import HostModel, load
 
@@ -35,12 +36,18 @@ class VerifyReport:
     lib_dir: Path | None = None
     atol: float = 1e-4
     rtol: float = 1e-4
+    quant: "QuantCheck | None" = None
 
     @property
     def ok(self) -> bool:
-        return all(c.ok for c in self.checks)
+        return all(c.ok for c in self.checks) and (self.quant is None or self.quant.ok())
 
     def table(self) -> str:
+        if self.quant is not None:
+            return self.quant.table() + (("\n" + self._float_table()) if self.checks else "")
+        return self._float_table()
+
+    def _float_table(self) -> str:
         rows = [f"{'output':<28} {'against':<12} {'shape':<16} {'max abs err':>12} {'max rel err':>12} {'bad':>6}  result"]
         for c in self.checks:
             rows.append(f"{c.name[:28]:<28} {c.against:<12} {'x'.join(map(str, c.shape)) or 'scalar':<16} "
@@ -116,8 +123,11 @@ def load_test_data(folder: Path) -> tuple[list[str], list[np.ndarray]]:
 
 def verify_model(model_path: str | Path, *, options: CompileOptions | None = None, inputs: list[str] | None = None,
                  test_data: Path | None = None, seed: int = 0, atol: float = 1e-4, rtol: float = 1e-4,
-                 cc: str = "cc", cflags: str = "-O2", keep_dir: Path | None = None) -> VerifyReport:
+                 cc: str = "cc", cflags: str = "-O2", keep_dir: Path | None = None, samples: int = 20,
+                 progress: bool = False) -> VerifyReport:
     compiled = compile_model(model_path, options)
+    if is_quantized(compiled.graph):
+        return _verify_quantized(model_path, compiled, options, inputs, seed, cc, samples, keep_dir, progress)
     with tempfile.TemporaryDirectory(prefix="aot-verify-") as tmp:
         lib_dir = write_library(compiled, keep_dir or Path(tmp) / "lib", force=False)
         model = load(lib_dir, cc=cc, cflags=cflags)
@@ -137,3 +147,22 @@ def verify_model(model_path: str | Path, *, options: CompileOptions | None = Non
         for spec, g, e in zip(model.outputs, got, expected):
             report.checks.append(compare(spec["onnx_name"], g, e, atol, rtol, "expected"))
         return report
+
+
+def _verify_quantized(model_path: str | Path, compiled: CompiledModel, options: CompileOptions | None,
+                      inputs: list[str] | None, seed: int, cc: str, samples: int, keep_dir: Path | None,
+                      progress: bool) -> VerifyReport:
+    """Integer models: C against the golden model bit for bit, and against ONNX Runtime in LSB."""
+    batches = None
+    if inputs:
+        arrays = [np.load(p) if not str(p).endswith(".pb") else numpy_helper.to_array(onnx.load_tensor(str(p)))
+                  for p in inputs]
+        try:
+            batches = samples_from_arrays(compiled.graph, arrays)
+        except ValueError as exc:
+            raise AotError(str(exc)) from None
+    check = check_quantized(model_path, options=options, samples=samples, inputs=batches, seed=seed, cc=cc,
+                            progress=progress)
+    if keep_dir is not None:
+        write_library(compiled, keep_dir)
+    return VerifyReport(quant=check, lib_dir=keep_dir)

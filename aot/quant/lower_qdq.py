@@ -324,12 +324,31 @@ class _Lowering:
                 problems.append((m.core, str(why)))
                 continue
             self._splice(m, new_nodes)
+        problems += self._left_in_float({id(n) for n, _ in problems})
         self._report(problems)
         for q in self.g.nodes:  # remaining edge quantizers: their int8 output carries the params
             if q.op_type == "QuantizeLinear" and self.g.tensors[q.outputs[0]].quant is None:
                 check_activation_dtype(self.g, q, q.outputs[0])
                 self.g.tensors[q.outputs[0]].quant = node_qparams(self.g, q, q.outputs[0])
         return self.g
+
+    def _left_in_float(self, reported: set[int]) -> list[tuple[Node, str]]:
+        """Float nodes still reading a dequantized activation: the QDQ pattern around them broke."""
+        found = []
+        for node in self.g.nodes:
+            if node.op_type in ("QuantizeLinear", "DequantizeLinear") or id(node) in reported:
+                continue
+            if not any(self.dq_of_activation(i) for i in node.present_inputs):
+                continue
+            if all(self._feeds_graph_output_only(o) for o in node.outputs if o):
+                continue  # a float tail the model itself wants (e.g. dequantized output math)
+            users = sorted({u.op_type for o in node.outputs if o for u in self.consumers.get(o, [])})
+            found.append((node, f"its output feeds {', '.join(users) or 'nothing'} instead of a QuantizeLinear "
+                                "(directly or through Relu/Clip)"))
+        return found
+
+    def _feeds_graph_output_only(self, tensor: str) -> bool:
+        return tensor in self.g.outputs and not self.consumers.get(tensor)
 
     def _splice(self, m: Match, new_nodes: list[Node]) -> None:
         old = [n for n in (m.core, m.bias_add, m.act, m.q) if n is not None]

@@ -1,0 +1,71 @@
+"""Rewrite QLinearConv / QLinearMatMul into DequantizeLinear -> Conv/MatMul -> QuantizeLinear, so
+one lowering (lower_qdq) serves every quantized format; the result lowers to the same int8 kernels."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import AotError
+from ..ir import Graph, Node
+from ..passes.context import PassContext, graph_pass
+
+
+def _dq(graph: Graph, base: str, q: str, scale: str, zp: str, axis: int | None) -> tuple[Node, str]:
+    t = graph.tensors[q]
+    out = graph.add_tensor(base + "_dq", t.shape, "float32")
+    attrs = {"axis": axis} if axis is not None else {}
+    return graph.make_node("DequantizeLinear", [q, scale, zp], [out.name], attrs, name=base + "_dq"), out.name
+
+
+def _axis_for(graph: Graph, scale: str, axis: int) -> int | None:
+    value = graph.const(scale)
+    return axis if value is not None and np.asarray(value).size > 1 else None
+
+
+def _expand_conv(graph: Graph, node: Node) -> list[Node]:
+    x, xs, xzp, w, ws, wzp, ys, yzp = node.inputs[:8]
+    bias = node.inputs[8] if len(node.inputs) > 8 else ""
+    y = node.outputs[0]
+    new, (dx, x_f) = [], _dq(graph, node.name + "_x", x, xs, xzp, None)
+    dw, w_f = _dq(graph, node.name + "_w", w, ws, wzp, _axis_for(graph, ws, 0))
+    new += [dx, dw]
+    conv_inputs = [x_f, w_f]
+    if bias:
+        sx, sw = graph.const(xs), graph.const(ws)
+        if sx is None or sw is None:
+            raise AotError("QLinearConv with run-time scales", model=graph.source, node=node.name)
+        channels = graph.tensors[w].shape[0]
+        b_scale = graph.add_constant(node.name + "_bias_scale",
+                                     (np.float32(sx.reshape(-1)[0]) * np.broadcast_to(sw.reshape(-1), (channels,))).astype(np.float32))
+        b_zp = graph.add_constant(node.name + "_bias_zp", np.zeros(channels, np.int32))
+        db, b_f = _dq(graph, node.name + "_b", bias, b_scale.name, b_zp.name, 0)
+        new.append(db)
+        conv_inputs.append(b_f)
+    out = graph.tensors[y]
+    mid = graph.add_tensor(y + "_real", out.shape, "float32")
+    new.append(graph.make_node("Conv", conv_inputs, [mid.name], dict(node.attrs), name=node.name))
+    new.append(graph.make_node("QuantizeLinear", [mid.name, ys, yzp], [y], name=node.name + "_q"))
+    return new
+
+
+def _expand_matmul(graph: Graph, node: Node) -> list[Node]:
+    a, a_s, azp, b, bs, bzp, ys, yzp = node.inputs[:8]
+    y = node.outputs[0]
+    da, a_f = _dq(graph, node.name + "_a", a, a_s, azp, None)
+    db, b_f = _dq(graph, node.name + "_b", b, bs, bzp, _axis_for(graph, bs, len(graph.tensors[b].shape) - 1))
+    out = graph.tensors[y]
+    mid = graph.add_tensor(y + "_real", out.shape, "float32")
+    return [da, db, graph.make_node("MatMul", [a_f, b_f], [mid.name], name=node.name),
+            graph.make_node("QuantizeLinear", [mid.name, ys, yzp], [y], name=node.name + "_q")]
+
+
+EXPANSIONS = {"QLinearConv": _expand_conv, "QLinearMatMul": _expand_matmul}
+
+
+@graph_pass("expand_qlinear")
+def expand_qlinear(graph: Graph, ctx: PassContext) -> Graph:
+    nodes: list[Node] = []
+    for node in graph.nodes:
+        expand = EXPANSIONS.get(node.op_type) if not node.domain else None
+        nodes.extend(expand(graph, node) if expand else [node])
+    graph.nodes = nodes
+    return graph
