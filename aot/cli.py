@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -18,9 +18,13 @@ def _input_shape(text: str) -> tuple[str, tuple[int, ...]]:
     try:
         if not sep or not name:
             raise ValueError
-        return name, tuple(int(d) for d in dims.split(","))
+        shape = tuple(int(d) for d in dims.split(","))
+        if any(d <= 0 for d in shape):
+            raise ValueError
+        return name, shape
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected NAME=D0,D1,... (e.g. input_1=1,49,10,1), got '{text}'") from None
+        raise argparse.ArgumentTypeError(f"expected NAME=D0,D1,... with positive sizes (e.g. input_1=1,49,10,1), "
+                                         f"got '{text}'") from None
 
 
 def _add_compile_options(p: argparse.ArgumentParser) -> None:
@@ -35,20 +39,47 @@ def _add_compile_options(p: argparse.ArgumentParser) -> None:
                    help="print the IR after this pass ('all' for every pass)")
 
 
+def _check_dump_passes(names: list[str]) -> None:
+    from .compiler import compile_pipeline
+    known = compile_pipeline().names
+    unknown = [n for n in names if n != "all" and n not in known]
+    if unknown:
+        raise AotError(f"--dump-ir-after names unknown pass(es) {', '.join(map(repr, unknown))}; the passes are "
+                       f"{', '.join(dict.fromkeys(known))} (or 'all')")
+
+
 def _options(args: argparse.Namespace):
     from .compiler import CompileOptions
+    _check_dump_passes(args.dump_ir_after)
     return CompileOptions(prefix=args.prefix, backends=args.backend or ["ref"], alignment=args.alignment,
                           input_shapes=dict(args.input_shape), dump_ir_after=set(args.dump_ir_after))
+
+
+def _check_output_folder(model: Path, output: Path) -> None:
+    """Refuse output folders whose replacement would delete the model or the working directory."""
+    out = output.resolve()
+    if Path.cwd().resolve().is_relative_to(out):
+        raise AotError(f"output folder '{output}' is the current directory or one of its parents; "
+                       f"choose a new folder such as -o out/{model.stem}")
+    if model.exists() and model.resolve().is_relative_to(out):
+        raise AotError(f"output folder '{output}' holds the model file '{model}' itself; choose another folder, "
+                       f"such as -o out/{model.stem}")
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
     from .compiler import compile_model, write_library
     from .ir.export import to_onnx
     t0 = time.perf_counter()
+    _check_output_folder(Path(args.model), Path(args.output))
+    emit = Path(args.emit_onnx) if args.emit_onnx else None
+    if emit is not None and not emit.parent.is_dir():
+        raise AotError(f"--emit-onnx: folder '{emit.parent}' does not exist")
     compiled = compile_model(args.model, _options(args))
+    # Everything that can fail on the model runs before anything is written.
+    exported = to_onnx(compiled.graph) if emit is not None else None
     out = write_library(compiled, args.output, force=args.force)
-    if args.emit_onnx:
-        onnx.save(to_onnx(compiled.graph), args.emit_onnx)
+    if exported is not None:
+        onnx.save(exported, str(emit))
     for note in compiled.graph.notes:
         print(f"note: {note}")
     m = compiled.metadata["memory"]
@@ -81,7 +112,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aot", description="Compile ONNX models into standalone C libraries "
-                                     "(no malloc, one static arena) for microcontrollers and hosts.")
+                                     "(no malloc, one static arena) for microcontrollers and hosts.",
+                                     epilog="exit status: 0 success, 1 outputs differ beyond tolerance "
+                                            "(verify, demo), 2 error (bad model, bad options, build failure).")
     parser.add_argument("--version", action="version", version=f"aot {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -131,6 +164,13 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except AotError as exc:
         print(f"aot: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `aot inspect m.onnx | head`: the reader left, nothing more to say
+        sys.stdout = open(os.devnull, "w")
+        return 0
+    except OSError as exc:  # unwritable output folder, full disk, ...: no traceback for those
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"aot: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("aot: interrupted", file=sys.stderr)

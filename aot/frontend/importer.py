@@ -93,7 +93,11 @@ class _Importer:
         tt = vi.type.tensor_type
         if not vi.type.HasField("tensor_type"):
             raise self.error(AotError, f"input '{vi.name}' is not a tensor (sequences/maps are not supported)")
-        dtype = np_dtype_of(tt.elem_type)
+        try:
+            dtype = np_dtype_of(tt.elem_type)
+        except ValueError as exc:
+            raise self.error(AotError, f"input '{vi.name}': {exc}; inputs must be float, integer or bool "
+                             f"tensors") from None
         if vi.name in self.input_shapes:
             shape = self.input_shapes[vi.name]
             if len(shape) != len(tt.shape.dim):
@@ -112,12 +116,13 @@ class _Importer:
                     self.graph.notes.append(f"input '{vi.name}': dynamic batch dimension "
                                             f"'{d.dim_param or '?'}' set to 1")
                 else:
+                    flag = shlex.quote(f"{vi.name}=" + ",".join(str(x.dim_value or 1) for x in tt.shape.dim))
                     raise self.error(ShapeError, f"input '{vi.name}' has a dynamic dimension "
                                      f"'{d.dim_param or '?'}' at axis {axis} (shape "
                                      f"{[x.dim_value or x.dim_param or '?' for x in tt.shape.dim]}); only a "
                                      f"leading batch dimension defaults to 1. Give a static shape with "
-                                     f"--input-shape " + shlex.quote(f"{vi.name}=" + ",".join(str(x.dim_value or 1) for x in tt.shape.dim)) +
-                                     " (replace the 1s of dynamic dimensions with the sizes you need)")
+                                     f"--input-shape {flag} (replace the 1s of dynamic dimensions with the "
+                                     f"sizes you need)")
         t = self.graph.add_tensor(vi.name, shape, dtype)
         self.ir_name[vi.name] = t.name
         self.graph.inputs.append(t.name)
@@ -129,6 +134,11 @@ class _Importer:
 
     def _import_node(self, node: onnx.NodeProto) -> None:
         node_name = node.name or (node.output[0] if node.output else node.op_type)
+        for o in node.output:
+            if o and o in self.ir_name:
+                raise self.error(AotError, f"{node.op_type} writes tensor '{o}', which is already a graph input, "
+                                 f"initializer or the output of another node; ONNX assigns each tensor once",
+                                 node_name)
         if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
             value = evaluate(node, [], self.opsets)[0]
             self._add_const(node.output[0], value)
@@ -154,10 +164,10 @@ class _Importer:
             out_types = infer(node, [(n, t.shape, t.dtype, t.data) for n, t in (x for x in inputs if x)],
                               self.opsets)
         except Exception as exc:
-            if node.domain not in ("", "ai.onnx") or not onnx.defs.has(node.op_type):
+            if node.domain not in ("", "ai.onnx") or not onnx.defs.has(node.op_type) or _has_subgraph(node):
                 raise self.error(UnsupportedOpError, f"operator {node.op_type} (domain "
                                  f"'{node.domain or 'ai.onnx'}', opset {self.opsets.get(node.domain, 'not declared')}) "
-                                 f"is not an ONNX operator aot can compile. Supported ops: "
+                                 f"is not supported by aot. Supported ops: "
                                  f"{', '.join(_supported_ops())}.", node_name) from None
             raise self.error(ShapeError, f"shape inference failed for {node.op_type} with input shapes "
                              f"{[x[1].shape if x else None for x in inputs]}: {str(exc).splitlines()[0]}",
@@ -187,6 +197,11 @@ class _Importer:
         for o, r in zip([o for o in node.output if o], results):
             self._add_const(o, np.asarray(r))
         return True
+
+
+def _has_subgraph(node: onnx.NodeProto) -> bool:
+    # Control flow (If, Loop, Scan) carries subgraphs; no backend compiles those.
+    return any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute)
 
 
 def _supported_ops() -> list[str]:

@@ -1,7 +1,10 @@
 """IR -> ONNX, for Netron and for cross-checking passes in ONNX Runtime.
 
 Non-ONNX annotations are expanded back into standard nodes: a fused activation becomes the op
-followed by its activation node; keys starting with "_" are compiler-private and dropped.
+followed by its activation node. Attributes the op's ONNX schema does not define (compiler
+annotations, keys starting with "_") are dropped. Graph inputs and outputs keep their original
+ONNX names, so the exported model is a drop-in replacement for the source model; every other
+tensor carries its IR (C) name.
 """
 from __future__ import annotations
 
@@ -12,57 +15,121 @@ from onnx import helper, numpy_helper
 from .dtypes import onnx_elem_type
 from .graph import Graph, Node
 
-
-def _value_info(graph: Graph, name: str) -> onnx.ValueInfoProto:
-    t = graph.tensors[name]
-    return helper.make_tensor_value_info(name, onnx_elem_type(t.dtype), list(t.shape))
+# Ops newer than the canonical opset 13 that a fused activation can reintroduce.
+_MIN_OPSET = {"HardSwish": 14}
 
 
-def _onnx_attrs(node: Node) -> dict:
-    return {k: v for k, v in node.attrs.items() if k != "activation" and not k.startswith("_")}
+class _Exporter:
+    def __init__(self, graph: Graph, opset: int):
+        self.graph = graph
+        self.opset = opset
+        self.names = self._io_names()
+        self.taken = set(graph.tensors) | set(self.names.values())
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
 
+    def _io_names(self) -> dict[str, str]:
+        """IR name -> original ONNX name for graph inputs and outputs, when that name is free."""
+        others = set(self.graph.tensors)
+        renamed: dict[str, str] = {}
+        for name in list(self.graph.inputs) + list(self.graph.outputs):
+            onnx_name = self.graph.tensors[name].onnx_name
+            if not onnx_name or onnx_name == name or name in renamed:
+                continue
+            # An IR tensor already called like the ONNX name keeps it; this one keeps its IR name.
+            if onnx_name in others and onnx_name not in renamed or onnx_name in renamed.values():
+                continue
+            renamed[name] = onnx_name
+        return renamed
 
-def _expand(node: Node) -> list[onnx.NodeProto]:
-    act = node.attrs.get("activation")
-    if not act:
-        return [helper.make_node(node.op_type, node.inputs, node.outputs, name=node.name,
-                                 domain=node.domain or None, **_onnx_attrs(node))]
-    pre = node.outputs[0] + "__pre_" + act["op_type"].lower()
-    base = helper.make_node(node.op_type, node.inputs, [pre] + node.outputs[1:], name=node.name,
-                            domain=node.domain or None, **_onnx_attrs(node))
-    act_inputs = [pre]
-    extra_inits = []
-    attrs = dict(act.get("attrs", {}))
-    if act["op_type"] == "Clip":  # opset >= 11 takes bounds as inputs
-        lo, hi = attrs.pop("min", None), attrs.pop("max", None)
-        for tag, v in (("min", lo), ("max", hi)):
-            if v is None:
-                act_inputs.append("")
-            else:
-                cname = f"{node.outputs[0]}__clip_{tag}"
-                extra_inits.append(numpy_helper.from_array(np.array(v, np.float32), cname))
-                act_inputs.append(cname)
-    activation = helper.make_node(act["op_type"], act_inputs, [node.outputs[0]],
-                                  name=node.name + "__" + act["op_type"].lower(), **attrs)
-    activation.__dict__["_inits"] = extra_inits  # carried to to_onnx below
-    return [base, activation]
+    def name(self, ir_name: str) -> str:
+        return self.names.get(ir_name, ir_name) if ir_name else ""
+
+    def fresh(self, base: str) -> str:
+        name, n = base, 1
+        while name in self.taken:
+            name = f"{base}_{n}"
+            n += 1
+        self.taken.add(name)
+        return name
+
+    def value_info(self, ir_name: str) -> onnx.ValueInfoProto:
+        t = self.graph.tensors[ir_name]
+        return helper.make_tensor_value_info(self.name(ir_name), onnx_elem_type(t.dtype), list(t.shape))
+
+    def attrs(self, op_type: str, domain: str, attrs: dict) -> dict:
+        attrs = {k: v for k, v in attrs.items() if k != "activation" and not k.startswith("_")}
+        if domain in ("", "ai.onnx"):
+            try:
+                known = onnx.defs.get_schema(op_type, self.opset, "").attributes
+            except onnx.defs.SchemaError:
+                return attrs
+            attrs = {k: v for k, v in attrs.items() if k in known}
+        return attrs
+
+    def add_node(self, node: Node) -> None:
+        inputs = [self.name(i) for i in node.inputs]
+        outputs = [self.name(o) for o in node.outputs]
+        act = node.attrs.get("activation")
+        if act:
+            pre = self.fresh(f"{node.outputs[0]}__pre_{act['op_type'].lower()}")
+            act_out, outputs = outputs[0], [pre] + outputs[1:]
+        self.nodes.append(helper.make_node(node.op_type, inputs, outputs, name=node.name,
+                                           domain=node.domain or None,
+                                           **self.attrs(node.op_type, node.domain, node.attrs)))
+        if act:
+            self.add_activation(node, act, pre, act_out)
+
+    def add_activation(self, node: Node, act: dict, src: str, dst: str) -> None:
+        attrs = dict(act.get("attrs", {}))
+        inputs = [src]
+        if act["op_type"] == "Clip":  # opset >= 11 takes the bounds as inputs
+            for key in ("min", "max"):
+                if key in attrs:
+                    const = self.fresh(f"{node.outputs[0]}__clip_{key}")
+                    self.initializers.append(numpy_helper.from_array(np.array(attrs.pop(key), np.float32), const))
+                    inputs.append(const)
+                else:
+                    inputs.append("")
+            while inputs[-1] == "":
+                inputs.pop()
+        self.nodes.append(helper.make_node(act["op_type"], inputs, [dst], name=self.fresh(
+            f"{node.name}__{act['op_type'].lower()}"), **attrs))
+
+    def add_constant_output(self, ir_name: str) -> None:
+        # A graph output with no producer (everything folded): a Constant node keeps it an output.
+        data = np.asarray(self.graph.tensors[ir_name].data)
+        self.nodes.append(helper.make_node("Constant", [], [self.name(ir_name)],
+                                           name=self.fresh(f"{ir_name}__const"),
+                                           value=numpy_helper.from_array(data, self.name(ir_name))))
+
+    def run(self) -> onnx.ModelProto:
+        g = self.graph
+        for n in g.nodes:
+            self.add_node(n)
+        produced = {o for n in g.nodes for o in n.outputs if o}
+        for o in g.outputs:
+            if o not in produced and g.tensors[o].is_constant:
+                self.add_constant_output(o)
+        used = {i for n in g.nodes for i in n.inputs if i}
+        for name in sorted(used):
+            t = g.tensors[name]
+            if t.is_constant and name not in g.inputs:
+                self.initializers.append(numpy_helper.from_array(np.asarray(t.data), self.name(name)))
+        internal = sorted(produced - set(g.inputs) - set(g.outputs))
+        graph = helper.make_graph(self.nodes, g.name, [self.value_info(i) for i in g.inputs],
+                                  [self.value_info(o) for o in g.outputs], self.initializers,
+                                  value_info=[self.value_info(n) for n in internal])
+        domains = sorted({n.domain for n in g.nodes if n.domain not in ("", "ai.onnx")})
+        model = helper.make_model(graph, producer_name="aot", opset_imports=[helper.make_opsetid("", self.opset)] +
+                                  [helper.make_opsetid(d, 1) for d in domains])
+        model.ir_version = min(model.ir_version, 8)  # loadable by older onnxruntime releases
+        return model
 
 
 def to_onnx(graph: Graph, opset: int | None = None) -> onnx.ModelProto:
-    opset = max(opset or graph.opset, 13)
-    nodes, inits = [], []
-    for n in graph.nodes:
-        for p in _expand(n):
-            inits.extend(p.__dict__.pop("_inits", []))
-            nodes.append(p)
-    used = {i for n in graph.nodes for i in n.inputs if i} | set(graph.outputs)
-    for t in graph.tensors.values():
-        if t.is_constant and t.name in used:
-            inits.append(numpy_helper.from_array(np.asarray(t.data), t.name))
-    produced = {o for n in graph.nodes for o in n.outputs if o} | set(graph.inputs)
-    value_infos = [_value_info(graph, n) for n in sorted(produced - set(graph.inputs) - set(graph.outputs))]
-    g = helper.make_graph(nodes, graph.name, [_value_info(graph, i) for i in graph.inputs],
-                          [_value_info(graph, o) for o in graph.outputs], inits, value_info=value_infos)
-    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], producer_name="aot")
-    model.ir_version = min(model.ir_version, 8)
-    return model
+    """The graph as an ONNX model (opset at least 13, the form the importer canonicalises to)."""
+    ops = {n.op_type for n in graph.nodes} | {n.attrs["activation"]["op_type"] for n in graph.nodes
+                                              if n.attrs.get("activation")}
+    needed = max([13, opset or graph.opset] + [_MIN_OPSET.get(op, 0) for op in ops])
+    return _Exporter(graph, needed).run()

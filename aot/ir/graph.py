@@ -87,7 +87,7 @@ class Graph:
         return t
 
     def add_constant(self, raw_name: str, data: np.ndarray, layout: str | None = None) -> Tensor:
-        data = np.ascontiguousarray(data)
+        data = np.ascontiguousarray(data).reshape(np.shape(data))  # keep 0-d scalars 0-d
         return self.add_tensor(raw_name, data.shape, data.dtype.name, layout=layout, data=data)
 
     def make_node(self, op_type: str, inputs: list[str], outputs: list[str], attrs: dict | None = None,
