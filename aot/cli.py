@@ -37,6 +37,9 @@ def _add_compile_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--alignment", type=int, default=16, help="arena buffer alignment in bytes (default 16)")
     p.add_argument("--dump-ir-after", action="append", default=[], metavar="PASS",
                    help="print the IR after this pass ('all' for every pass)")
+    p.add_argument("--allow-float-fallback", action="store_true",
+                   help="run quantized (QDQ) patterns that have no integer kernel in float, with a note, "
+                        "instead of failing")
 
 
 def _check_dump_passes(names: list[str]) -> None:
@@ -52,7 +55,8 @@ def _options(args: argparse.Namespace):
     from .compiler import CompileOptions
     _check_dump_passes(args.dump_ir_after)
     return CompileOptions(prefix=args.prefix, backends=args.backend or ["ref"], alignment=args.alignment,
-                          input_shapes=dict(args.input_shape), dump_ir_after=set(args.dump_ir_after))
+                          input_shapes=dict(args.input_shape), dump_ir_after=set(args.dump_ir_after),
+                          allow_float_fallback=args.allow_float_fallback)
 
 
 def _check_output_folder(model: Path, output: Path) -> None:
@@ -92,7 +96,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from .verify import verify_model
     report = verify_model(args.model, options=_options(args), inputs=args.input,
                           test_data=Path(args.test_data) if args.test_data else None, seed=args.seed,
-                          atol=args.atol, rtol=args.rtol, cc=args.cc, keep_dir=Path(args.keep) if args.keep else None)
+                          atol=args.atol, rtol=args.rtol, cc=args.cc, keep_dir=Path(args.keep) if args.keep else None,
+                          samples=args.samples, progress=sys.stderr.isatty())
     print(report.table())
     print("verify: PASS" if report.ok else "verify: FAIL (outputs differ beyond tolerance)")
     return 0 if report.ok else 1
@@ -137,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=".npy per input (in order), one .npz keyed by input name, or ONNX .pb tensors")
     p.add_argument("--test-data", metavar="DIR", help="ONNX test_data_set folder (input_*.pb, output_*.pb)")
     p.add_argument("--seed", type=int, default=0, help="seed for random inputs (default 0)")
+    p.add_argument("--samples", type=int, default=20,
+                   help="int8 models: random inputs to compare over (default 20); --input files may also "
+                        "stack N samples on a leading axis")
     p.add_argument("--atol", type=float, default=1e-4, help="absolute tolerance (default 1e-4)")
     p.add_argument("--rtol", type=float, default=1e-4, help="relative tolerance (default 1e-4)")
     p.add_argument("--cc", default="cc", help="host C compiler (default cc)")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import UnsupportedOpError
+from ..errors import AotError, UnsupportedOpError
 from ..ir import Graph, Node
 from ..passes import PassContext, graph_pass
 from .registry import REGISTRY, Backend
@@ -35,11 +35,19 @@ def annotate_backends(graph: Graph, ctx: PassContext) -> Graph:
 
 @graph_pass("partition_backends")
 def partition_backends(graph: Graph, ctx: PassContext) -> Graph:
-    forced = ctx.options.get("layer_backend", {})  # per-layer override: {"conv1": "ref"}
+    forced = ctx.options.get("layer_backend") or {}  # per-layer override: {"conv1": "ref"}
+    unknown = sorted(set(forced) - {n.name for n in graph.nodes})
+    if unknown:  # a typo, or a layer the passes fused into its producer
+        raise AotError(f"per-layer backend choice names unknown layer(s) {unknown}; the layers are "
+                       f"{[n.name for n in graph.nodes]}", model=graph.source or graph.name)
     for node in graph.nodes:
         accepted = node.meta["backends"]
         wanted = forced.get(node.name)
-        node.meta["backend"] = wanted if wanted in accepted else accepted[0]
+        if wanted is not None and wanted not in accepted:
+            reason = REGISTRY.get(wanted).reject_reason(node, graph) or "not among the selected backends"
+            raise AotError(f"layer cannot run on backend '{wanted}' ({reason}); backends that accept it: "
+                           f"{', '.join(accepted)}", model=graph.source or graph.name, node=node.name)
+        node.meta["backend"] = wanted or accepted[0]
     return graph
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from ..ir import Graph, Node
 
@@ -50,7 +50,7 @@ class Backend(ABC):
     """A code generator for a set of ops. Subclass it, or use TemplateBackend with kernels."""
 
     name: str = "backend"
-    template_dirs: list[Path] = []
+    template_dirs: Sequence[Path] = ()  # searched before the package's templates/
 
     @abstractmethod
     def kernel_for(self, node: Node, graph: Graph) -> Kernel | None:

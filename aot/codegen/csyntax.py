@@ -67,6 +67,10 @@ def _constant_expr(expr: c_ast.Node) -> bool:
         return _constant_expr(expr.left) and _constant_expr(expr.right)
     if isinstance(expr, c_ast.UnaryOp):
         return expr.op == "sizeof" or _constant_expr(expr.expr)
+    if isinstance(expr, c_ast.Cast):
+        return _constant_expr(expr.expr)
+    if isinstance(expr, c_ast.TernaryOp):
+        return all(_constant_expr(e) for e in (expr.cond, expr.iftrue, expr.iffalse))
     return False
 
 

@@ -14,9 +14,15 @@ def make_environment(extra_dirs: list[Path] | None = None) -> jinja2.Environment
     loader = jinja2.FileSystemLoader([str(d) for d in (extra_dirs or [])] + [str(templates_dir())])
     env = jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
-    env.filters.update(cfloat=c_float, cint=c_int, carray=c_array_body)
+    env.filters.update(cfloat=c_float, cint=c_int, carray=c_array_body, ccomment=c_comment_text)
     env.globals.update(prod=_prod, zip=zip, enumerate=enumerate, range=range, min=min, max=max, len=len)
     return env
+
+
+def c_comment_text(value: object) -> str:
+    """Any text (ONNX names are arbitrary strings) made safe inside a /* */ comment on one line."""
+    text = " ".join(str(value).split())
+    return text.replace("*/", "* /").replace("/*", "/ *")
 
 
 def _prod(values) -> int:

@@ -1,12 +1,12 @@
 """Graph invariants, checked after every pass in debug mode."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from ..errors import AotError
 from .graph import Graph
-import re
-
 from .names import C_KEYWORDS
 
 _C_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
