@@ -41,9 +41,16 @@ def evaluate(node: onnx.NodeProto, inputs: list[tuple[str, np.ndarray]], opsets:
     return [np.asarray(r) for r in evaluator.run(None, {n: a for n, a in inputs})]
 
 
+CEIL_MODE_POOLS = ("MaxPool", "AveragePool")
+
+
 def infer(node: onnx.NodeProto, inputs: list[tuple[str, tuple, str, np.ndarray | None]],
           opsets: dict[str, int]) -> list[tuple[tuple[int, ...], str]]:
     """(shape, dtype) of each output of ``node``; raises ValueError when that is not static."""
+    if node.op_type in CEIL_MODE_POOLS and any(a.name == "ceil_mode" and a.i for a in node.attribute):
+        # Before opset 22, ONNX shape inference keeps a last ceil_mode window that starts inside the
+        # right padding; ONNX Runtime (every opset) and the opset-22 rule drop it. Use the latter.
+        opsets = {**opsets, "": max(opsets.get("", 0), 22)}
     model = _single_node_model(node, inputs, opsets)
     inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
     found = {}

@@ -1,5 +1,6 @@
 """Ops that only move elements: Reshape-like aliases, Transpose and Concat, all rendered by one
-strided-copy template (a list of rectangular moves with per-operand strides)."""
+strided-copy template (a list of rectangular moves with per-operand strides). Slice and Split
+(slicing.py) use the same moves."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,9 +17,14 @@ class Move:
     src: str  # C parameter to read
     dims: list[int]
     src_off: int
-    src_strides: list[int]
+    src_strides: list[int]  # may be negative (reversed Slice)
     dst_off: int
     dst_strides: list[int]
+    dst: str = "Y"  # C parameter to write
+
+    @property
+    def empty(self) -> bool:
+        return 0 in self.dims
 
 
 def merged(dims: list[int], *stride_lists: list[int]) -> tuple[list[int], list[list[int]]]:
@@ -39,14 +45,19 @@ def merged(dims: list[int], *stride_lists: list[int]) -> tuple[list[int], list[l
     return out_dims, out_strides
 
 
-def move(src: str, dims, src_off, src_strides, dst_off, dst_strides) -> Move:
+def move(src: str, dims, src_off, src_strides, dst_off, dst_strides, dst: str = "Y") -> Move:
     d, (ss, ds) = merged(list(dims), list(src_strides), list(dst_strides))
-    return Move(src, d, src_off, ss, dst_off, ds)
+    return Move(src, d, src_off, ss, dst_off, ds, dst)
+
+
+def nonempty(moves: list[Move]) -> list[Move]:
+    """The moves that copy at least one element (zero-sized tensors need no code)."""
+    return [m for m in moves if not m.empty]
 
 
 def copy_params(node: Node, graph: Graph) -> dict:
     y = graph.tensors[node.outputs[0]]
-    return {"moves": [move("X", [y.size], 0, [1], 0, [1])]}
+    return {"moves": nonempty([move("X", [y.size], 0, [1], 0, [1])])}
 
 
 # Reshape-like ops never run code: the planner makes the output share the input's buffer and
@@ -61,7 +72,7 @@ def transpose_params(node: Node, graph: Graph) -> dict:
     y = graph.tensors[node.outputs[0]]
     perm = list(node.attrs.get("perm") or reversed(range(len(x.shape))))
     xs = dense_strides(x.shape)
-    return {"moves": [move("X", y.shape, 0, [xs[p] for p in perm], 0, dense_strides(y.shape))]}
+    return {"moves": nonempty([move("X", y.shape, 0, [xs[p] for p in perm], 0, dense_strides(y.shape))])}
 
 
 REF.kernel("Transpose", template="ref/copy.c.j2", dtypes=ANY_DTYPE, input_names=("X",),
@@ -77,10 +88,9 @@ def concat_params(node: Node, graph: Graph) -> dict:
         if not name:
             continue
         x = graph.tensors[name]
-        if x.size:
-            moves.append(move(f"in{idx}", x.shape, 0, dense_strides(x.shape), offset * ys[axis], ys))
+        moves.append(move(f"in{idx}", x.shape, 0, dense_strides(x.shape), offset * ys[axis], ys))
         offset += x.shape[axis]
-    return {"moves": moves}
+    return {"moves": nonempty(moves)}
 
 
 REF.kernel("Concat", template="ref/copy.c.j2", dtypes=ANY_DTYPE, output_names=("Y",))(concat_params)

@@ -71,8 +71,11 @@ def _dropout_check(node: Node, graph: Graph) -> str | None:
     if len([o for o in node.outputs if o]) > 1:
         return "Dropout with a mask output"
     if len(node.inputs) > 2 and node.inputs[2]:
-        value = graph.const(node.inputs[2])
-        if value is None or bool(np.asarray(value)):
+        training = graph.const(node.inputs[2])
+        ratio = graph.const(node.inputs[1]) if node.inputs[1] else np.float32(0.5)
+        # Training mode drops random elements, except with ratio 0, where it is the identity.
+        if training is None or (bool(np.asarray(training).reshape(-1)[0]) and
+                                (ratio is None or float(np.asarray(ratio).reshape(-1)[0]) != 0.0)):
             return "Dropout in training mode"
     return None
 

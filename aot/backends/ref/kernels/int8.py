@@ -94,6 +94,8 @@ def _pool_s8_params(node: Node, graph: Graph) -> dict:
     if node.op_type == "AveragePool":
         win = window(node, graph)
         params.update(kp.average_qparams(node, graph, win.kernel[0] * win.kernel[1] * win.kernel[2]))
+    else:
+        params.update(kp.output_params(node, graph))  # a fused Relu/Clip clamps the maximum
     return params
 
 

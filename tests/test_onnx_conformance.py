@@ -1,0 +1,174 @@
+"""ONNX backend node tests (shipped in the onnx<=1.22.0 wheel) compiled, built and run on the host.
+
+A test is collected when its ops are all supported by the ref backend, its data tensors are
+float32 and its model uses opset <= 21, or a newer opset that onnx.version_converter brings down to
+21: onnx 1.22 re-generated most tests at opset 22-25, whose op versions only added types (bfloat16,
+int4, ...), so for float32 they are the opset-21 ops. Graph inputs that a kernel consumes at compile
+time (Reshape shape, Slice starts, Pad pads, Clip bounds, BatchNormalization statistics...) are
+frozen as constants; which ones follows from the kernels' ``static_inputs``, never from the test.
+
+Tolerance: outputs match the expected output_*.pb within rtol 1e-3 + atol 1e-5 (the node tests'
+expected values come from numpy in float64/float32, so a tighter bound would measure numpy's rounding).
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper, version_converter
+
+from aot.backends.ref import REF
+from aot.compiler import CompileOptions, compile_model, write_library
+from aot.frontend.loader import MAX_OPSET
+from aot.targets.host import load
+
+NODE_DIR = Path(onnx.__file__).parent / "backend" / "test" / "data" / "node"
+RTOL, ATOL = 1e-3, 1e-5
+CFLAGS = "-O1"  # node tests are tiny: build time dominates, not run time
+
+# Tests that are collected but still fail, with why. Each is xfail(strict=True): it fails the suite
+# the day it starts passing, so the list cannot go stale.
+KNOWN_FAILURES: dict[str, str] = {
+    # Training-mode Dropout draws a random mask (numpy's generator in the expected data); the
+    # kernel is inference-only and rejects training mode unless the ratio is 0.
+    "test_training_dropout": "random training-mode Dropout is not compiled",
+    "test_training_dropout_default": "random training-mode Dropout is not compiled",
+}
+
+
+@dataclass
+class Case:
+    name: str
+    folder: Path
+    opset: int
+    ops: tuple[str, ...]
+    freeze: tuple[str, ...]  # graph inputs frozen as constants
+    data_sets: list[Path] = field(default_factory=list)
+
+
+def default_opset(model: onnx.ModelProto) -> int:
+    return max([o.version for o in model.opset_import if o.domain in ("", "ai.onnx")] or [1])
+
+
+@functools.lru_cache(maxsize=None)
+def static_positions(op_type: str) -> frozenset[int]:
+    """Input positions of ``op_type`` that every ref kernel for it reads at compile time."""
+    sets = [set(k.static_inputs) for k in REF.kernels if op_type in k.op_types]
+    return frozenset(set.intersection(*sets)) if sets else frozenset()
+
+
+def inputs_to_freeze(model: onnx.ModelProto) -> list[str]:
+    """Graph inputs used only where a kernel needs a compile-time constant."""
+    inits = {i.name for i in model.graph.initializer}
+    uses: dict[str, list[bool]] = {}
+    for node in model.graph.node:
+        static = static_positions(node.op_type)
+        for pos, name in enumerate(node.input):
+            if name:
+                uses.setdefault(name, []).append(pos in static)
+    return [i.name for i in model.graph.input if i.name not in inits and uses.get(i.name) and all(uses[i.name])]
+
+
+def _elem_type(vi: onnx.ValueInfoProto) -> int:
+    return vi.type.tensor_type.elem_type if vi.type.HasField("tensor_type") else 0
+
+
+def load_case_model(folder: Path) -> onnx.ModelProto:
+    """The test's model at an opset the frontend reads (down-converted when newer than 21)."""
+    model = onnx.load(str(folder / "model.onnx"))
+    if default_opset(model) > MAX_OPSET:
+        model = version_converter.convert_version(model, MAX_OPSET)
+    return model
+
+
+def describe(folder: Path, supported: set[str]) -> Case | None:
+    """The test as a Case when it is applicable, else None."""
+    model = onnx.load(str(folder / "model.onnx"), load_external_data=False)
+    ops = tuple(sorted({n.op_type for n in model.graph.node}))
+    if not ops or any(n.domain not in ("", "ai.onnx") for n in model.graph.node) or not set(ops) <= supported:
+        return None
+    freeze = inputs_to_freeze(model)
+    inits = {i.name for i in model.graph.initializer}
+    data_inputs = [i for i in model.graph.input if i.name not in inits and i.name not in freeze]
+    float32 = onnx.TensorProto.FLOAT
+    if any(_elem_type(vi) != float32 for vi in data_inputs + list(model.graph.output)):
+        return None
+    opset = default_opset(model)
+    if opset > MAX_OPSET:
+        try:
+            load_case_model(folder)
+        except Exception:  # no down-conversion adapter for one of its ops: not runnable here
+            return None
+    sets = sorted(folder.glob("test_data_set_*"))
+    return Case(folder.name, folder, opset, ops, tuple(freeze), sets) if sets else None
+
+
+def discover() -> list[Case]:
+    if not NODE_DIR.is_dir():
+        return []
+    supported = set(REF.supported_ops())
+    return [c for c in (describe(f, supported) for f in sorted(NODE_DIR.iterdir()) if f.is_dir()) if c]
+
+
+def read_tensors(data_set: Path, kind: str) -> list[np.ndarray]:
+    files = sorted(data_set.glob(f"{kind}_*.pb"), key=lambda p: int(p.stem.split("_")[1]))
+    return [numpy_helper.to_array(onnx.load_tensor(str(f))) for f in files]
+
+
+def run_case(case: Case, workdir: Path, cc: str = "gcc") -> list[str]:
+    """Compile, build and run one node test on each data set; the mismatches found (empty: pass)."""
+    model = load_case_model(case.folder)
+    inits = {i.name for i in model.graph.initializer}
+    input_names = [i.name for i in model.graph.input if i.name not in inits]
+    problems: list[str] = []
+    built: dict[bytes, object] = {}
+    for data_set in case.data_sets:
+        values = dict(zip(input_names, read_tensors(data_set, "input")))
+        frozen = {n: values[n] for n in case.freeze}
+        key = b"".join(v.tobytes() + str(v.shape).encode() for v in frozen.values())
+        if key not in built:  # data sets that freeze other values need their own library
+            # The data set's shapes are the static shapes (some models leave dimensions symbolic).
+            shapes = {n: v.shape for n, v in values.items() if n not in frozen}
+            compiled = compile_model(model, CompileOptions(freeze_inputs=frozen, input_shapes=shapes))
+            lib = write_library(compiled, workdir / f"lib{len(built)}")
+            built[key] = load(lib, cc=cc, cflags=CFLAGS)
+        host = built[key]
+        outputs = host.run({n: v for n, v in values.items() if n not in frozen})
+        expected = read_tensors(data_set, "output")
+        if len(outputs) != len(expected):
+            problems.append(f"{data_set.name}: {len(outputs)} outputs, expected {len(expected)}")
+            continue
+        for idx, (got, want) in enumerate(zip(outputs, expected)):
+            if got.shape != want.shape:
+                problems.append(f"{data_set.name} output {idx}: shape {got.shape}, expected {want.shape}")
+            elif not np.allclose(got, want, rtol=RTOL, atol=ATOL, equal_nan=True):
+                err = np.abs(got.astype(np.float64) - want)
+                problems.append(f"{data_set.name} output {idx}: max abs error {np.nanmax(err):.3g}")
+    return problems
+
+
+CASES = discover()
+
+
+def _param(case: Case):
+    marks = []
+    if case.name in KNOWN_FAILURES:
+        marks.append(pytest.mark.xfail(reason=KNOWN_FAILURES[case.name], strict=True))
+    return pytest.param(case, id=case.name, marks=marks)
+
+
+def test_cases_were_found():
+    assert NODE_DIR.is_dir(), f"{NODE_DIR} is missing: install onnx<=1.22.0, whose wheel ships the node tests"
+    assert len(CASES) > 100, f"only {len(CASES)} applicable node tests found"
+    assert not set(KNOWN_FAILURES) - {c.name for c in CASES}, "KNOWN_FAILURES names tests that are not collected"
+
+
+@pytest.mark.parametrize("case", [_param(c) for c in CASES])
+def test_node(case: Case, tmp_path: Path) -> None:
+    problems = run_case(case, tmp_path)
+    assert not problems, (f"{case.name} ({', '.join(case.ops)}, opset {case.opset}, {case.folder}): " +
+                          "; ".join(problems))
