@@ -13,7 +13,7 @@ from ..backends.ref.kernels.spatial import window
 from ..ir import Graph, Node
 from .fixed_point import requantize
 from .kernel_params import (add_qparams, average_qparams, conv_qparams, dequantize_linear_qparams, fc_qparams,
-                            mul_qparams, quantize_linear_qparams, requantize_qparams, softmax_qparams)
+                            mul_qparams, output_params, quantize_linear_qparams, requantize_qparams, softmax_qparams)
 
 
 def _finish(acc: np.ndarray, mult, shift, p: dict) -> np.ndarray:
@@ -106,8 +106,11 @@ def _windows(node: Node, graph: Graph, x: np.ndarray, fill: int) -> tuple[np.nda
 
 
 def max_pool(node: Node, graph: Graph, x: np.ndarray) -> np.ndarray:
+    p = output_params(node, graph)
     taps, inside, _ = _windows(node, graph, x, -128)
-    y = np.where(inside[None, None], taps, -129).max(-1)
+    # Taps on the padding are skipped; the maximum starts at -128 (also for a window without real taps).
+    y = np.where(inside[None, None], taps, -128).max(-1)
+    y = np.clip(y, p["act_min"], p["act_max"])
     return y.astype(np.int8).reshape(graph.tensors[node.outputs[0]].shape)
 
 

@@ -33,6 +33,14 @@ def zero_point_of(graph: Graph, name: str) -> int:
     return int(qp(graph, name).zero_point.reshape(-1)[0])
 
 
+def _quantized_bound(real: float, out_scale: float, out_zp: int) -> int:
+    """quantize(real) as QuantizeLinear does (float32, half to even, saturated): a Clip bound beyond
+    the int8 range must still land inside it, or the clamp bounds themselves would wrap as int8."""
+    with np.errstate(over="ignore"):
+        q = np.rint(np.float32(real) / np.float32(out_scale)) + np.float32(out_zp)
+    return int(np.clip(q, INT8_MIN, INT8_MAX))
+
+
 def activation_bounds(node: Node, out_scale: float, out_zp: int) -> tuple[int, int]:
     """Clamp bounds in the output's integer domain for a fused Relu/Clip."""
     lo, hi = INT8_MIN, INT8_MAX
@@ -43,15 +51,16 @@ def activation_bounds(node: Node, out_scale: float, out_zp: int) -> tuple[int, i
         elif spec["op_type"] == "Clip":
             attrs = spec.get("attrs", {})
             if "min" in attrs:
-                lo = max(lo, out_zp + int(np.round(attrs["min"] / out_scale)))
+                lo = max(lo, _quantized_bound(attrs["min"], out_scale, out_zp))
             if "max" in attrs:
-                hi = min(hi, out_zp + int(np.round(attrs["max"] / out_scale)))
+                hi = min(hi, _quantized_bound(attrs["max"], out_scale, out_zp))
         else:
             raise ValueError(f"{spec['op_type']} cannot be fused into an int8 kernel")
     return lo, max(lo, hi)
 
 
-def _output(node: Node, graph: Graph) -> dict:
+def output_params(node: Node, graph: Graph) -> dict:
+    """Output zero point and the clamp bounds of a fused activation."""
     y = node.outputs[0]
     s, zp = scale_of(graph, y), zero_point_of(graph, y)
     lo, hi = activation_bounds(node, s, zp)
@@ -66,7 +75,7 @@ def conv_qparams(node: Node, graph: Graph) -> dict:
     mult, shift = quantize_multipliers(sx * sw / sy)
     bias = graph.const(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else np.zeros(channels, np.int32)
     return {"in_offset": -zero_point_of(graph, x), "mult": mult.tolist(), "shift": shift.tolist(),
-            "bias": np.asarray(bias, np.int64).reshape(-1).tolist(), **_output(node, graph)}
+            "bias": np.asarray(bias, np.int64).reshape(-1).tolist(), **output_params(node, graph)}
 
 
 def fc_qparams(node: Node, graph: Graph) -> dict:
@@ -87,20 +96,20 @@ def add_qparams(node: Node, graph: Graph) -> dict:
     mo, sho = quantize_multiplier(twice_max / ((1 << ADD_LEFT_SHIFT) * sy))
     return {"a_offset": -zero_point_of(graph, a), "b_offset": -zero_point_of(graph, b), "left_shift": ADD_LEFT_SHIFT,
             "a_mult": ma, "a_shift": sha, "b_mult": mb, "b_shift": shb, "out_mult": mo, "out_shift": sho,
-            **_output(node, graph)}
+            **output_params(node, graph)}
 
 
 def mul_qparams(node: Node, graph: Graph) -> dict:
     a, b, y = node.inputs[0], node.inputs[1], node.outputs[0]
     m, s = quantize_multiplier(scale_of(graph, a) * scale_of(graph, b) / scale_of(graph, y))
     return {"a_offset": -zero_point_of(graph, a), "b_offset": -zero_point_of(graph, b), "mult": m, "shift": s,
-            **_output(node, graph)}
+            **output_params(node, graph)}
 
 
 def requantize_qparams(node: Node, graph: Graph) -> dict:
     x, y = node.inputs[0], node.outputs[0]
     m, s = quantize_multiplier(scale_of(graph, x) / scale_of(graph, y))
-    return {"in_offset": -zero_point_of(graph, x), "mult": m, "shift": s, **_output(node, graph)}
+    return {"in_offset": -zero_point_of(graph, x), "mult": m, "shift": s, **output_params(node, graph)}
 
 
 def average_qparams(node: Node, graph: Graph, max_count: int) -> dict:
@@ -109,7 +118,7 @@ def average_qparams(node: Node, graph: Graph, max_count: int) -> dict:
     ratio = scale_of(graph, x) / scale_of(graph, y)
     pairs = [quantize_multiplier(ratio / c) for c in range(1, max_count + 1)]
     return {"in_offset": -zero_point_of(graph, x), "count_mult": [p[0] for p in pairs],
-            "count_shift": [p[1] for p in pairs], **_output(node, graph)}
+            "count_shift": [p[1] for p in pairs], **output_params(node, graph)}
 
 
 def softmax_qparams(node: Node, graph: Graph) -> dict:
@@ -118,7 +127,7 @@ def softmax_qparams(node: Node, graph: Graph) -> dict:
     sx, sy = scale_of(graph, x), scale_of(graph, y)
     table = [int(math.floor(math.exp(-d * sx) * (1 << SOFTMAX_EXP_BITS) + 0.5)) for d in range(256)]
     recip = int(math.floor((1 << SOFTMAX_RECIP_BITS) / sy + 0.5))
-    return {"exp_table": table, "recip": recip, "recip_bits": SOFTMAX_RECIP_BITS, **_output(node, graph)}
+    return {"exp_table": table, "recip": recip, "recip_bits": SOFTMAX_RECIP_BITS, **output_params(node, graph)}
 
 
 def quantize_linear_qparams(node: Node, graph: Graph) -> dict:

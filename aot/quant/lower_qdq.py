@@ -120,21 +120,41 @@ class _Lowering:
 
     def bias(self, name: str, input_scale: float, weight_scale: np.ndarray, channels: int) -> str:
         """An int32 bias with scale input_scale * weight_scale[c], from a DQ'd int32 or a float constant."""
-        dq = self.dq_of_constant(name)
-        if dq is not None:
-            # Evaluated as ONNX defines it: exporters write bias scales in odd shapes ([1, N] with N scales
-            # on axis 0 from the ONNX Runtime quantizer) that only the operator's own semantics settle.
-            real = self._dequantized(dq).astype(np.float64).reshape(-1)
-            base = dq.inputs[0]
-        else:
-            real = self.g.const(name).astype(np.float64).reshape(-1)
-            base = name
-        real = np.broadcast_to(real, (channels,))
         bias_scale = np.float64(input_scale) * np.broadcast_to(weight_scale.astype(np.float64), (channels,))
-        q = np.clip(np.round(real / bias_scale), -(2 ** 31), 2 ** 31 - 1).astype(np.int32)
+        dq = self.dq_of_constant(name)
+        kept = self._int32_bias(dq, bias_scale, channels) if dq is not None else None
+        if kept is not None:
+            q, base = kept, dq.inputs[0]
+        else:
+            if dq is not None:
+                # Evaluated as ONNX defines it: exporters write bias scales in odd shapes ([1, N] with N
+                # scales on axis 0 from the ONNX Runtime quantizer) that only the operator's own semantics settle.
+                real = self._dequantized(dq).astype(np.float64).reshape(-1)
+                base = dq.inputs[0]
+            else:
+                real = self.g.const(name).astype(np.float64).reshape(-1)
+                base = name
+            real = np.broadcast_to(real, (channels,))
+            q = np.clip(np.round(real / bias_scale), -(2 ** 31), 2 ** 31 - 1).astype(np.int32)
         t = self.g.add_constant(base + "_q", q)
         t.quant = QuantParams(bias_scale.astype(np.float32), np.zeros(channels, np.int64), 0)
         return t.name
+
+    def _int32_bias(self, dq: Node, bias_scale: np.ndarray, channels: int) -> np.ndarray | None:
+        """The int32 values themselves when the file's bias scale already is input_scale * weight_scale
+        (up to float32 rounding of that product, as every quantizer writes it), like ONNX Runtime's and
+        TFLite's integer kernels use them: dequantizing and re-rounding would move large biases by
+        several units (float32 holds only 24 bits of an int32)."""
+        data = self.g.const(dq.inputs[0])
+        scale = np.asarray(self.g.const(dq.inputs[1]), np.float64).reshape(-1)
+        zp = self.g.const(dq.inputs[2]) if len(dq.inputs) > 2 and dq.inputs[2] else None
+        if data.dtype != np.int32 or data.size not in (1, channels) or scale.size not in (1, channels):
+            return None
+        if zp is not None and np.any(np.asarray(zp) != 0):
+            return None
+        if not np.allclose(scale, bias_scale, rtol=1e-6, atol=0.0):
+            return None
+        return np.broadcast_to(data.reshape(-1), (channels,)).astype(np.int32)
 
     def output(self, q: Node) -> str:
         out = q.outputs[0]
@@ -156,7 +176,9 @@ class _Lowering:
             return [self._conv(m)]
         if op in ("MatMul", "Gemm"):
             return [self._fully_connected(m)]
-        if op in REQUANTIZING or op in SAME_SCALE_POOLS or op in ACTIVATIONS or op == "Pad":
+        if op == "Pad":
+            return self._pad(m)
+        if op in REQUANTIZING or op in SAME_SCALE_POOLS or op in ACTIVATIONS:
             return self._simple(m)
         if op in DATA_MOVEMENT or op == "Concat":
             return self._data_movement(m)
@@ -266,6 +288,35 @@ class _Lowering:
             if int(core.attrs.get("axis", -1)) % rank != rank - 1:
                 raise Unmappable("int8 Softmax runs over the last axis only")
         return [node]
+
+    def _pad(self, m: Match) -> list[Node]:
+        """Pad on int8 with the pad value quantized at the input's scale: 0.0 (also the default) becomes
+        the zero point, so padded and real zeros agree. A different output scale or a fused
+        activation adds a Requantize."""
+        core = m.core
+        x = self.activation(core.inputs[0])
+        for name in core.inputs[1:4:2]:
+            if name and not self.g.tensors[name].is_constant:
+                raise Unmappable(f"Pad takes its pads/axes from '{name}', which is computed at run time")
+        value = 0.0
+        if len(core.inputs) > 2 and core.inputs[2]:
+            name = core.inputs[2]
+            dq = self.dq_of_constant(name)
+            given = self._dequantized(dq) if dq is not None else self.g.const(name)
+            if given is None or np.asarray(given).size != 1:
+                raise Unmappable(f"Pad value '{name}' is not a constant scalar")
+            value = float(np.asarray(given).reshape(-1)[0])
+        q = self.g.tensors[x].quant
+        quantized = np.rint(np.float32(value) / np.float32(q.scale[0])) + np.float32(q.zero_point[0])
+        fill = self.g.add_constant(core.name + "_value_q", np.array(np.clip(quantized, -128, 127), np.int8))
+        fill.quant = q
+        inputs = [x, core.inputs[1], fill.name] + list(core.inputs[3:4])
+        out = self.output(m.q)
+        if m.act is None and same_params(q, self.g.tensors[out].quant):
+            node = self.g.make_node("Pad", inputs, [out], dict(core.attrs), name=core.name)
+            node.meta = dict(core.meta)
+            return [node]
+        return self._with_requantize(core, inputs, out, m)
 
     def _data_movement(self, m: Match) -> list[Node]:
         core = m.core
