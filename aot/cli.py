@@ -78,7 +78,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
     emit = Path(args.emit_onnx) if args.emit_onnx else None
     if emit is not None and not emit.parent.is_dir():
         raise AotError(f"--emit-onnx: folder '{emit.parent}' does not exist")
-    compiled = compile_model(args.model, _options(args))
+    source = args.model
+    if args.quantize:
+        source = _quantized_graph(args)
+    compiled = compile_model(source, _options(args))
     # Everything that can fail on the model runs before anything is written.
     exported = to_onnx(compiled.graph) if emit is not None else None
     out = write_library(compiled, args.output, force=args.force)
@@ -90,6 +93,55 @@ def cmd_compile(args: argparse.Namespace) -> int:
     print(f"wrote {out}/ ({len(compiled.calls)} layers, arena {m['arena_bytes']} B, weights {m['weights_bytes']} B) "
           f"in {time.perf_counter() - t0:.2f} s; build with: make -C {out}")
     return 0
+
+
+def _quant_config(args: argparse.Namespace):
+    from .quant.config import QuantConfig
+    config = QuantConfig.load(args.quant_config) if args.quant_config else QuantConfig()
+    if args.observer:
+        config.default["observer"] = args.observer
+    if args.per_tensor:
+        config.default["granularity"] = "per_tensor"
+    for name in args.keep_float:
+        config.layers.setdefault(name, {})["precision"] = "float"
+    return config.validate()
+
+
+def _quantized_graph(args: argparse.Namespace):
+    from .quant.ptq import quantize_model
+    if args.quantize != "int8":
+        raise AotError(f"--quantize {args.quantize}: only int8 is supported")
+    if not args.calib:
+        raise AotError("--quantize int8 needs calibration data: --calib data.npz (one array per input, keyed "
+                       "by the input's ONNX name, samples along the first axis)")
+    return quantize_model(args.model, args.calib, config=_quant_config(args), input_shapes=dict(args.input_shape),
+                          progress=sys.stderr.isatty())
+
+
+def cmd_quantize(args: argparse.Namespace) -> int:
+    from .ir.export import to_onnx
+    out = Path(args.output)
+    if not out.parent.is_dir():
+        raise AotError(f"-o: folder '{out.parent}' does not exist")
+    args.quantize = "int8"
+    graph = _quantized_graph(args)
+    onnx.save(to_onnx(graph), str(out))
+    layers = [n for n in graph.nodes if n.op_type not in ("QuantizeLinear", "DequantizeLinear")]
+    consumers = graph.consumers()
+    int8 = sum(1 for n in layers if n.meta.get("precision") != "float" and
+               any(c.op_type == "QuantizeLinear" for c in consumers.get(n.outputs[0], [])))
+    print(f"wrote {out} (QDQ, float inputs/outputs; {int8} of {len(layers)} layers int8)")
+    return 0
+
+
+def _add_quant_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--calib", metavar="NPZ", help="calibration samples: one array per input keyed by its ONNX "
+                                                  "name, samples along the first axis")
+    p.add_argument("--quant-config", metavar="FILE", help="per-layer/per-tensor settings (TOML or JSON)")
+    p.add_argument("--observer", choices=["minmax", "percentile", "mse"], help="default range observer")
+    p.add_argument("--per-tensor", action="store_true", help="per-tensor weight scales (default per channel)")
+    p.add_argument("--keep-float", action="append", default=[], metavar="LAYER",
+                   help="keep this layer (name or op type) in float: mixed precision (repeatable)")
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -131,7 +183,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="output folder")
     p.add_argument("--force", action="store_true", help="replace an output folder that holds other files")
     p.add_argument("--emit-onnx", metavar="FILE", help="also save the optimized IR as an ONNX model")
+    p.add_argument("--quantize", choices=["int8"], help="quantize a float model first (needs --calib)")
+    _add_quant_options(p)
     p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("quantize", help="post-training int8 quantization of a float model into QDQ ONNX",
+                       description="Calibrate the float model on sample inputs and write a QDQ ONNX model (float "
+                                   "inputs/outputs, Quantize/Dequantize inside) that ONNX Runtime runs and "
+                                   "`aot compile` turns into integer C.")
+    p.add_argument("model", help="float ONNX model")
+    p.add_argument("-o", "--output", required=True, help="QDQ ONNX file to write")
+    p.add_argument("--input-shape", type=_input_shape, action="append", default=[], metavar="NAME=D0,D1,..",
+                   help="static shape for a model input with dynamic dimensions (repeatable)")
+    _add_quant_options(p)
+    p.set_defaults(func=cmd_quantize)
 
     p = sub.add_parser("verify", help="compile, build, run on the host and compare with ONNX Runtime",
                        description="Compile the model, build it with the host C compiler, run it and compare "

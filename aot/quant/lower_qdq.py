@@ -167,7 +167,16 @@ class _Lowering:
 
     # -- rewriting ---------------------------------------------------------------------------------
     def lower(self, m: Match) -> list[Node]:
-        """The new node(s) replacing the match (in order); raises Unmappable."""
+        """The new node(s) replacing the match (in order); raises Unmappable. The integer node keeps
+        the float layer's name, so configs and reports address the same layer before and after."""
+        self.g.node_names.release(m.core.name)
+        try:
+            return self._lower(m)
+        except Unmappable:
+            self.g.node_names.claim(m.core.name)
+            raise
+
+    def _lower(self, m: Match) -> list[Node]:
         core = m.core
         op = core.op_type
         if m.bias_add is not None and op not in ("MatMul", "Gemm"):
@@ -367,6 +376,8 @@ class _Lowering:
             m = self.match(q)
             if m is None or m.core.op_type in ("DequantizeLinear", "QuantizeLinear"):
                 continue
+            if m.core.meta.get("precision") == "float":
+                continue  # mixed precision asked for by the quantization config
             if not any(self.dq_of_activation(i) for i in m.core.present_inputs):
                 continue  # float producer (e.g. the model's float input): stays a QuantizeLinear kernel
             try:
@@ -389,6 +400,8 @@ class _Lowering:
         for node in self.g.nodes:
             if node.op_type in ("QuantizeLinear", "DequantizeLinear") or id(node) in reported:
                 continue
+            if node.meta.get("precision") == "float":
+                continue  # mixed precision asked for by the quantization config
             if not any(self.dq_of_activation(i) for i in node.present_inputs):
                 continue
             if all(self._feeds_graph_output_only(o) for o in node.outputs if o):

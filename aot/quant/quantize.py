@@ -70,6 +70,7 @@ def select_layers(graph: Graph, config: QuantConfig) -> list[Node]:
     int8_tensors: set[str] = set()
     for node in graph.nodes:
         if config.keeps_float(node):
+            node.meta["precision"] = "float"  # chosen by the user: lower_qdq must not call it a failure
             continue
         if node.op_type in COMPUTE_OPS and quantizable(graph, node):
             chosen.append(node)
