@@ -1,34 +1,91 @@
-"""Latency of the generated C (in-process through ctypes) and of ONNX Runtime with one thread."""
+"""Latency of the generated C (in-process through ctypes) and of ONNX Runtime with one thread.
+
+A sample times a batch of back-to-back calls long enough (``min_sample_seconds``) for the clock's
+resolution and the Python call overhead not to dominate microsecond-scale models; the reported
+figure is the median over samples of the per-call time. ``clock`` is wall time by default;
+``time.thread_time`` (CPU time of the calling thread, where both the C library and a one-thread
+ONNX Runtime session run) gives steadier figures on a machine shared with other work.
+"""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from .reference import ort_session
 from .targets.host import HostModel
 
+MIN_SAMPLE_SECONDS = 1e-3
 
-def _median_seconds(fn, repeats: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
+
+@dataclass(frozen=True)
+class Timing:
+    """Per-call seconds: median and quartiles over ``samples`` batches of ``calls_per_sample`` calls."""
+
+    median: float
+    p25: float
+    p75: float
+    samples: int
+    calls_per_sample: int
+
+    def as_dict(self) -> dict:
+        return {"median_s": self.median, "p25_s": self.p25, "p75_s": self.p75, "samples": self.samples,
+                "calls_per_sample": self.calls_per_sample}
+
+
+def measure(fn: Callable[[], object], repeats: int = 50, warmup: int = 3,
+            min_sample_seconds: float = MIN_SAMPLE_SECONDS, clock: Callable[[], float] = time.perf_counter) -> Timing:
+    """Time ``fn`` (which must be idempotent) as described in the module docstring."""
+    for _ in range(max(warmup, 1)):
         fn()
+    calls = 1
+    while True:  # grow the batch until one batch lasts min_sample_seconds
+        t0 = clock()
+        for _ in range(calls):
+            fn()
+        if clock() - t0 >= min_sample_seconds or calls >= 1 << 20:
+            break
+        calls *= 2
     samples = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t0)
-    return float(np.median(samples))
+    for _ in range(max(repeats, 1)):
+        t0 = clock()
+        for _ in range(calls):
+            fn()
+        samples.append((clock() - t0) / calls)
+    p25, median, p75 = np.percentile(samples, [25, 50, 75])
+    return Timing(float(median), float(p25), float(p75), len(samples), calls)
 
 
-def time_c(model: HostModel, feeds: dict[str, np.ndarray], repeats: int = 50) -> float:
+def bound_call(model: HostModel, ins: list[np.ndarray], outs: list[np.ndarray]) -> Callable[[], int]:
+    """``<prefix>_run`` with its pointer arguments built once: HostModel.call rebuilds them on every
+    call (about 4 us), which would be most of the measured time of the smallest models."""
+    fn = model._fn  # the ctypes function HostModel.call wraps, argtypes set from model.h
+    ptrs = [a.ctypes.data_as(argtype) for a, argtype in zip(ins + outs, fn.argtypes)]
+    return lambda: fn(*ptrs)
+
+
+def c_timing(model: HostModel, feeds: dict[str, np.ndarray], repeats: int = 50, **kwargs) -> Timing:
     ins = model.prepare(feeds)
     outs = [np.zeros(o["shape"], dtype=o["dtype"]) for o in model.outputs]
-    return _median_seconds(lambda: model.call(ins, outs), repeats)
+    model.call(ins, outs)  # checks the status once; the timed calls skip that Python work
+    return measure(bound_call(model, ins, outs), repeats, **kwargs)
 
 
-def time_ort(model_path: str | Path, feeds: dict[str, np.ndarray], repeats: int = 50) -> float:
+def ort_timing(model_path: str | Path, feeds: dict[str, np.ndarray], repeats: int = 50, **kwargs) -> Timing:
     sess = ort_session(model_path, threads=1)
     names = {i.name for i in sess.get_inputs()}
     feeds = {k: v for k, v in feeds.items() if k in names}
-    return _median_seconds(lambda: sess.run(None, feeds), repeats)
+    return measure(lambda: sess.run(None, feeds), repeats, **kwargs)
+
+
+def time_c(model: HostModel, feeds: dict[str, np.ndarray], repeats: int = 50) -> float:
+    """Median seconds per call of the library's ``<prefix>_run`` through ctypes."""
+    return c_timing(model, feeds, repeats).median
+
+
+def time_ort(model_path: str | Path, feeds: dict[str, np.ndarray], repeats: int = 50) -> float:
+    """Median seconds per ``InferenceSession.run`` with one intra-op thread."""
+    return ort_timing(model_path, feeds, repeats).median

@@ -5,15 +5,16 @@ from .dead_code import eliminate_dead_code
 from .fold_constants import fold_constants
 from .fuse_activation import fuse_activation
 from .fuse_bias import fuse_bias_add
+from .fuse_pad import fuse_pad
 from .identity import remove_identity
 from .layouts import infer_layouts
 
 
 def default_pipeline() -> Sequential:
     return Sequential([remove_identity, fold_constants, eliminate_dead_code, fold_batchnorm, fuse_bias_add,
-                       fuse_activation, eliminate_dead_code, infer_layouts])
+                       fuse_pad, fuse_activation, eliminate_dead_code, infer_layouts])
 
 
 __all__ = ["PASSES", "PassContext", "Sequential", "graph_pass", "default_pipeline", "fold_batchnorm",
-           "eliminate_dead_code", "fold_constants", "fuse_activation", "fuse_bias_add", "remove_identity",
-           "infer_layouts"]
+           "eliminate_dead_code", "fold_constants", "fuse_activation", "fuse_bias_add", "fuse_pad",
+           "remove_identity", "infer_layouts"]

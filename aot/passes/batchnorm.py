@@ -24,12 +24,17 @@ def fold_batchnorm(graph: Graph, ctx: PassContext) -> Graph:
         bn = sole_consumer(graph, node.outputs[0], consumers)
         if bn is None or bn.op_type != "BatchNormalization" or len([o for o in bn.outputs if o]) != 1:
             continue
+        if ctx.skips(bn.name):
+            continue
         folded = _bn_scale_shift(graph, bn)
         weight = graph.const(node.inputs[1])
         if folded is None or weight is None or weight.dtype != np.float32:
             continue
         scale, shift = folded
-        bias = graph.const(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else None
+        has_bias = len(node.inputs) > 2 and bool(node.inputs[2])
+        bias = graph.const(node.inputs[2]) if has_bias else None
+        if has_bias and bias is None:
+            continue  # a bias computed at run time cannot absorb the shift
         if node.op_type == "Conv":
             new_w = weight * scale.reshape(-1, *([1] * (weight.ndim - 1)))
             old_b = bias if bias is not None else np.zeros(weight.shape[0], np.float64)

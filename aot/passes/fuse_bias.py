@@ -23,7 +23,7 @@ def fuse_bias_add(graph: Graph, ctx: PassContext) -> Graph:
         if node.op_type not in ("Conv", "MatMul") or node.attrs.get("activation") or ctx.skips(node.name):
             continue
         add = sole_consumer(graph, node.outputs[0], consumers)
-        if add is None or add.op_type != "Add":
+        if add is None or add.op_type != "Add" or ctx.skips(add.name):
             continue
         other = add.inputs[1] if add.inputs[0] == node.outputs[0] else add.inputs[0]
         const = graph.const(other)
