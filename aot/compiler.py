@@ -62,7 +62,7 @@ def compile_pipeline() -> Sequential:
 def optimize(source: str | Path | onnx.ModelProto | Graph, options: CompileOptions | None = None) -> Graph:
     """Import (unless given a Graph) and run the pass pipeline up to partitioning."""
     options = options or CompileOptions()
-    graph = source if isinstance(source, Graph) else import_onnx(
+    graph = source.copy() if isinstance(source, Graph) else import_onnx(
         source, input_shapes=options.input_shapes, freeze_inputs=options.freeze_inputs)
     ctx = PassContext(options={"backends": options.backends, "layer_backend": options.layer_backend,
                                "allow_float_fallback": options.allow_float_fallback, **options.extra},
