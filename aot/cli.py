@@ -81,6 +81,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
     source = args.model
     if args.quantize:
         source = _quantized_graph(args)
+    if args.recast:
+        source = _recast_graph(args, source)
     compiled = compile_model(source, _options(args))
     # Everything that can fail on the model runs before anything is written.
     exported = to_onnx(compiled.graph) if emit is not None else None
@@ -93,6 +95,27 @@ def cmd_compile(args: argparse.Namespace) -> int:
     print(f"wrote {out}/ ({len(compiled.calls)} layers, arena {m['arena_bytes']} B, weights {m['weights_bytes']} B) "
           f"in {time.perf_counter() - t0:.2f} s; build with: make -C {out}")
     return 0
+
+
+def _recast_spec(text: str) -> tuple[str, str, list[str], list[int]]:
+    parts = text.split(":")
+    try:
+        if len(parts) not in (3, 4):
+            raise ValueError
+        skip = [int(i) for i in parts[3].split(",")] if len(parts) == 4 and parts[3] else []
+        return parts[0], parts[1], [op for op in parts[2].split(",") if op], skip
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected DTYPE:OUT_DTYPE:OP[,OP..][:SKIP[,SKIP..]] "
+                                         f"(e.g. int8:int32:Conv,MatMul:0), got '{text}'") from None
+
+
+def _recast_graph(args: argparse.Namespace, source):
+    from .frontend import import_onnx
+    from .ir import Graph
+    from .passes.precision import recast
+    graph = source if isinstance(source, Graph) else import_onnx(source, input_shapes=dict(args.input_shape))
+    dtype, out_dtype, ops, skip = args.recast
+    return recast(graph, dtype, out_dtype, ops, skip)
 
 
 def _quant_config(args: argparse.Namespace):
@@ -124,6 +147,8 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     if not out.parent.is_dir():
         raise AotError(f"-o: folder '{out.parent}' does not exist")
     args.quantize = "int8"
+    if args.sensitivity:
+        _print_sensitivity(args)
     graph = _quantized_graph(args)
     onnx.save(to_onnx(graph), str(out))
     layers = [n for n in graph.nodes if n.op_type not in ("QuantizeLinear", "DequantizeLinear")]
@@ -132,6 +157,18 @@ def cmd_quantize(args: argparse.Namespace) -> int:
                any(c.op_type == "QuantizeLinear" for c in consumers.get(n.outputs[0], [])))
     print(f"wrote {out} (QDQ, float inputs/outputs; {int8} of {len(layers)} layers int8)")
     return 0
+
+
+def _print_sensitivity(args: argparse.Namespace) -> None:
+    from .quant.calibrate import load_calibration
+    from .quant.ptq import float_graph
+    from .quant.sensitivity import format_sensitivity, layer_sensitivity
+    if not args.calib:
+        raise AotError("--sensitivity needs --calib data.npz")
+    graph = float_graph(args.model, dict(args.input_shape))
+    samples = load_calibration(args.calib, graph)
+    print("per-layer sensitivity (one layer int8 at a time, the rest float):")
+    print(format_sensitivity(layer_sensitivity(graph, samples, _quant_config(args), progress=sys.stderr.isatty())))
 
 
 def _add_quant_options(p: argparse.ArgumentParser) -> None:
@@ -158,7 +195,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_inspect(args: argparse.Namespace) -> int:
     from .compiler import compile_model
     from .inspect import format_report
-    print(format_report(compile_model(args.model, _options(args))))
+    compiled = compile_model(args.model, _options(args))
+    for op_type in args.count:
+        from .passes.precision import count_layers
+        print(f"{op_type}: {count_layers(compiled.graph, op_type)} layers")
+    if not args.count:
+        print(format_report(compiled))
     return 0
 
 
@@ -184,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace an output folder that holds other files")
     p.add_argument("--emit-onnx", metavar="FILE", help="also save the optimized IR as an ONNX model")
     p.add_argument("--quantize", choices=["int8"], help="quantize a float model first (needs --calib)")
+    p.add_argument("--recast", type=_recast_spec, metavar="DTYPE:OUT:OPS[:SKIP]",
+                   help="hard-cast the inputs of these ops to DTYPE and their outputs to OUT, skipping layer "
+                        "indices SKIP of each op type, e.g. int8:int32:Conv,MatMul:0")
     _add_quant_options(p)
     p.set_defaults(func=cmd_compile)
 
@@ -196,6 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-shape", type=_input_shape, action="append", default=[], metavar="NAME=D0,D1,..",
                    help="static shape for a model input with dynamic dimensions (repeatable)")
     _add_quant_options(p)
+    p.add_argument("--sensitivity", action="store_true",
+                   help="first print how much each layer alone, quantized, moves the outputs (most sensitive first)")
     p.set_defaults(func=cmd_quantize)
 
     p = sub.add_parser("verify", help="compile, build, run on the host and compare with ONNX Runtime",
@@ -220,6 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Compile the model in memory and print each layer (op, backend, shapes, "
                                    "dtype, layout, arena offset) and the memory summary.")
     _add_compile_options(p)
+    p.add_argument("--count", action="append", default=[], metavar="OP",
+                   help="only print how many layers of this op type the compiled model has (repeatable)")
     p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser("demo", help="compile, verify and time the bundled example model",
