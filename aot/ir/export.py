@@ -17,6 +17,8 @@ from .graph import Graph, Node
 
 # Ops newer than the canonical opset 13 that a fused activation can reintroduce.
 _MIN_OPSET = {"HardSwish": 14}
+# ONNX defines these channels-first; a layer converted to channels-last exports wrapped in Transposes.
+_CHANNELS_FIRST_OPS = ("Conv", "MaxPool", "AveragePool", "GlobalAveragePool")
 
 
 class _Exporter:
@@ -67,9 +69,43 @@ class _Exporter:
             attrs = {k: v for k, v in attrs.items() if k in known}
         return attrs
 
+    def _channels_last(self, node: Node) -> bool:
+        layout = self.graph.tensors[node.inputs[0]].layout if node.inputs else None
+        return node.op_type in _CHANNELS_FIRST_OPS and bool(layout) and layout[1] != "C" and layout[-1] == "C"
+
+    def _to_channels_first(self, node: Node, inputs: list[str], outputs: list[str]) -> tuple[list[str], list[str], str]:
+        """Transpose the data input to channels-first and the weight to O,I,spatial; returns the
+        new inputs/outputs and the channels-first output name to transpose back."""
+        rank = len(self.graph.tensors[node.inputs[0]].shape)
+        to_first = [0, rank - 1] + list(range(1, rank - 1))
+        x_first = self.fresh(f"{node.inputs[0]}__channels_first")
+        self.nodes.append(helper.make_node("Transpose", [inputs[0]], [x_first], perm=to_first,
+                                           name=self.fresh(f"{node.name}__to_channels_first")))
+        inputs = [x_first] + inputs[1:]
+        if node.op_type == "Conv":
+            w = self.graph.tensors[node.inputs[1]]
+            if w.layout and w.layout[-1] == "I" and w.data is not None:  # OHWI -> OIHW
+                w_first = self.fresh(f"{node.inputs[1]}__oihw")
+                perm = [0, len(w.shape) - 1] + list(range(1, len(w.shape) - 1))
+                self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(w.data.transpose(perm)), w_first))
+                inputs[1] = w_first
+        y_first = self.fresh(f"{node.outputs[0]}__channels_first")
+        return inputs, [y_first] + outputs[1:], y_first
+
     def add_node(self, node: Node) -> None:
         inputs = [self.name(i) for i in node.inputs]
         outputs = [self.name(o) for o in node.outputs]
+        if self._channels_last(node):
+            final = outputs[0]
+            inputs, outputs, y_first = self._to_channels_first(node, inputs, outputs)
+            rank = len(self.graph.tensors[node.outputs[0]].shape)
+            self._emit(node, inputs, outputs)
+            self.nodes.append(helper.make_node("Transpose", [y_first], [final], perm=[0] + list(range(2, rank)) + [1],
+                                               name=self.fresh(f"{node.name}__to_channels_last")))
+            return
+        self._emit(node, inputs, outputs)
+
+    def _emit(self, node: Node, inputs: list[str], outputs: list[str]) -> None:
         act = node.attrs.get("activation")
         if act:
             pre = self.fresh(f"{node.outputs[0]}__pre_{act['op_type'].lower()}")

@@ -1,0 +1,157 @@
+"""Layout conversion: ``convert_layout(graph, desired={"Conv": ["NHWC", "OHWI"]}, skip_layers=[0])``.
+
+Chosen layers switch their data tensors (and constant weights) to the desired layouts; Transposes
+are inserted around them, pushed through layout-agnostic ops (elementwise activations and binary
+ops whose operands all arrive through the same Transpose), and inverse pairs cancel, so a whole
+NCHW network converted to NHWC keeps a single Transpose at each graph edge. Every tensor's layout
+stays recorded.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+
+from ..errors import AotError
+from ..ir import Graph, Node
+from .context import PassContext, graph_pass
+from .dead_code import eliminate_dead_code
+from .precision import layers_of
+
+AGNOSTIC_UNARY = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Exp", "Sqrt",
+                  "Identity", "QuantizeLinear", "DequantizeLinear", "Requantize")
+AGNOSTIC_BINARY = ("Add", "Sub", "Mul", "Div")
+WEIGHT_INPUT = {"Conv": 1}
+
+
+def permutation(src: str, dst: str) -> list[int]:
+    """perm with dst[i] == src[perm[i]] (ONNX Transpose semantics)."""
+    if sorted(src) != sorted(dst) or len(set(src)) != len(src):
+        raise AotError(f"cannot convert layout {src} to {dst}")
+    return [src.index(axis) for axis in dst]
+
+
+def _inverse(perm: list[int]) -> list[int]:
+    inv = [0] * len(perm)
+    for i, p in enumerate(perm):
+        inv[p] = i
+    return inv
+
+
+def _transpose(graph: Graph, src: str, perm: list[int], layout: str | None, name: str) -> tuple[Node, str]:
+    t = graph.tensors[src]
+    out = graph.add_tensor(name, [t.shape[p] for p in perm], t.dtype, layout=layout)
+    out.quant = t.quant
+    return graph.make_node("Transpose", [src], [out.name], {"perm": list(perm)}, name=name + "_transpose"), out.name
+
+
+def _convert_layer(graph: Graph, node: Node, layouts: list[str]) -> list[Node]:
+    data_layout = layouts[0]
+    before, after = [], []
+    x = graph.tensors[node.inputs[0]]
+    if x.layout is None:
+        raise AotError(f"layer '{node.name}': input '{x.name}' has no recorded layout to convert from",
+                       model=graph.source, node=node.name)
+    if x.layout != data_layout:
+        perm = permutation(x.layout, data_layout)
+        t, name = _transpose(graph, x.name, perm, data_layout, f"{x.name}_{data_layout.lower()}")
+        before.append(t)
+        node.inputs[0] = name
+    widx = WEIGHT_INPUT.get(node.op_type)
+    if widx is not None and len(layouts) > 1 and widx < len(node.inputs):
+        w = graph.tensors[node.inputs[widx]]
+        if w.data is None:
+            raise AotError(f"layer '{node.name}': weight '{w.name}' is not constant; cannot store it as {layouts[1]}",
+                           model=graph.source, node=node.name)
+        if w.layout != layouts[1]:
+            perm = permutation(w.layout or "OIHW", layouts[1])
+            converted = graph.add_constant(f"{w.name}_{layouts[1].lower()}", np.ascontiguousarray(w.data.transpose(perm)),
+                                           layout=layouts[1])
+            converted.quant = w.quant
+            node.inputs[widx] = converted.name
+    y = graph.tensors[node.outputs[0]]
+    if y.layout != data_layout:
+        perm = permutation(y.layout or x.layout, data_layout)
+        inner = graph.add_tensor(f"{y.name}_{data_layout.lower()}", [y.shape[p] for p in perm], y.dtype,
+                                 layout=data_layout)
+        inner.quant = y.quant
+        node.outputs[0] = inner.name
+        back = graph.make_node("Transpose", [inner.name], [y.name], {"perm": _inverse(perm)},
+                               name=f"{y.name}_restore_transpose")
+        after.append(back)
+    node.meta["layout"] = data_layout
+    return before + [node] + after
+
+
+def _cancel_inverse_pairs(graph: Graph) -> bool:
+    producers = graph.producers()
+    changed = False
+    for node in graph.nodes:
+        if node.op_type != "Transpose":
+            continue
+        first = producers.get(node.inputs[0])
+        if first is None or first.op_type != "Transpose":
+            continue
+        composed = [first.attrs["perm"][p] for p in node.attrs["perm"]]
+        if composed != list(range(len(composed))) or node.outputs[0] in graph.outputs:
+            continue
+        graph.replace_uses(node.outputs[0], first.inputs[0])
+        changed = True
+    return changed
+
+
+def _push_through(graph: Graph) -> bool:
+    """op(Transpose_p(a), Transpose_p(b)) -> Transpose_p(op(a, b)) for layout-agnostic ops."""
+    producers = graph.producers()
+    for idx, node in enumerate(graph.nodes):
+        if node.op_type not in AGNOSTIC_UNARY + AGNOSTIC_BINARY or node.attrs.get("activation"):
+            continue
+        n_data = 1 if node.op_type in AGNOSTIC_UNARY else 2
+        data = node.inputs[:n_data]
+        sources = [producers.get(i) for i in data]
+        if any(s is None or s.op_type != "Transpose" for s in sources):
+            continue
+        perm = sources[0].attrs["perm"]
+        if any(s.attrs["perm"] != perm for s in sources):
+            continue
+        # other (parameter) inputs must be scalars, or the op would need them permuted too
+        if any(graph.tensors[i].size != 1 for i in node.inputs[n_data:] if i):
+            continue
+        shapes = {graph.tensors[s.inputs[0]].shape for s in sources}
+        if len(shapes) != 1:
+            continue
+        out = graph.tensors[node.outputs[0]]
+        inner = graph.add_tensor(f"{out.name}_{'_'.join(map(str, perm))}", shapes.pop(), out.dtype,
+                                 layout=graph.tensors[sources[0].inputs[0]].layout)
+        inner.quant = out.quant
+        node.inputs[:n_data] = [s.inputs[0] for s in sources]
+        original_out = node.outputs[0]
+        node.outputs[0] = inner.name
+        restore = graph.make_node("Transpose", [inner.name], [original_out], {"perm": list(perm)},
+                                  name=f"{original_out}_moved_transpose")
+        graph.nodes.insert(idx + 1, restore)
+        return True
+    return False
+
+
+def convert_layout(graph: Graph, desired: dict[str, list[str]], skip_layers: Iterable[int] = ()) -> Graph:
+    """Convert the chosen op types (minus ``skip_layers`` indices, counted per op type)."""
+    chosen = {id(n): desired[n.op_type] for n in layers_of(graph, desired, skip_layers)}
+    nodes: list[Node] = []
+    for node in graph.nodes:
+        nodes += _convert_layer(graph, node, chosen[id(node)]) if id(node) in chosen else [node]
+    graph.nodes = nodes
+    while True:
+        changed = _cancel_inverse_pairs(graph)
+        graph = eliminate_dead_code(graph, PassContext())
+        if not _push_through(graph) and not changed:
+            break
+    return graph
+
+
+@graph_pass("convert_layout")
+def convert_layout_pass(graph: Graph, ctx: PassContext) -> Graph:
+    desired = ctx.options.get("desired_layouts")
+    if not desired:
+        return graph
+    return convert_layout(graph, desired, ctx.options.get("layout_skip_layers", ()))
