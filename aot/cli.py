@@ -37,9 +37,20 @@ def _add_compile_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--alignment", type=int, default=16, help="arena buffer alignment in bytes (default 16)")
     p.add_argument("--dump-ir-after", action="append", default=[], metavar="PASS",
                    help="print the IR after this pass ('all' for every pass)")
+    p.add_argument("--layout", type=_layout_spec, action="append", default=[], metavar="OP=LAYOUT[,WEIGHTS]",
+                   help="convert an op type's layers to a layout, e.g. Conv=NHWC,OHWI or MaxPool=NHWC (repeatable)")
+    p.add_argument("--layout-skip", type=int, action="append", default=[], metavar="INDEX",
+                   help="leave layer INDEX (counted per op type) of the --layout ops in its layout (repeatable)")
     p.add_argument("--allow-float-fallback", action="store_true",
                    help="run quantized (QDQ) patterns that have no integer kernel in float, with a note, "
                         "instead of failing")
+
+
+def _layout_spec(text: str) -> tuple[str, list[str]]:
+    op, sep, layouts = text.partition("=")
+    if not sep or not op or not layouts:
+        raise argparse.ArgumentTypeError(f"expected OP=LAYOUT[,WEIGHT_LAYOUT] (e.g. Conv=NHWC,OHWI), got '{text}'")
+    return op, layouts.split(",")
 
 
 def _check_dump_passes(names: list[str]) -> None:
@@ -56,7 +67,8 @@ def _options(args: argparse.Namespace):
     _check_dump_passes(args.dump_ir_after)
     return CompileOptions(prefix=args.prefix, backends=args.backend or ["ref"], alignment=args.alignment,
                           input_shapes=dict(args.input_shape), dump_ir_after=set(args.dump_ir_after),
-                          allow_float_fallback=args.allow_float_fallback)
+                          allow_float_fallback=args.allow_float_fallback,
+                          desired_layouts=dict(args.layout), layout_skip_layers=list(args.layout_skip))
 
 
 def _check_output_folder(model: Path, output: Path) -> None:

@@ -20,9 +20,13 @@ from .errors import AotError
 from .frontend import import_onnx
 from .ir import Graph, c_identifier
 from .passes import PassContext, Sequential, default_pipeline, eliminate_dead_code
+from .passes.layout_convert import convert_layout_pass
 from .planner import MemoryPlan, plan_memory
 from .quant.expand_qlinear import expand_qlinear
 from .quant.lower_qdq import lower_qdq
+from .targets.board import resolve_board
+from .targets.cross import board_files
+from .targets.fit import check_fit
 
 
 @dataclass
@@ -36,7 +40,11 @@ class CompileOptions:
     debug: bool = True
     layer_backend: dict[str, str] = field(default_factory=dict)
     allow_float_fallback: bool = False
+    # convert_layout: {"Conv": ["NHWC", "OHWI"], ...} and layer indices (per op type) to leave alone
+    desired_layouts: dict[str, list[str]] = field(default_factory=dict)
+    layout_skip_layers: list[int] = field(default_factory=list)
     board: str = "host"
+    board_dirs: list[str] = field(default_factory=list)  # user board folders (--board-dir)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -56,7 +64,7 @@ class CompiledModel:
 def compile_pipeline() -> Sequential:
     # Dead-code elimination right after QDQ lowering drops the DequantizeLinear nodes it consumed.
     return Sequential([expand_qlinear, lower_qdq, eliminate_dead_code] + default_pipeline().passes +
-                      [annotate_backends, partition_backends])
+                      [convert_layout_pass, annotate_backends, partition_backends])
 
 
 def optimize(source: str | Path | onnx.ModelProto | Graph, options: CompileOptions | None = None) -> Graph:
@@ -65,7 +73,9 @@ def optimize(source: str | Path | onnx.ModelProto | Graph, options: CompileOptio
     graph = source.copy() if isinstance(source, Graph) else import_onnx(
         source, input_shapes=options.input_shapes, freeze_inputs=options.freeze_inputs)
     ctx = PassContext(options={"backends": options.backends, "layer_backend": options.layer_backend,
-                               "allow_float_fallback": options.allow_float_fallback, **options.extra},
+                               "allow_float_fallback": options.allow_float_fallback,
+                               "desired_layouts": options.desired_layouts,
+                               "layout_skip_layers": options.layout_skip_layers, **options.extra},
                       debug=options.debug, dump_ir_after=set(options.dump_ir_after))
     return compile_pipeline()(graph, ctx)
 
@@ -76,10 +86,13 @@ def compile_model(source: str | Path | onnx.ModelProto | Graph, options: Compile
         raise AotError(f"prefix '{options.prefix}' is not a C identifier")
     if options.alignment <= 0 or options.alignment & (options.alignment - 1):
         raise AotError(f"alignment {options.alignment} is not a power of two")
+    board = resolve_board(options.board, options.board_dirs)
     graph = optimize(source, options)
     calls, aliases = lower(graph, options.prefix)
     plan = plan_memory(graph, [c.step for c in calls], aliases, options.alignment)
+    check_fit(board, graph, calls, plan)  # before rendering: a model too big fails fast
     files = render_library(graph, calls, plan, options.prefix, options.board)
+    files.update(board_files(board, options.prefix))
     return CompiledModel(graph, calls, plan, files, options)
 
 
@@ -105,6 +118,7 @@ def write_library(compiled: CompiledModel, out_dir: str | Path, *, force: bool =
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         for name, text in sorted(compiled.files.items()):
+            (tmp / name).parent.mkdir(parents=True, exist_ok=True)  # board files may sit in libc/
             (tmp / name).write_text(text)
         if out.exists():
             old = out.with_name(f".{out.name}.old-{os.getpid()}")

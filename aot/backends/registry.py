@@ -18,6 +18,15 @@ CheckFn = Callable[[Node, Graph], "str | None"]
 ScratchFn = Callable[[Node, Graph], int]
 
 
+# Ops whose meaning depends on which axis holds the channels.
+LAYOUT_SENSITIVE = frozenset({"Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
+                              "BatchNormalization"})
+
+
+def is_channels_last(layout: str | None) -> bool:
+    return bool(layout) and len(layout) >= 3 and layout[-1] == "C" and layout[1] != "C"
+
+
 @dataclass
 class Kernel:
     op_types: tuple[str, ...]
@@ -30,12 +39,18 @@ class Kernel:
     alias_template: str | None = None  # for alias ops: the copy used where aliasing is impossible
     input_names: tuple[str, ...] = ()  # C parameter names, e.g. ("X", "W", "B")
     output_names: tuple[str, ...] = ()
+    channels_last: bool = False  # for LAYOUT_SENSITIVE ops: reads NHWC-style data (else NCHW-style)
 
     @property
     def is_alias(self) -> bool:
         return self.template is None
 
     def reject_reason(self, node: Node, graph: Graph) -> str | None:
+        if node.op_type in LAYOUT_SENSITIVE and node.inputs and node.inputs[0]:
+            last = is_channels_last(graph.tensors[node.inputs[0]].layout)
+            if last != self.channels_last:
+                return f"{'channels-last' if last else 'channels-first'} data (kernel takes " \
+                       f"{'channels-last' if self.channels_last else 'channels-first'})"
         data = [graph.tensors[i] for i in node.inputs[:1] if i] + [graph.tensors[o] for o in node.outputs if o]
         for t in data:
             if t.dtype not in self.dtypes:

@@ -95,6 +95,10 @@ def _cancel_inverse_pairs(graph: Graph) -> bool:
         composed = [first.attrs["perm"][p] for p in node.attrs["perm"]]
         if composed != list(range(len(composed))) or node.outputs[0] in graph.outputs:
             continue
+        source, replaced = graph.tensors[first.inputs[0]], graph.tensors[node.outputs[0]]
+        # The surviving tensor is what the readers now see: it carries their layout and scale.
+        source.layout = source.layout or replaced.layout
+        source.quant = source.quant or replaced.quant
         graph.replace_uses(node.outputs[0], first.inputs[0])
         changed = True
     return changed

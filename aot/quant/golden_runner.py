@@ -6,6 +6,7 @@ import numpy as np
 from onnx import helper
 
 from ..frontend.node_eval import evaluate
+from ..backends.registry import LAYOUT_SENSITIVE, is_channels_last
 from ..ir import Graph, Node
 from . import golden
 
@@ -31,7 +32,50 @@ def _float_activation(spec: dict | None, y: np.ndarray) -> np.ndarray:
     raise ValueError(op)
 
 
+def _channels_first_view(node: Node, graph: Graph) -> tuple[Node, Graph]:
+    """The same layer on channels-first tensors (and O, I, spatial... weights), for golden kernels
+    written against ONNX's native layout; the integer arithmetic does not depend on the layout."""
+    view = Graph(graph.name, graph.opset)
+    names = []
+    for idx, name in enumerate(node.inputs + node.outputs):
+        if not name:
+            names.append("")
+            continue
+        t = graph.tensors[name]
+        shape, data, layout = t.shape, t.data, t.layout
+        if layout and is_channels_last(layout):
+            perm = [0, len(shape) - 1] + list(range(1, len(shape) - 1))
+        elif layout and layout[-1] == "I" and len(shape) > 2:  # weights O, spatial..., I
+            perm = [0, len(shape) - 1] + list(range(1, len(shape) - 1))
+        else:
+            perm = None
+        if perm is not None:
+            shape = tuple(shape[p] for p in perm)
+            data = None if data is None else np.ascontiguousarray(data.transpose(perm))
+            layout = None
+        v = view.add_tensor(name, shape, t.dtype, layout=layout, data=data)
+        v.quant = t.quant
+        names.append(v.name)
+    n_in = len(node.inputs)
+    copy = Node(node.name, node.op_type, names[:n_in], names[n_in:], dict(node.attrs), node.domain, dict(node.meta))
+    return copy, view
+
+
 def run_node(node: Node, graph: Graph, values: dict[str, np.ndarray]) -> list[np.ndarray]:
+    x = graph.tensors[node.inputs[0]] if node.inputs and node.inputs[0] else None
+    if (x is not None and node.op_type in LAYOUT_SENSITIVE and is_channels_last(x.layout)
+            and graph.tensors[node.outputs[0]].dtype == "int8"):
+        view_node, view = _channels_first_view(node, graph)
+        rank = len(x.shape)
+        to_first = [0, rank - 1] + list(range(1, rank - 1))
+        to_last = [0] + list(range(2, rank)) + [1]
+        acts = [values[i].transpose(to_first) for i in node.present_inputs if not graph.tensors[i].is_constant]
+        y = golden.INT8_KERNELS[node.op_type](view_node, view, *acts)
+        return [np.ascontiguousarray(np.asarray(y).transpose(to_last))]
+    return _run_node(node, graph, values)
+
+
+def _run_node(node: Node, graph: Graph, values: dict[str, np.ndarray]) -> list[np.ndarray]:
     out_dtype = graph.tensors[node.outputs[0]].dtype
     if node.op_type in golden.EDGE_KERNELS:
         return [golden.EDGE_KERNELS[node.op_type](node, graph, values[node.inputs[0]])]

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import ctypes
 import json
+import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +60,18 @@ def read_signature(header: Path, function: str) -> list[tuple[str, str, bool]]:
     raise AotError(f"{header.name} declares no function '{function}'")
 
 
+def _load_fresh(shared_object: Path) -> ctypes.CDLL:
+    """dlopen a private copy: the dynamic loader returns an already-loaded library for a path it
+    has seen, so a library rebuilt in place would otherwise silently keep running the old code."""
+    fd, copy = tempfile.mkstemp(prefix=shared_object.stem + "-", suffix=".so")
+    os.close(fd)
+    try:
+        shutil.copyfile(shared_object, copy)
+        return ctypes.CDLL(copy)
+    finally:
+        os.unlink(copy)  # the mapping stays valid after the name is gone
+
+
 class HostModel:
     """A built library loaded in this process; ``run`` maps input arrays to output arrays."""
 
@@ -70,7 +84,7 @@ class HostModel:
         if [p[0] for p in self.signature] != expected:
             raise AotError(f"model.h declares {prefix}_run({[p[0] for p in self.signature]}), metadata.json "
                            f"lists {expected}")
-        self._lib = ctypes.CDLL(str(shared_object))
+        self._lib = _load_fresh(Path(shared_object))
         self._fn = getattr(self._lib, f"{prefix}_run")
         self._fn.restype = ctypes.c_int
         self._fn.argtypes = [ctypes.POINTER(_CTYPES[base]) for _, base, _ in self.signature]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ....ir import Graph, Node
+from ...registry import is_channels_last
 
 
 @dataclass
@@ -43,10 +44,16 @@ def window(node: Node, graph: Graph, kernel_shape: list[int] | None = None) -> W
     x = graph.tensors[node.inputs[0]]
     y = graph.tensors[node.outputs[0]]
     nsp = len(x.shape) - 2
-    kernel = list(kernel_shape or node.attrs.get("kernel_shape") or graph.tensors[node.inputs[1]].shape[2:])
+    last = is_channels_last(x.layout)  # N, spatial..., C instead of N, C, spatial...
+    spatial = slice(1, -1) if last else slice(2, None)
+    weight = graph.tensors[node.inputs[1]] if len(node.inputs) > 1 and node.inputs[1] else None
+    w_spatial = ()
+    if weight is not None:  # O, I, spatial... unless stored channels-last (O, spatial..., I)
+        w_spatial = weight.shape[1:-1] if weight.layout and weight.layout[-1] == "I" else weight.shape[2:]
+    kernel = list(kernel_shape or node.attrs.get("kernel_shape") or w_spatial)
     strides = list(node.attrs.get("strides") or [1] * nsp)
     dilations = list(node.attrs.get("dilations") or [1] * nsp)
-    in_sp, out_sp = list(x.shape[2:]), list(y.shape[2:])
+    in_sp, out_sp = list(x.shape[spatial]), list(y.shape[spatial])
     auto_pad = node.attrs.get("auto_pad", "NOTSET")
     if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
         begin, end = [], []

@@ -1,0 +1,75 @@
+"""Channels-last (NHWC-style) kernels for Conv (weights O, spatial..., I), pooling and global
+average pooling, float and int8. Chosen for layers convert_layout moved to channels-last: the
+layout MCU int8 kernels prefer (one output pixel's channels are contiguous)."""
+from __future__ import annotations
+
+from ....ir import Graph, Node
+from ....quant import kernel_params as kp
+from .. import REF
+from .spatial import spatial_check, window
+
+
+def _geometry(node: Node, graph: Graph) -> dict:
+    x, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
+    win = window(node, graph)
+    group = int(node.attrs.get("group", 1))
+    return {"win": win, "N": x.shape[0], "C": x.shape[-1], "OC": y.shape[-1], "group": group,
+            "ICG": x.shape[-1] // group, "OCG": y.shape[-1] // group,
+            "KSP": win.kernel[0] * win.kernel[1] * win.kernel[2],
+            "has_bias": len(node.inputs) > 2 and bool(node.inputs[2])}
+
+
+def _weights_channels_last(node: Node, graph: Graph) -> str | None:
+    layout = graph.tensors[node.inputs[1]].layout
+    if layout is None or layout[-1] != "I":
+        return f"channels-last Conv needs weights stored O, spatial..., I (got {layout})"
+    return spatial_check(node, graph)
+
+
+def _int8_conv_params(node: Node, graph: Graph) -> dict:
+    return {**_geometry(node, graph), **kp.conv_qparams(node, graph)}
+
+
+REF.kernel("Conv", template="ref/nhwc/conv.c.j2", check=_weights_channels_last, channels_last=True,
+           input_names=("X", "W", "B"), output_names=("Y",))(_geometry)
+REF.kernel("Conv", template="ref/nhwc/conv_s8.c.j2", check=_weights_channels_last, channels_last=True,
+           dtypes=("int8",), input_names=("X", "W", "B"), output_names=("Y",))(_int8_conv_params)
+
+
+def _pool_params(node: Node, graph: Graph) -> dict:
+    params = {**_geometry(node, graph), "is_max": node.op_type == "MaxPool",
+              "include_pad": bool(node.attrs.get("count_include_pad", 0))}
+    if graph.tensors[node.inputs[0]].dtype == "int8" and node.op_type == "AveragePool":
+        k = params["win"].kernel
+        params.update(kp.average_qparams(node, graph, k[0] * k[1] * k[2]))
+    return params
+
+
+def _pool_check(node: Node, graph: Graph) -> str | None:
+    if len([o for o in node.outputs if o]) > 1:
+        return "MaxPool with an Indices output"
+    x, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
+    if x.dtype == "int8" and node.op_type == "MaxPool" and (x.quant is None or y.quant is None or
+                                                            kp.scale_of(graph, x.name) != kp.scale_of(graph, y.name) or
+                                                            kp.zero_point_of(graph, x.name) != kp.zero_point_of(graph, y.name)):
+        return "int8 MaxPool needs equal input and output scales"
+    return spatial_check(node, graph)
+
+
+for dtypes in (("float32",), ("int8",)):
+    REF.kernel("MaxPool", "AveragePool", template="ref/nhwc/pool.c.j2", check=_pool_check, channels_last=True,
+               dtypes=dtypes, input_names=("X",), output_names=("Y",))(_pool_params)
+
+
+def _gap_params(node: Node, graph: Graph) -> dict:
+    x = graph.tensors[node.inputs[0]]
+    spatial = x.size // (x.shape[0] * x.shape[-1])
+    params = {"N": x.shape[0], "C": x.shape[-1], "SP": spatial, "int8": x.dtype == "int8"}
+    if params["int8"]:
+        p = kp.average_qparams(node, graph, spatial)
+        params.update(p, mult=p["count_mult"][-1], shift=p["count_shift"][-1])
+    return params
+
+
+REF.kernel("GlobalAveragePool", template="ref/nhwc/global_average_pool.c.j2", channels_last=True,
+           dtypes=("float32", "int8"), input_names=("X",), output_names=("Y",))(_gap_params)
