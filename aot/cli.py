@@ -207,7 +207,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_inspect(args: argparse.Namespace) -> int:
     from .compiler import compile_model
     from .inspect import format_report
-    compiled = compile_model(args.model, _options(args))
+    source = _quantized_graph(args) if args.quantize else args.model
+    compiled = compile_model(source, _options(args))
     for op_type in args.count:
         from .passes.precision import count_layers
         print(f"{op_type}: {count_layers(compiled.graph, op_type)} layers")
@@ -281,6 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_compile_options(p)
     p.add_argument("--count", action="append", default=[], metavar="OP",
                    help="only print how many layers of this op type the compiled model has (repeatable)")
+    p.add_argument("--quantize", choices=["int8"], help="show the model as quantized from float (needs --calib)")
+    _add_quant_options(p)
     p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser("demo", help="compile, verify and time the bundled example model",
