@@ -10,6 +10,7 @@ from pathlib import Path
 import onnx
 
 from . import __version__
+from .board_cli import add_board_commands, add_board_options, apply_board_options
 from .errors import AotError
 
 
@@ -95,7 +96,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
         source = _quantized_graph(args)
     if args.recast:
         source = _recast_graph(args, source)
-    compiled = compile_model(source, _options(args))
+    compiled = compile_model(source, apply_board_options(_options(args), args))
     # Everything that can fail on the model runs before anything is written.
     exported = to_onnx(compiled.graph) if emit is not None else None
     out = write_library(compiled, args.output, force=args.force)
@@ -243,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="hard-cast the inputs of these ops to DTYPE and their outputs to OUT, skipping layer "
                         "indices SKIP of each op type, e.g. int8:int32:Conv,MatMul:0")
     _add_quant_options(p)
+    add_board_options(p)
     p.set_defaults(func=cmd_compile)
 
     p = sub.add_parser("quantize", help="post-training int8 quantization of a float model into QDQ ONNX",
@@ -292,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="keep the generated library in DIR")
     p.add_argument("--cc", default="cc", help="host C compiler (default cc)")
     p.set_defaults(func=cmd_demo)
+    add_board_commands(sub)
     return parser
 
 
