@@ -297,7 +297,8 @@ def test_failure_while_writing_leaves_no_temporary_folder(tmp_path, capsys, monk
 
     def compile_with_unwritable_file(*args, **kwargs):
         compiled = real_compile(*args, **kwargs)
-        compiled.files["missing_dir/extra.c"] = "int x;\n"  # its folder does not exist: writing fails
+        # "model.c" is a file, so a file inside it cannot be created: writing fails half-way
+        compiled.files["model.c/extra.c"] = "int x;\n"
         return compiled
 
     monkeypatch.setattr(aot.compiler, "compile_model", compile_with_unwritable_file)
