@@ -20,6 +20,7 @@ from ..frontend.node_eval import evaluate
 from ..ir import Graph, Node, QuantParams
 from ..passes.context import PassContext, graph_pass
 from ..passes.fuse_activation import activation_spec
+from .kernel_params import activation_bounds
 from .qparams import check_activation_dtype, node_qparams, same_params
 
 ACTIVATIONS = ("Relu", "Clip")
@@ -257,6 +258,9 @@ class _Lowering:
     def _dequantized(self, dq: Node) -> np.ndarray:
         data, scale = self.g.const(dq.inputs[0]), self.g.const(dq.inputs[1])
         zp = self.g.const(dq.inputs[2]) if len(dq.inputs) > 2 and dq.inputs[2] else np.zeros_like(scale)
+        # In float64 where the shapes allow: ONNX's float32 result holds only 24 bits of an int32 bias.
+        if scale.size == 1 and zp.size == 1:
+            return (data.astype(np.float64) - float(zp.reshape(-1)[0])) * float(scale.reshape(-1)[0])
         if scale.size == data.size > 1:  # one scale per element, whatever axis the file claims
             return (data.reshape(-1).astype(np.float64) - zp.reshape(-1)) * scale.reshape(-1).astype(np.float64)
         proto = helper.make_node("DequantizeLinear", dq.inputs, dq.outputs, **dq.attrs)
@@ -299,9 +303,9 @@ class _Lowering:
         return [node]
 
     def _pad(self, m: Match) -> list[Node]:
-        """Pad on int8 with the pad value quantized at the input's scale: 0.0 (also the default) becomes
-        the zero point, so padded and real zeros agree. A different output scale or a fused
-        activation adds a Requantize."""
+        """Pad on int8 whose pad value is quantized once, with the output's scale and zero point (so 0.0,
+        also the default, becomes the zero point). A different input scale or a fused activation puts a
+        Requantize before the Pad: requantizing the value again after padding would round it twice."""
         core = m.core
         x = self.activation(core.inputs[0])
         for name in core.inputs[1:4:2]:
@@ -315,17 +319,26 @@ class _Lowering:
             if given is None or np.asarray(given).size != 1:
                 raise Unmappable(f"Pad value '{name}' is not a constant scalar")
             value = float(np.asarray(given).reshape(-1)[0])
-        q = self.g.tensors[x].quant
-        quantized = np.rint(np.float32(value) / np.float32(q.scale[0])) + np.float32(q.zero_point[0])
-        fill = self.g.add_constant(core.name + "_value_q", np.array(np.clip(quantized, -128, 127), np.int8))
-        fill.quant = q
-        inputs = [x, core.inputs[1], fill.name] + list(core.inputs[3:4])
         out = self.output(m.q)
-        if m.act is None and same_params(q, self.g.tensors[out].quant):
-            node = self.g.make_node("Pad", inputs, [out], dict(core.attrs), name=core.name)
-            node.meta = dict(core.meta)
-            return [node]
-        return self._with_requantize(core, inputs, out, m)
+        q_out = self.g.tensors[out].quant
+        nodes = []
+        lo, hi = -128, 127
+        if m.act is not None or not same_params(self.g.tensors[x].quant, q_out):
+            src = self.g.tensors[x]
+            mid = self.g.add_tensor(x + "_rq", src.shape, "int8", layout=src.layout)
+            mid.quant = q_out
+            rq = self.g.make_node("Requantize", [x], [mid.name], name=core.name + "_rq")
+            self._activation_attr(m, rq)
+            lo, hi = activation_bounds(rq, float(q_out.scale[0]), int(q_out.zero_point[0]))
+            nodes.append(rq)
+            x = mid.name
+        quantized = np.rint(np.float32(value) / np.float32(q_out.scale[0])) + np.float32(q_out.zero_point[0])
+        fill = self.g.add_constant(core.name + "_value_q", np.array(np.clip(quantized, lo, hi), np.int8))
+        fill.quant = q_out
+        node = self.g.make_node("Pad", [x, core.inputs[1], fill.name] + list(core.inputs[3:4]), [out],
+                                dict(core.attrs), name=core.name)
+        node.meta = dict(core.meta)
+        return nodes + [node]
 
     def _data_movement(self, m: Match) -> list[Node]:
         core = m.core
