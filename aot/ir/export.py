@@ -14,6 +14,7 @@ from onnx import helper, numpy_helper
 
 from .dtypes import onnx_elem_type
 from .graph import Graph, Node
+from .names import NameTable
 
 # Ops newer than the canonical opset 13 that a fused activation can reintroduce.
 _MIN_OPSET = {"HardSwish": 14}
@@ -26,7 +27,7 @@ class _Exporter:
         self.graph = graph
         self.opset = opset
         self.names = self._io_names()
-        self.taken = set(graph.tensors) | set(self.names.values())
+        self.taken = NameTable(reserved=set(graph.tensors) | set(self.names.values()))
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
 
@@ -48,12 +49,7 @@ class _Exporter:
         return self.names.get(ir_name, ir_name) if ir_name else ""
 
     def fresh(self, base: str) -> str:
-        name, n = base, 1
-        while name in self.taken:
-            name = f"{base}_{n}"
-            n += 1
-        self.taken.add(name)
-        return name
+        return self.taken.unique(base)
 
     def value_info(self, ir_name: str) -> onnx.ValueInfoProto:
         t = self.graph.tensors[ir_name]

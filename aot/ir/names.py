@@ -32,7 +32,11 @@ class NameTable:
         self._used: set[str] = set(reserved or ())
 
     def claim(self, raw: str, fallback: str = "t") -> str:
-        base = c_identifier(raw, fallback)
+        """A unique C identifier derived from ``raw``."""
+        return self.unique(c_identifier(raw, fallback))
+
+    def unique(self, base: str) -> str:
+        """``base`` itself if free, else ``base_1``, ``base_2``, ... (no other change to the text)."""
         name, n = base, 1
         while name in self._used:
             name = f"{base}_{n}"
