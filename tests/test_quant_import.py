@@ -157,3 +157,30 @@ def test_ort_style_float_edges_keep_quantize_and_dequantize_kernels(tmp_path):
     assert [n.op_type for n in graph.nodes] == ["QuantizeLinear", "Gemm", "DequantizeLinear"]
     check = check_quantized(path, samples=20, progress=False)
     assert check.bit_exact and check.lsb_within_1 >= 0.99
+
+
+def test_conv_integer_and_matmul_integer_match_onnxruntime_exactly(tmp_path):
+    """Zero points become an input offset / centred weights; padding taps contribute nothing, as in ORT."""
+    from aot.compiler import write_library
+    from aot.reference import run_reference
+    from aot.targets.host import load
+    rng = np.random.default_rng(5)
+    inits = {"w": rng.integers(0, 256, (4, 2, 3, 3)).astype(np.uint8), "xzp": np.array(131, np.uint8),
+             "wzp": np.array(120, np.uint8), "w2": rng.integers(-128, 128, (16, 5)).astype(np.int8),
+             "azp": np.array(-7, np.int8)}
+    nodes = [helper.make_node("ConvInteger", ["x", "w", "xzp", "wzp"], ["c"], name="ci", pads=[1, 1, 1, 1],
+                              strides=[2, 2]),
+             helper.make_node("MatMulInteger", ["a", "w2", "azp"], ["m"], name="mi")]
+    model = make_model(nodes, [helper.make_tensor_value_info("x", TensorProto.UINT8, [1, 2, 5, 5]),
+                               helper.make_tensor_value_info("a", TensorProto.INT8, [3, 16])],
+                       [helper.make_tensor_value_info("c", TensorProto.INT32, [1, 4, 3, 3]),
+                        helper.make_tensor_value_info("m", TensorProto.INT32, [3, 5])], inits)
+    compiled = compile_model(model)
+    assert [(n.op_type, compiled.graph.tensors[n.outputs[0]].dtype) for n in compiled.graph.nodes] == \
+        [("Conv", "int32"), ("MatMul", "int32")]
+    host = load(write_library(compiled, tmp_path / "lib"))
+    for _ in range(3):
+        feeds = {"x": rng.integers(0, 256, (1, 2, 5, 5)).astype(np.uint8),
+                 "a": rng.integers(-128, 128, (3, 16)).astype(np.int8)}
+        for got, ref in zip(host.run(feeds), run_reference(model, feeds)):
+            assert np.array_equal(got, ref)

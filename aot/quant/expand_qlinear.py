@@ -1,5 +1,6 @@
 """Rewrite QLinearConv / QLinearMatMul into DequantizeLinear -> Conv/MatMul -> QuantizeLinear, so
-one lowering (lower_qdq) serves every quantized format; the result lowers to the same int8 kernels."""
+one lowering (lower_qdq) serves every quantized format; the result lowers to the same int8 kernels.
+ConvInteger / MatMulInteger become the integer-accumulating Conv/MatMul (int32 outputs)."""
 from __future__ import annotations
 
 import numpy as np
@@ -58,7 +59,46 @@ def _expand_matmul(graph: Graph, node: Node) -> list[Node]:
             graph.make_node("QuantizeLinear", [mid.name, ys, yzp], [y], name=node.name + "_q")]
 
 
-EXPANSIONS = {"QLinearConv": _expand_conv, "QLinearMatMul": _expand_matmul}
+def _zero_point(graph: Graph, node: Node, idx: int) -> np.ndarray:
+    name = node.inputs[idx] if len(node.inputs) > idx else ""
+    if not name:
+        return np.zeros((), np.int64)
+    value = graph.const(name)
+    if value is None:
+        raise AotError(f"{node.op_type} takes zero point '{name}' at run time; aot needs it constant",
+                       model=graph.source, node=node.name)
+    return np.asarray(value).astype(np.int64)
+
+
+def _integer(graph: Graph, node: Node, op_type: str, channel_axis: int) -> list[Node]:
+    """ConvInteger/MatMulInteger -> the integer-accumulating Conv/MatMul: the input zero point becomes
+    an input offset, a weight zero point is subtracted from the (constant) weights at compile time."""
+    x_zp = _zero_point(graph, node, 2)
+    if x_zp.size != 1:
+        raise AotError(f"{node.op_type} with a per-row input zero point", model=graph.source, node=node.name)
+    w_zp = _zero_point(graph, node, 3)
+    w_name = node.inputs[1]
+    if np.any(w_zp != 0):
+        w = graph.const(w_name)
+        if w is None:
+            raise AotError(f"{node.op_type} with a weight zero point needs constant weights", model=graph.source,
+                           node=node.name)
+        shape = [1] * w.ndim
+        if w_zp.size > 1:
+            shape[channel_axis % w.ndim] = -1
+        shifted = w.astype(np.int64) - w_zp.reshape(shape)
+        w_name = graph.add_constant(w_name + "_centered", shifted.astype(np.int16)).name
+    attrs = {k: v for k, v in node.attrs.items()}
+    attrs["_input_offset"] = -int(x_zp.reshape(()))
+    return [graph.make_node(op_type, [node.inputs[0], w_name], list(node.outputs), attrs, name=node.name)]
+
+
+EXPANSIONS = {
+    "QLinearConv": _expand_conv,
+    "QLinearMatMul": _expand_matmul,
+    "ConvInteger": lambda g, n: _integer(g, n, "Conv", 0),
+    "MatMulInteger": lambda g, n: _integer(g, n, "MatMul", -1),
+}
 
 
 @graph_pass("expand_qlinear")

@@ -7,15 +7,15 @@ from .. import REF
 from .conv import conv_params
 from .spatial import spatial_check
 
-NARROW = ("int8", "int16")
+NARROW = ("int8", "uint8", "int16")
 CAST_TYPES = ("float32", "int8", "int16", "int32")
 INT_LIMITS = {"int8": (-128, 127), "int16": (-32768, 32767), "int32": (-2147483648, 2147483647)}
 
 
 def _accumulating(node: Node, graph: Graph) -> str | None:
     ins = [graph.tensors[i] for i in node.inputs[:2]]
-    if any(t.dtype not in NARROW for t in ins) or ins[0].dtype != ins[1].dtype:
-        return "integer kernel takes two int8 or two int16 operands"
+    if any(t.dtype not in NARROW for t in ins):
+        return "integer kernel takes int8, uint8 or int16 operands"
     if any(t.quant is not None for t in ins):
         return "quantized operands go to the requantizing int8 kernels"
     if graph.tensors[node.outputs[0]].dtype != "int32":
@@ -29,8 +29,13 @@ def _conv_check(node: Node, graph: Graph) -> str | None:
     return _accumulating(node, graph) or spatial_check(node, graph)
 
 
+def _conv_params(node: Node, graph: Graph) -> dict:
+    # ConvInteger's input zero point (aot/quant/expand_qlinear.py): padding taps then add nothing.
+    return {**conv_params(node, graph), "in_offset": int(node.attrs.get("_input_offset", 0))}
+
+
 REF.kernel("Conv", template="ref/integer/conv.c.j2", check=_conv_check, dtypes=NARROW + ("int32",),
-           input_names=("X", "W", "B"), output_names=("Y",))(conv_params)
+           input_names=("X", "W", "B"), output_names=("Y",))(_conv_params)
 
 
 def _matmul_params(node: Node, graph: Graph) -> dict:
@@ -41,6 +46,7 @@ def _matmul_params(node: Node, graph: Graph) -> dict:
     N = b.shape[0] if trans_b else b.shape[1]
     bias = graph.tensors[node.inputs[2]] if len(node.inputs) > 2 and node.inputs[2] else None
     return {"M": M, "K": K, "N": N, "trans_a": trans_a, "trans_b": trans_b,
+            "in_offset": int(node.attrs.get("_input_offset", 0)),
             "bias_per_column": bias is not None and bias.size == N, "has_bias": bias is not None}
 
 
