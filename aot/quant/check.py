@@ -68,7 +68,7 @@ def pre_softmax_tensor(graph: Graph) -> str | None:
     return None
 
 
-def _lsb_scale(graph: Graph, name: str) -> float:
+def lsb_scale(graph: Graph, name: str) -> float:
     """The real value of one LSB of an output: 1 for integer outputs, the scale behind a float one."""
     if graph.tensors[name].dtype != "float32":
         return 1.0
@@ -163,7 +163,7 @@ def _compare(model: onnx.ModelProto, compiled: CompiledModel, host: HostModel, s
     compared = graph.outputs[-1]
     check = QuantCheck(samples=len(batches), compared=graph.tensors[compared].onnx_name)
     check.golden_mismatches = {graph.tensors[o].onnx_name: 0 for o in graph.outputs}
-    scale = _lsb_scale(graph, compared)
+    scale = lsb_scale(graph, compared)
     within = total = 0
     first = graph.tensors[graph.outputs[0]]
     classify = len(first.shape) == 2 and first.shape[0] == 1 and 2 <= first.shape[1] <= MAX_CLASSES
