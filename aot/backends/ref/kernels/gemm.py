@@ -1,4 +1,10 @@
-"""Float Gemm and MatMul (batched, numpy broadcasting of batch dims, 1-D operands promoted)."""
+"""Float Gemm and MatMul (batched, numpy broadcasting of batch dims, 1-D operands promoted).
+
+Y[M, N] = init + A[M, K] x B[K, N] runs as register tiles of TILE_M rows x TILE_P columns (see
+templates/ref/tile.j2), summing each output as the plain loops do: init, then k = 0, 1, ... in order.
+Gemm with B stored [N, K] (transB) is a dot product per output; four run side by side so their
+additions overlap instead of waiting on each other.
+"""
 from __future__ import annotations
 
 import itertools
@@ -9,6 +15,19 @@ from ....codegen.cformat import c_float
 from ....ir import Graph, Node
 from .. import REF
 from .broadcast import broadcast_strides
+from .conv import column_blocks
+
+TILE_M = 4  # rows of the register tile, as TILE_OC for Conv
+DOTS = 4  # transB: dot products computed side by side
+
+
+def _row(r: int) -> str:
+    return f"(m0 + {r})" if r else "m0"
+
+
+def _row_blocks(rows: int) -> dict:
+    return {"M_full": rows - rows % TILE_M, "M_tail": rows % TILE_M,
+            "row_sizes": sorted({TILE_M, rows % TILE_M} - {0})}
 
 
 def gemm_params(node: Node, graph: Graph) -> dict:
@@ -19,11 +38,28 @@ def gemm_params(node: Node, graph: Graph) -> dict:
     K = a.shape[0] if trans_a else a.shape[1]
     has_c = len(node.inputs) > 2 and bool(node.inputs[2])
     c_strides = broadcast_strides(graph.tensors[node.inputs[2]].shape, (M, N)) if has_c else [0, 0]
+    alpha, beta = c_float(node.attrs.get("alpha", 1.0)), c_float(node.attrs.get("beta", 1.0))
+    alpha_is_one = float(node.attrs.get("alpha", 1.0)) == 1.0
+    beta_is_one = float(node.attrs.get("beta", 1.0)) == 1.0
+    blocks = _row_blocks(M)
+    # C expressions of the tile's row r (output row m0 + r): initial value at column n0 + i, and the
+    # multiplier at index k (alpha * A[m, k], as the plain loops computed it)
+    scaled_a = "" if alpha_is_one else alpha + " * "
+    scaled_c = "" if beta_is_one else beta + " * "
+    c_terms = [f"(n0 + i){f' * {c_strides[1]}' if c_strides[1] != 1 else ''}"] if c_strides[1] else []
+
+    def init(r: int) -> str:
+        terms = ([f"{_row(r)} * {c_strides[0]}"] if c_strides[0] else []) + c_terms
+        return f"{scaled_c}C[{' + '.join(terms) or '0'}]" if has_c else "0.0f"
+
+    def weight(r: int) -> str:
+        return f"{scaled_a}A[{f'k * {M} + {_row(r)}' if trans_a else f'{_row(r)} * {K} + k'}]"
+
     return {"M": M, "N": N, "K": K, "trans_a": trans_a, "trans_b": trans_b, "has_c": has_c,
-            "c_strides": c_strides, "alpha": c_float(node.attrs.get("alpha", 1.0)),
-            "beta": c_float(node.attrs.get("beta", 1.0)),
-            "alpha_is_one": float(node.attrs.get("alpha", 1.0)) == 1.0,
-            "beta_is_one": float(node.attrs.get("beta", 1.0)) == 1.0}
+            "c_strides": c_strides, "alpha": alpha, "beta": beta, "alpha_is_one": alpha_is_one,
+            "beta_is_one": beta_is_one, "TILE_M": TILE_M, "DOTS": DOTS, "n_blocks": column_blocks(N), **blocks,
+            "row_inits": {rows: [init(r) for r in range(rows)] for rows in blocks["row_sizes"]},
+            "row_weights": {rows: [weight(r) for r in range(rows)] for rows in blocks["row_sizes"]}}
 
 
 def _gemm_check(node: Node, graph: Graph) -> str | None:
@@ -51,8 +87,12 @@ def matmul_params(node: Node, graph: Graph) -> dict:
         b_off.append(sum(i * s for i, s in zip(idx, b_bs)) * K * N)
     if not batch:
         a_off, b_off = [0], [0]
+    blocks = _row_blocks(M)
     return {"M": M, "K": K, "N": N, "batches": len(a_off), "a_off": a_off, "b_off": b_off,
-            "uniform": all(o == a_off[0] for o in a_off) and all(o == b_off[0] for o in b_off)}
+            "uniform": all(o == a_off[0] for o in a_off) and all(o == b_off[0] for o in b_off),
+            "TILE_M": TILE_M, "n_blocks": column_blocks(N), **blocks,
+            "row_inits": {rows: ["0.0f"] * rows for rows in blocks["row_sizes"]},
+            "row_weights": {rows: [f"a[{_row(r)} * {K} + k]" for r in range(rows)] for rows in blocks["row_sizes"]}}
 
 
 REF.kernel("MatMul", template="ref/matmul.c.j2", input_names=("A", "B"), output_names=("Y",))(matmul_params)
