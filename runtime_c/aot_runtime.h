@@ -57,4 +57,91 @@ static inline int8_t aot_sat_s8(int32_t x, int32_t lo, int32_t hi) {
     return (int8_t)(x < lo ? lo : (x > hi ? hi : x));
 }
 
+/* ---- int8 fast paths: the same integers as above, in fewer instructions ---------------------------
+ * Kernels use the Arm DSP-extension helpers (Cortex-M4/M7/M33/M55) under #if defined(__ARM_FEATURE_DSP)
+ * and Helium intrinsics (Cortex-M55) under #if defined(__ARM_FEATURE_MVE) only; their #else branch is
+ * portable C computing the same integers (the arithmetic is exact, so any order of the additions gives
+ * the same sums). */
+#if defined(__ARM_FEATURE_DSP) || defined(__ARM_FEATURE_SAT)
+#include <arm_acle.h>
+#endif
+#if defined(__ARM_FEATURE_MVE)
+#include <arm_mve.h> /* Helium (Cortex-M55): kernels use its integer vector intrinsics first */
+#endif
+
+/* aot_requantize's result for a multiplier whose 31 - shift is at least 33 (shift <= -2: every
+ * convolution and fully connected layer in practice), with rshift = 31 - shift - 32 and
+ * round = 2^(rshift - 1): the rounding constant 2^(30 - shift) has a zero low word, so adding it to
+ * the 64-bit product and shifting by 31 - shift equals adding round to the product's high word and
+ * shifting that by rshift. |result| < 2^30: aot_requantize's int32 saturation never applies.
+ * round may also hold 2^(rshift - 1) + zero_point * 2^rshift (exactly adds the zero point after the
+ * shift) when that cannot overflow: aot/backends/ref/kernels/int8.py requant_spec decides. */
+static inline int32_t aot_requantize_hi(int32_t acc, int32_t multiplier, int32_t round, int rshift) {
+#if defined(__ARM_FEATURE_DSP)
+    int32_t hi; /* SMMLA: round + the high word of acc * multiplier, one instruction */
+    __asm__("smmla %0, %1, %2, %3" : "=r"(hi) : "r"(acc), "r"(multiplier), "r"(round));
+    return hi >> rshift;
+#else
+    return ((int32_t)(((int64_t)acc * (int64_t)multiplier) >> 32) + round) >> rshift;
+#endif
+}
+
+/* x saturated to [-128, 127] (one SSAT where the core has it). */
+static inline int32_t aot_sat8(int32_t x) {
+#if defined(__ARM_FEATURE_SAT)
+    return __ssat(x, 8);
+#else
+    return x < -128 ? -128 : (x > 127 ? 127 : x);
+#endif
+}
+static inline int32_t aot_max_i32(int32_t a, int32_t b) { return a > b ? a : b; }
+static inline int32_t aot_min_i32(int32_t a, int32_t b) { return a < b ? a : b; }
+
+/* A compiler-only barrier (no instruction) that loads are not moved across: without it gcc -O2 for
+ * RV32 hoists a whole unrolled block's loads ahead of its multiplies and spills the accumulators. */
+#if defined(__riscv) && (defined(__GNUC__) || defined(__clang__))
+#define AOT_SCHED_FENCE() __asm__ volatile("" ::: "memory")
+#else
+#define AOT_SCHED_FENCE() ((void)0)
+#endif
+
+/* Four int8 values at any address as one little-endian word (one LDR where unaligned loads exist). */
+static inline int32_t aot_load_s8x4(const int8_t* p) {
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+#if defined(__ARM_FEATURE_DSP)
+/* int8 lanes 1 and 3 of x, sign-extended into two int16 lanes (SXTB16 with its built-in rotation;
+ * __sxtb16(x) gives lanes 0 and 2). */
+static inline int32_t aot_sxtb16_ror8(int32_t x) {
+    int32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+/* a + int8 lanes 1 and 3 of x, sign-extended, per int16 lane (SXTAB16 with its rotation). */
+static inline int32_t aot_sxtab16_ror8(int32_t a, int32_t x) {
+    int32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
+    return r;
+}
+/* Two int16 lanes: lo's low half and hi's low half (PKHBT), lo's high half and hi's high half (PKHTB). */
+static inline int32_t aot_pack16(int32_t lo, int32_t hi) {
+    int32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
+    return r;
+}
+static inline int32_t aot_pack16_top(int32_t lo, int32_t hi) {
+    int32_t r;
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(hi), "r"(lo));
+    return r;
+}
+/* A type through which any object may be read or written (no strict-aliasing assumptions). */
+typedef int32_t __attribute__((may_alias)) aot_alias_i32;
+/* lo, hi = the two words at p (word aligned); p += 8: one LDRD with post-increment. */
+#define AOT_LDRD_POST(lo, hi, p)                                                                  \
+    __asm__("ldrd %0, %1, [%2], #8" : "=r"(lo), "=r"(hi), "+r"(p) : "m"(*(const aot_alias_i32(*)[2])(p)))
+#endif
+
 #endif /* AOT_RUNTIME_H */

@@ -6,6 +6,7 @@ from __future__ import annotations
 from ....ir import Graph, Node
 from ....quant import kernel_params as kp
 from .. import REF
+from . import int8
 from .spatial import spatial_check, window
 
 
@@ -30,8 +31,38 @@ def _int8_conv_params(node: Node, graph: Graph) -> dict:
     return {**_geometry(node, graph), **kp.conv_qparams(node, graph)}
 
 
+def _int8_gemm_check(node: Node, graph: Graph) -> str | None:
+    return _weights_channels_last(node, graph) or int8.fast_conv_check(node, graph)
+
+
+def _int8_depthwise_check(node: Node, graph: Graph) -> str | None:
+    g = _geometry(node, graph)
+    if g["ICG"] != 1 or g["OCG"] > int8.DW_MAX_MULTIPLIER:
+        return "not depthwise"
+    return _weights_channels_last(node, graph) or int8.conv_s8_check(node, graph)
+
+
+def _int8_depthwise_params(node: Node, graph: Graph) -> dict:
+    p = {**int8.conv_geometry(node, graph), **kp.conv_qparams(node, graph)}
+    lo, hi = int8.tap_ranges(p["win"])
+    return {**p, "rq": int8.requant_spec(p["mult"], p["shift"], p["out_zp"]), "tap_lo": lo, "tap_hi": hi}
+
+
+def _int8_depthwise_scratch(node: Node, graph: Graph) -> int:
+    g = _geometry(node, graph)
+    return g["KSP"] * g["OC"]  # the weights as [tap][channel]
+
+
 REF.kernel("Conv", template="ref/nhwc/conv.c.j2", check=_weights_channels_last, channels_last=True,
            input_names=("X", "W", "B"), output_names=("Y",))(_geometry)
+REF.kernel("Conv", template="ref/nhwc/conv_dw_s8.c.j2", check=_int8_depthwise_check, channels_last=True,
+           dtypes=("int8",), scratch_bytes=_int8_depthwise_scratch, static_inputs=(2,), input_names=("X", "W"),
+           output_names=("Y",))(_int8_depthwise_params)
+# int8: the tiled kernel of int8.py (gathers each pixel's channels, contiguous here), the bias folded
+# with the input offset; the direct loops below where that fold could overflow int32.
+REF.kernel("Conv", template="ref/int8/conv_gemm.c.j2", check=_int8_gemm_check, channels_last=True,
+           dtypes=("int8",), scratch_bytes=int8.gemm_conv_scratch, static_inputs=(2,), input_names=("X", "W"),
+           output_names=("Y",))(int8.gemm_conv_params)
 REF.kernel("Conv", template="ref/nhwc/conv_s8.c.j2", check=_weights_channels_last, channels_last=True,
            dtypes=("int8",), input_names=("X", "W", "B"), output_names=("Y",))(_int8_conv_params)
 

@@ -1,6 +1,8 @@
 """int8 kernels: integer-only arithmetic with int32 accumulators and fixed-point requantization
 (aot_requantize in aot_runtime.h). Parameters come from aot.quant.kernel_params, which the golden
-model (aot.quant.golden) shares, so C and golden differ only if the arithmetic does."""
+model (aot.quant.golden) shares, so C and golden differ only if the arithmetic does. The Conv, Gemm
+and pooling kernels also carry paths for the Arm DSP extension and Helium (chosen by the compiler's
+__ARM_FEATURE_* macros) whose integer results are the portable C's, bit for bit."""
 from __future__ import annotations
 
 from typing import Callable
@@ -10,7 +12,9 @@ import numpy as np
 from ....codegen.cformat import c_float
 from ....ir import Graph, Node
 from ....quant import kernel_params as kp
+from ....quant.fixed_point import INT32_MAX
 from .. import REF
+from ...registry import is_channels_last
 from .broadcast import loop_nest
 from .conv import conv_params
 from .pool import pool_params
@@ -32,10 +36,162 @@ def _activations(node: Node) -> list[str]:
     return [i for i in node.inputs[:1]] + [o for o in node.outputs if o]
 
 
-def _conv_check(node: Node, graph: Graph) -> str | None:
+def conv_s8_check(node: Node, graph: Graph) -> str | None:
     if graph.tensors[node.inputs[1]].dtype != "int8" or graph.const(node.inputs[1]) is None:
         return "int8 Conv needs constant int8 weights"
     return spatial_check(node, graph) or _has_quant(_activations)(node, graph)
+
+
+# -- Conv -------------------------------------------------------------------------------------------
+# Three NCHW kernels, tried in this order: depthwise (conv_depthwise.c.j2), every other Conv as tiles
+# of gathered pixels times the weights (conv_gemm.c.j2, also the channels-last Conv through
+# channels_last.py), and direct weight-stationary loops (conv.c.j2) for biases too close to the int32
+# limits to fold the input offset into them. The first two have Helium, DSP-extension and portable C
+# paths (#if in the generated C) computing the same integers.
+
+
+def requant_spec(mult: list[int], shift: list[int], out_zp: int) -> dict:
+    """Requantization parameters per output channel for store.j2's chan_* and store_rq macros.
+    ``fast``: every channel has shift <= -2 (or a zero multiplier), so aot_requantize_hi gives
+    aot_requantize's result with rshift = -1 - shift and round = 2^(rshift - 1). ``zfold``: round also
+    adds the output zero point (out_zp * 2^rshift: exact, and |high word + round| < 2^31 while
+    rshift <= 22)."""
+    fast = all(m == 0 or s <= -2 for m, s in zip(mult, shift))
+    rsh = [-1 - s if s <= -2 else 1 for s in shift]
+    zfold = fast and max(rsh) <= 22
+    rnd = [(1 << (r - 1)) + (out_zp << r if zfold else 0) for r in rsh]
+    return {"fast": fast, "zfold": zfold, "uniform": len(set(zip(mult, shift))) == 1, "mult": list(mult),
+            "shift": list(shift), "rsh": rsh, "round": rnd}
+
+
+def folded_bias(node: Node, graph: Graph, q: dict) -> list[int] | None:
+    """bias + in_offset * sum_k W[oc, k]: the accumulator then sums raw x * w, with taps on the padding
+    reading the zero point (x + in_offset = 0 there, so the identity holds for every tap). None when a
+    partial sum could leave the int32 range (|x * w| <= 2^14 per tap), where the offset must be added
+    per tap instead."""
+    w = graph.const(node.inputs[1]).astype(np.int64)
+    w = w.reshape(w.shape[0], -1)
+    folded = np.asarray(q["bias"], np.int64) + q["in_offset"] * w.sum(axis=1)
+    if int(np.abs(folded).max(initial=0)) + (1 << 14) * w.shape[1] > INT32_MAX:
+        return None
+    return folded.tolist()
+
+
+def fast_conv_check(node: Node, graph: Graph) -> str | None:
+    reason = conv_s8_check(node, graph)
+    if reason is None and folded_bias(node, graph, kp.conv_qparams(node, graph)) is None:
+        return "bias too close to the int32 limits to fold the input offset into it"
+    return reason
+
+
+def conv_geometry(node: Node, graph: Graph) -> dict:
+    """Conv sizes for either data layout: NCHW-style (weights O, I, spatial...) or channels-last (NHWC-
+    style, weights O, spatial..., I: convert_layout). ``nhwc`` selects the gather and the output
+    indexing of conv_gemm.c.j2; its reduction index k follows the weights' memory order."""
+    x, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
+    win = window(node, graph)
+    nhwc = is_channels_last(x.layout)
+    c, oc = (x.shape[-1], y.shape[-1]) if nhwc else (x.shape[1], y.shape[1])
+    group = int(node.attrs.get("group", 1))
+    isp, osp = (int(np.prod(sp)) for sp in (win.in_sp, win.out_sp))
+    ksp = int(np.prod(win.kernel))
+    pointwise = ksp == 1 and win.strides == (1, 1, 1) and win.pads_begin == (0, 0, 0) and win.in_sp == win.out_sp
+    return {"win": win, "nhwc": nhwc, "N": x.shape[0], "C": c, "OC": oc, "group": group, "ICG": c // group,
+            "OCG": oc // group, "ISP": isp, "OSP": osp, "KSP": ksp, "pointwise": pointwise}
+
+
+def fast_conv_params(node: Node, graph: Graph) -> dict:
+    p = {**conv_geometry(node, graph), **kp.conv_qparams(node, graph)}
+    return {**p, "bias_folded": folded_bias(node, graph, p), "rq": requant_spec(p["mult"], p["shift"], p["out_zp"])}
+
+
+def tap_ranges(win) -> tuple[list[list[int]], list[list[int]]]:
+    """Per spatial dim and output position, the taps [lo, hi) whose input index is inside the input."""
+    lo, hi = [], []
+    for i, o, kk, st, d, pb in zip(win.in_sp, win.out_sp, win.kernel, win.strides, win.dilations, win.pads_begin):
+        inside = [[0 <= x * st - pb + t * d < i for t in range(kk)] for x in range(o)]
+        lo.append([row.index(True) if any(row) else 0 for row in inside])
+        hi.append([kk - row[::-1].index(True) if any(row) else 0 for row in inside])
+    return lo, hi
+
+
+# Depthwise: each output channel reads one input channel, 1-D or 2-D windows.
+DW_MAX_TAPS = 64  # taps are unrolled in the generated code
+DW_MAX_MULTIPLIER = 2  # more output channels per input channel share a gathered tile better (conv_gemm)
+
+
+def depthwise_geometry(win) -> dict | None:
+    """The window as rows (H) of contiguous pixels (W), or None when it is not 1-D or 2-D. A column
+    (W == 1, e.g. time along H) becomes a single row so that its taps are contiguous."""
+    if win.in_sp[0] != 1 or win.out_sp[0] != 1 or win.kernel[0] != 1 or win.pads_begin[0] or win.pads_end[0]:
+        return None
+    h, w = (dict(i=win.in_sp[a], o=win.out_sp[a], k=win.kernel[a], s=win.strides[a], d=win.dilations[a],
+                 pb=win.pads_begin[a], pe=win.pads_end[a]) for a in (1, 2))
+    if w["i"] == 1 and w["o"] == 1 and w["k"] == 1 and not w["pb"] and not w["pe"] and h["i"] > 1:
+        h, w = w, h
+    g = {}
+    for name, dim in (("H", h), ("W", w)):
+        span = (dim["o"] - 1) * dim["s"] + (dim["k"] - 1) * dim["d"] + 1  # input extent the taps read
+        g.update({name: dim["i"], "O" + name: dim["o"], "K" + name: dim["k"], "S" + name: dim["s"],
+                  "D" + name: dim["d"], "P" + name: dim["pb"], name + "P": span})
+    g["padded"] = bool(h["pb"] or h["pe"] or w["pb"] or w["pe"])
+    if g["padded"]:  # the plane copy: the rows and columns of the input that the taps can reach
+        g["copy_rows"] = max(0, min(g["H"], g["HP"] - g["PH"]))
+        g["copy_cols"] = max(0, min(g["W"], g["WP"] - g["PW"]))
+    return g
+
+
+def _depthwise_check(node: Node, graph: Graph) -> str | None:
+    p = conv_geometry(node, graph)
+    if p["ICG"] != 1 or p["OCG"] > DW_MAX_MULTIPLIER:
+        return "not depthwise (several input channels per output, or many outputs per input: gathered)"
+    if p["KSP"] > DW_MAX_TAPS or depthwise_geometry(p["win"]) is None:
+        return "depthwise window not 1-D/2-D or too large"
+    return fast_conv_check(node, graph)
+
+
+def _depthwise_params(node: Node, graph: Graph) -> dict:
+    p = fast_conv_params(node, graph)
+    return {**p, **depthwise_geometry(p["win"])}
+
+
+def _depthwise_scratch(node: Node, graph: Graph) -> int:
+    g = depthwise_geometry(window(node, graph))
+    return g["HP"] * g["WP"] + 3 if g and g["padded"] else 0  # 3: the last word load may pass the plane
+
+
+REF.kernel("Conv", template="ref/int8/conv_depthwise.c.j2", check=_depthwise_check, dtypes=S8,
+           scratch_bytes=_depthwise_scratch, static_inputs=(2,), input_names=("X", "W"),
+           output_names=("Y",))(_depthwise_params)
+
+# Every other Conv: tiles of output pixels gathered (im2col) once, then read by every output channel.
+PIX = 4  # pixels per tile (DSP extension and portable C: int16 tile)
+PIX_MVE = 8  # Helium: pixels per tile (int8 tile; VMLADAVA accumulates in scalar registers)
+FULL_UNROLL = 16  # DSP: up to this many groups of four k unrolled completely (K <= 64), else 4 or 2 per loop
+
+
+def gemm_conv_params(node: Node, graph: Graph) -> dict:
+    p = fast_conv_params(node, graph)
+    k = p["ICG"] * p["KSP"]
+    lo, hi = tap_ranges(p["win"])
+    return {**p, "K": k, "G": k // 4, "KT": k % 4, "PIX": PIX, "PIX_MVE": PIX_MVE, "FULL_UNROLL": FULL_UNROLL,
+            "tap_lo": lo, "tap_hi": hi}
+
+
+def gemm_conv_scratch(node: Node, graph: Graph) -> int:
+    p = conv_geometry(node, graph)
+    # PIX pixels x K rounded up to 4, int16, and one pixel's window in k order (not for an NCHW 1x1);
+    # 3 bytes to align the tile to a word at run time. Helium: PIX_MVE pixels x K rounded up to 16,
+    # int8, and the window. The larger of the two (the size cannot depend on the target).
+    k = p["ICG"] * p["KSP"]
+    k4, k16 = 4 * -(-k // 4), 16 * -(-k // 16)
+    line = 0 if p["pointwise"] and not p["nhwc"] else 1
+    return max(2 * k4 * (PIX + line) + 3, k16 * (PIX_MVE + line))
+
+
+REF.kernel("Conv", template="ref/int8/conv_gemm.c.j2", check=fast_conv_check, dtypes=S8,
+           scratch_bytes=gemm_conv_scratch, static_inputs=(2,), input_names=("X", "W"),
+           output_names=("Y",))(gemm_conv_params)
 
 
 def _conv_s8_params(node: Node, graph: Graph) -> dict:
@@ -47,10 +203,11 @@ def _conv_scratch(node: Node, graph: Graph) -> int:
     return 4 * y.size // (y.shape[0] * y.shape[1])  # one int32 output plane
 
 
-REF.kernel("Conv", template="ref/int8/conv.c.j2", check=_conv_check, dtypes=S8, scratch_bytes=_conv_scratch,
+REF.kernel("Conv", template="ref/int8/conv.c.j2", check=conv_s8_check, dtypes=S8, scratch_bytes=_conv_scratch,
            input_names=("X", "W", "B"), output_names=("Y",))(_conv_s8_params)
 
 
+# -- fully connected, elementwise, pooling, softmax, edges --------------------------------------------
 def _fc_check(node: Node, graph: Graph) -> str | None:
     if not node.attrs.get("transB") or node.attrs.get("transA"):
         return "int8 Gemm expects weights stored [N, K] (transB=1)"
@@ -59,10 +216,16 @@ def _fc_check(node: Node, graph: Graph) -> str | None:
     return _has_quant(_activations)(node, graph)
 
 
+FC_ROWS = 4  # weight rows sharing one pass over the input
+
+
 def _fc_params(node: Node, graph: Graph) -> dict:
     x = graph.tensors[node.inputs[0]]
     w = graph.tensors[node.inputs[1]]
-    return {"M": x.shape[0], "K": x.shape[1], "N": w.shape[0], **kp.fc_qparams(node, graph)}
+    q = kp.fc_qparams(node, graph)
+    n = w.shape[0]
+    mult, shift = (q["mult"] * n, q["shift"] * n) if len(q["mult"]) == 1 else (q["mult"], q["shift"])
+    return {"M": x.shape[0], "K": x.shape[1], "N": n, "ROWS": FC_ROWS, **q, "rq": requant_spec(mult, shift, q["out_zp"])}
 
 
 # The bias operand is folded into bias_folded at compile time: it is read statically, not passed.
@@ -91,9 +254,14 @@ REF.kernel("Requantize", template="ref/int8/requantize.c.j2", check=_has_quant(_
 
 def _pool_s8_params(node: Node, graph: Graph) -> dict:
     params = pool_params(node, graph)
+    win = window(node, graph)
+    ksp = win.kernel[0] * win.kernel[1] * win.kernel[2]
+    # Every window inside the input: no bounds checks, and an average always divides by ksp.
+    params["inside"] = all((o - 1) * s - p + (k - 1) * d < i and p == 0 for i, o, k, s, d, p in zip(
+        win.in_sp, win.out_sp, win.kernel, win.strides, win.dilations, win.pads_begin))
     if node.op_type == "AveragePool":
-        win = window(node, graph)
-        params.update(kp.average_qparams(node, graph, win.kernel[0] * win.kernel[1] * win.kernel[2]))
+        params.update(kp.average_qparams(node, graph, ksp))
+        params["rq"] = requant_spec(params["count_mult"][-1:], params["count_shift"][-1:], params["out_zp"])
     else:
         params.update(kp.output_params(node, graph))  # a fused Relu/Clip clamps the maximum
     return params
