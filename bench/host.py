@@ -29,26 +29,12 @@ from aot.reference import run_reference
 from aot.targets.host import load
 from aot.verify import compare, random_inputs
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_MODELS = REPO.parent / "shared" / "models"
+from shared_models import DEFAULT_MODELS, MODELS, REPO  # noqa: E402  (bench/ is the script folder)
 RESULTS = REPO / "bench" / "results" / "host.json"
 CC = "gcc"
 OPT_LEVELS = ("-O2", "-O3")
 ATOL = RTOL = 1e-4
 
-# (short name, path under the models folder): the float models of issue 2, item 9, then the int8
-# QDQ models of issue 3, item 4 (checked to within 1 LSB of ONNX Runtime, which requantizes in float).
-MODELS = [
-    ("mnist", "mnist/model.onnx"),
-    ("sine", "sine/model.onnx"),
-    ("ad01_fp32", "mlperf_tiny/ad01_fp32.onnx"),
-    ("kws_float32", "mlperf_tiny/kws_ref_model_float32.onnx"),
-    ("mobilenet_v2_0.35_128", "mobilenet/mobilenet_v2_0.35_128_tfs_channel_first.onnx"),
-    ("mnist_int8", "mnist/mnist-8_qdq_int8.onnx"),
-    ("ad01_int8", "mlperf_tiny/ad01_int8.onnx"),
-    ("kws_int8", "mlperf_tiny/kws_ref_model_int8.onnx"),
-    ("ww_int8", "mlperf_tiny/str_ww_ref_model.onnx"),
-]
 
 
 @dataclass

@@ -26,22 +26,9 @@ from aot.errors import AotError
 from aot.targets.board import list_boards
 from aot.targets.firmware import host_baseline, run_on_board
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_MODELS = REPO.parent / "shared" / "models"
+from shared_models import DEFAULT_MODELS, MODELS, REPO  # noqa: E402  (bench/ is the script folder)
 RESULTS = REPO / "bench" / "results" / "mcu.json"
 
-# (short name, path under the models folder): the models of issue 4 item 6.
-MODELS = [
-    ("sine", "sine/model.onnx"),
-    ("mnist", "mnist/model.onnx"),
-    ("ad01_fp32", "mlperf_tiny/ad01_fp32.onnx"),
-    ("kws_fp32", "mlperf_tiny/kws_ref_model_float32.onnx"),
-    ("mobilenet_v2_0.35_128", "mobilenet/mobilenet_v2_0.35_128_tfs_channel_first.onnx"),
-    ("mnist_int8", "mnist/mnist-8_qdq_int8.onnx"),
-    ("ad01_int8", "mlperf_tiny/ad01_int8.onnx"),
-    ("kws_int8", "mlperf_tiny/kws_ref_model_int8.onnx"),
-    ("ww_int8", "mlperf_tiny/str_ww_ref_model.onnx"),
-]
 
 
 @dataclass
