@@ -13,18 +13,54 @@ def _name(model: str | Path | onnx.ModelProto) -> str:
     return model.graph.name if isinstance(model, onnx.ModelProto) else Path(model).name
 
 
-def ort_session(model: str | Path | onnx.ModelProto, threads: int = 1):
+def ort_session(model: str | Path | onnx.ModelProto, threads: int = 1, *, fuse_quantized: bool = True):
+    """An ONNX Runtime session. ``fuse_quantized=False`` runs a QDQ model as the ONNX standard defines it
+    (DequantizeLinear -> float op -> QuantizeLinear) instead of ONNX Runtime's fused integer kernels,
+    whose results depend on the CPU: without AVX-VNNI, MLAS's u8s8 AVX2 path saturates int16 pair sums
+    and moves KWS logits by up to 5 LSB."""
     import onnxruntime as ort
     opts = ort.SessionOptions()
+    if not fuse_quantized:
+        opts.add_session_config_entry("session.disable_quant_qdq", "1")
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
+    if not fuse_quantized:
+        model = _per_element_dequantize_folded(model if isinstance(model, onnx.ModelProto) else onnx.load(str(model)))
     data = model.SerializeToString() if isinstance(model, onnx.ModelProto) else str(model)
     try:
         return ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types for invalid models
         raise AotError(f"ONNX Runtime cannot load the model to serve as the reference: "
                        f"{str(exc).strip().splitlines()[-1]}", model=_name(model)) from None
+
+
+def _per_element_dequantize_folded(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Constant DequantizeLinear nodes with one scale per element along an axis the file misnames (ONNX
+    Runtime's quantizer writes a [1, N] bias with N scales on axis 0, which only its fused kernels
+    accept) become the float constants they stand for, (q - zero_point) * scale per element."""
+    from onnx import numpy_helper
+    inits = {t.name: t for t in model.graph.initializer}
+    folded = onnx.ModelProto()
+    folded.CopyFrom(model)
+    keep = []
+    for node in folded.graph.node:
+        values = [numpy_helper.to_array(inits[i]) if i in inits else None for i in node.input]
+        if node.op_type != "DequantizeLinear" or any(v is None for v in values):
+            keep.append(node)
+            continue
+        x, scale = values[0], values[1]
+        zp = values[2] if len(values) > 2 else np.zeros_like(scale)
+        axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+        if scale.size <= 1 or scale.size != x.size or (x.ndim and x.shape[axis % x.ndim] == scale.size):
+            keep.append(node)
+            continue
+        real = (x.reshape(-1).astype(np.float32) - zp.reshape(-1).astype(np.float32)) * scale.reshape(-1)
+        folded.graph.initializer.append(numpy_helper.from_array(real.reshape(x.shape).astype(np.float32),
+                                                                node.output[0]))
+    del folded.graph.node[:]
+    folded.graph.node.extend(keep)
+    return folded
 
 
 def run_reference(model: str | Path | onnx.ModelProto, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:

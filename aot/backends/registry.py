@@ -1,8 +1,10 @@
 """Backend plug-in API. The reference backend registers itself through it exactly as a user's would.
 
-A backend owns kernels; a kernel says which ops it runs (``accepts``), which of their inputs must be
-compile-time constants, and which Jinja template renders it into a C function specialised to the
-layer's shapes.
+A backend owns kernels; a kernel says which ops it runs (``reject_reason`` is None), which of their
+inputs must be compile-time constants, and which Jinja template renders it into a C function
+specialised to the layer's shapes. Where several kernels of a backend accept a node, the one with the
+highest declared ``priority`` runs; two accepting kernels of equal priority are an error, so the
+choice never depends on the order in which modules registered their kernels.
 """
 from __future__ import annotations
 
@@ -40,6 +42,16 @@ class Kernel:
     input_names: tuple[str, ...] = ()  # C parameter names, e.g. ("X", "W", "B")
     output_names: tuple[str, ...] = ()
     channels_last: bool = False  # for LAYOUT_SENSITIVE ops: reads NHWC-style data (else NCHW-style)
+    name: str = ""  # the kernel variant, shown per layer in metadata/inspect (default: the template's stem)
+    priority: int = 0  # among kernels of one backend accepting a node, the highest runs
+    # Requantization roundings the kernel implements (aot/quant/fixed_point.py); None: it does not
+    # requantize (float kernels, data movement), so every rounding mode accepts it.
+    roundings: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            stem = (self.template or self.alias_template or "alias").split("/", 1)[-1]
+            self.name = stem.removesuffix(".j2").removesuffix(".c")
 
     @property
     def is_alias(self) -> bool:
@@ -58,6 +70,9 @@ class Kernel:
         for idx in self.static_inputs:
             if idx < len(node.inputs) and node.inputs[idx] and graph.const(node.inputs[idx]) is None:
                 return f"input {idx} ('{node.inputs[idx]}') must be a compile-time constant"
+        quantized = any(graph.tensors[o].quant is not None for o in node.outputs if o)
+        if self.roundings is not None and quantized and graph.rounding not in self.roundings:
+            return f"{graph.rounding} rounding (kernel implements {', '.join(self.roundings)})"
         return self.check(node, graph) if self.check else None
 
 
@@ -103,10 +118,15 @@ class TemplateBackend(Backend):
         return [k for k in self.kernels if node.op_type in k.op_types and not node.domain]
 
     def kernel_for(self, node: Node, graph: Graph) -> Kernel | None:
-        for k in self._candidates(node):
-            if k.reject_reason(node, graph) is None:
-                return k
-        return None
+        accepting = [k for k in self._candidates(node) if k.reject_reason(node, graph) is None]
+        if not accepting:
+            return None
+        best = max(k.priority for k in accepting)
+        top = [k for k in accepting if k.priority == best]
+        if len(top) > 1:
+            raise ValueError(f"backend '{self.name}': kernels {[k.name for k in top]} all accept {node.op_type} "
+                             f"'{node.name}' with priority {best}; give them distinct priorities")
+        return top[0]
 
     def reject_reason(self, node: Node, graph: Graph) -> str | None:
         candidates = self._candidates(node)

@@ -123,9 +123,10 @@ def metadata(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: str, io:
             entry["zero_point"] = np.asarray(t.quant.zero_point).reshape(-1).tolist()
         tensors.append(entry)
     layers = [{"name": c.node.name, "onnx_name": c.node.meta.get("onnx_name"), "op_type": c.node.op_type,
-               "backend": c.backend, "function": c.fn, "inputs": [i for i in c.node.inputs if i],
+               "backend": c.backend, "kernel": c.kernel.name, "function": c.fn, "inputs": [i for i in c.node.inputs if i],
                "outputs": [o for o in c.node.outputs if o], "activation": (c.node.attrs.get("activation") or {}).get("op_type"),
                "scratch_bytes": c.step.scratch_bytes} for c in calls]
-    return {"generator": "aot", "version": __version__, "model": graph.name, "prefix": prefix, **io,
+    return {"generator": "aot", "version": __version__, "model": graph.name, "prefix": prefix,
+            "rounding": graph.rounding, **io,
             "layers": layers, "tensors": tensors,
             "memory": {**plan.summary(), "weights_bytes": weights_bytes}}

@@ -76,6 +76,9 @@ class Graph:
         self.node_names = NameTable()
         self.notes: list[str] = []  # things the user should know (defaults applied, ...)
         self.source: str | None = None  # path of the ONNX file, for error messages
+        # Requantization rounding of the integer kernels (aot/quant/fixed_point.py): "single" or
+        # "tflite" (TensorFlow Lite's double rounding). C kernels and the golden model both read it.
+        self.rounding: str = "single"
 
     # -- construction -----------------------------------------------------------------------------
     def add_tensor(self, raw_name: str, shape: Iterable[int], dtype: str, *, layout: str | None = None,

@@ -156,7 +156,7 @@ def check_quantized(model_path: str | Path, *, options: CompileOptions | None = 
 def _compare(model: onnx.ModelProto, compiled: CompiledModel, host: HostModel, samples: int,
              inputs: list[list[np.ndarray]] | None, seed: int, progress: bool) -> QuantCheck:
     graph = compiled.graph
-    sess = ort_session(model)
+    sess = ort_session(model, fuse_quantized=False)  # ONNX's QDQ semantics, the same on every CPU
     rng = np.random.default_rng(seed)
     batches = inputs if inputs is not None else [sample_inputs(graph, rng) for _ in range(samples)]
     names = [graph.tensors[i].onnx_name for i in graph.inputs]

@@ -21,6 +21,7 @@ from .pool import pool_params
 from .spatial import spatial_check, window
 
 S8 = ("int8",)
+SINGLE = ("single",)  # requantization roundings these kernels implement
 
 
 def _has_quant(names_of: Callable[[Node], list[str]]) -> Callable[[Node, Graph], str | None]:
@@ -160,7 +161,8 @@ def _depthwise_scratch(node: Node, graph: Graph) -> int:
     return g["HP"] * g["WP"] + 3 if g and g["padded"] else 0  # 3: the last word load may pass the plane
 
 
-REF.kernel("Conv", template="ref/int8/conv_depthwise.c.j2", check=_depthwise_check, dtypes=S8,
+REF.kernel("Conv", template="ref/int8/conv_depthwise.c.j2", check=_depthwise_check, dtypes=S8, priority=30,
+           roundings=SINGLE,
            scratch_bytes=_depthwise_scratch, static_inputs=(2,), input_names=("X", "W"),
            output_names=("Y",))(_depthwise_params)
 
@@ -189,7 +191,8 @@ def gemm_conv_scratch(node: Node, graph: Graph) -> int:
     return max(2 * k4 * (PIX + line) + 3, k16 * (PIX_MVE + line))
 
 
-REF.kernel("Conv", template="ref/int8/conv_gemm.c.j2", check=fast_conv_check, dtypes=S8,
+REF.kernel("Conv", template="ref/int8/conv_gemm.c.j2", check=fast_conv_check, dtypes=S8, priority=20,
+           roundings=SINGLE,
            scratch_bytes=gemm_conv_scratch, static_inputs=(2,), input_names=("X", "W"),
            output_names=("Y",))(gemm_conv_params)
 
@@ -203,7 +206,8 @@ def _conv_scratch(node: Node, graph: Graph) -> int:
     return 4 * y.size // (y.shape[0] * y.shape[1])  # one int32 output plane
 
 
-REF.kernel("Conv", template="ref/int8/conv.c.j2", check=conv_s8_check, dtypes=S8, scratch_bytes=_conv_scratch,
+REF.kernel("Conv", template="ref/int8/conv.c.j2", check=conv_s8_check, dtypes=S8, priority=10, roundings=SINGLE,
+           scratch_bytes=_conv_scratch,
            input_names=("X", "W", "B"), output_names=("Y",))(_conv_s8_params)
 
 
@@ -229,7 +233,7 @@ def _fc_params(node: Node, graph: Graph) -> dict:
 
 
 # The bias operand is folded into bias_folded at compile time: it is read statically, not passed.
-REF.kernel("Gemm", template="ref/int8/fully_connected.c.j2", check=_fc_check, dtypes=S8, static_inputs=(2,),
+REF.kernel("Gemm", template="ref/int8/fully_connected.c.j2", check=_fc_check, dtypes=S8, roundings=SINGLE, static_inputs=(2,),
            input_names=("X", "W"), output_names=("Y",))(_fc_params)
 
 
@@ -245,10 +249,10 @@ def _binary_check(node: Node, graph: Graph) -> str | None:
     return _has_quant(lambda n: n.inputs[:2] + n.outputs[:1])(node, graph)
 
 
-REF.kernel("Add", "Mul", template="ref/int8/binary.c.j2", check=_binary_check, dtypes=S8,
+REF.kernel("Add", "Mul", template="ref/int8/binary.c.j2", check=_binary_check, dtypes=S8, roundings=SINGLE,
            input_names=("A", "B"), output_names=("Y",))(_binary_params)
 
-REF.kernel("Requantize", template="ref/int8/requantize.c.j2", check=_has_quant(_activations), dtypes=S8,
+REF.kernel("Requantize", template="ref/int8/requantize.c.j2", check=_has_quant(_activations), dtypes=S8, roundings=SINGLE,
            input_names=("X",), output_names=("Y",))(lambda node, graph: kp.requantize_qparams(node, graph))
 
 
@@ -276,7 +280,7 @@ def _maxpool_check(node: Node, graph: Graph) -> str | None:
     return spatial_check(node, graph) or _has_quant(_activations)(node, graph)
 
 
-REF.kernel("MaxPool", "AveragePool", template="ref/int8/pool.c.j2", check=_maxpool_check, dtypes=S8,
+REF.kernel("MaxPool", "AveragePool", template="ref/int8/pool.c.j2", check=_maxpool_check, dtypes=S8, roundings=SINGLE,
            input_names=("X",), output_names=("Y",))(_pool_s8_params)
 
 
@@ -289,7 +293,7 @@ def _gap_params(node: Node, graph: Graph) -> dict:
 
 
 REF.kernel("GlobalAveragePool", template="ref/int8/global_average_pool.c.j2", check=_has_quant(_activations),
-           dtypes=S8, input_names=("X",), output_names=("Y",))(_gap_params)
+           dtypes=S8, roundings=SINGLE, input_names=("X",), output_names=("Y",))(_gap_params)
 
 
 def _softmax_params(node: Node, graph: Graph) -> dict:
@@ -304,7 +308,7 @@ def _softmax_check(node: Node, graph: Graph) -> str | None:
     return _has_quant(_activations)(node, graph)
 
 
-REF.kernel("Softmax", template="ref/int8/softmax.c.j2", check=_softmax_check, dtypes=S8, input_names=("X",),
+REF.kernel("Softmax", template="ref/int8/softmax.c.j2", check=_softmax_check, dtypes=S8, roundings=SINGLE, input_names=("X",),
            output_names=("Y",))(_softmax_params)
 
 
