@@ -14,15 +14,11 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..ir import Graph, Node
+from ..ops import is_layout_sensitive
 
 ParamsFn = Callable[[Node, Graph], dict[str, Any]]
 CheckFn = Callable[[Node, Graph], "str | None"]
 ScratchFn = Callable[[Node, Graph], int]
-
-
-# Ops whose meaning depends on which axis holds the channels.
-LAYOUT_SENSITIVE = frozenset({"Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
-                              "BatchNormalization"})
 
 
 def is_channels_last(layout: str | None) -> bool:
@@ -41,7 +37,7 @@ class Kernel:
     alias_template: str | None = None  # for alias ops: the copy used where aliasing is impossible
     input_names: tuple[str, ...] = ()  # C parameter names, e.g. ("X", "W", "B")
     output_names: tuple[str, ...] = ()
-    channels_last: bool = False  # for LAYOUT_SENSITIVE ops: reads NHWC-style data (else NCHW-style)
+    channels_last: bool = False  # for layout-sensitive ops (op table): reads NHWC-style data (else NCHW-style)
     name: str = ""  # the kernel variant, shown per layer in metadata/inspect (default: the template's stem)
     priority: int = 0  # among kernels of one backend accepting a node, the highest runs
     # Requantization roundings the kernel implements (aot/quant/fixed_point.py); None: it does not
@@ -58,7 +54,7 @@ class Kernel:
         return self.template is None
 
     def reject_reason(self, node: Node, graph: Graph) -> str | None:
-        if node.op_type in LAYOUT_SENSITIVE and node.inputs and node.inputs[0]:
+        if is_layout_sensitive(node.op_type) and node.inputs and node.inputs[0]:
             last = is_channels_last(graph.tensors[node.inputs[0]].layout)
             if last != self.channels_last:
                 return f"{'channels-last' if last else 'channels-first'} data (kernel takes " \
@@ -93,6 +89,11 @@ class Backend(ABC):
     @abstractmethod
     def supported_ops(self) -> list[str]:
         """Op types this backend has kernels for."""
+
+    def supports_int8(self, op_type: str) -> bool:
+        """Whether some kernel may run ``op_type`` on int8 data (PTQ and QDQ lowering ask; the
+        kernel's own check still decides per node)."""
+        return False
 
 
 class TemplateBackend(Backend):
@@ -137,6 +138,9 @@ class TemplateBackend(Backend):
 
     def supported_ops(self) -> list[str]:
         return sorted({op for k in self.kernels for op in k.op_types})
+
+    def supports_int8(self, op_type: str) -> bool:
+        return any(op_type in k.op_types and "int8" in k.dtypes for k in self.kernels)
 
 
 @dataclass

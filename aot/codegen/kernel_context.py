@@ -10,7 +10,8 @@ import numpy as np
 from ..backends.registry import Kernel
 from ..ir import Graph, Node, Tensor
 from ..ir.dtypes import c_type
-from .cformat import c_float, strides
+from ..ops import apply_activation_c
+from .cformat import strides
 
 
 @dataclass
@@ -57,30 +58,6 @@ class TensorArg:
         return self.tensor.layout
 
 
-def activation_expr(spec: dict | None, expr: str) -> str:
-    """C expression applying a fused activation (see passes/fuse_activation.py) to ``expr``."""
-    if not spec:
-        return expr
-    op, attrs = spec["op_type"], spec.get("attrs", {})
-    if op == "Relu":
-        return f"aot_relu_f({expr})"
-    if op == "Clip":
-        lo = c_float(attrs["min"]) if "min" in attrs else "(-INFINITY)"
-        hi = c_float(attrs["max"]) if "max" in attrs else "INFINITY"
-        return f"aot_clamp_f({expr}, {lo}, {hi})"
-    if op == "LeakyRelu":
-        return f"aot_leaky_relu_f({expr}, {c_float(attrs['alpha'])})"
-    if op == "Sigmoid":
-        return f"aot_sigmoid_f({expr})"
-    if op == "Tanh":
-        return f"tanhf({expr})"
-    if op == "HardSigmoid":
-        return f"aot_hard_sigmoid_f({expr}, {c_float(attrs['alpha'])}, {c_float(attrs['beta'])})"
-    if op == "HardSwish":
-        return f"aot_hard_swish_f({expr})"
-    raise ValueError(f"no C form for fused activation {op}")
-
-
 def kernel_arguments(node: Node, kernel: Kernel, graph: Graph) -> tuple[list[TensorArg | None], list[TensorArg]]:
     """Inputs (None where omitted or static) and outputs, with their C parameter names."""
     ins: list[TensorArg | None] = []
@@ -119,7 +96,7 @@ def template_context(fn: str, node: Node, kernel: Kernel, graph: Graph) -> dict[
         "Y": outs[0] if outs else None,
         "attrs": node.attrs,
         "activation": spec,
-        "act": lambda expr: activation_expr(spec, expr),
+        "act": lambda expr: apply_activation_c(spec, expr),
         "signature": signature(fn, ins, outs, scratch),
         **kernel.params(node, graph),
     }

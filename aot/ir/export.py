@@ -16,10 +16,19 @@ from .dtypes import onnx_elem_type
 from .graph import Graph, Node
 from .names import NameTable
 
-# Ops newer than the canonical opset 13 that a fused activation can reintroduce.
-_MIN_OPSET = {"HardSwish": 14}
-# ONNX defines these channels-first; a layer converted to channels-last exports wrapped in Transposes.
-_CHANNELS_FIRST_OPS = ("Conv", "MaxPool", "AveragePool", "GlobalAveragePool")
+
+def _min_opset(op_type: str) -> int:
+    """The opset that introduced an op (a fused activation can reintroduce one newer than 13)."""
+    from ..ops import op_spec
+    spec = op_spec(op_type)
+    return (spec.min_opset or 0) if spec else 0
+
+
+def _channels_first_in_onnx(op_type: str) -> bool:
+    """ONNX defines layout-sensitive ops channels-first: a layer converted to channels-last exports
+    wrapped in Transposes."""
+    from ..ops import is_layout_sensitive
+    return is_layout_sensitive(op_type)
 
 
 class _Exporter:
@@ -67,7 +76,7 @@ class _Exporter:
 
     def _channels_last(self, node: Node) -> bool:
         layout = self.graph.tensors[node.inputs[0]].layout if node.inputs else None
-        return node.op_type in _CHANNELS_FIRST_OPS and bool(layout) and layout[1] != "C" and layout[-1] == "C"
+        return _channels_first_in_onnx(node.op_type) and bool(layout) and layout[1] != "C" and layout[-1] == "C"
 
     def _to_channels_first(self, node: Node, inputs: list[str], outputs: list[str]) -> tuple[list[str], list[str], str]:
         """Transpose the data input to channels-first and the weight to O,I,spatial; returns the
@@ -78,13 +87,15 @@ class _Exporter:
         self.nodes.append(helper.make_node("Transpose", [inputs[0]], [x_first], perm=to_first,
                                            name=self.fresh(f"{node.name}__to_channels_first")))
         inputs = [x_first] + inputs[1:]
-        if node.op_type == "Conv":
-            w = self.graph.tensors[node.inputs[1]]
+        from ..ops import op_spec
+        widx = op_spec(node.op_type).weight_input
+        if widx is not None and widx < len(node.inputs) and node.inputs[widx]:
+            w = self.graph.tensors[node.inputs[widx]]
             if w.layout and w.layout[-1] == "I" and w.data is not None:  # OHWI -> OIHW
-                w_first = self.fresh(f"{node.inputs[1]}__oihw")
+                w_first = self.fresh(f"{node.inputs[widx]}__oihw")
                 perm = [0, len(w.shape) - 1] + list(range(1, len(w.shape) - 1))
                 self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(w.data.transpose(perm)), w_first))
-                inputs[1] = w_first
+                inputs[widx] = w_first
         y_first = self.fresh(f"{node.outputs[0]}__channels_first")
         return inputs, [y_first] + outputs[1:], y_first
 
@@ -163,5 +174,5 @@ def to_onnx(graph: Graph, opset: int | None = None) -> onnx.ModelProto:
     """The graph as an ONNX model (opset at least 13, the form the importer canonicalises to)."""
     ops = {n.op_type for n in graph.nodes} | {n.attrs["activation"]["op_type"] for n in graph.nodes
                                               if n.attrs.get("activation")}
-    needed = max([13, opset or graph.opset] + [_MIN_OPSET.get(op, 0) for op in ops])
+    needed = max([13, opset or graph.opset] + [_min_opset(op) for op in ops])
     return _Exporter(graph, needed).run()

@@ -1,7 +1,8 @@
-"""Fold inference BatchNormalization into the Conv or Gemm that feeds it."""
+"""Fold inference BatchNormalization into the op that feeds it (``OpSpec.folds_batchnorm``: Conv, Gemm)."""
 import numpy as np
 
 from ..ir import Graph
+from ..ops import op_spec
 from .context import PassContext, graph_pass
 from .rewrite import absorb, sole_consumer
 
@@ -19,7 +20,9 @@ def _bn_scale_shift(graph: Graph, bn) -> tuple[np.ndarray, np.ndarray] | None:
 def fold_batchnorm(graph: Graph, ctx: PassContext) -> Graph:
     consumers = graph.consumers()
     for node in list(graph.nodes):
-        if node.op_type not in ("Conv", "Gemm") or node.attrs.get("activation") or ctx.skips(node.name):
+        spec = op_spec(node.op_type)
+        if spec is None or not spec.folds_batchnorm or node.domain or node.attrs.get("activation") \
+                or ctx.skips(node.name):
             continue
         bn = sole_consumer(graph, node.outputs[0], consumers)
         if bn is None or bn.op_type != "BatchNormalization" or len([o for o in bn.outputs if o]) != 1:

@@ -2,6 +2,7 @@
 import numpy as np
 
 from ..ir import Graph
+from ..ops import op_spec
 from .context import PassContext, graph_pass
 from .rewrite import absorb, sole_consumer
 
@@ -20,7 +21,9 @@ def _per_channel(const: np.ndarray, out_shape: tuple[int, ...]) -> np.ndarray | 
 def fuse_bias_add(graph: Graph, ctx: PassContext) -> Graph:
     consumers = graph.consumers()
     for node in list(graph.nodes):
-        if node.op_type not in ("Conv", "MatMul") or node.attrs.get("activation") or ctx.skips(node.name):
+        spec = op_spec(node.op_type)
+        if spec is None or not spec.absorbs_bias_add or node.domain or node.attrs.get("activation") \
+                or ctx.skips(node.name):
             continue
         add = sole_consumer(graph, node.outputs[0], consumers)
         if add is None or add.op_type != "Add" or ctx.skips(add.name):

@@ -1,8 +1,12 @@
 """Drop Identity and inference-mode Dropout by reading their input directly."""
 from ..ir import Graph
+from ..ops import op_spec
 from .context import PassContext, graph_pass
 
-PASS_THROUGH = ("Identity", "Dropout")
+
+def _pass_through(op_type: str) -> bool:
+    spec = op_spec(op_type)
+    return spec is not None and spec.pass_through
 
 
 @graph_pass("remove_identity")
@@ -10,7 +14,7 @@ def remove_identity(graph: Graph, ctx: PassContext) -> Graph:
     producers = graph.producers()
     kept = []
     for node in graph.nodes:
-        if node.op_type not in PASS_THROUGH or (node.op_type == "Dropout" and len(node.present_inputs) > 2):
+        if not _pass_through(node.op_type) or node.domain or (node.op_type == "Dropout" and len(node.present_inputs) > 2):
             kept.append(node)
             continue
         if node.op_type == "Dropout" and len([o for o in node.outputs if o]) > 1:

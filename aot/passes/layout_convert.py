@@ -16,12 +16,8 @@ from ..errors import AotError
 from ..ir import Graph, Node
 from .context import PassContext, graph_pass
 from .dead_code import eliminate_dead_code
+from ..ops import op_spec
 from .precision import layers_of
-
-AGNOSTIC_UNARY = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Exp", "Sqrt",
-                  "Identity", "QuantizeLinear", "DequantizeLinear", "Requantize")
-AGNOSTIC_BINARY = ("Add", "Sub", "Mul", "Div")
-WEIGHT_INPUT = {"Conv": 1}
 
 
 def permutation(src: str, dst: str) -> list[int]:
@@ -57,7 +53,8 @@ def _convert_layer(graph: Graph, node: Node, layouts: list[str]) -> list[Node]:
         t, name = _transpose(graph, x.name, perm, data_layout, f"{x.name}_{data_layout.lower()}")
         before.append(t)
         node.inputs[0] = name
-    widx = WEIGHT_INPUT.get(node.op_type)
+    spec = op_spec(node.op_type)
+    widx = spec.weight_input if spec else None
     if widx is not None and len(layouts) > 1 and widx < len(node.inputs):
         w = graph.tensors[node.inputs[widx]]
         if w.data is None:
@@ -108,9 +105,10 @@ def _push_through(graph: Graph) -> bool:
     """op(Transpose_p(a), Transpose_p(b)) -> Transpose_p(op(a, b)) for layout-agnostic ops."""
     producers = graph.producers()
     for idx, node in enumerate(graph.nodes):
-        if node.op_type not in AGNOSTIC_UNARY + AGNOSTIC_BINARY or node.attrs.get("activation"):
+        spec = op_spec(node.op_type)
+        if spec is None or spec.layout != "agnostic" or node.domain or node.attrs.get("activation"):
             continue
-        n_data = 1 if node.op_type in AGNOSTIC_UNARY else 2
+        n_data = spec.data_inputs
         data = node.inputs[:n_data]
         sources = [producers.get(i) for i in data]
         if any(s is None or s.op_type != "Transpose" for s in sources):

@@ -1,12 +1,12 @@
-"""Record the layout of every tensor whose axes have a meaning (ONNX's native layouts)."""
+"""Record the layout of every tensor whose axes have a meaning (ONNX's native layouts): the data of
+layout-sensitive ops and their weights, then whatever elementwise (agnostic) and layout-preserving
+ops pass on (the op table's ``OpSpec.layout``)."""
 from ..ir import Graph
+from ..ops import op_spec
 from .context import PassContext, graph_pass
 
-SPATIAL_OPS = ("Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization")
 _ACTIVATION_LAYOUT = {3: "NCW", 4: "NCHW", 5: "NCDHW"}
 _WEIGHT_LAYOUT = {3: "OIW", 4: "OIHW", 5: "OIDHW"}
-SAME_LAYOUT_OPS = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Add",
-                   "Sub", "Mul", "Div", "Exp", "Sqrt", "PRelu", "Identity", "Dropout", "Pad")
 
 
 @graph_pass("infer_layouts")
@@ -17,12 +17,15 @@ def infer_layouts(graph: Graph, ctx: PassContext) -> Graph:
             t.layout = table.get(len(t.shape))
 
     for node in graph.nodes:
-        if node.op_type in SPATIAL_OPS:
+        spec = op_spec(node.op_type)
+        if spec is None or node.domain:
+            continue
+        if spec.layout == "sensitive":
             mark(node.inputs[0], _ACTIVATION_LAYOUT)
             mark(node.outputs[0], _ACTIVATION_LAYOUT)
-            if node.op_type == "Conv":
-                mark(node.inputs[1], _WEIGHT_LAYOUT)
-        elif node.op_type in SAME_LAYOUT_OPS:
+            if spec.weight_input is not None and len(node.inputs) > spec.weight_input:
+                mark(node.inputs[spec.weight_input], _WEIGHT_LAYOUT)
+        elif spec.layout in ("agnostic", "preserving"):
             out = graph.tensors[node.outputs[0]]
             for i in node.present_inputs:
                 t = graph.tensors[i]

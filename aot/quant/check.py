@@ -16,6 +16,7 @@ from ..frontend import load_onnx
 from ..ir import Graph
 from ..ir.dtypes import onnx_elem_type
 from ..reference import ort_session
+from .quantize import int8_form
 from ..targets.host import HostModel, load
 from .golden_runner import run_golden
 
@@ -107,7 +108,7 @@ def input_quant(graph: Graph, name: str):
         if t.quant is not None:
             return t.quant
         for node in consumers.get(t.name, []):
-            if node.op_type in ("Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze"):
+            if int8_form(node.op_type) is not None and int8_form(node.op_type).rule == "data_movement":
                 frontier.append(node.outputs[0])
     return None
 

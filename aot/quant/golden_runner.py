@@ -6,30 +6,10 @@ import numpy as np
 from onnx import helper
 
 from ..frontend.node_eval import evaluate
-from ..backends.registry import LAYOUT_SENSITIVE, is_channels_last
+from ..backends.registry import is_channels_last
 from ..ir import Graph, Node
+from ..ops import apply_activation_numpy, is_layout_sensitive
 from . import golden
-
-
-def _float_activation(spec: dict | None, y: np.ndarray) -> np.ndarray:
-    if not spec:
-        return y
-    op, at = spec["op_type"], spec.get("attrs", {})
-    if op == "Relu":
-        return np.maximum(y, 0).astype(y.dtype)
-    if op == "Clip":
-        return np.clip(y, at.get("min", -np.inf), at.get("max", np.inf)).astype(y.dtype)
-    if op == "LeakyRelu":
-        return np.where(y >= 0, y, y * np.float32(at["alpha"])).astype(y.dtype)
-    if op == "Sigmoid":
-        return (1 / (1 + np.exp(-y))).astype(y.dtype)
-    if op == "Tanh":
-        return np.tanh(y)
-    if op == "HardSigmoid":
-        return np.clip(y * at["alpha"] + at["beta"], 0, 1).astype(y.dtype)
-    if op == "HardSwish":
-        return (y * np.clip(y / 6 + 0.5, 0, 1)).astype(y.dtype)
-    raise ValueError(op)
 
 
 def _channels_first_view(node: Node, graph: Graph) -> tuple[Node, Graph]:
@@ -63,7 +43,7 @@ def _channels_first_view(node: Node, graph: Graph) -> tuple[Node, Graph]:
 
 def run_node(node: Node, graph: Graph, values: dict[str, np.ndarray]) -> list[np.ndarray]:
     x = graph.tensors[node.inputs[0]] if node.inputs and node.inputs[0] else None
-    if (x is not None and node.op_type in LAYOUT_SENSITIVE and is_channels_last(x.layout)
+    if (x is not None and is_layout_sensitive(node.op_type) and is_channels_last(x.layout)
             and graph.tensors[node.outputs[0]].dtype == "int8"):
         view_node, view = _channels_first_view(node, graph)
         rank = len(x.shape)
@@ -85,7 +65,7 @@ def _run_node(node: Node, graph: Graph, values: dict[str, np.ndarray]) -> list[n
     attrs = {k: v for k, v in node.attrs.items() if k != "activation" and not k.startswith("_")}
     proto = helper.make_node(node.op_type, node.inputs, node.outputs, **attrs)
     results = evaluate(proto, [(i, values[i]) for i in node.present_inputs], {"": max(graph.opset, 13)})
-    return [_float_activation(node.attrs.get("activation"), np.asarray(r)) for r in results]
+    return [apply_activation_numpy(node.attrs.get("activation"), np.asarray(r)) for r in results]
 
 
 def run_golden(graph: Graph, feeds: list[np.ndarray]) -> list[np.ndarray]:

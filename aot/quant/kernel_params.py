@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from ..ir import Graph, Node, QuantParams
+from ..ops import int8_activation_range
 from .fixed_point import quantize_multiplier, quantize_multipliers
 
 INT8_MIN, INT8_MAX = -128, 127
@@ -42,20 +43,16 @@ def _quantized_bound(real: float, out_scale: float, out_zp: int) -> int:
 
 
 def activation_bounds(node: Node, out_scale: float, out_zp: int) -> tuple[int, int]:
-    """Clamp bounds in the output's integer domain for a fused Relu/Clip."""
+    """Clamp bounds in the output's integer domain for a fused activation that clamps (Relu, Clip:
+    the op table's ``UnaryForm.int8_range``)."""
     lo, hi = INT8_MIN, INT8_MAX
     spec = node.attrs.get("activation")
     if spec:
-        if spec["op_type"] == "Relu":
-            lo = max(lo, out_zp)
-        elif spec["op_type"] == "Clip":
-            attrs = spec.get("attrs", {})
-            if "min" in attrs:
-                lo = max(lo, _quantized_bound(attrs["min"], out_scale, out_zp))
-            if "max" in attrs:
-                hi = min(hi, _quantized_bound(attrs["max"], out_scale, out_zp))
-        else:
-            raise ValueError(f"{spec['op_type']} cannot be fused into an int8 kernel")
+        real_lo, real_hi = int8_activation_range(spec)
+        if real_lo > -math.inf:
+            lo = max(lo, _quantized_bound(real_lo, out_scale, out_zp))  # Relu: the zero point
+        if real_hi < math.inf:
+            hi = min(hi, _quantized_bound(real_hi, out_scale, out_zp))
     return lo, max(lo, hi)
 
 

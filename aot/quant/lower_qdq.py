@@ -18,15 +18,26 @@ from onnx import helper
 from ..errors import AotError
 from ..frontend.node_eval import evaluate
 from ..ir import Graph, Node, QuantParams
+from ..backends.partition import selected_backends
 from ..passes.context import PassContext, graph_pass
-from ..passes.fuse_activation import activation_spec
+from ..ops import activation_spec, op_spec
+from ..ops.gemm import plain_gemm
 from .kernel_params import activation_bounds
 from .qparams import check_activation_dtype, node_qparams, same_params
 
-ACTIVATIONS = ("Relu", "Clip")
-DATA_MOVEMENT = ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Identity")
-SAME_SCALE_POOLS = ("MaxPool",)
-REQUANTIZING = ("AveragePool", "GlobalAveragePool", "Softmax", "Add", "Mul")
+
+def int8_rule(op_type: str) -> str:
+    """How the op's QDQ form becomes an integer op (the op table's ``Int8Form.rule``). An op the table
+    has no integer form for (a plug-in backend's int8 op) is lowered generically: its activation
+    inputs and its output become int8 tensors with their own scales; whether a kernel runs it is the
+    backends' answer."""
+    spec = op_spec(op_type)
+    return spec.int8.rule if spec is not None and spec.int8 is not None else "rescale"
+
+
+def activation_inputs(node: Node) -> tuple[int, ...] | None:
+    spec = op_spec(node.op_type)
+    return spec.int8.activation_inputs if spec is not None and spec.int8 is not None else None
 
 
 class Unmappable(Exception):
@@ -45,6 +56,7 @@ class _Lowering:
     def __init__(self, graph: Graph, ctx: PassContext):
         self.g = graph
         self.allow_fallback = bool(ctx.options.get("allow_float_fallback"))
+        self.backends = selected_backends(ctx)
         self.producers = graph.producers()
         self.consumers = graph.consumers()
         self.removed: set[int] = set()
@@ -71,7 +83,7 @@ class _Lowering:
         if node is None or self.sole_user(q.inputs[0]) is not q:
             return None
         act = None
-        if node.op_type in ACTIVATIONS and not self.dq_of_activation(node.inputs[0]):
+        if int8_rule(node.op_type) == "activation" and not self.dq_of_activation(node.inputs[0]):
             prev = self.producers.get(node.inputs[0])
             if prev is not None and self.sole_user(node.inputs[0]) is node:
                 act, node = node, prev
@@ -79,7 +91,7 @@ class _Lowering:
         if node.op_type == "Add":
             for mine, other in ((0, 1), (1, 0)):
                 prev = self.producers.get(node.inputs[mine])
-                if (prev is not None and prev.op_type in ("MatMul", "Gemm") and len(prev.present_inputs) == 2
+                if (prev is not None and int8_rule(prev.op_type) == "fully_connected" and len(prev.present_inputs) == 2
                         and self.sole_user(node.inputs[mine]) is node and self._const_value(node.inputs[other])):
                     bias_add, node = node, prev
                     break
@@ -172,27 +184,29 @@ class _Lowering:
         the float layer's name, so configs and reports address the same layer before and after."""
         self.g.node_names.release(m.core.name)
         try:
-            return self._lower(m)
+            nodes = self._lower(m)
+            self._check_kernels(nodes)
+            return nodes
         except Unmappable:
             self.g.node_names.claim(m.core.name)
             raise
 
     def _lower(self, m: Match) -> list[Node]:
-        core = m.core
-        op = core.op_type
-        if m.bias_add is not None and op not in ("MatMul", "Gemm"):
+        rule = int8_rule(m.core.op_type)
+        if m.bias_add is not None and rule != "fully_connected":
             raise Unmappable("Add after a non-FC op")
-        if op == "Conv":
-            return [self._conv(m)]
-        if op in ("MatMul", "Gemm"):
-            return [self._fully_connected(m)]
-        if op == "Pad":
-            return self._pad(m)
-        if op in REQUANTIZING or op in SAME_SCALE_POOLS or op in ACTIVATIONS:
-            return self._simple(m)
-        if op in DATA_MOVEMENT or op == "Concat":
-            return self._data_movement(m)
-        raise Unmappable(f"no int8 kernel for {op}")
+        lowering = {"conv": lambda: [self._conv(m)], "fully_connected": lambda: [self._fully_connected(m)],
+                    "pad": lambda: self._pad(m), "rescale": lambda: self._simple(m),
+                    "same_scale": lambda: self._simple(m), "activation": lambda: self._simple(m),
+                    "data_movement": lambda: self._data_movement(m)}
+        return lowering[rule]()
+
+    def _check_kernels(self, nodes: list[Node]) -> None:
+        """The registry decides what runs in int8: each new integer node needs a backend that accepts it."""
+        for node in nodes:
+            if not any(b.kernel_for(node, self.g) is not None for b in self.backends):
+                reasons = "; ".join(f"{b.name}: {b.reject_reason(node, self.g)}" for b in self.backends)
+                raise Unmappable(f"no int8 kernel for {node.op_type} ({reasons})")
 
     def _activation_attr(self, m: Match, node: Node) -> None:
         if m.act is not None:
@@ -220,8 +234,7 @@ class _Lowering:
 
     def _fully_connected(self, m: Match) -> Node:
         core = m.core
-        if core.op_type == "Gemm" and (core.attrs.get("transA", 0) or core.attrs.get("alpha", 1.0) != 1.0
-                                       or core.attrs.get("beta", 1.0) != 1.0):
+        if core.op_type == "Gemm" and not plain_gemm(core):
             raise Unmappable("Gemm with transA or alpha/beta != 1")
         x = self.activation(core.inputs[0])
         if len(self.g.tensors[x].shape) != 2:
@@ -272,21 +285,22 @@ class _Lowering:
     def _simple(self, m: Match) -> list[Node]:
         """Ops whose activation inputs all come from DQ and whose extra inputs are constants."""
         core = m.core
+        rule = int8_rule(core.op_type)
+        acts = activation_inputs(core)
         inputs = []
         for idx, name in enumerate(core.inputs):
             if not name:
                 inputs.append("")
             elif self.g.tensors[name].is_constant:
                 inputs.append(name)
-            elif idx == 0 or core.op_type in ("Add", "Mul"):
+            elif acts is None or idx in acts:
                 inputs.append(self.activation(name))
             else:
                 raise Unmappable(f"input {idx} of {core.op_type} is not constant")
         out = self.output(m.q)
-        if core.op_type in SAME_SCALE_POOLS and not same_params(self.g.tensors[inputs[0]].quant,
-                                                                self.g.tensors[out].quant):
+        if rule == "same_scale" and not same_params(self.g.tensors[inputs[0]].quant, self.g.tensors[out].quant):
             return self._with_requantize(core, inputs, out, m)
-        op = "Requantize" if core.op_type in ACTIVATIONS else core.op_type
+        op = "Requantize" if rule == "activation" else core.op_type
         if op == "Requantize":
             node = self.g.make_node("Requantize", [inputs[0]], [out], name=core.name)
             node.attrs["activation"] = activation_spec(self.g, core)
@@ -296,10 +310,6 @@ class _Lowering:
             node = self.g.make_node(op, inputs, [out], dict(core.attrs), name=core.name)
             self._activation_attr(m, node)
         node.meta = dict(core.meta)
-        if op == "Softmax":
-            rank = len(self.g.tensors[out].shape)
-            if int(core.attrs.get("axis", -1)) % rank != rank - 1:
-                raise Unmappable("int8 Softmax runs over the last axis only")
         return [node]
 
     def _pad(self, m: Match) -> list[Node]:

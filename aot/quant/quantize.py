@@ -13,15 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..backends.registry import REGISTRY, Backend
 from ..ir import Graph, Node
+from ..ops import Int8Form, op_spec
+from ..ops.common import constant_operands
 from .config import QuantConfig
-
-COMPUTE_OPS = ("Conv", "Gemm", "MatMul", "Add", "Mul", "AveragePool", "GlobalAveragePool", "MaxPool", "Softmax",
-               "Relu", "Clip")
-SHARED_SCALE_OPS = ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "MaxPool")
-FOLDABLE_ACTIVATIONS = (None, "Relu", "Clip")
-SOFTMAX_SCALE, SOFTMAX_ZERO_POINT = 1.0 / 256.0, -128
-
 
 @dataclass
 class ActivationQuant:
@@ -39,32 +35,47 @@ def affine_params(lo: float, hi: float) -> ActivationQuant:
     return ActivationQuant(float(np.float32(scale)), zp)
 
 
-def quantizable(graph: Graph, node: Node) -> bool:
-    """Whether lower_qdq will be able to turn this layer into an integer kernel."""
-    act = (node.attrs.get("activation") or {}).get("op_type")
-    if act not in FOLDABLE_ACTIVATIONS or node.domain:
+def int8_form(op_type: str) -> Int8Form | None:
+    spec = op_spec(op_type)
+    return spec.int8 if spec is not None else None
+
+
+def lowered_op(op_type: str) -> str:
+    """The integer IR op a quantized layer becomes (the op a backend's int8 kernel must claim)."""
+    form = int8_form(op_type)
+    return form.lowers_to or op_type if form is not None else op_type
+
+
+def shares_input_scale(op_type: str) -> bool:
+    """The output keeps the input's scale: data movement, and ops that pick input values (MaxPool)."""
+    form = int8_form(op_type)
+    return form is not None and form.rule in ("data_movement", "same_scale")
+
+
+def is_compute_layer(node: Node) -> bool:
+    """A layer PTQ quantizes for its own sake (data movement only follows an int8 input)."""
+    form = int8_form(node.op_type)
+    return form is None or form.rule != "data_movement"
+
+
+def quantizable(graph: Graph, node: Node, backends: list[Backend] | None = None) -> bool:
+    """Whether lower_qdq will be able to turn this layer into an integer kernel: the op table's
+    integer form accepts the layer and a backend claims the int8 op (an op the table has no integer
+    form for is quantizable when a plug-in backend claims it)."""
+    fused = node.attrs.get("activation")
+    if node.domain or (fused and op_spec(fused["op_type"]).unary.int8_range is None):
         return False
-    shapes = [graph.tensors[i].shape for i in node.present_inputs]
-    consts = [graph.tensors[i].is_constant for i in node.present_inputs]
-    op = node.op_type
-    if op == "Conv":
-        return consts[1:] == [True] * (len(consts) - 1) and not consts[0]
-    if op == "Gemm":
-        return (not consts[0] and all(consts[1:]) and len(shapes[0]) == 2 and not node.attrs.get("transA", 0)
-                and node.attrs.get("alpha", 1.0) == 1.0 and node.attrs.get("beta", 1.0) == 1.0)
-    if op == "MatMul":
-        return not consts[0] and consts[1] and len(shapes[0]) == 2 and len(shapes[1]) == 2
-    if op in ("Add", "Mul"):
-        return not any(consts)
-    if op == "Softmax":
-        rank = len(shapes[0])
-        return int(node.attrs.get("axis", -1)) % rank == rank - 1
-    if op == "Clip":
-        return all(consts[1:])
-    return op in ("AveragePool", "GlobalAveragePool", "MaxPool", "Relu")
+    backends = backends if backends is not None else [REGISTRY.get("ref")]
+    if not any(b.supports_int8(lowered_op(node.op_type)) for b in backends):
+        return False
+    form = int8_form(node.op_type)
+    if form is not None and form.quantizable is not None:
+        return form.quantizable(graph, node)
+    acts = form.activation_inputs if form is not None else None
+    return constant_operands(graph, node, acts) and any(not graph.tensors[i].is_constant for i in node.present_inputs)
 
 
-def select_layers(graph: Graph, config: QuantConfig) -> list[Node]:
+def select_layers(graph: Graph, config: QuantConfig, backends: list[Backend] | None = None) -> list[Node]:
     """Compute layers that will be int8, then data-movement layers whose input is int8 anyway."""
     chosen: list[Node] = []
     int8_tensors: set[str] = set()
@@ -72,10 +83,9 @@ def select_layers(graph: Graph, config: QuantConfig) -> list[Node]:
         if config.keeps_float(node):
             node.meta["precision"] = "float"  # chosen by the user: lower_qdq must not call it a failure
             continue
-        if node.op_type in COMPUTE_OPS and quantizable(graph, node):
-            chosen.append(node)
-            int8_tensors.update(o for o in node.outputs if o)
-        elif node.op_type in SHARED_SCALE_OPS and node.inputs[0] in int8_tensors:
+        if not quantizable(graph, node, backends):
+            continue
+        if is_compute_layer(node) or node.inputs[0] in int8_tensors:
             chosen.append(node)
             int8_tensors.update(o for o in node.outputs if o)
     return chosen
@@ -102,19 +112,17 @@ def choose_activation_params(graph: Graph, layers: list[Node], ranges: dict[str,
             params[name] = affine_params(lo, hi)
     for node in layers:  # outputs whose scale is dictated by the op, in schedule order
         out = node.outputs[0]
-        if node.op_type in SHARED_SCALE_OPS:
+        form = int8_form(node.op_type)
+        if shares_input_scale(node.op_type):
             params[out] = params[node.inputs[0]]
-        elif node.op_type == "Softmax":
-            params[out] = ActivationQuant(SOFTMAX_SCALE, SOFTMAX_ZERO_POINT)
+        elif form is not None and form.output_quant is not None:
+            params[out] = ActivationQuant(*form.output_quant)
     return params
 
 
-def _weight_axis(node: Node) -> int:
-    if node.op_type == "Conv":
-        return 0
-    if node.op_type == "Gemm":
-        return 0 if node.attrs.get("transB", 0) else 1
-    return 1  # MatMul [K, N]: one scale per output column
+def _has_weights(node: Node) -> bool:
+    form = int8_form(node.op_type)
+    return form is not None and form.weight_axis is not None
 
 
 def _quantize_weight(data: np.ndarray, axis: int, per_channel: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -168,7 +176,7 @@ class _Rewriter:
         new: list[Node] = []
         w_name = node.inputs[1]
         w = self.g.tensors[w_name]
-        axis = _weight_axis(node)
+        axis = int8_form(node.op_type).weight_axis(node)
         per_channel = self.config.for_layer(node).get("granularity", "per_channel") == "per_channel"
         q, scale = _quantize_weight(np.asarray(w.data, np.float32), axis, per_channel)
         wq = self.g.add_constant(w_name + "_quantized", q, layout=w.layout)
@@ -205,7 +213,7 @@ class _Rewriter:
                 if name and not self.g.tensors[name].is_constant and name not in self.dq_of.values():
                     out += self.input_twin(name)
                     node.inputs[i] = self.dq_of[name]
-            if node.op_type in ("Conv", "Gemm", "MatMul"):
+            if _has_weights(node):
                 out += self.weights(node)
             out.append(node)
             result = node.outputs[0]
@@ -220,8 +228,8 @@ class _Rewriter:
 
 
 def insert_qdq(graph: Graph, ranges: dict[str, tuple[float, float]], config: QuantConfig,
-               layers: list[Node] | None = None) -> Graph:
+               layers: list[Node] | None = None, backends: list[Backend] | None = None) -> Graph:
     """Rewrite ``graph`` (a copy is not made) into QDQ form for ``layers`` with calibrated ``ranges``."""
-    layers = select_layers(graph, config) if layers is None else layers
+    layers = select_layers(graph, config, backends) if layers is None else layers
     params = choose_activation_params(graph, layers, ranges, config)
     return _Rewriter(graph, layers, params, config).run()

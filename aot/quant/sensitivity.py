@@ -12,7 +12,7 @@ from ..ir.export import to_onnx
 from ..reference import ort_session
 from .calibrate import calibrate
 from .config import QuantConfig
-from .quantize import COMPUTE_OPS, activation_tensors, insert_qdq, select_layers
+from .quantize import activation_tensors, insert_qdq, is_compute_layer, select_layers
 
 
 @dataclass
@@ -41,7 +41,7 @@ def layer_sensitivity(graph: Graph, samples: list[list[np.ndarray]], config: Qua
     reference = _run(graph, samples)
     ref_flat = np.concatenate([np.asarray(o, np.float64).ravel() for outs in reference for o in outs])
     results = []
-    for layer in tqdm([n for n in layers if n.op_type in COMPUTE_OPS], desc="sensitivity", unit="layer",
+    for layer in tqdm([n for n in layers if is_compute_layer(n)], desc="sensitivity", unit="layer",
                       disable=not progress, leave=False):
         single = graph.copy()
         node = single.node(layer.name)

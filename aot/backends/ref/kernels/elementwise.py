@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ....codegen.cformat import c_float
 from ....ir import Graph, Node
+from ....ops import op_spec, op_types
 from .. import REF
 from .broadcast import loop_nest
 
@@ -28,43 +28,16 @@ def binary_params(node: Node, graph: Graph) -> dict:
 REF.kernel(*BINARY, template="ref/binary.c.j2", input_names=("A", "B"), output_names=("Y",))(binary_params)
 
 
-def _clip_bounds(node: Node, graph: Graph) -> tuple[str, str]:
-    bounds = []
-    for idx, default in ((1, "(-INFINITY)"), (2, "INFINITY")):
-        name = node.inputs[idx] if len(node.inputs) > idx else ""
-        value = graph.const(name)
-        bounds.append(c_float(float(np.asarray(value).reshape(()))) if value is not None else default)
-    return bounds[0], bounds[1]
-
-
 def unary_expr(node: Node, graph: Graph) -> str:
-    op, at = node.op_type, node.attrs
-    if op == "Relu":
-        return "aot_relu_f(x)"
-    if op == "LeakyRelu":
-        return f"aot_leaky_relu_f(x, {c_float(at.get('alpha', 0.01))})"
-    if op == "Clip":
-        lo, hi = _clip_bounds(node, graph)
-        return f"aot_clamp_f(x, {lo}, {hi})"
-    if op == "Sigmoid":
-        return "aot_sigmoid_f(x)"
-    if op == "Tanh":
-        return "tanhf(x)"
-    if op == "HardSigmoid":
-        return f"aot_hard_sigmoid_f(x, {c_float(at.get('alpha', 0.2))}, {c_float(at.get('beta', 0.5))})"
-    if op == "HardSwish":
-        return "aot_hard_swish_f(x)"
-    if op == "Exp":
-        return "expf(x)"
-    if op == "Sqrt":
-        return "sqrtf(x)"
-    if op in ("Identity", "Dropout"):
-        return "x"
-    raise KeyError(op)
+    """The op table's C form of the elementwise map, applied to the element ``x``."""
+    form = op_spec(node.op_type).unary
+    attrs = form.attrs(graph, node)
+    assert attrs is not None, "static_inputs guarantees constant parameters"
+    return form.c("x", attrs)
 
 
-UNARY = ("Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Exp", "Sqrt",
-         "Identity")
+# Every elementwise map of the op table with a C form (activations, Exp, Sqrt, Identity).
+UNARY = tuple(op for op in op_types(lambda spec: spec.unary is not None) if op != "Dropout")
 
 
 def _dropout_check(node: Node, graph: Graph) -> str | None:
@@ -83,4 +56,4 @@ def _dropout_check(node: Node, graph: Graph) -> str | None:
 REF.kernel(*UNARY, template="ref/unary.c.j2", static_inputs=(1, 2), input_names=("X",), output_names=("Y",))(
     lambda node, graph: {"expr": unary_expr(node, graph)})
 REF.kernel("Dropout", template="ref/unary.c.j2", static_inputs=(1, 2), check=_dropout_check,
-           input_names=("X",), output_names=("Y",))(lambda node, graph: {"expr": "x"})
+           input_names=("X",), output_names=("Y",))(lambda node, graph: {"expr": unary_expr(node, graph)})
