@@ -42,6 +42,9 @@ def _add_compile_options(p: argparse.ArgumentParser) -> None:
                    help="convert an op type's layers to a layout, e.g. Conv=NHWC,OHWI or MaxPool=NHWC (repeatable)")
     p.add_argument("--layout-skip", type=int, action="append", default=[], metavar="INDEX",
                    help="leave layer INDEX (counted per op type) of the --layout ops in its layout (repeatable)")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="import a Python module (or .py file) that registers backends, patterns, passes or "
+                        "ops first (repeatable; installed packages' 'aot.plugins' entry points load too)")
     p.add_argument("--allow-float-fallback", action="store_true",
                    help="run quantized (QDQ) patterns that have no integer kernel in float, with a note, "
                         "instead of failing")
@@ -65,10 +68,12 @@ def _check_dump_passes(names: list[str]) -> None:
 
 def _options(args: argparse.Namespace):
     from .compiler import CompileOptions
+    from .plugins import load_plugins
+    load_plugins(args.plugin)  # before anything lists passes or backends
     _check_dump_passes(args.dump_ir_after)
     return CompileOptions(prefix=args.prefix, backends=args.backend or ["ref"], alignment=args.alignment,
                           input_shapes=dict(args.input_shape), dump_ir_after=set(args.dump_ir_after),
-                          allow_float_fallback=args.allow_float_fallback,
+                          allow_float_fallback=args.allow_float_fallback, plugins=list(args.plugin),
                           desired_layouts=dict(args.layout), layout_skip_layers=list(args.layout_skip))
 
 

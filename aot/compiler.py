@@ -13,14 +13,16 @@ import numpy as np
 import onnx
 
 from . import backends  # noqa: F401  (registers the built-in backends)
-from .backends.partition import annotate_backends, partition_backends
+from .backends.partition import annotate_backends, merge_composites, partition_backends
 from .codegen.emit import render_library
 from .codegen.lower import Call, lower
 from .errors import AotError
 from .frontend import import_onnx
 from .ir import Graph, c_identifier
 from .passes import PassContext, Sequential, default_pipeline, eliminate_dead_code
+from .passes.context import place_user_passes
 from .passes.layout_convert import convert_layout_pass
+from .plugins import load_plugins
 from .planner import MemoryPlan, plan_memory
 from .quant.expand_qlinear import expand_qlinear
 from .quant.lower_qdq import lower_qdq
@@ -45,6 +47,8 @@ class CompileOptions:
     layout_skip_layers: list[int] = field(default_factory=list)
     board: str = "host"
     board_dirs: list[str] = field(default_factory=list)  # user board folders (--board-dir)
+    plugins: list[str] = field(default_factory=list)  # modules (or .py files) imported before compiling
+    skip_layers: list[str] = field(default_factory=list)  # layers that fusions and patterns leave alone
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -62,21 +66,25 @@ class CompiledModel:
 
 
 def compile_pipeline() -> Sequential:
+    """The passes of ``aot compile``, with the passes users registered (aot.passes.register_pass) in place."""
     # Dead-code elimination right after QDQ lowering drops the DequantizeLinear nodes it consumed.
-    return Sequential([expand_qlinear, lower_qdq, eliminate_dead_code] + default_pipeline().passes +
-                      [convert_layout_pass, annotate_backends, partition_backends])
+    return Sequential(place_user_passes(
+        [expand_qlinear, lower_qdq, eliminate_dead_code] + default_pipeline().passes +
+        [convert_layout_pass, merge_composites, annotate_backends, partition_backends]))
 
 
 def optimize(source: str | Path | onnx.ModelProto | Graph, options: CompileOptions | None = None) -> Graph:
     """Import (unless given a Graph) and run the pass pipeline up to partitioning."""
     options = options or CompileOptions()
+    load_plugins(options.plugins)
     graph = source.copy() if isinstance(source, Graph) else import_onnx(
         source, input_shapes=options.input_shapes, freeze_inputs=options.freeze_inputs)
     ctx = PassContext(options={"backends": options.backends, "layer_backend": options.layer_backend,
                                "allow_float_fallback": options.allow_float_fallback,
                                "desired_layouts": options.desired_layouts,
                                "layout_skip_layers": options.layout_skip_layers, **options.extra},
-                      debug=options.debug, dump_ir_after=set(options.dump_ir_after))
+                      skip_layers=set(options.skip_layers), debug=options.debug,
+                      dump_ir_after=set(options.dump_ir_after))
     return compile_pipeline()(graph, ctx)
 
 

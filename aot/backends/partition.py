@@ -1,7 +1,11 @@
-"""Annotate each node with the backends that accept it, then assign it to one and group regions.
+"""Partitioning, as TVM's BYOC chain: MergeComposite -> AnnotateTarget -> MergeCompilerRegions ->
+PartitionGraph.
 
-Assignment here is by preference order (the first backend of ``backends`` that accepts a node);
-regions are maximal runs of consecutive scheduled nodes on the same backend.
+1. ``merge_composites``: each selected backend's patterns (aot/backends/patterns.py), in preference
+   order, wrap their accepted matches into composite nodes that only that backend runs;
+2. ``annotate_backends``: every node records the backends with a kernel that accepts it;
+3. ``partition_backends``: each node is assigned one (a per-layer choice, else the first in preference
+   order), and ``regions`` groups maximal runs of consecutive nodes on the same backend.
 """
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from dataclasses import dataclass
 from ..errors import AotError, UnsupportedOpError
 from ..ir import Graph, Node
 from ..passes import PassContext, graph_pass
+from .patterns import find_matches, make_composite
 from .registry import REGISTRY, Backend
 
 
@@ -21,6 +26,24 @@ class Region:
 
 def selected_backends(ctx: PassContext) -> list[Backend]:
     return [REGISTRY.get(name) for name in ctx.options.get("backends") or ["ref"]]
+
+
+@graph_pass("merge_composites")
+def merge_composites(graph: Graph, ctx: PassContext) -> Graph:
+    forced = ctx.options.get("layer_backend") or {}
+    for backend in selected_backends(ctx):
+        for pattern in backend.patterns():
+            for m in find_matches(graph, pattern):
+                if any(ctx.skips(n.name) or forced.get(n.name, backend.name) != backend.name for n in m.nodes):
+                    continue  # the user keeps one of these layers apart, or on another backend
+                reason = pattern.check(m, graph) if pattern.check else None
+                if reason is not None:
+                    m.root.meta.setdefault("pattern_rejections", []).append(f"{backend.name}/{pattern.name}: {reason}")
+                elif pattern.rewrite is not None:
+                    pattern.rewrite(m, graph)
+                else:
+                    make_composite(graph, m, backend.name)
+    return graph
 
 
 @graph_pass("annotate_backends")

@@ -15,6 +15,7 @@ from typing import Any, Callable, Sequence
 
 from ..ir import Graph, Node
 from ..ops import is_layout_sensitive
+from .patterns import COMPOSITE_DOMAIN, OpPat, Pattern
 
 ParamsFn = Callable[[Node, Graph], dict[str, Any]]
 CheckFn = Callable[[Node, Graph], "str | None"]
@@ -43,6 +44,9 @@ class Kernel:
     # Requantization roundings the kernel implements (aot/quant/fixed_point.py); None: it does not
     # requantize (float kernels, data movement), so every rounding mode accepts it.
     roundings: tuple[str, ...] | None = None
+    # The bit-exact model of what the kernel computes, golden(node, graph, *activation_inputs) -> output,
+    # for integer kernels whose arithmetic aot.quant.golden does not already define (a plug-in's LUT).
+    golden: Callable[..., Any] | None = None
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -95,6 +99,10 @@ class Backend(ABC):
         kernel's own check still decides per node)."""
         return False
 
+    def patterns(self) -> list[Pattern]:
+        """Multi-node patterns this backend runs as one kernel, highest priority first."""
+        return []
+
 
 class TemplateBackend(Backend):
     """A backend made of Jinja kernel templates, looked up by op type (first accepting kernel wins)."""
@@ -103,6 +111,27 @@ class TemplateBackend(Backend):
         self.name = name
         self.template_dirs = [Path(d) for d in (template_dirs or [])]
         self.kernels: list[Kernel] = []
+        self._patterns: list[Pattern] = []
+
+    def add_pattern(self, pattern: Pattern) -> Pattern:
+        if any(p.name == pattern.name for p in self._patterns):
+            raise ValueError(f"backend '{self.name}' already has a pattern named '{pattern.name}'")
+        self._patterns.append(pattern)
+        return pattern
+
+    def pattern(self, name: str, root: OpPat, *, template: str, check: CheckFn | None = None,
+                pattern_check=None, priority: int = 0, **options: Any) -> Callable[[ParamsFn], ParamsFn]:
+        """Decorator: a multi-node pattern and the kernel that renders its composite node. ``pattern_check``
+        (match, graph) -> reason decides at matching time; ``check`` (node, graph) -> reason is the
+        kernel's check on the composite node (its ``meta["body"]`` holds the matched nodes)."""
+        def register(params: ParamsFn) -> ParamsFn:
+            self.add_pattern(Pattern(name, root, pattern_check, priority))
+            self.add_kernel(Kernel((name,), template, params=params, check=check, **options))
+            return params
+        return register
+
+    def patterns(self) -> list[Pattern]:
+        return sorted(self._patterns, key=lambda p: (-p.priority, p.name))
 
     def add_kernel(self, kernel: Kernel) -> Kernel:
         self.kernels.append(kernel)
@@ -116,7 +145,12 @@ class TemplateBackend(Backend):
         return register
 
     def _candidates(self, node: Node) -> list[Kernel]:
-        return [k for k in self.kernels if node.op_type in k.op_types and not node.domain]
+        if node.domain == COMPOSITE_DOMAIN:  # a composite runs only on the backend whose pattern made it
+            if node.meta.get("composite_backend") != self.name:
+                return []
+        elif node.domain:
+            return []
+        return [k for k in self.kernels if node.op_type in k.op_types]
 
     def kernel_for(self, node: Node, graph: Graph) -> Kernel | None:
         accepting = [k for k in self._candidates(node) if k.reject_reason(node, graph) is None]

@@ -12,6 +12,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from .composite import expand_composites
 from .dtypes import onnx_elem_type
 from .graph import Graph, Node
 from .names import NameTable
@@ -171,7 +172,9 @@ class _Exporter:
 
 
 def to_onnx(graph: Graph, opset: int | None = None) -> onnx.ModelProto:
-    """The graph as an ONNX model (opset at least 13, the form the importer canonicalises to)."""
+    """The graph as an ONNX model (opset at least 13, the form the importer canonicalises to); composite
+    nodes export as the ops they stand for."""
+    graph = expand_composites(graph)
     ops = {n.op_type for n in graph.nodes} | {n.attrs["activation"]["op_type"] for n in graph.nodes
                                               if n.attrs.get("activation")}
     needed = max([13, opset or graph.opset] + [_min_opset(op) for op in ops])

@@ -1,10 +1,12 @@
-"""Turn ``Conv -> Add(per-channel constant)`` into a Conv bias and ``MatMul -> Add(constant)`` into Gemm."""
+"""The bias-add pattern: ``Conv -> Add(per-channel constant)`` becomes the Conv's bias and
+``MatMul -> Add(constant)`` a Gemm (the ops whose ``OpSpec.absorbs_bias_add`` is set)."""
 import numpy as np
 
-from ..ir import Graph
+from ..ir import Graph, Node
+from ..ir.pattern import Pattern, PatternMatch, const, op
 from ..ops import op_spec
 from .context import PassContext, graph_pass
-from .rewrite import absorb, sole_consumer
+from .rewrite import absorb, apply_fusion
 
 
 def _per_channel(const: np.ndarray, out_shape: tuple[int, ...]) -> np.ndarray | None:
@@ -17,38 +19,46 @@ def _per_channel(const: np.ndarray, out_shape: tuple[int, ...]) -> np.ndarray | 
     return np.broadcast_to(const.reshape(-1), (out_shape[1],)) if full[1] in (1, out_shape[1]) else None
 
 
+def _absorbs_bias(node: Node, graph: Graph) -> bool:
+    spec = op_spec(node.op_type)
+    return spec is not None and spec.absorbs_bias_add and not node.domain and not node.attrs.get("activation")
+
+
+def _check(m: PatternMatch, graph: Graph) -> str | None:
+    node, add = m.nodes
+    const = graph.const(m.captures["bias"])
+    out = graph.tensors[node.outputs[0]]
+    if const.dtype != np.float32 or graph.tensors[add.outputs[0]].shape != out.shape:
+        return "the Add broadcasts the output or is not float32"
+    if node.op_type == "Conv":
+        if _per_channel(const, out.shape) is None:
+            return "the constant is not per channel"
+        if len(node.inputs) > 2 and node.inputs[2] and graph.const(node.inputs[2]) is None:
+            return "the Conv's own bias is computed at run time"
+    elif any(len(graph.tensors[i].shape) != 2 for i in node.inputs):
+        return "MatMul operands are not 2-D"
+    return None
+
+
+def _fuse(m: PatternMatch, graph: Graph) -> None:
+    node, add = m.nodes
+    other = m.captures["bias"]
+    if node.op_type == "Conv":
+        vec = _per_channel(graph.const(other), graph.tensors[node.outputs[0]].shape)
+        old = graph.const(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else 0.0
+        bias = graph.add_constant(other + "_bias", (vec + old).astype(np.float32))
+        node.inputs = node.inputs[:2] + [bias.name]
+    else:
+        node.op_type = "Gemm"
+        node.attrs = {"alpha": 1.0, "beta": 1.0, "transA": 0, "transB": 0}
+        node.inputs = node.inputs + [other]
+    absorb(graph, node, add)
+
+
+BIAS_ADD = Pattern("bias_add", op("Add", op(None, where=_absorbs_bias), const("bias"), commutative=True),
+                   check=_check, rewrite=_fuse)
+
+
 @graph_pass("fuse_bias_add")
 def fuse_bias_add(graph: Graph, ctx: PassContext) -> Graph:
-    consumers = graph.consumers()
-    for node in list(graph.nodes):
-        spec = op_spec(node.op_type)
-        if spec is None or not spec.absorbs_bias_add or node.domain or node.attrs.get("activation") \
-                or ctx.skips(node.name):
-            continue
-        add = sole_consumer(graph, node.outputs[0], consumers)
-        if add is None or add.op_type != "Add" or ctx.skips(add.name):
-            continue
-        other = add.inputs[1] if add.inputs[0] == node.outputs[0] else add.inputs[0]
-        const = graph.const(other)
-        out = graph.tensors[node.outputs[0]]
-        if const is None or const.dtype != np.float32 or graph.tensors[add.outputs[0]].shape != out.shape:
-            continue
-        if node.op_type == "Conv":
-            vec = _per_channel(const, out.shape)
-            if vec is None:
-                continue
-            old = graph.const(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else 0.0
-            if len(node.inputs) > 2 and node.inputs[2] and old is None:
-                continue
-            bias = graph.add_constant(other + "_bias", (vec + old).astype(np.float32))
-            node.inputs = node.inputs[:2] + [bias.name]
-        else:
-            a, b = (graph.tensors[i] for i in node.inputs)
-            if a.shape.__len__() != 2 or b.shape.__len__() != 2:
-                continue
-            node.op_type = "Gemm"
-            node.attrs = {"alpha": 1.0, "beta": 1.0, "transA": 0, "transB": 0}
-            node.inputs = node.inputs + [other]
-        absorb(graph, node, add)
-        consumers = graph.consumers()
-    return graph
+    return apply_fusion(graph, ctx, BIAS_ADD)

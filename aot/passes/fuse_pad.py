@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph, Node
+from ..ir.pattern import Pattern, PatternMatch, op
 from .context import PassContext, graph_pass
-from .rewrite import sole_consumer
+from .rewrite import apply_fusion
 
 
 def spatial_pads(graph: Graph, pad: Node) -> tuple[list[int], list[int]] | None:
@@ -64,25 +65,27 @@ def explicit_conv_pads(graph: Graph, conv: Node) -> tuple[list[int], list[int]]:
     return pads[:nsp], pads[nsp:]
 
 
+def _check(m: PatternMatch, graph: Graph) -> str | None:
+    return None if spatial_pads(graph, m.nodes[0]) is not None else "the Pad is not zeros on spatial axes only"
+
+
+def _fuse(m: PatternMatch, graph: Graph) -> None:
+    pad, conv = m.nodes
+    added = spatial_pads(graph, pad)
+    begin, end = explicit_conv_pads(graph, conv)
+    conv.attrs["pads"] = [b + a for b, a in zip(begin, added[0])] + [e + a for e, a in zip(end, added[1])]
+    if "auto_pad" in conv.attrs:
+        conv.attrs["auto_pad"] = "NOTSET"
+    between = pad.outputs[0]
+    conv.inputs[0] = pad.inputs[0]
+    graph.nodes.remove(pad)
+    graph.remove_tensor(between)
+
+
+# The Pad must feed the Conv's data (input 0), not its weights.
+PAD_CONV = Pattern("pad_conv", op("Conv", op("Pad", dtype="float32")), check=_check, rewrite=_fuse)
+
+
 @graph_pass("fuse_pad")
 def fuse_pad(graph: Graph, ctx: PassContext) -> Graph:
-    consumers = graph.consumers()
-    for pad in list(graph.nodes):
-        if pad.op_type != "Pad" or ctx.skips(pad.name) or graph.tensors[pad.outputs[0]].dtype != "float32":
-            continue
-        added = spatial_pads(graph, pad)
-        conv = sole_consumer(graph, pad.outputs[0], consumers)
-        if added is None or conv is None or conv.op_type != "Conv" or ctx.skips(conv.name):
-            continue
-        if conv.inputs[0] != pad.outputs[0]:
-            continue  # the Pad feeds the weights, not the data
-        begin, end = explicit_conv_pads(graph, conv)
-        conv.attrs["pads"] = [b + a for b, a in zip(begin, added[0])] + [e + a for e, a in zip(end, added[1])]
-        if "auto_pad" in conv.attrs:
-            conv.attrs["auto_pad"] = "NOTSET"
-        between = pad.outputs[0]
-        conv.inputs[0] = pad.inputs[0]
-        graph.nodes.remove(pad)
-        graph.remove_tensor(between)
-        consumers = graph.consumers()
-    return graph
+    return apply_fusion(graph, ctx, PAD_CONV)

@@ -6,9 +6,10 @@ import numpy as np
 from onnx import helper
 
 from ..frontend.node_eval import evaluate
-from ..backends.registry import is_channels_last
+from ..backends.registry import REGISTRY, is_channels_last
 from ..ir import Graph, Node
-from ..ops import apply_activation_numpy, is_layout_sensitive
+from ..ir.composite import is_composite
+from ..ops import apply_activation_numpy, is_layout_sensitive, op_spec
 from . import golden
 
 
@@ -41,7 +42,30 @@ def _channels_first_view(node: Node, graph: Graph) -> tuple[Node, Graph]:
     return copy, view
 
 
+def _computes_integers(op_type: str) -> bool:
+    """Integer arithmetic (a golden model is needed) rather than moving int8 values (ONNX's reference
+    implementation moves them the same way)."""
+    spec = op_spec(op_type)
+    return spec is None or spec.int8 is None or spec.int8.rule not in ("data_movement", "pad")
+
+
+def _kernel_golden(node: Node, graph: Graph):
+    """The golden function a partitioned node's kernel brings with it (a plug-in's integer kernel), if any."""
+    backend = node.meta.get("backend") or node.meta.get("composite_backend")
+    if backend is None or backend not in REGISTRY.backends:
+        return None
+    kernel = REGISTRY.get(backend).kernel_for(node, graph)
+    return kernel.golden if kernel is not None else None
+
+
 def run_node(node: Node, graph: Graph, values: dict[str, np.ndarray]) -> list[np.ndarray]:
+    golden_fn = _kernel_golden(node, graph)
+    if golden_fn is not None:
+        acts = [values[i] for i in node.present_inputs if not graph.tensors[i].is_constant]
+        return [np.asarray(golden_fn(node, graph, *acts))]
+    if is_composite(node):
+        body: Graph = node.meta["body"]
+        return run_golden(body, [values[i] for i in body.inputs])
     x = graph.tensors[node.inputs[0]] if node.inputs and node.inputs[0] else None
     if (x is not None and is_layout_sensitive(node.op_type) and is_channels_last(x.layout)
             and graph.tensors[node.outputs[0]].dtype == "int8"):
@@ -62,6 +86,9 @@ def _run_node(node: Node, graph: Graph, values: dict[str, np.ndarray]) -> list[n
     if out_dtype == "int8" and node.op_type in golden.INT8_KERNELS:
         acts = [values[i] for i in node.present_inputs if not graph.tensors[i].is_constant]
         return [golden.INT8_KERNELS[node.op_type](node, graph, *acts)]
+    if graph.tensors[node.outputs[0]].quant is not None and _computes_integers(node.op_type):
+        raise ValueError(f"no golden model for the int8 {node.op_type} '{node.name}': its kernel must bring "
+                         f"one (Kernel.golden)")
     attrs = {k: v for k, v in node.attrs.items() if k != "activation" and not k.startswith("_")}
     proto = helper.make_node(node.op_type, node.inputs, node.outputs, **attrs)
     results = evaluate(proto, [(i, values[i]) for i in node.present_inputs], {"": max(graph.opset, 13)})
