@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from .compiler import CompiledModel
+from .ops import layer_macs
 
 
 def format_report(compiled: CompiledModel) -> str:
     graph, plan, meta = compiled.graph, compiled.plan, compiled.metadata
     rows = [f"model {graph.name}: {len(compiled.calls)} layers, opset {graph.opset}"]
     rows += [f"note: {n}" for n in graph.notes]
-    header = f"{'#':>3} {'layer':<32} {'op':<18} {'backend':<8} {'kernel':<18} {'output':<18} {'dtype':<8} {'layout':<6} {'storage':<14} {'bytes':>8}"
+    header = f"{'#':>3} {'layer':<32} {'op':<18} {'backend':<8} {'kernel':<18} {'output':<18} {'dtype':<8} {'layout':<6} {'storage':<14} {'bytes':>8} {'MACs':>10}"
     rows.append(header)
     rows.append("-" * len(header))
     for idx, call in enumerate(compiled.calls):
@@ -21,11 +22,12 @@ def format_report(compiled: CompiledModel) -> str:
             q = f" scale={float(out.quant.scale.reshape(-1)[0]):.6g} zp={int(out.quant.zero_point.reshape(-1)[0])}"
         rows.append(f"{idx:>3} {call.node.name[:32]:<32} {op[:18]:<18} {call.backend:<8} {call.kernel.name[:18]:<18} "
                     f"{'x'.join(map(str, out.shape)):<18} {out.dtype:<8} {out.layout or '-':<6} {where:<14} "
-                    f"{out.nbytes:>8}{q}")
+                    f"{out.nbytes:>8} {layer_macs(graph, call.node):>10}{q}")
     m = meta["memory"]
     rows.append("")
     rows.append(f"arena      {m['arena_bytes']:>10} B  (alignment {m['alignment']})")
     rows.append(f"lower bound{m['lower_bound_bytes']:>10} B  (max over steps of live bytes)")
     rows.append(f"no reuse   {m['no_reuse_bytes']:>10} B  (every buffer its own bytes)")
     rows.append(f"weights    {m['weights_bytes']:>10} B")
+    rows.append(f"MACs       {sum(layer['macs'] for layer in meta['layers']):>10}")
     return "\n".join(rows)

@@ -30,7 +30,8 @@ void aot_profile_end(int layer, const char* name);
 #define AOT_PROFILE_END(i, name) ((void)0)
 #endif
 
-static inline float aot_relu_f(float x) { return x > 0.0f ? x : 0.0f; }
+/* NaN propagates, as in ONNX Runtime (a comparison with NaN is false). */
+static inline float aot_relu_f(float x) { return x < 0.0f ? 0.0f : x; }
 /* ONNX Clip order: the lower bound first, then the upper, so lo > hi gives hi everywhere. */
 static inline float aot_clamp_f(float x, float lo, float hi) {
     const float y = x < lo ? lo : x;
@@ -42,6 +43,9 @@ static inline float aot_hard_sigmoid_f(float x, float alpha, float beta) {
     return aot_clamp_f(alpha * x + beta, 0.0f, 1.0f);
 }
 static inline float aot_hard_swish_f(float x) { return x * aot_clamp_f(x / 6.0f + 0.5f, 0.0f, 1.0f); }
+static inline float aot_softsign_f(float x) { return x / (1.0f + fabsf(x)); }
+/* log(1 + e^x) without overflow; NaN stays NaN (through fabsf/expf). */
+static inline float aot_softplus_f(float x) { return (x > 0.0f ? x : 0.0f) + logf(1.0f + expf(-fabsf(x))); }
 static inline float aot_max_f(float a, float b) { return a > b ? a : b; }
 
 /* ---- int8 fixed-point requantization: "single rounding" -----------------------------------------

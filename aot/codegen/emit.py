@@ -9,6 +9,7 @@ from .. import __version__
 from ..backends.registry import REGISTRY
 from ..ir import Graph
 from ..ir.dtypes import c_type
+from ..ops import layer_macs
 from ..planner import MemoryPlan
 from ..resources import runtime_dir
 from .cformat import c_array_body
@@ -125,7 +126,8 @@ def metadata(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: str, io:
     layers = [{"name": c.node.name, "onnx_name": c.node.meta.get("onnx_name"), "op_type": c.node.op_type,
                "backend": c.backend, "kernel": c.kernel.name, "function": c.fn, "inputs": [i for i in c.node.inputs if i],
                "outputs": [o for o in c.node.outputs if o], "activation": (c.node.attrs.get("activation") or {}).get("op_type"),
-               "scratch_bytes": c.step.scratch_bytes} for c in calls]
+               "scratch_bytes": c.step.scratch_bytes, "macs": layer_macs(graph, c.node),
+               **({"pattern": c.node.meta["pattern"]} if c.node.meta.get("pattern") else {})} for c in calls]
     return {"generator": "aot", "version": __version__, "model": graph.name, "prefix": prefix,
             "rounding": graph.rounding, **io,
             "layers": layers, "tensors": tensors,

@@ -14,6 +14,10 @@ __all__ = ["OPS", "OpSpec", "UnaryForm", "Int8Form", "op_spec", "op_types", "reg
 
 
 def layer_macs(graph, node) -> int:
-    """Multiply-accumulates (or elementary operations) of one layer, for reports and cost hints."""
+    """Multiply-accumulates (or elementary operations) of one layer, for reports and cost hints; a
+    composite node counts the ops it stands for."""
+    body = node.meta.get("body")
+    if body is not None:
+        return sum(layer_macs(body, n) for n in body.nodes)
     spec = op_spec(node.op_type)
     return int(spec.macs(graph, node)) if spec else 0

@@ -60,6 +60,15 @@ ACTIVATION_FORMS: dict[str, UnaryForm] = {
                            numpy=_f32(lambda y, at: y * np.clip(y / 6 + 0.5, 0, 1)), fusable=True),
     "Exp": UnaryForm(c=lambda e, at: f"expf({e})", numpy=_f32(lambda y, at: np.exp(y))),
     "Sqrt": UnaryForm(c=lambda e, at: f"sqrtf({e})", numpy=_f32(lambda y, at: np.sqrt(y))),
+    "Abs": UnaryForm(c=lambda e, at: f"fabsf({e})", numpy=_f32(lambda y, at: np.abs(y))),
+    "Neg": UnaryForm(c=lambda e, at: f"(-({e}))", numpy=_f32(lambda y, at: -y)),
+    "Floor": UnaryForm(c=lambda e, at: f"floorf({e})", numpy=_f32(lambda y, at: np.floor(y))),
+    "Ceil": UnaryForm(c=lambda e, at: f"ceilf({e})", numpy=_f32(lambda y, at: np.ceil(y))),
+    "Reciprocal": UnaryForm(c=lambda e, at: f"(1.0f / ({e}))", numpy=_f32(lambda y, at: np.float32(1) / y)),
+    "Softsign": UnaryForm(c=lambda e, at: f"aot_softsign_f({e})", numpy=_f32(lambda y, at: y / (1 + np.abs(y)))),
+    # log(1 + e^x) without overflow: max(x, 0) + log(1 + e^-|x|).
+    "Softplus": UnaryForm(c=lambda e, at: f"aot_softplus_f({e})",
+                          numpy=_f32(lambda y, at: np.maximum(y, 0) + np.log1p(np.exp(-np.abs(y))))),
 }
 IDENTITY = UnaryForm(c=lambda e, at: e, numpy=lambda y, at: y)
 
