@@ -67,11 +67,23 @@ def _check_dump_passes(names: list[str]) -> None:
 
 
 def _options(args: argparse.Namespace):
-    from .compiler import CompileOptions
+    """The parsed flags as CompileOptions: everything the compile does is a field there."""
+    from .compiler import CompileOptions, QuantizeOptions, RecastOptions
     from .plugins import load_plugins
     load_plugins(args.plugin)  # before anything lists passes or backends
     _check_dump_passes(args.dump_ir_after)
-    return CompileOptions(prefix=args.prefix, backends=args.backend or ["ref"], alignment=args.alignment,
+    quantize = recast = None
+    if getattr(args, "quantize", None):
+        if args.quantize != "int8":
+            raise AotError(f"--quantize {args.quantize}: only int8 is supported")
+        if not args.calib:
+            raise AotError("--quantize int8 needs calibration data: --calib data.npz (one array per input, keyed "
+                           "by the input's ONNX name, samples along the first axis)")
+        quantize = QuantizeOptions(args.calib, _quant_config(args), progress=sys.stderr.isatty())
+    if getattr(args, "recast", None):
+        dtype, out_dtype, ops, skip = args.recast
+        recast = RecastOptions(dtype, out_dtype, ops, skip)
+    return CompileOptions(quantize=quantize, recast=recast, prefix=args.prefix, backends=args.backend or ["ref"], alignment=args.alignment,
                           input_shapes=dict(args.input_shape), dump_ir_after=set(args.dump_ir_after),
                           allow_float_fallback=args.allow_float_fallback, plugins=list(args.plugin),
                           desired_layouts=dict(args.layout), layout_skip_layers=list(args.layout_skip))
@@ -96,12 +108,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     emit = Path(args.emit_onnx) if args.emit_onnx else None
     if emit is not None and not emit.parent.is_dir():
         raise AotError(f"--emit-onnx: folder '{emit.parent}' does not exist")
-    source = args.model
-    if args.quantize:
-        source = _quantized_graph(args)
-    if args.recast:
-        source = _recast_graph(args, source)
-    compiled = compile_model(source, apply_board_options(_options(args), args))
+    compiled = compile_model(args.model, apply_board_options(_options(args), args))
     # Everything that can fail on the model runs before anything is written.
     exported = to_onnx(compiled.graph) if emit is not None else None
     out = write_library(compiled, args.output, force=args.force)
@@ -127,15 +134,6 @@ def _recast_spec(text: str) -> tuple[str, str, list[str], list[int]]:
                                          f"(e.g. int8:int32:Conv,MatMul:0), got '{text}'") from None
 
 
-def _recast_graph(args: argparse.Namespace, source):
-    from .frontend import import_onnx
-    from .ir import Graph
-    from .passes.precision import recast
-    graph = source if isinstance(source, Graph) else import_onnx(source, input_shapes=dict(args.input_shape))
-    dtype, out_dtype, ops, skip = args.recast
-    return recast(graph, dtype, out_dtype, ops, skip)
-
-
 def _quant_config(args: argparse.Namespace):
     from .quant.config import QuantConfig
     config = QuantConfig.load(args.quant_config) if args.quant_config else QuantConfig()
@@ -149,11 +147,10 @@ def _quant_config(args: argparse.Namespace):
 
 
 def _quantized_graph(args: argparse.Namespace):
+    """The QDQ graph ``aot quantize`` writes (its parser has no compile options)."""
     from .quant.ptq import quantize_model
-    if args.quantize != "int8":
-        raise AotError(f"--quantize {args.quantize}: only int8 is supported")
     if not args.calib:
-        raise AotError("--quantize int8 needs calibration data: --calib data.npz (one array per input, keyed "
+        raise AotError("aot quantize needs calibration data: --calib data.npz (one array per input, keyed "
                        "by the input's ONNX name, samples along the first axis)")
     return quantize_model(args.model, args.calib, config=_quant_config(args), input_shapes=dict(args.input_shape),
                           progress=sys.stderr.isatty())
@@ -164,7 +161,6 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if not out.parent.is_dir():
         raise AotError(f"-o: folder '{out.parent}' does not exist")
-    args.quantize = "int8"
     if args.sensitivity:
         _print_sensitivity(args)
     graph = _quantized_graph(args)
@@ -213,8 +209,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_inspect(args: argparse.Namespace) -> int:
     from .compiler import compile_model
     from .inspect import format_report
-    source = _quantized_graph(args) if args.quantize else args.model
-    compiled = compile_model(source, _options(args))
+    compiled = compile_model(args.model, _options(args))
     for op_type in args.count:
         from .passes.precision import count_layers
         print(f"{op_type}: {count_layers(compiled.graph, op_type)} layers")

@@ -14,6 +14,7 @@ import onnx
 
 from . import backends  # noqa: F401  (registers the built-in backends)
 from .backends.partition import annotate_backends, merge_composites, partition_backends
+from .backends.registry import REGISTRY
 from .codegen.emit import render_library
 from .codegen.lower import Call, lower
 from .errors import AotError
@@ -23,7 +24,10 @@ from .passes import PassContext, Sequential, default_pipeline, eliminate_dead_co
 from .passes.context import place_user_passes
 from .passes.layout_convert import convert_layout_pass
 from .plugins import load_plugins
+from .passes.precision import recast
 from .planner import MemoryPlan, plan_memory
+from .quant.config import QuantConfig
+from .quant.ptq import quantize_model
 from .quant.expand_qlinear import expand_qlinear
 from .quant.lower_qdq import lower_qdq
 from .targets.board import resolve_board
@@ -32,7 +36,28 @@ from .targets.fit import check_fit
 
 
 @dataclass
+class QuantizeOptions:
+    """Post-training int8 quantization before compiling (``aot compile --quantize int8 --calib``)."""
+
+    calibration: str | Path  # .npz: one array per input keyed by its ONNX name, samples along the first axis
+    config: QuantConfig = field(default_factory=QuantConfig)  # per-layer/per-tensor settings, observers
+    progress: bool = False  # a progress bar while calibrating
+
+
+@dataclass
+class RecastOptions:
+    """Hard-cast chosen ops' inputs to ``dtype`` and outputs to ``out_dtype`` (``--recast``)."""
+
+    dtype: str
+    out_dtype: str
+    ops: list[str]
+    skip_layers: list[int] = field(default_factory=list)  # layer indices per op type left alone
+
+
+@dataclass
 class CompileOptions:
+    """Everything ``aot compile`` can do; the CLI only parses its flags into these fields."""
+
     prefix: str = "model"
     backends: list[str] = field(default_factory=lambda: ["ref"])
     alignment: int = 16
@@ -49,6 +74,8 @@ class CompileOptions:
     board_dirs: list[str] = field(default_factory=list)  # user board folders (--board-dir)
     plugins: list[str] = field(default_factory=list)  # modules (or .py files) imported before compiling
     skip_layers: list[str] = field(default_factory=list)  # layers that fusions and patterns leave alone
+    quantize: QuantizeOptions | None = None
+    recast: RecastOptions | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -77,8 +104,7 @@ def optimize(source: str | Path | onnx.ModelProto | Graph, options: CompileOptio
     """Import (unless given a Graph) and run the pass pipeline up to partitioning."""
     options = options or CompileOptions()
     load_plugins(options.plugins)
-    graph = source.copy() if isinstance(source, Graph) else import_onnx(
-        source, input_shapes=options.input_shapes, freeze_inputs=options.freeze_inputs)
+    graph = source_graph(source, options)
     ctx = PassContext(options={"backends": options.backends, "layer_backend": options.layer_backend,
                                "allow_float_fallback": options.allow_float_fallback,
                                "desired_layouts": options.desired_layouts,
@@ -86,6 +112,25 @@ def optimize(source: str | Path | onnx.ModelProto | Graph, options: CompileOptio
                       skip_layers=set(options.skip_layers), debug=options.debug,
                       dump_ir_after=set(options.dump_ir_after))
     return compile_pipeline()(graph, ctx)
+
+
+def source_graph(source: str | Path | onnx.ModelProto | Graph, options: CompileOptions) -> Graph:
+    """The model as IR before the compile passes: imported, quantized from float (options.quantize),
+    recast (options.recast)."""
+    if options.quantize is not None:
+        if isinstance(source, Graph):
+            raise AotError("quantization starts from an ONNX model (a file or a ModelProto), not an IR graph")
+        graph = quantize_model(source, options.quantize.calibration, config=options.quantize.config,
+                               input_shapes=options.input_shapes, progress=options.quantize.progress,
+                               backends=[REGISTRY.get(b) for b in options.backends or ["ref"]])
+    elif isinstance(source, Graph):
+        graph = source.copy()
+    else:
+        graph = import_onnx(source, input_shapes=options.input_shapes, freeze_inputs=options.freeze_inputs)
+    if options.recast is not None:
+        r = options.recast
+        graph = recast(graph, r.dtype, r.out_dtype, r.ops, r.skip_layers)
+    return graph
 
 
 def compile_model(source: str | Path | onnx.ModelProto | Graph, options: CompileOptions | None = None) -> CompiledModel:

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from ..backends.registry import Backend
 from ..frontend import import_onnx
 from ..ir import Graph, verify
 from ..passes import PassContext, default_pipeline
@@ -20,9 +21,10 @@ def float_graph(source: str | Path | onnx.ModelProto, input_shapes: dict | None 
 
 
 def quantize_graph(graph: Graph, samples: list[list[np.ndarray]], config: QuantConfig | None = None,
-                   progress: bool = True) -> Graph:
+                   progress: bool = True, backends: list[Backend] | None = None) -> Graph:
+    """QDQ form of the layers the backends can run in int8 (default: the ref backend's)."""
     config = config or QuantConfig()
-    layers = select_layers(graph, config)
+    layers = select_layers(graph, config, backends)
     tensors = activation_tensors(graph, layers)
     observer_for = {t: config.for_tensor(t, graph.tensors[t].onnx_name)["observer"] for t in tensors}
     ranges = calibrate(graph, tensors, samples, observer_for, config.default.get("observer", "minmax"), progress)
@@ -33,6 +35,6 @@ def quantize_graph(graph: Graph, samples: list[list[np.ndarray]], config: QuantC
 
 def quantize_model(source: str | Path | onnx.ModelProto, calibration: str | Path, *,
                    config: QuantConfig | None = None, input_shapes: dict | None = None,
-                   progress: bool = True) -> Graph:
+                   progress: bool = True, backends: list[Backend] | None = None) -> Graph:
     graph = float_graph(source, input_shapes)
-    return quantize_graph(graph, load_calibration(calibration, graph), config, progress)
+    return quantize_graph(graph, load_calibration(calibration, graph), config, progress, backends)
