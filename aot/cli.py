@@ -42,9 +42,27 @@ def _add_compile_options(p: argparse.ArgumentParser) -> None:
                    help="convert an op type's layers to a layout, e.g. Conv=NHWC,OHWI or MaxPool=NHWC (repeatable)")
     p.add_argument("--layout-skip", type=int, action="append", default=[], metavar="INDEX",
                    help="leave layer INDEX (counted per op type) of the --layout ops in its layout (repeatable)")
+    p.add_argument("--backend-option", type=_backend_option, action="append", default=[],
+                   metavar="NAME.KEY=VALUE", help="an option of backend NAME, e.g. cmsis-nn.path=/opt/CMSIS-NN "
+                                                 "(repeatable; overrides the option's environment variable)")
     p.add_argument("--allow-float-fallback", action="store_true",
                    help="run quantized (QDQ) patterns that have no integer kernel in float, with a note, "
                         "instead of failing")
+
+
+def _backend_option(text: str) -> tuple[str, str, str]:
+    from .backends.build import parse_backend_option
+    try:
+        return parse_backend_option(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _backend_options(given: list[tuple[str, str, str]]) -> dict[str, dict[str, str]]:
+    options: dict[str, dict[str, str]] = {}
+    for backend, key, value in given:
+        options.setdefault(backend, {})[key] = value  # the last one given wins
+    return options
 
 
 def _layout_spec(text: str) -> tuple[str, list[str]]:
@@ -69,7 +87,8 @@ def _options(args: argparse.Namespace):
     return CompileOptions(prefix=args.prefix, backends=args.backend or ["ref"], alignment=args.alignment,
                           input_shapes=dict(args.input_shape), dump_ir_after=set(args.dump_ir_after),
                           allow_float_fallback=args.allow_float_fallback,
-                          desired_layouts=dict(args.layout), layout_skip_layers=list(args.layout_skip))
+                          desired_layouts=dict(args.layout), layout_skip_layers=list(args.layout_skip),
+                          backend_options=_backend_options(args.backend_option))
 
 
 def _check_output_folder(model: Path, output: Path) -> None:
