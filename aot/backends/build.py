@@ -35,6 +35,7 @@ _SAFE_PATH = re.compile(r"^[A-Za-z0-9_./+@~,-]+$")
 _SAFE_FLAG = re.compile(r"^[A-Za-z0-9_./+@~,=:-]+$")
 _DEFINE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(=[A-Za-z0-9_.+-]*)?$")
 _LIBRARY_NAME = re.compile(r"^[A-Za-z0-9_.+-]+$")
+_HEADER = re.compile(r"^[A-Za-z0-9_+-][A-Za-z0-9_./+-]*\.h$")
 _TARGET_KEY = re.compile(r"^[A-Za-z0-9_.+-]+$")
 _OPTION_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 RESERVED_FOLDERS = frozenset({"libc"})  # board files (aot/targets/cross.py) go there
@@ -62,7 +63,9 @@ class BuildContribution:
     ``target_cflags`` maps a target key to flags used only there: ``"host"`` (the host build),
     ``"board"`` (every cross build), or a board's name, arch (``"arm"``, ``"riscv"``) or cpu
     (``"cortex-m4"``). ``libraries`` are names (``"m"`` links ``-lm``) or paths of library files,
-    referenced in place. ``defines`` are ``NAME`` or ``NAME=VALUE``.
+    referenced in place. ``defines`` are ``NAME`` or ``NAME=VALUE``. ``headers`` are included at the
+    top of the backend's kernels_<backend>.c (found through the include folders), so its kernels can
+    call the functions they declare.
     """
     root: Path | str | None = None  # the backend's own folder of shipped files
     sources: Sequence[str] = ()  # relative to root; copied to <backend>/<path>
@@ -73,11 +76,13 @@ class BuildContribution:
     libraries: Sequence[Path | str] = ()
     cflags: Sequence[str] = ()
     target_cflags: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    headers: Sequence[str] = ()
 
     @property
     def empty(self) -> bool:
         return not (self.sources or self.include_dirs or self.external_sources or self.external_include_dirs
-                    or self.defines or self.libraries or self.cflags or any(self.target_cflags.values()))
+                    or self.defines or self.libraries or self.cflags or any(self.target_cflags.values())
+                    or self.headers)
 
 
 # ---- options ---------------------------------------------------------------------------------
@@ -159,6 +164,7 @@ class LibraryBuild:
     libraries: list[str] = field(default_factory=list)  # link arguments: -lname or absolute paths
     record: dict[str, dict] = field(default_factory=dict)  # metadata.json "build", per backend
     target_keys: list[str] = field(default_factory=lambda: ["host"])  # of the board compiled for
+    headers: dict[str, list[str]] = field(default_factory=dict)  # per backend, for its kernel file
 
     def __bool__(self) -> bool:
         return bool(self.record)
@@ -213,6 +219,10 @@ def library_build(contributions: Mapping[str, BuildContribution], board: "Board 
                 raise AotError(f"{where}: target key '{key}' (use host, board, a board name, arch or cpu)")
             build.target_cflags.append((key, [_flag(f, where) for f in flags]))
         build.libraries += [_library_argument(lib, where) for lib in contrib.libraries]
+        for header in contrib.headers:
+            if not _HEADER.match(header):
+                raise AotError(f"{where}: header '{header}' is not a relative .h path")
+        build.headers[backend] = list(contrib.headers)
         build.record[backend] = {
             "sources": shipped_sources,
             "include_dirs": shipped_dirs,
@@ -222,6 +232,7 @@ def library_build(contributions: Mapping[str, BuildContribution], board: "Board 
             "libraries": [str(p) for p in contrib.libraries],
             "cflags": list(contrib.cflags),
             "target_cflags": {k: list(v) for k, v in contrib.target_cflags.items()},
+            "headers": list(contrib.headers),
         }
     build.include_dirs = list(dict.fromkeys(build.include_dirs))
     build.defines = list(dict.fromkeys(build.defines))
