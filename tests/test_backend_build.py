@@ -223,3 +223,19 @@ def test_cli_backend_option(backend, external, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(base + ["--backend-option", "path=x"])
     assert exc.value.code == 2 and "expected BACKEND.KEY=VALUE" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("contribution, message", [
+    (dict(sources=["src/bt_lib.c"]), r"need the folder they are in \(root\)"),
+    (dict(root=".", sources=["../x.c"]), r"must be relative to the backend's root"),
+    (dict(root=".", sources=["missing.c"]), r"shipped source 'missing.c' not found"),
+    (dict(external_sources=["/nonexistent/x.c"]), r"external source '/nonexistent/x.c' not found"),
+    (dict(defines=["1BAD"]), r"define '1BAD' is not NAME or NAME=VALUE"),
+    (dict(cflags=["-DX='a b'"]), r"compiler flag .* must be one word"),
+    (dict(libraries=["bad name"]), r"library 'bad name' is neither a name"),
+    (dict(headers=["/abs.h"]), r"header '/abs.h' is not a relative .h path"),
+])
+def test_bad_contributions_are_refused(contribution, message):
+    from aot.backends.build import library_build
+    with pytest.raises(AotError, match=rf"backend 'bt': .*{message}"):
+        library_build({"bt": BuildContribution(**contribution)})

@@ -104,7 +104,7 @@ def resolve_options(backend: "Backend", given: Mapping[str, str],
                        f"(its options: {known})")
     values: dict[str, str] = {}
     for name, option in declared.items():
-        value = given.get(name)
+        value = given.get(name) or None  # an empty value counts as not given, as in the environment
         if value is None and option.env:
             value = environ.get(option.env) or None
         if value is None:
