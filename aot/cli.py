@@ -45,9 +45,27 @@ def _add_compile_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                    help="import a Python module (or .py file) that registers backends, patterns, passes or "
                         "ops first (repeatable; installed packages' 'aot.plugins' entry points load too)")
+    p.add_argument("--backend-option", type=_backend_option, action="append", default=[],
+                   metavar="NAME.KEY=VALUE", help="an option of backend NAME, e.g. cmsis-nn.path=/opt/CMSIS-NN "
+                                                 "(repeatable; overrides the option's environment variable)")
     p.add_argument("--allow-float-fallback", action="store_true",
                    help="run quantized (QDQ) patterns that have no integer kernel in float, with a note, "
                         "instead of failing")
+
+
+def _backend_option(text: str) -> tuple[str, str, str]:
+    from .backends.build import parse_backend_option
+    try:
+        return parse_backend_option(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _backend_options(given: list[tuple[str, str, str]]) -> dict[str, dict[str, str]]:
+    options: dict[str, dict[str, str]] = {}
+    for backend, key, value in given:
+        options.setdefault(backend, {})[key] = value  # the last one given wins
+    return options
 
 
 def _layout_spec(text: str) -> tuple[str, list[str]]:
@@ -86,7 +104,8 @@ def _options(args: argparse.Namespace):
     return CompileOptions(quantize=quantize, recast=recast, prefix=args.prefix, backends=args.backend or ["ref"], alignment=args.alignment,
                           input_shapes=dict(args.input_shape), dump_ir_after=set(args.dump_ir_after),
                           allow_float_fallback=args.allow_float_fallback, plugins=list(args.plugin),
-                          desired_layouts=dict(args.layout), layout_skip_layers=list(args.layout_skip))
+                          desired_layouts=dict(args.layout), layout_skip_layers=list(args.layout_skip),
+                          backend_options=_backend_options(args.backend_option))
 
 
 def _check_output_folder(model: Path, output: Path) -> None:

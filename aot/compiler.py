@@ -13,6 +13,7 @@ import numpy as np
 import onnx
 
 from . import backends  # noqa: F401  (registers the built-in backends)
+from .backends.build import library_build, resolve_all_options
 from .backends.partition import annotate_backends, merge_composites, partition_backends
 from .backends.registry import REGISTRY
 from .codegen.emit import render_library
@@ -77,6 +78,8 @@ class CompileOptions:
     quantize: QuantizeOptions | None = None
     recast: RecastOptions | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # {"cmsis-nn": {"path": "/opt/CMSIS-NN"}}: --backend-option cmsis-nn.path=/opt/CMSIS-NN
+    backend_options: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -140,11 +143,18 @@ def compile_model(source: str | Path | onnx.ModelProto | Graph, options: Compile
     if options.alignment <= 0 or options.alignment & (options.alignment - 1):
         raise AotError(f"alignment {options.alignment} is not a power of two")
     board = resolve_board(options.board, options.board_dirs)
+    load_plugins(options.plugins)  # a plug-in may register the backends named below
+    # Checked before any work: a missing --backend-option fails the same way for every model.
+    backend_options = resolve_all_options([*options.backends, *options.layer_backend.values()],
+                                          options.backend_options)
     graph = optimize(source, options)
     calls, aliases = lower(graph, options.prefix)
     plan = plan_memory(graph, [c.step for c in calls], aliases, options.alignment)
     check_fit(board, graph, calls, plan)  # before rendering: a model too big fails fast
-    files = render_library(graph, calls, plan, options.prefix, options.board)
+    used = dict.fromkeys(c.backend for c in calls)  # only backends that run layers add to the build
+    build = library_build({b: REGISTRY.get(b).build_contribution(dict(backend_options.get(b, {}))) for b in used},
+                          board)
+    files = render_library(graph, calls, plan, options.prefix, options.board, build=build)
     files.update(board_files(board, options.prefix))
     return CompiledModel(graph, calls, plan, files, options)
 

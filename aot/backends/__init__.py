@@ -1,7 +1,8 @@
 """Backend registry and the built-in backends."""
 from . import ref  # noqa: F401  (registers "ref")
+from .build import BackendOption, BuildContribution
 from .partition import Region, annotate_backends, partition_backends, regions
 from .registry import REGISTRY, Backend, BackendRegistry, Kernel, TemplateBackend, register_backend
 
 __all__ = ["REGISTRY", "Backend", "BackendRegistry", "Kernel", "TemplateBackend", "register_backend", "Region",
-           "annotate_backends", "partition_backends", "regions"]
+           "annotate_backends", "partition_backends", "regions", "BackendOption", "BuildContribution"]

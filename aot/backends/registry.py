@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 from ..ir import Graph, Node
 from ..ops import is_layout_sensitive
 from .patterns import COMPOSITE_DOMAIN, OpPat, Pattern
+from .build import BackendOption, BuildContribution
 
 ParamsFn = Callable[[Node, Graph], dict[str, Any]]
 CheckFn = Callable[[Node, Graph], "str | None"]
@@ -81,6 +82,12 @@ class Backend(ABC):
 
     name: str = "backend"
     template_dirs: Sequence[Path] = ()  # searched before the package's templates/
+    options: Sequence[BackendOption] = ()  # what --backend-option NAME.KEY=VALUE may set (see build.py)
+
+    def build_contribution(self, options: dict[str, str]) -> BuildContribution:
+        """Sources, include folders, defines, libraries and flags the library needs when this
+        backend runs layers of it, given its resolved ``options``; nothing by default."""
+        return BuildContribution()
 
     @abstractmethod
     def kernel_for(self, node: Node, graph: Graph) -> Kernel | None:

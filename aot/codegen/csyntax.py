@@ -2,6 +2,7 @@
 and has no recursion."""
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -29,8 +30,8 @@ def preprocess(path: Path, include_dirs: list[Path] | None = None, defines: list
     return proc.stdout
 
 
-def parse_c(path: Path, include_dirs: list[Path] | None = None) -> c_ast.FileAST:
-    text = preprocess(path, [path.parent] + list(include_dirs or []))
+def parse_c(path: Path, include_dirs: list[Path] | None = None, defines: list[str] | None = None) -> c_ast.FileAST:
+    text = preprocess(path, [path.parent] + list(include_dirs or []), defines)
     return c_parser.CParser().parse(text, filename=str(path))
 
 
@@ -78,14 +79,27 @@ def check_sources(folder: Path) -> list[str]:
     """Problems found in every .c file of ``folder`` (empty list: clean)."""
     problems: list[str] = []
     call_graph: dict[str, set[str]] = {}
+    include_dirs, defines = _backend_build(Path(folder))
     for src in sorted(Path(folder).glob("*.c")):
         scan = _Scan()
-        scan.visit(parse_c(src))
+        scan.visit(parse_c(src, include_dirs, defines))
         problems += [f"{src.name}: {p}" for p in scan.problems]
         for fn, callees in scan.calls.items():
             call_graph.setdefault(fn, set()).update(callees)
     problems += [f"recursion through {cycle}" for cycle in _cycles(call_graph)]
     return problems
+
+
+def _backend_build(folder: Path) -> tuple[list[Path], list[str]]:
+    """Include folders and defines the backends add (metadata.json "build"): kernel files include
+    the backends' headers. The backends' own sources (in subfolders) are not aot's to check."""
+    try:
+        record = json.loads((folder / "metadata.json").read_text()).get("build", {})
+    except (OSError, ValueError):
+        return [], []
+    dirs = [folder / d for entry in record.values() for d in entry.get("include_dirs", [])]
+    dirs += [Path(d) for entry in record.values() for d in entry.get("external_include_dirs", [])]
+    return dirs, [d for entry in record.values() for d in entry.get("defines", [])]
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[str]:

@@ -6,6 +6,7 @@ import json
 import numpy as np
 
 from .. import __version__
+from ..backends.build import LibraryBuild
 from ..backends.registry import REGISTRY
 from ..ir import Graph
 from ..ir.dtypes import c_type
@@ -35,7 +36,10 @@ def tensor_expr(graph: Graph, plan: MemoryPlan, prefix: str, name: str, writable
 
 
 def render_library(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: str,
-                   board: str = "host") -> dict[str, str]:
+                   board: str = "host", build: LibraryBuild | None = None) -> dict[str, str]:
+    """``build``: what the backends add to the build (aot/backends/build.py); its copied files
+    become files of the library."""
+    build = build or LibraryBuild()
     backends = sorted({c.backend for c in calls}, key=lambda b: [c.backend for c in calls].index(b))
     extra_dirs = [d for b in backends for d in REGISTRY.get(b).template_dirs]
     env = make_environment(extra_dirs)
@@ -83,7 +87,8 @@ def render_library(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: st
     kernel_files = [f"kernels_{b}.c" for b in backends]
     common = {"prefix": prefix, "PREFIX": prefix.upper(), "graph": graph, "plan": plan, "io": io,
               "calls": call_lines, "output_copies": output_copies, "weights": weight_list,
-              "prototypes": prototypes, "kernel_files": kernel_files, "sources": ["model.c"] + kernel_files,
+              "prototypes": prototypes, "kernel_files": kernel_files,
+              "sources": ["model.c"] + kernel_files + build.sources, "build": build,
               "version": __version__, "board": board}
     files["model.h"] = env.get_template("model/model.h.j2").render(**common)
     files["model.c"] = env.get_template("model/model.c.j2").render(**common)
@@ -91,11 +96,15 @@ def render_library(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: st
     files["kernels.h"] = env.get_template("model/kernels.h.j2").render(**common)
     for b in backends:
         files[f"kernels_{b}.c"] = env.get_template("model/kernels.c.j2").render(
-            backend=b, kernels=kernel_sources[b], **common)
+            backend=b, kernels=kernel_sources[b], headers=build.headers.get(b, []), **common)
     files["Makefile"] = env.get_template("model/Makefile.j2").render(**common)
     files["CMakeLists.txt"] = env.get_template("model/CMakeLists.txt.j2").render(**common)
     files["aot_runtime.h"] = (runtime_dir() / "aot_runtime.h").read_text()
-    files["metadata.json"] = json.dumps(metadata(graph, calls, plan, prefix, io, weight_list), indent=2) + "\n"
+    meta = metadata(graph, calls, plan, prefix, io, weight_list)
+    if build.record:  # only libraries with contributions carry the key
+        meta["build"] = build.record
+    files["metadata.json"] = json.dumps(meta, indent=2) + "\n"
+    files.update(build.files)
     return files
 
 

@@ -97,8 +97,9 @@ def link_flags(board: Board, cc_kind: str, search_dirs: list[Path], stack_bytes:
 
 
 def link_firmware(board: Board, cc_kind: str, sources: list[Path], library: Path | None, include_dirs: list[Path],
-                  out: Path, cflags: list[str], stack_bytes: int) -> Path:
-    """Compile the firmware sources and link them with the library (if any) into ``out`` (an ELF)."""
+                  out: Path, cflags: list[str], stack_bytes: int, libraries: list[str] | None = None) -> Path:
+    """Compile the firmware sources and link them with the library (if any) into ``out`` (an ELF);
+    ``libraries``: link arguments the library needs (its backends' libraries), after it."""
     check_cc_kind(cc_kind)
     search = list(dict.fromkeys([board.folder.resolve(), *(s.parent for s in board.sources)]))
     sources = list(sources)
@@ -111,7 +112,7 @@ def link_firmware(board: Board, cc_kind: str, sources: list[Path], library: Path
             sources.append(libc / "aot_libc.c")
     cmd = [board.compiler(cc_kind), *board.compile_flags(cc_kind), *freestanding, *cflags,
            *[f"-I{d}" for d in include_dirs], *map(str, sources), *([str(library)] if library else []),
-           *link_flags(board, cc_kind, search, stack_bytes), "-o", str(out)]
+           *(libraries or []), *link_flags(board, cc_kind, search, stack_bytes), "-o", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         # GNU ld: "region `RAM' overflowed by N bytes"; ld.lld: "... will not fit in region 'RAM':

@@ -15,6 +15,7 @@ import numpy as np
 import onnx
 
 from .. import __version__
+from ..backends.build import link_arguments
 from ..codegen.cformat import c_array_body
 from ..codegen.env import make_environment
 from ..compiler import CompiledModel, CompileOptions, compile_model, write_library
@@ -280,7 +281,8 @@ def run_on_board(source: str | Path | onnx.ModelProto, board: str | Board, *, bo
         main_c.write_text(render_main(compiled, board, baseline.feeds))
         elf = link_firmware(board, cc, [main_c, *board.sources], library, [*board.include_dirs, lib_dir],
                             fw_dir / "firmware.elf", [opt, *FIRMWARE_CFLAGS, *(["-DAOT_PROFILE"] if profile else [])],
-                            stack_bytes if stack_bytes is not None else board.stack_bytes)
+                            stack_bytes if stack_bytes is not None else board.stack_bytes,
+                            link_arguments(compiled.metadata.get("build", {})))
         seconds["build"] = time.perf_counter() - t0
         run = run_qemu(board, elf, timeout)
         seconds["qemu"] = run.seconds
