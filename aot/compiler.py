@@ -23,6 +23,7 @@ from .passes import PassContext, Sequential, default_pipeline, eliminate_dead_co
 from .passes.layout_convert import convert_layout_pass
 from .planner import MemoryPlan, plan_memory
 from .quant.expand_qlinear import expand_qlinear
+from .quant.fixed_point import ROUNDINGS
 from .quant.lower_qdq import lower_qdq
 from .targets.board import resolve_board
 from .targets.cross import board_files
@@ -45,6 +46,7 @@ class CompileOptions:
     layout_skip_layers: list[int] = field(default_factory=list)
     board: str = "host"
     board_dirs: list[str] = field(default_factory=list)  # user board folders (--board-dir)
+    rounding: str = "single"  # int8 requantization: "single" or "tflite" (aot/quant/fixed_point.py)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -72,6 +74,9 @@ def optimize(source: str | Path | onnx.ModelProto | Graph, options: CompileOptio
     options = options or CompileOptions()
     graph = source.copy() if isinstance(source, Graph) else import_onnx(
         source, input_shapes=options.input_shapes, freeze_inputs=options.freeze_inputs)
+    if options.rounding not in ROUNDINGS:
+        raise AotError(f"unknown rounding '{options.rounding}'; choose one of {', '.join(ROUNDINGS)}")
+    graph.rounding = options.rounding
     ctx = PassContext(options={"backends": options.backends, "layer_backend": options.layer_backend,
                                "allow_float_fallback": options.allow_float_fallback,
                                "desired_layouts": options.desired_layouts,

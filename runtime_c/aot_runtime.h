@@ -53,6 +53,56 @@ static inline int32_t aot_requantize(int32_t acc, int32_t multiplier, int shift)
     const int64_t prod = ((int64_t)acc * (int64_t)multiplier + ((int64_t)1 << (total - 1))) >> total;
     return (int32_t)(prod > INT32_MAX ? INT32_MAX : (prod < INT32_MIN ? INT32_MIN : prod));
 }
+/* ---- int8 fixed-point requantization: TFLite's "double rounding" (aot compile --rounding tflite) ------
+ * TFLite's MultiplyByQuantizedMultiplier: SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT,
+ * both rounding ties away from zero. TFLite computes acc * 2^left_shift in int32 (undefined on
+ * overflow); it saturates here. aot/quant/fixed_point.py (requantize_double_rounding) is the twin. */
+static inline int32_t aot_srdhm(int32_t a, int32_t b) {
+    if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
+    const int64_t ab = (int64_t)a * (int64_t)b;
+    const int64_t nudge = ab >= 0 ? ((int64_t)1 << 30) : 1 - ((int64_t)1 << 30);
+    return (int32_t)((ab + nudge) / ((int64_t)1 << 31)); /* C division truncates, as gemmlowp's */
+}
+static inline int32_t aot_rdbpot(int32_t x, int exponent) {
+    const int32_t mask = (int32_t)(((int64_t)1 << exponent) - 1);
+    const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> exponent) + ((x & mask) > threshold ? 1 : 0);
+}
+static inline int32_t aot_requantize_tflite(int32_t acc, int32_t multiplier, int shift) {
+    const int64_t x = (int64_t)acc * ((int64_t)1 << (shift > 0 ? shift : 0));
+    const int32_t xs = (int32_t)(x > INT32_MAX ? INT32_MAX : (x < INT32_MIN ? INT32_MIN : x));
+    return aot_rdbpot(aot_srdhm(xs, multiplier), shift > 0 ? 0 : -shift);
+}
+/* TFLite's int8 AveragePool: the raw sum over the window divided by its count, ties away from zero. */
+static inline int32_t aot_rounding_average(int32_t sum, int32_t count) {
+    return sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
+}
+/* TFLite's GetReciprocal for its int8 Softmax (gemmlowp's one_over_one_plus_x_for_x_in_0_1: three
+ * Newton-Raphson steps in Q2.29); x > 0 in Q(integer_digits). aot/quant/gemmlowp.py is the twin. */
+static inline int32_t aot_sat_shl(int32_t x, int exponent) { /* SaturatingRoundingMultiplyByPOT, > 0 */
+    const int32_t threshold = (int32_t)(((uint32_t)1 << (31 - exponent)) - 1);
+    return x > threshold ? INT32_MAX : (x < -threshold ? INT32_MIN : (int32_t)((uint32_t)x << exponent));
+}
+static inline int aot_clz32(uint32_t x) {
+    int n = 0;
+    while (n < 32 && !(x & 0x80000000u)) {
+        x <<= 1;
+        ++n;
+    }
+    return n;
+}
+static inline int32_t aot_tflite_reciprocal(int32_t x, int integer_digits, int* bits_over_unit) {
+    const int headroom_plus_one = aot_clz32((uint32_t)x);
+    const int32_t a = (int32_t)(((uint32_t)x << headroom_plus_one) - ((uint32_t)1 << 31));
+    const int32_t half_denominator = (int32_t)(((int64_t)a + INT32_MAX + 1) / 2);
+    int32_t r = 1515870810 + aot_srdhm(half_denominator, -1010580540); /* 48/17 - 32/17 * d */
+    int i;
+    for (i = 0; i < 3; ++i)
+        r += aot_sat_shl(aot_srdhm(r, (1 << 29) - aot_srdhm(half_denominator, r)), 2);
+    *bits_over_unit = integer_digits - headroom_plus_one;
+    return aot_sat_shl(r, 1);
+}
+
 static inline int8_t aot_sat_s8(int32_t x, int32_t lo, int32_t hi) {
     return (int8_t)(x < lo ? lo : (x > hi ? hi : x));
 }
