@@ -54,8 +54,8 @@ static inline int32_t aot_requantize(int32_t acc, int32_t multiplier, int shift)
     return (int32_t)(prod > INT32_MAX ? INT32_MAX : (prod < INT32_MIN ? INT32_MIN : prod));
 }
 /* ---- int8 fixed-point requantization: TFLite's "double rounding" (aot compile --rounding tflite) ------
- * TFLite's MultiplyByQuantizedMultiplier: SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT,
- * both rounding ties away from zero. TFLite computes acc * 2^left_shift in int32 (undefined on
+ * TFLite's MultiplyByQuantizedMultiplier: SaturatingRoundingDoublingHighMul (rounds at bit 31, ties up),
+ * then RoundingDivideByPOT (ties away from zero). TFLite computes acc * 2^left_shift in int32 (undefined on
  * overflow); it saturates here. aot/quant/fixed_point.py (requantize_double_rounding) is the twin. */
 static inline int32_t aot_srdhm(int32_t a, int32_t b) {
     if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;

@@ -8,8 +8,9 @@ compile (``graph.rounding``, ``aot compile --rounding``):
   Rounding once keeps the result within half an LSB of the exact product, which measurably tracks
   ONNX Runtime's float requantization more closely (see the README).
 - "tflite" (TensorFlow Lite's and CMSIS-NN's default), ``requantize_double_rounding``: TFLite's
-  MultiplyByQuantizedMultiplier, i.e. SaturatingRoundingDoublingHighMul (round to nearest, ties away
-  from zero, at bit 31) then RoundingDivideByPOT (ties away from zero again). In this mode every int8
+  MultiplyByQuantizedMultiplier, i.e. SaturatingRoundingDoublingHighMul (rounds acc * multiplier to
+  nearest at bit 31, ties up) then RoundingDivideByPOT (to nearest again, ties away from zero): two
+  roundings, so a result can be one LSB off the exactly rounded product. In this mode every int8
   kernel also takes TFLite's other integer recipes (multiplier computation, Add's 20-bit headroom,
   AveragePool's rounding division, Mean's multiplier per count, the gemmlowp fixed-point Softmax in
   aot/quant/gemmlowp.py), so its results are bit-exact with TFLite Micro's reference kernels.

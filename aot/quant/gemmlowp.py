@@ -15,7 +15,7 @@ ACCUMULATION_INTEGER_BITS = 12  # the sum of exps is Q12.19
 
 
 def srdhm(a: int, b: int) -> int:
-    """SaturatingRoundingDoublingHighMul: (a * b * 2 + 2^31) / 2^32, ties away from zero."""
+    """SaturatingRoundingDoublingHighMul: a * b / 2^31 rounded to nearest (ties up), saturated."""
     if a == INT32_MIN and b == INT32_MIN:
         return INT32_MAX
     ab = a * b
