@@ -863,3 +863,17 @@ def test_each_rounding_matches_only_its_own_golden(tmp_path_factory):
                 assert np.array_equal(g, own), (rounding, k)
                 differs[k] |= not np.array_equal(g, theirs)
         assert all(differs), (rounding, differs)
+
+
+def test_rounding_option_reaches_the_graph_and_metadata(tmp_path):
+    import json
+
+    from aot.cli import main
+    from aot.errors import AotError
+    proto = tie_model().proto()
+    with pytest.raises(AotError, match="unknown rounding"):
+        compile_model(proto, CompileOptions(rounding="half_even"))
+    onnx.save(proto, tmp_path / "m.onnx")
+    assert main(["compile", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "lib"), "--rounding", "tflite"]) == 0
+    assert json.loads((tmp_path / "lib" / "metadata.json").read_text())["rounding"] == "tflite"
+    assert "aot_requantize_tflite(" in "".join(p.read_text() for p in (tmp_path / "lib").glob("*.c"))

@@ -303,11 +303,20 @@ def _softmax_params(node: Node, graph: Graph) -> dict:
     return {"rows": int(np.prod(shape[:-1])), "D": shape[-1], **kp.softmax_qparams(node, graph)}
 
 
+SOFTMAX_TFLITE_MAX_D = 4095  # each exp is at most 2^19 in the Q12.19 sum
+
+
 def _softmax_check(node: Node, graph: Graph) -> str | None:
     rank = len(graph.tensors[node.inputs[0]].shape)
     if int(node.attrs.get("axis", -1)) % rank != rank - 1:
         return "int8 Softmax over the last axis only"
-    return _has_quant(_activations)(node, graph)
+    reason = _has_quant(_activations)(node, graph)
+    y = node.outputs[0]
+    tflite_recipe = graph.rounding == "tflite" and (kp.scale_of(graph, y), kp.zero_point_of(graph, y)) == \
+        kp.TFLITE_SOFTMAX_OUT
+    if reason is None and tflite_recipe and graph.tensors[node.inputs[0]].shape[-1] > SOFTMAX_TFLITE_MAX_D:
+        return f"TFLite's int8 Softmax sums in Q12.19: rows longer than {SOFTMAX_TFLITE_MAX_D} overflow int32"
+    return reason
 
 
 REF.kernel("Softmax", template="ref/int8/softmax.c.j2", check=_softmax_check, dtypes=S8, roundings=BOTH, input_names=("X",),
