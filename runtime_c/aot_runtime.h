@@ -68,10 +68,22 @@ static inline int32_t aot_rdbpot(int32_t x, int exponent) {
     const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
     return (x >> exponent) + ((x & mask) > threshold ? 1 : 0);
 }
+/* The same for the non-negative multipliers QuantizeMultiplier gives, in fewer instructions:
+ * SaturatingRoundingDoublingHighMul then cannot saturate, and its nudge-then-truncate equals
+ * floor((x * multiplier + 2^30) / 2^31) for either sign of the product. */
 static inline int32_t aot_requantize_tflite(int32_t acc, int32_t multiplier, int shift) {
-    const int64_t x = (int64_t)acc * ((int64_t)1 << (shift > 0 ? shift : 0));
-    const int32_t xs = (int32_t)(x > INT32_MAX ? INT32_MAX : (x < INT32_MIN ? INT32_MIN : x));
-    return aot_rdbpot(aot_srdhm(xs, multiplier), shift > 0 ? 0 : -shift);
+    int32_t x = acc;
+    int right = -shift;
+    if (shift > 0) { /* rare: a real multiplier above 1 */
+        const int64_t y = (int64_t)acc * ((int64_t)1 << shift);
+        x = (int32_t)(y > INT32_MAX ? INT32_MAX : (y < INT32_MIN ? INT32_MIN : y));
+        right = 0;
+    }
+    {
+        const int32_t hi = (int32_t)(((int64_t)x * multiplier + ((int64_t)1 << 30)) >> 31);
+        const int32_t mask = (int32_t)(((uint32_t)1 << right) - 1u);
+        return (hi >> right) + ((hi & mask) > (mask >> 1) + (hi < 0) ? 1 : 0);
+    }
 }
 /* TFLite's int8 AveragePool: the raw sum over the window divided by its count, ties away from zero. */
 static inline int32_t aot_rounding_average(int32_t sum, int32_t count) {
