@@ -1,5 +1,6 @@
 """int8 kernels: integer-only arithmetic with int32 accumulators and fixed-point requantization
-(aot_requantize in aot_runtime.h). Parameters come from aot.quant.kernel_params, which the golden
+(aot_requantize in aot_runtime.h, or aot_requantize_tflite and TFLite's recipes with the "tflite"
+rounding: every kernel here implements both). Parameters come from aot.quant.kernel_params, which the golden
 model (aot.quant.golden) shares, so C and golden differ only if the arithmetic does. The Conv, Gemm
 and pooling kernels also carry paths for the Arm DSP extension and Helium (chosen by the compiler's
 __ARM_FEATURE_* macros) whose integer results are the portable C's, bit for bit."""
