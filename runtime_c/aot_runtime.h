@@ -85,6 +85,14 @@ static inline int32_t aot_requantize_tflite(int32_t acc, int32_t multiplier, int
         return (hi >> right) + ((hi & mask) > (mask >> 1) + (hi < 0) ? 1 : 0);
     }
 }
+/* aot_requantize_tflite's result for shift = -rshift <= -1 (every convolution and fully connected layer
+ * in practice) and multiplier >= 0: |result| <= 2^30, so the zero point can be added before an 8-bit
+ * saturation (aot/backends/ref/kernels/int8.py requant_spec: tfast). */
+static inline int32_t aot_requantize_tflite_rs(int32_t acc, int32_t multiplier, int rshift) {
+    const int32_t hi = (int32_t)(((int64_t)acc * multiplier + ((int64_t)1 << 30)) >> 31);
+    const int32_t mask = (int32_t)(((uint32_t)1 << rshift) - 1u);
+    return (hi >> rshift) + ((hi & mask) > (mask >> 1) + (hi < 0) ? 1 : 0);
+}
 /* TFLite's int8 AveragePool: the raw sum over the window divided by its count, ties away from zero. */
 static inline int32_t aot_rounding_average(int32_t sum, int32_t count) {
     return sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;

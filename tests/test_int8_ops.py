@@ -876,11 +876,11 @@ def test_rounding_option_reaches_the_graph_and_metadata(tmp_path):
     onnx.save(proto, tmp_path / "m.onnx")
     assert main(["compile", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "lib"), "--rounding", "tflite"]) == 0
     assert json.loads((tmp_path / "lib" / "metadata.json").read_text())["rounding"] == "tflite"
-    assert "aot_requantize_tflite(" in "".join(p.read_text() for p in (tmp_path / "lib").glob("*.c"))
+    assert "aot_requantize_tflite" in "".join(p.read_text() for p in (tmp_path / "lib").glob("*.c"))
 
 
 def test_c_requantize_tflite_equals_golden_on_extremes(tmp_path):
-    """runtime_c's aot_requantize_tflite (its shortcut for non-negative multipliers included) against
+    """runtime_c's aot_requantize_tflite and aot_requantize_tflite_rs (shift <= -1) against
     fixed_point.requantize_double_rounding on the int32 extremes, every shift and tie-prone multipliers."""
     import subprocess
 
@@ -889,9 +889,12 @@ def test_c_requantize_tflite_equals_golden_on_extremes(tmp_path):
     accs = [INT32_MIN, INT32_MIN + 1, -123457, -6, -3, -2, -1, 0, 1, 2, 3, 98765, INT32_MAX - 1, INT32_MAX]
     grid = list(itertools.product(accs, [0, 1, 2 ** 30, 1518500250, INT32_MAX], range(-31, 31)))
     calls = "".join(f'    printf("%ld\\n", (long)aot_requantize_tflite((int32_t){a}LL, {m}, {s}));\n' for a, m, s in grid)
+    shortcut = [(a, m, s) for a, m, s in grid if s <= -1]  # aot_requantize_tflite_rs: rshift = -shift >= 1
+    calls += "".join(f'    printf("%ld\\n", (long)aot_requantize_tflite_rs((int32_t){a}LL, {m}, {-s}));\n'
+                     for a, m, s in shortcut)
     (tmp_path / "t.c").write_text(f'#include <stdio.h>\n#include "aot_runtime.h"\nint main(void) {{\n{calls}    return 0;\n}}\n')
     subprocess.run([cc, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-I", str(runtime_dir()), "-o",
                     str(tmp_path / "t"), str(tmp_path / "t.c"), "-lm"], check=True)
     got = [int(v) for v in subprocess.run([str(tmp_path / "t")], check=True, capture_output=True, text=True).stdout.split()]
-    g = np.array(grid, np.int64)
+    g = np.array(grid + shortcut, np.int64)
     assert got == requantize_double_rounding(g[:, 0], g[:, 1], g[:, 2]).tolist()

@@ -58,12 +58,14 @@ def requant_spec(mult: list[int], shift: list[int], out_zp: int, rounding: str =
     ``fast``: every channel has shift <= -2 (or a zero multiplier), so aot_requantize_hi gives
     aot_requantize's result with rshift = -1 - shift and round = 2^(rshift - 1). ``zfold``: round also
     adds the output zero point (out_zp * 2^rshift: exact, and |high word + round| < 2^31 while
-    rshift <= 22). Both are single-rounding identities: "tflite" rounding takes the general store."""
+    rshift <= 22). Both are single-rounding identities. ``tfast`` ("tflite" rounding): every shift is
+    <= -1 (multipliers are never negative), so aot_requantize_tflite_rs applies and |result| <= 2^30."""
     fast = rounding == "single" and all(m == 0 or s <= -2 for m, s in zip(mult, shift))
+    tfast = rounding == "tflite" and all(m == 0 or (m > 0 and s <= -1) for m, s in zip(mult, shift))
     rsh = [-1 - s if s <= -2 else 1 for s in shift]
     zfold = fast and max(rsh) <= 22
     rnd = [(1 << (r - 1)) + (out_zp << r if zfold else 0) for r in rsh]
-    return {"fast": fast, "zfold": zfold, "uniform": len(set(zip(mult, shift))) == 1, "mult": list(mult),
+    return {"fast": fast, "zfold": zfold, "tfast": tfast, "uniform": len(set(zip(mult, shift))) == 1, "mult": list(mult),
             "shift": list(shift), "rsh": rsh, "round": rnd}
 
 
