@@ -51,6 +51,9 @@ def _add_compile_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-float-fallback", action="store_true",
                    help="run quantized (QDQ) patterns that have no integer kernel in float, with a note, "
                         "instead of failing")
+    p.add_argument("--rounding", choices=["single", "tflite"], default="single",
+                   help="int8 requantization: single rounding (default) or TFLite's double rounding and "
+                        "integer recipes (bit-exact with TFLite Micro's reference kernels)")
 
 
 def _backend_option(text: str) -> tuple[str, str, str]:
@@ -105,7 +108,7 @@ def _options(args: argparse.Namespace):
                           input_shapes=dict(args.input_shape), dump_ir_after=set(args.dump_ir_after),
                           allow_float_fallback=args.allow_float_fallback, plugins=list(args.plugin),
                           desired_layouts=dict(args.layout), layout_skip_layers=list(args.layout_skip),
-                          backend_options=_backend_options(args.backend_option))
+                          backend_options=_backend_options(args.backend_option), rounding=args.rounding)
 
 
 def _check_output_folder(model: Path, output: Path) -> None:

@@ -30,6 +30,7 @@ from .planner import MemoryPlan, plan_memory
 from .quant.config import QuantConfig
 from .quant.ptq import quantize_model
 from .quant.expand_qlinear import expand_qlinear
+from .quant.fixed_point import ROUNDINGS
 from .quant.lower_qdq import lower_qdq
 from .targets.board import resolve_board
 from .targets.cross import board_files
@@ -77,6 +78,7 @@ class CompileOptions:
     skip_layers: list[str] = field(default_factory=list)  # layers that fusions and patterns leave alone
     quantize: QuantizeOptions | None = None
     recast: RecastOptions | None = None
+    rounding: str = "single"  # int8 requantization: "single" or "tflite" (aot/quant/fixed_point.py)
     extra: dict[str, Any] = field(default_factory=dict)
     # {"cmsis-nn": {"path": "/opt/CMSIS-NN"}}: --backend-option cmsis-nn.path=/opt/CMSIS-NN
     backend_options: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -107,7 +109,10 @@ def optimize(source: str | Path | onnx.ModelProto | Graph, options: CompileOptio
     """Import (unless given a Graph) and run the pass pipeline up to partitioning."""
     options = options or CompileOptions()
     load_plugins(options.plugins)
+    if options.rounding not in ROUNDINGS:
+        raise AotError(f"unknown rounding '{options.rounding}'; choose one of {', '.join(ROUNDINGS)}")
     graph = source_graph(source, options)
+    graph.rounding = options.rounding
     ctx = PassContext(options={"backends": options.backends, "layer_backend": options.layer_backend,
                                "allow_float_fallback": options.allow_float_fallback,
                                "desired_layouts": options.desired_layouts,

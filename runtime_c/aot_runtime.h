@@ -57,6 +57,76 @@ static inline int32_t aot_requantize(int32_t acc, int32_t multiplier, int shift)
     const int64_t prod = ((int64_t)acc * (int64_t)multiplier + ((int64_t)1 << (total - 1))) >> total;
     return (int32_t)(prod > INT32_MAX ? INT32_MAX : (prod < INT32_MIN ? INT32_MIN : prod));
 }
+/* ---- int8 fixed-point requantization: TFLite's "double rounding" (aot compile --rounding tflite) ------
+ * TFLite's MultiplyByQuantizedMultiplier: SaturatingRoundingDoublingHighMul (rounds at bit 31, ties up),
+ * then RoundingDivideByPOT (ties away from zero). TFLite computes acc * 2^left_shift in int32 (undefined on
+ * overflow); it saturates here. aot/quant/fixed_point.py (requantize_double_rounding) is the twin. */
+static inline int32_t aot_srdhm(int32_t a, int32_t b) {
+    if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
+    const int64_t ab = (int64_t)a * (int64_t)b;
+    const int64_t nudge = ab >= 0 ? ((int64_t)1 << 30) : 1 - ((int64_t)1 << 30);
+    return (int32_t)((ab + nudge) / ((int64_t)1 << 31)); /* C division truncates, as gemmlowp's */
+}
+static inline int32_t aot_rdbpot(int32_t x, int exponent) {
+    const int32_t mask = (int32_t)(((int64_t)1 << exponent) - 1);
+    const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> exponent) + ((x & mask) > threshold ? 1 : 0);
+}
+/* The same for the non-negative multipliers QuantizeMultiplier gives, in fewer instructions:
+ * SaturatingRoundingDoublingHighMul then cannot saturate, and its nudge-then-truncate equals
+ * floor((x * multiplier + 2^30) / 2^31) for either sign of the product. */
+static inline int32_t aot_requantize_tflite(int32_t acc, int32_t multiplier, int shift) {
+    int32_t x = acc;
+    int right = -shift;
+    if (shift > 0) { /* rare: a real multiplier above 1 */
+        const int64_t y = (int64_t)acc * ((int64_t)1 << shift);
+        x = (int32_t)(y > INT32_MAX ? INT32_MAX : (y < INT32_MIN ? INT32_MIN : y));
+        right = 0;
+    }
+    {
+        const int32_t hi = (int32_t)(((int64_t)x * multiplier + ((int64_t)1 << 30)) >> 31);
+        const int32_t mask = (int32_t)(((uint32_t)1 << right) - 1u);
+        return (hi >> right) + ((hi & mask) > (mask >> 1) + (hi < 0) ? 1 : 0);
+    }
+}
+/* aot_requantize_tflite's result for shift = -rshift <= -1 (every convolution and fully connected layer
+ * in practice) and multiplier >= 0: |result| <= 2^30, so the zero point can be added before an 8-bit
+ * saturation (aot/backends/ref/kernels/int8.py requant_spec: tfast). */
+static inline int32_t aot_requantize_tflite_rs(int32_t acc, int32_t multiplier, int rshift) {
+    const int32_t hi = (int32_t)(((int64_t)acc * multiplier + ((int64_t)1 << 30)) >> 31);
+    const int32_t mask = (int32_t)(((uint32_t)1 << rshift) - 1u);
+    return (hi >> rshift) + ((hi & mask) > (mask >> 1) + (hi < 0) ? 1 : 0);
+}
+/* TFLite's int8 AveragePool: the raw sum over the window divided by its count, ties away from zero. */
+static inline int32_t aot_rounding_average(int32_t sum, int32_t count) {
+    return sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
+}
+/* TFLite's GetReciprocal for its int8 Softmax (gemmlowp's one_over_one_plus_x_for_x_in_0_1: three
+ * Newton-Raphson steps in Q2.29); x > 0 in Q(integer_digits). aot/quant/gemmlowp.py is the twin. */
+static inline int32_t aot_sat_shl(int32_t x, int exponent) { /* SaturatingRoundingMultiplyByPOT, > 0 */
+    const int32_t threshold = (int32_t)(((uint32_t)1 << (31 - exponent)) - 1);
+    return x > threshold ? INT32_MAX : (x < -threshold ? INT32_MIN : (int32_t)((uint32_t)x << exponent));
+}
+static inline int aot_clz32(uint32_t x) {
+    int n = 0;
+    while (n < 32 && !(x & 0x80000000u)) {
+        x <<= 1;
+        ++n;
+    }
+    return n;
+}
+static inline int32_t aot_tflite_reciprocal(int32_t x, int integer_digits, int* bits_over_unit) {
+    const int headroom_plus_one = aot_clz32((uint32_t)x);
+    const int32_t a = (int32_t)(((uint32_t)x << headroom_plus_one) - ((uint32_t)1 << 31));
+    const int32_t half_denominator = (int32_t)(((int64_t)a + INT32_MAX + 1) / 2);
+    int32_t r = 1515870810 + aot_srdhm(half_denominator, -1010580540); /* 48/17 - 32/17 * d */
+    int i;
+    for (i = 0; i < 3; ++i)
+        r += aot_sat_shl(aot_srdhm(r, (1 << 29) - aot_srdhm(half_denominator, r)), 2);
+    *bits_over_unit = integer_digits - headroom_plus_one;
+    return aot_sat_shl(r, 1);
+}
+
 static inline int8_t aot_sat_s8(int32_t x, int32_t lo, int32_t hi) {
     return (int8_t)(x < lo ? lo : (x > hi ? hi : x));
 }

@@ -14,6 +14,10 @@ underflows to zero. A second check against ONNX Runtime running the QDQ model as
 requantization, so at most 1 LSB apart) catches kernels where C and golden agree on the wrong
 semantics (a dropped Relu, a wrong pad value).
 
+Every test runs in both roundings (``rounding``: "single" and "tflite", TFLite's double rounding and
+integer recipes); the tflite mode with fewer hypothesis examples (``per_rounding``). A mutation check
+shows the two modes really differ: the C of one against the golden model of the other fails.
+
 Also here: outputs pinned at -128 and 127 on purpose (``test_outputs_saturate``), int32 biases reaching
 the kernels unchanged, one library holding every int8 kernel built with gcc and clang, and
 aot/quant/fixed_point.py against exact rational arithmetic.
@@ -33,8 +37,9 @@ from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
 from aot.codegen.csyntax import check_sources
-from aot.compiler import CompiledModel, compile_model, write_library
-from aot.quant.fixed_point import INT32_MAX, INT32_MIN, quantize_multiplier, requantize
+from aot.compiler import CompiledModel, CompileOptions, compile_model, write_library
+from aot.quant.fixed_point import (INT32_MAX, INT32_MIN, quantize_multiplier, requantize,
+                                   requantize_double_rounding)
 from aot.quant.golden_runner import run_golden
 from aot.targets.host import load
 from conftest import require_tool
@@ -45,6 +50,25 @@ INT8_TEMPLATES = "ref/int8/"
 # Ops that move int8 values without arithmetic (their kernels are dtype-generic copies).
 MOVERS = ("Reshape", "Flatten", "Transpose", "Concat", "Pad", "Squeeze", "Unsqueeze", "Identity")
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+ROUNDINGS = ["single", "tflite"]
+TFLITE_SHARE = 3  # the tflite mode runs a third of the examples: it shares every kernel body
+
+
+def per_rounding(max_examples: int):
+    """A hypothesis test ``body(data, tmp_path_factory, rounding)`` run in each rounding mode, with
+    ``max_examples`` examples in single rounding and fewer in tflite mode (keeps the suite's time)."""
+    def wrap(body: Callable) -> Callable:
+        def test(rounding: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+            examples = max_examples if rounding == "single" else max(2, max_examples // TFLITE_SHARE)
+
+            @settings(max_examples=examples, **SETTINGS)
+            @given(data=st.data())
+            def run(data: st.DataObject) -> None:
+                body(data, tmp_path_factory, rounding)
+            run()
+        test.__name__, test.__qualname__, test.__doc__ = body.__name__, body.__qualname__, body.__doc__
+        return pytest.mark.parametrize("rounding", ROUNDINGS)(test)
+    return wrap
 
 QP = tuple[float, int]  # (scale, zero point)
 Act = tuple[str, tuple[float, float] | None]  # activation kind ("none", "Relu", "Clip") and Clip bounds
@@ -261,11 +285,13 @@ def assert_integer(compiled: CompiledModel, ops: tuple[str, ...]) -> None:
 
 
 def check_model(model: QdqModel, tmp_path_factory: pytest.TempPathFactory, ops: tuple[str, ...],
-                feeds: list[list[np.ndarray]], cc: str = "cc", syntax: bool = False) -> list[list[np.ndarray]]:
+                feeds: list[list[np.ndarray]], cc: str = "cc", syntax: bool = False,
+                rounding: str = "single") -> list[list[np.ndarray]]:
     """Compile, check integer-ness, build, run: C == golden bit for bit on every feed, and C within one
     LSB of ONNX Runtime's float requantization. Returns the C outputs per feed."""
     proto = model.proto()
-    compiled = compile_model(proto)
+    compiled = compile_model(proto, CompileOptions(rounding=rounding))
+    assert compiled.graph.rounding == rounding
     assert_integer(compiled, ops)
     lib = write_library(compiled, tmp_path_factory.mktemp("int8") / "lib")
     if syntax:
@@ -294,13 +320,13 @@ AddCase = Callable[[QdqModel, st.DataObject, np.random.Generator], tuple[str, ..
 
 
 def check_cases(data: st.DataObject, tmp_path_factory: pytest.TempPathFactory, ops: tuple[str, ...],
-                add_case: AddCase) -> None:
+                add_case: AddCase, rounding: str = "single") -> None:
     """CASES independent cases in one model, one build; a case may name further ops it must compile to."""
     rng = np.random.default_rng(data.draw(seeds))
     m = QdqModel()
     for _ in range(CASES):
         ops += add_case(m, data, rng) or ()
-    check_model(m, tmp_path_factory, ops, feed_sets(m, rng))
+    check_model(m, tmp_path_factory, ops, feed_sets(m, rng), rounding=rounding)
 
 
 # -- Conv ------------------------------------------------------------------------------------------
@@ -347,12 +373,11 @@ def add_conv(m: QdqModel, data: st.DataObject, rng: np.random.Generator) -> None
     m.quantized_output(y, (output_scale(data, natural), data.draw(zero_points)))
 
 
-@settings(max_examples=30, **SETTINGS)
-@given(data=st.data())
-def test_conv(data, tmp_path_factory):
+@per_rounding(30)
+def test_conv(data, tmp_path_factory, rounding):
     """Regular, depthwise, grouped and 1x1 Conv, 1-D and 2-D, pads/auto_pad, strides, dilations,
     per-channel and per-tensor weights, int32 bias up to the accumulator's headroom, fused Relu/Clip."""
-    check_cases(data, tmp_path_factory, ("Conv",), add_conv)
+    check_cases(data, tmp_path_factory, ("Conv",), add_conv, rounding)
 
 
 # -- fully connected -------------------------------------------------------------------------------
@@ -389,10 +414,9 @@ def add_fully_connected(m: QdqModel, data: st.DataObject, rng: np.random.Generat
         m.quantized_output(y, q)
 
 
-@settings(max_examples=25, **SETTINGS)
-@given(data=st.data())
-def test_fully_connected(data, tmp_path_factory):
-    check_cases(data, tmp_path_factory, ("Gemm",), add_fully_connected)
+@per_rounding(25)
+def test_fully_connected(data, tmp_path_factory, rounding):
+    check_cases(data, tmp_path_factory, ("Gemm",), add_fully_connected, rounding)
 
 
 # -- Add / Mul -------------------------------------------------------------------------------------
@@ -415,17 +439,15 @@ def binary_case(op: str) -> AddCase:
     return add_case
 
 
-@settings(max_examples=20, **SETTINGS)
-@given(data=st.data())
-def test_add(data, tmp_path_factory):
+@per_rounding(20)
+def test_add(data, tmp_path_factory, rounding):
     """Both inputs rescaled (different scales and zero points), broadcasting, fused Relu/Clip."""
-    check_cases(data, tmp_path_factory, ("Add",), binary_case("Add"))
+    check_cases(data, tmp_path_factory, ("Add",), binary_case("Add"), rounding)
 
 
-@settings(max_examples=15, **SETTINGS)
-@given(data=st.data())
-def test_mul(data, tmp_path_factory):
-    check_cases(data, tmp_path_factory, ("Mul",), binary_case("Mul"))
+@per_rounding(15)
+def test_mul(data, tmp_path_factory, rounding):
+    check_cases(data, tmp_path_factory, ("Mul",), binary_case("Mul"), rounding)
 
 
 # -- pooling ---------------------------------------------------------------------------------------
@@ -455,11 +477,10 @@ def add_average_pool(m: QdqModel, data: st.DataObject, rng: np.random.Generator)
     m.quantized_output(m.activation(y, activation(data)), rescaled(data, qx))
 
 
-@settings(max_examples=20, **SETTINGS)
-@given(data=st.data())
-def test_average_pool(data, tmp_path_factory):
+@per_rounding(20)
+def test_average_pool(data, tmp_path_factory, rounding):
     """Pads with and without count_include_pad (one multiplier per window count), strides, 1-D/2-D."""
-    check_cases(data, tmp_path_factory, ("AveragePool",), add_average_pool)
+    check_cases(data, tmp_path_factory, ("AveragePool",), add_average_pool, rounding)
 
 
 def add_max_pool(m: QdqModel, data: st.DataObject, rng: np.random.Generator) -> tuple[str, ...]:
@@ -471,12 +492,11 @@ def add_max_pool(m: QdqModel, data: st.DataObject, rng: np.random.Generator) -> 
     return () if qy == qx else ("Requantize",)
 
 
-@settings(max_examples=15, **SETTINGS)
-@given(data=st.data())
-def test_max_pool(data, tmp_path_factory):
+@per_rounding(15)
+def test_max_pool(data, tmp_path_factory, rounding):
     """Same scales in and out (MaxPool on int8, a fused Relu/Clip clamps it) or different ones
     (MaxPool then Requantize); pads, strides, dilations."""
-    check_cases(data, tmp_path_factory, ("MaxPool",), add_max_pool)
+    check_cases(data, tmp_path_factory, ("MaxPool",), add_max_pool, rounding)
 
 
 def add_global_average_pool(m: QdqModel, data: st.DataObject, rng: np.random.Generator) -> None:
@@ -486,10 +506,9 @@ def add_global_average_pool(m: QdqModel, data: st.DataObject, rng: np.random.Gen
     m.quantized_output(m.activation(m.op("GlobalAveragePool", [x]), activation(data)), rescaled(data, qx))
 
 
-@settings(max_examples=10, **SETTINGS)
-@given(data=st.data())
-def test_global_average_pool(data, tmp_path_factory):
-    check_cases(data, tmp_path_factory, ("GlobalAveragePool",), add_global_average_pool)
+@per_rounding(10)
+def test_global_average_pool(data, tmp_path_factory, rounding):
+    check_cases(data, tmp_path_factory, ("GlobalAveragePool",), add_global_average_pool, rounding)
 
 
 # -- Softmax ---------------------------------------------------------------------------------------
@@ -501,10 +520,9 @@ def add_softmax(m: QdqModel, data: st.DataObject, rng: np.random.Generator) -> N
     m.quantized_output(m.op("Softmax", [x], axis=-1), qy)
 
 
-@settings(max_examples=12, **SETTINGS)
-@given(data=st.data())
-def test_softmax(data, tmp_path_factory):
-    check_cases(data, tmp_path_factory, ("Softmax",), add_softmax)
+@per_rounding(12)
+def test_softmax(data, tmp_path_factory, rounding):
+    check_cases(data, tmp_path_factory, ("Softmax",), add_softmax, rounding)
 
 
 # -- standalone Relu / Clip (Requantize) -----------------------------------------------------------
@@ -515,11 +533,10 @@ def add_standalone_activation(m: QdqModel, data: st.DataObject, rng: np.random.G
     m.quantized_output(m.activation(x, act if act[0] != "none" else ("Relu", None)), rescaled(data, qx))
 
 
-@settings(max_examples=12, **SETTINGS)
-@given(data=st.data())
-def test_standalone_activation_requantizes(data, tmp_path_factory):
+@per_rounding(12)
+def test_standalone_activation_requantizes(data, tmp_path_factory, rounding):
     """DQ -> Relu / Relu6 (Clip 0..6) / Clip -> Q: a Requantize with clamp bounds."""
-    check_cases(data, tmp_path_factory, ("Requantize",), add_standalone_activation)
+    check_cases(data, tmp_path_factory, ("Requantize",), add_standalone_activation, rounding)
 
 
 # -- data movement ---------------------------------------------------------------------------------
@@ -539,11 +556,10 @@ def add_mover(m: QdqModel, data: st.DataObject, rng: np.random.Generator) -> tup
     return (op,) if qy == qx else (op, "Requantize")
 
 
-@settings(max_examples=12, **SETTINGS)
-@given(data=st.data())
-def test_reshape_flatten_transpose(data, tmp_path_factory):
+@per_rounding(12)
+def test_reshape_flatten_transpose(data, tmp_path_factory, rounding):
     """Same scales: the op alone on int8; different scales: the op then a Requantize."""
-    check_cases(data, tmp_path_factory, (), add_mover)
+    check_cases(data, tmp_path_factory, (), add_mover, rounding)
 
 
 def add_concat(m: QdqModel, data: st.DataObject, rng: np.random.Generator) -> tuple[str, ...]:
@@ -562,16 +578,14 @@ def add_concat(m: QdqModel, data: st.DataObject, rng: np.random.Generator) -> tu
     return ("Requantize",) if requantized else ()
 
 
-@settings(max_examples=12, **SETTINGS)
-@given(data=st.data())
-def test_concat_requantizes_inputs(data, tmp_path_factory):
+@per_rounding(12)
+def test_concat_requantizes_inputs(data, tmp_path_factory, rounding):
     """Inputs whose scale differs from the output's get a Requantize before the Concat."""
-    check_cases(data, tmp_path_factory, ("Concat",), add_concat)
+    check_cases(data, tmp_path_factory, ("Concat",), add_concat, rounding)
 
 
-@settings(max_examples=12, **SETTINGS)
-@given(data=st.data())
-def test_pad(data, tmp_path_factory):
+@per_rounding(12)
+def test_pad(data, tmp_path_factory, rounding):
     """Constant padding writes quantize(value) in the output's quantization, rounded once: the zero
     point for 0.0 or no value; edge/reflect copy int8 values."""
     rng = np.random.default_rng(data.draw(seeds))
@@ -590,7 +604,7 @@ def test_pad(data, tmp_path_factory):
     m.quantized_output(m.op("Pad", inputs, mode=mode), qy)
     # A constant input away from the zero point tells padding and data apart.
     feeds = [[np.full(shape, 100 if qx[1] < 0 else -100, np.int8)]] + feed_sets(m, rng)
-    out = check_model(m, tmp_path_factory, ("Pad",), feeds)[0][0]
+    out = check_model(m, tmp_path_factory, ("Pad",), feeds, rounding=rounding)[0][0]
     if mode == "constant" and any(pads):
         real = 0.0 if value is None else value
         expected = int(np.clip(np.rint(np.float32(real) / np.float32(qy[0])) + qy[1], -128, 127))
@@ -608,12 +622,11 @@ def add_edges(m: QdqModel, data: st.DataObject, rng: np.random.Generator) -> Non
     m.float_output(m.op("Relu", [x]), qparams(data, -8.0, 2.0))
 
 
-@settings(max_examples=10, **SETTINGS)
-@given(data=st.data())
-def test_quantize_dequantize_edges(data, tmp_path_factory):
+@per_rounding(10)
+def test_quantize_dequantize_edges(data, tmp_path_factory, rounding):
     """float -> QuantizeLinear (round half to even, saturating; inputs with exact ties and far out of
     range) -> int8 Relu as a Requantize -> DequantizeLinear -> float, compared bit for bit too."""
-    check_cases(data, tmp_path_factory, ("QuantizeLinear", "Requantize", "DequantizeLinear"), add_edges)
+    check_cases(data, tmp_path_factory, ("QuantizeLinear", "Requantize", "DequantizeLinear"), add_edges, rounding)
 
 
 # -- int32 bias --------------------------------------------------------------------------------------
@@ -652,10 +665,11 @@ def test_int32_bias_reaches_the_kernel_exactly(op, factor):
 
 
 # -- every kernel, both compilers ------------------------------------------------------------------
+@pytest.mark.parametrize("rounding", ROUNDINGS)
 @pytest.mark.parametrize("compiler", ["gcc", "clang"])
 @settings(max_examples=2, **SETTINGS)
 @given(data=st.data())
-def test_every_int8_kernel_in_one_model(compiler, data, tmp_path_factory):
+def test_every_int8_kernel_in_one_model(compiler, rounding, data, tmp_path_factory):
     """One case of every op family in one library: builds warning-free (-std=c99 -Wall -Wextra -Werror)
     with gcc and clang, passes the generated-C checks (no forbidden calls, VLAs, recursion) and still
     equals the golden model."""
@@ -668,7 +682,7 @@ def test_every_int8_kernel_in_one_model(compiler, data, tmp_path_factory):
         add_case(m, data, rng)
     ops = ("Conv", "Gemm", "Add", "Mul", "AveragePool", "MaxPool", "GlobalAveragePool", "Softmax", "Requantize",
            "Concat", "QuantizeLinear", "DequantizeLinear")
-    check_model(m, tmp_path_factory, ops, feed_sets(m, rng), cc=compiler, syntax=True)
+    check_model(m, tmp_path_factory, ops, feed_sets(m, rng), cc=compiler, syntax=True, rounding=rounding)
 
 
 # -- saturation edges ------------------------------------------------------------------------------
@@ -707,8 +721,9 @@ def saturating_model(kind: str, zx: int, zy: int, rng: np.random.Generator) -> Q
     return m
 
 
+@pytest.mark.parametrize("rounding", ROUNDINGS)
 @pytest.mark.parametrize("kind", sorted(SATURATING))
-def test_outputs_saturate(kind, tmp_path_factory):
+def test_outputs_saturate(kind, rounding, tmp_path_factory):
     """Zero points at 0 and at both ends of int8, requantized values far outside int8 (so the
     requantized int32 plus the zero point must not overflow either). An input zero point at -128 (127)
     makes every real input >= 0 (<= 0), which pushes outputs to 127 (-128)."""
@@ -717,7 +732,8 @@ def test_outputs_saturate(kind, tmp_path_factory):
         m = saturating_model(kind, zx, zy, rng)
         feeds = [list(f) for f in zip(*[[rng.integers(-128, 128, s).astype(np.int8) for _ in range(3)]
                                          for s, _, _ in m.input_specs])]
-        outs = np.concatenate([o[0].reshape(-1) for o in check_model(m, tmp_path_factory, (SATURATING[kind],), feeds)])
+        outs = np.concatenate([o[0].reshape(-1) for o in check_model(m, tmp_path_factory, (SATURATING[kind],), feeds,
+                                                                     rounding=rounding)])
         pinned = {v for v in (-128, 127) if np.any(outs == v)} - {zy}
         assert pinned, (zx, zy, np.unique(outs))
         if (zx, zy) == (0, 0):  # inputs of both signs: both ends
@@ -775,3 +791,110 @@ def test_quantize_multiplier_edges():
     assert quantize_multiplier(2.0 ** 40) == (INT32_MAX, 30)
     with pytest.raises(ValueError):
         quantize_multiplier(-1.0)
+
+
+def reference_double_rounding(acc: int, multiplier: int, shift: int) -> int:
+    """TFLite's MultiplyByQuantizedMultiplier in exact rational arithmetic: acc * 2^left_shift (saturated
+    here), its product with the multiplier / 2^31 rounded to nearest with ties up, then / 2^right_shift
+    rounded to nearest with ties away from zero."""
+    x = max(INT32_MIN, min(INT32_MAX, acc * 2 ** max(shift, 0)))
+    high = INT32_MAX if x == multiplier == INT32_MIN else (Fraction(x * multiplier, 2 ** 31) + Fraction(1, 2)).__floor__()
+    q = Fraction(high, 2 ** max(-shift, 0))
+    rounded = (abs(q) + Fraction(1, 2)).__floor__()
+    return rounded if q >= 0 else -rounded
+
+
+@settings(max_examples=600, deadline=None)
+@given(acc=acc_values, multiplier=multipliers, shift=st.integers(-31, 30))
+def test_requantize_double_rounding_is_tflites(acc, multiplier, shift):
+    got = requantize_double_rounding(np.array([acc], np.int64), np.array([multiplier]), np.array([shift]))
+    assert int(got[0]) == reference_double_rounding(acc, multiplier, shift)
+
+
+def test_double_rounding_differs_from_single_on_ties():
+    # acc / 4: TFLite rounds acc / 2 first (1 / 2 -> 1), then halves again with ties away from zero
+    # (-2 / 4 -> -1, -6 / 4 -> -2); single rounding rounds acc / 4 once, ties up.
+    accs = np.array([1, 2, -2, -6], np.int64)
+    assert requantize_double_rounding(accs, 2 ** 30, -1).tolist() == [1, 1, -1, -2]
+    assert requantize(accs, 2 ** 30, -1).tolist() == [0, 1, 0, -1]
+
+
+def test_tflite_softmax_fixed_point_tracks_float():
+    """aot/quant/gemmlowp.py's exp and reciprocal (TFLite's gemmlowp recipe) against float math."""
+    from aot.quant import gemmlowp
+    for v in (-1e-3, -0.1, -0.25, -0.579, -1.0, -2.5, -7.3, -20.0):
+        assert abs(gemmlowp.exp_on_negative_values(int(v * 2 ** 26)) / 2 ** 31 - np.exp(v)) < 1e-6
+    assert gemmlowp.exp_on_negative_values(0) == INT32_MAX
+    for s in (1.0, 1.2, 1.5605, 1.99, 3.7, 250.0):
+        r, bits = gemmlowp.reciprocal(int(s * 2 ** 19))
+        assert abs(r / 2 ** 31 * 2.0 ** -bits - 1 / s) < 1e-6
+
+
+# -- the two roundings differ -----------------------------------------------------------------------
+def tie_model() -> QdqModel:
+    """Ops whose results land on exact .5 ties (power-of-two scales, equal-quantization pooling) where
+    the two roundings disagree. (The two Softmax recipes differ too, but on few inputs: the TFLite
+    Micro agreement test, tests/test_tflite_agreement.py, sees them.)"""
+    m = QdqModel()
+    x = m.int8_input([1, 3, 4, 4], (1.0, 0))
+    m.quantized_output(m.op("Conv", [x, m.weight(np.ones((2, 3, 1, 1), np.int8), np.float32([0.25]), 0)]), (1.0, 0))
+    m.quantized_output(m.op("AveragePool", [m.int8_input([1, 2, 4, 4], (0.5, 3))], kernel_shape=[2, 2]), (0.5, 3))
+    return m
+
+
+def test_each_rounding_matches_only_its_own_golden(tmp_path_factory):
+    """Mutation check: C built in one rounding equals the golden model of that rounding bit for bit and
+    differs from the golden model of the other one (so a wrong rounding in either would fail)."""
+    m = tie_model()
+    rng = np.random.default_rng(11)
+    feeds = feed_sets(m, rng) + [[rng.integers(-128, 128, s).astype(np.int8) for s, _, _ in m.input_specs]
+                                 for _ in range(4)]
+    proto = m.proto()
+    built = {}
+    for rounding in ROUNDINGS:
+        compiled = compile_model(proto, CompileOptions(rounding=rounding))
+        built[rounding] = (compiled.graph, load(write_library(compiled, tmp_path_factory.mktemp(rounding) / "lib")))
+    for rounding, (graph, host) in built.items():
+        other = built["tflite" if rounding == "single" else "single"][0]
+        differs = [False] * len(m.outputs)
+        for feed in feeds:
+            got = host.run(feed)
+            for k, (g, own, theirs) in enumerate(zip(got, run_golden(graph, feed), run_golden(other, feed))):
+                assert np.array_equal(g, own), (rounding, k)
+                differs[k] |= not np.array_equal(g, theirs)
+        assert all(differs), (rounding, differs)
+
+
+def test_rounding_option_reaches_the_graph_and_metadata(tmp_path):
+    import json
+
+    from aot.cli import main
+    from aot.errors import AotError
+    proto = tie_model().proto()
+    with pytest.raises(AotError, match="unknown rounding"):
+        compile_model(proto, CompileOptions(rounding="half_even"))
+    onnx.save(proto, tmp_path / "m.onnx")
+    assert main(["compile", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "lib"), "--rounding", "tflite"]) == 0
+    assert json.loads((tmp_path / "lib" / "metadata.json").read_text())["rounding"] == "tflite"
+    assert "aot_requantize_tflite" in "".join(p.read_text() for p in (tmp_path / "lib").glob("*.c"))
+
+
+def test_c_requantize_tflite_equals_golden_on_extremes(tmp_path):
+    """runtime_c's aot_requantize_tflite and aot_requantize_tflite_rs (shift <= -1) against
+    fixed_point.requantize_double_rounding on the int32 extremes, every shift and tie-prone multipliers."""
+    import subprocess
+
+    from aot.resources import runtime_dir
+    cc = require_tool("gcc")
+    accs = [INT32_MIN, INT32_MIN + 1, -123457, -6, -3, -2, -1, 0, 1, 2, 3, 98765, INT32_MAX - 1, INT32_MAX]
+    grid = list(itertools.product(accs, [0, 1, 2 ** 30, 1518500250, INT32_MAX], range(-31, 31)))
+    calls = "".join(f'    printf("%ld\\n", (long)aot_requantize_tflite((int32_t){a}LL, {m}, {s}));\n' for a, m, s in grid)
+    shortcut = [(a, m, s) for a, m, s in grid if s <= -1]  # aot_requantize_tflite_rs: rshift = -shift >= 1
+    calls += "".join(f'    printf("%ld\\n", (long)aot_requantize_tflite_rs((int32_t){a}LL, {m}, {-s}));\n'
+                     for a, m, s in shortcut)
+    (tmp_path / "t.c").write_text(f'#include <stdio.h>\n#include "aot_runtime.h"\nint main(void) {{\n{calls}    return 0;\n}}\n')
+    subprocess.run([cc, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-I", str(runtime_dir()), "-o",
+                    str(tmp_path / "t"), str(tmp_path / "t.c"), "-lm"], check=True)
+    got = [int(v) for v in subprocess.run([str(tmp_path / "t")], check=True, capture_output=True, text=True).stdout.split()]
+    g = np.array(grid + shortcut, np.int64)
+    assert got == requantize_double_rounding(g[:, 0], g[:, 1], g[:, 2]).tolist()

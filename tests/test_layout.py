@@ -77,13 +77,14 @@ def test_mobilenet_v2_to_nhwc_keeps_one_transpose_per_edge(shared_model, tmp_pat
     assert np.allclose(host.run([x])[0], run_reference(path, {"input_1": x})[0], atol=1e-5)
 
 
+@pytest.mark.parametrize("rounding", ["single", "tflite"])
 @pytest.mark.parametrize("relative", ["mlperf_tiny/kws_ref_model_int8.onnx", "mnist/mnist-8_qdq_int8.onnx"])
-def test_int8_channels_last_is_bit_exact_with_golden_and_channels_first(shared_model, tmp_path, relative):
+def test_int8_channels_last_is_bit_exact_with_golden_and_channels_first(shared_model, tmp_path, relative, rounding):
     path = shared_model(relative)
-    nhwc = compile_model(optimize(path), CompileOptions(desired_layouts=NHWC))
+    nhwc = compile_model(optimize(path), CompileOptions(desired_layouts=NHWC, rounding=rounding))
     assert any(n.op_type == "Conv" and nhwc.graph.tensors[n.inputs[0]].layout == "NHWC" and
                nhwc.graph.tensors[n.outputs[0]].dtype == "int8" for n in nhwc.graph.nodes)
-    nchw = compile_model(path)
+    nchw = compile_model(path, CompileOptions(rounding=rounding))
     h_last = load(write_library(nhwc, tmp_path / "last"))
     h_first = load(write_library(nchw, tmp_path / "first"))
     rng = np.random.default_rng(3)

@@ -1,14 +1,23 @@
-"""Integer requantization with a Q31 multiplier and a shift, "single rounding" (CMSIS-NN's
-CMSIS_NN_USE_SINGLE_ROUNDING variant):
+"""Integer requantization with a Q31 multiplier and a shift, in one of two roundings chosen per
+compile (``graph.rounding``, ``aot compile --rounding``):
 
-    out = (acc * multiplier + 2^(30 - shift)) >> (31 - shift)        (64-bit product)
+- "single" (default; CMSIS-NN's CMSIS_NN_USE_SINGLE_ROUNDING variant), ``requantize``:
 
-``multiplier`` is in [2^30, 2^31) and real_multiplier ~= multiplier * 2^(shift - 31). Rounding once
-(instead of TFLite's default SaturatingRoundingDoublingHighMul + RoundingDivideByPOT, "double
-rounding", also implemented here for comparison) keeps the result within half an LSB of the exact
-product, which measurably tracks ONNX Runtime's float requantization more closely (see the README).
-The C side (runtime_c/aot_runtime.h: aot_requantize) and this numpy golden model implement exactly
-the same integer operations, so their results agree bit for bit.
+      out = (acc * multiplier + 2^(30 - shift)) >> (31 - shift)        (64-bit product)
+
+  Rounding once keeps the result within half an LSB of the exact product, which measurably tracks
+  ONNX Runtime's float requantization more closely (see the README).
+- "tflite" (TensorFlow Lite's and CMSIS-NN's default), ``requantize_double_rounding``: TFLite's
+  MultiplyByQuantizedMultiplier, i.e. SaturatingRoundingDoublingHighMul (rounds acc * multiplier to
+  nearest at bit 31, ties up) then RoundingDivideByPOT (to nearest again, ties away from zero): two
+  roundings, so a result can be one LSB off the exactly rounded product. In this mode every int8
+  kernel also takes TFLite's other integer recipes (multiplier computation, Add's 20-bit headroom,
+  AveragePool's rounding division, Mean's multiplier per count, the gemmlowp fixed-point Softmax in
+  aot/quant/gemmlowp.py), so its results are bit-exact with TFLite Micro's reference kernels.
+
+``multiplier`` is in [2^30, 2^31) and real_multiplier ~= multiplier * 2^(shift - 31). The C side
+(runtime_c/aot_runtime.h: aot_requantize, aot_requantize_tflite) and this numpy golden model implement
+exactly the same integer operations, so their results agree bit for bit.
 """
 from __future__ import annotations
 
@@ -17,10 +26,13 @@ import math
 import numpy as np
 
 INT32_MIN, INT32_MAX = -(2 ** 31), 2 ** 31 - 1
+ROUNDINGS = ("single", "tflite")
 
 
-def quantize_multiplier(real: float) -> tuple[int, int]:
-    """(Q31 multiplier, shift) with real ~= multiplier * 2^(shift - 31); shift > 0 is a left shift."""
+def quantize_multiplier(real: float, saturate: bool = True) -> tuple[int, int]:
+    """(Q31 multiplier, shift) with real ~= multiplier * 2^(shift - 31); shift > 0 is a left shift.
+    TFLite's QuantizeMultiplier exactly (frexp, round half away), except that shifts above 30 saturate
+    unless ``saturate`` is False (TFLite saturates them only in its single-rounding build)."""
     if real <= 0.0:
         if real < 0.0:
             raise ValueError(f"negative requantization scale {real}")
@@ -32,7 +44,7 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
         exponent += 1
     if exponent < -31:
         return 0, 0
-    if exponent > 30:
+    if exponent > 30 and saturate:
         return INT32_MAX, 30
     return q, exponent
 
@@ -64,7 +76,8 @@ def rounding_divide_by_pot(x: np.ndarray, exponent: np.ndarray) -> np.ndarray:
 
 
 def requantize_double_rounding(acc: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    """TFLite's MultiplyByQuantizedMultiplier (kept for comparison; aot uses single rounding)."""
+    """TFLite's MultiplyByQuantizedMultiplier ("tflite" rounding). TFLite computes acc * 2^left_shift
+    in int32 (undefined on overflow); here, as in aot_requantize_tflite, it saturates."""
     acc = np.asarray(acc, np.int64)
     shift = np.asarray(shift, np.int64)
     left = np.maximum(shift, 0)
@@ -80,3 +93,10 @@ def requantize(acc: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> np
     total = 31 - np.asarray(shift, np.int64)
     prod = acc * np.asarray(multiplier, np.int64) + (np.int64(1) << (total - 1))
     return np.clip(prod >> total, INT32_MIN, INT32_MAX)
+
+
+def rescale(acc: np.ndarray, multiplier: np.ndarray, shift: np.ndarray, rounding: str) -> np.ndarray:
+    """acc * multiplier * 2^(shift - 31) in the compile's rounding ("single" or "tflite")."""
+    if rounding == "tflite":
+        return requantize_double_rounding(acc, multiplier, shift)
+    return requantize(acc, multiplier, shift)

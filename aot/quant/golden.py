@@ -2,7 +2,8 @@
 
 Each function takes the node, the graph and numpy inputs and computes, with integer numpy
 arithmetic, exactly what the generated C computes (same parameters from kernel_params.py, same
-rounding in fixed_point.py). Written for clarity, not speed: it is the reference the C is tested
+rounding in fixed_point.py, chosen by ``graph.rounding``, which every parameter dictionary carries as
+``rounding``; TFLite's Softmax recipe in gemmlowp.py). Written for clarity, not speed: it is the reference the C is tested
 against, so it avoids the C's loop structure and uses whole-array numpy operations instead.
 """
 from __future__ import annotations
@@ -11,13 +12,14 @@ import numpy as np
 
 from ..backends.ref.kernels.spatial import window
 from ..ir import Graph, Node
-from .fixed_point import requantize
+from .fixed_point import rescale
+from .gemmlowp import softmax_row
 from .kernel_params import (add_qparams, average_qparams, conv_qparams, dequantize_linear_qparams, fc_qparams,
                             mul_qparams, output_params, quantize_linear_qparams, requantize_qparams, softmax_qparams)
 
 
 def _finish(acc: np.ndarray, mult, shift, p: dict) -> np.ndarray:
-    y = requantize(acc, mult, shift) + p["out_zp"]
+    y = rescale(acc, mult, shift, p["rounding"]) + p["out_zp"]
     return np.clip(y, p["act_min"], p["act_max"]).astype(np.int8)
 
 
@@ -67,8 +69,8 @@ def fully_connected(node: Node, graph: Graph, x: np.ndarray) -> np.ndarray:
 
 def add(node: Node, graph: Graph, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     p = add_qparams(node, graph)
-    ra = requantize((a.astype(np.int64) + p["a_offset"]) << p["left_shift"], p["a_mult"], p["a_shift"])
-    rb = requantize((b.astype(np.int64) + p["b_offset"]) << p["left_shift"], p["b_mult"], p["b_shift"])
+    ra = rescale((a.astype(np.int64) + p["a_offset"]) << p["left_shift"], p["a_mult"], p["a_shift"], p["rounding"])
+    rb = rescale((b.astype(np.int64) + p["b_offset"]) << p["left_shift"], p["b_mult"], p["b_shift"], p["rounding"])
     return _finish(ra + rb, p["out_mult"], p["out_shift"], p)
 
 
@@ -121,9 +123,19 @@ def average_pool(node: Node, graph: Graph, x: np.ndarray) -> np.ndarray:
     acc = np.where(inside[None, None], taps + p["in_offset"], 0).sum(-1)
     counted = in_padded if node.attrs.get("count_include_pad", 0) else inside
     count = np.maximum(counted.sum(-1), 1)
+    if p["avg_div"]:
+        return _rounding_average(acc - p["in_offset"] * count, count, p).reshape(graph.tensors[node.outputs[0]].shape)
     mult = np.asarray(p["count_mult"])[count - 1][None, None]
     shift = np.asarray(p["count_shift"])[count - 1][None, None]
     return _finish(acc, mult, shift, p).reshape(graph.tensors[node.outputs[0]].shape)
+
+
+def _rounding_average(total: np.ndarray, count: np.ndarray, p: dict) -> np.ndarray:
+    """TFLite's int8 AveragePool: the raw sum divided by the count, ties away from zero (C division)."""
+    half = count // 2
+    num = np.where(total > 0, total + half, total - half)
+    q = np.sign(num) * (np.abs(num) // count)  # C's division truncates toward zero
+    return np.clip(q, p["act_min"], p["act_max"]).astype(np.int8)
 
 
 def global_average_pool(node: Node, graph: Graph, x: np.ndarray) -> np.ndarray:
@@ -136,6 +148,10 @@ def global_average_pool(node: Node, graph: Graph, x: np.ndarray) -> np.ndarray:
 
 def softmax(node: Node, graph: Graph, x: np.ndarray) -> np.ndarray:
     p = softmax_qparams(node, graph)
+    if p["tflite"]:
+        rows = x.reshape(-1, x.shape[-1]).astype(np.int64).tolist()
+        y = np.array([softmax_row(r, p["exp0"], p["exp_acc"]) for r in rows], np.int64).reshape(x.shape)
+        return np.clip(y, p["act_min"], p["act_max"]).astype(np.int8)
     xi = x.astype(np.int64)
     diff = xi.max(-1, keepdims=True) - xi
     e = np.asarray(p["exp_table"], np.int64)[diff]

@@ -17,6 +17,7 @@ def _channels_first_view(node: Node, graph: Graph) -> tuple[Node, Graph]:
     """The same layer on channels-first tensors (and O, I, spatial... weights), for golden kernels
     written against ONNX's native layout; the integer arithmetic does not depend on the layout."""
     view = Graph(graph.name, graph.opset)
+    view.rounding = graph.rounding
     names = []
     for idx, name in enumerate(node.inputs + node.outputs):
         if not name:

@@ -1,7 +1,10 @@
 """Integer parameters of every int8 kernel, computed once at compile time from the tensors' scales.
 
 Both the C templates and the golden model (aot/quant/golden.py) read these dictionaries, so the
-two can only differ in the arithmetic itself, which the tests compare bit for bit.
+two can only differ in the arithmetic itself, which the tests compare bit for bit. ``graph.rounding``
+chooses the recipes: "single" (aot's own) or "tflite" (TFLite Micro's reference kernels: how each op
+computes its multipliers is mirrored here, the arithmetic in fixed_point.py and gemmlowp.py); every
+dictionary carries it as ``rounding``.
 """
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import numpy as np
 from ..ir import Graph, Node, QuantParams
 from ..ops import int8_activation_range
 from .fixed_point import quantize_multiplier, quantize_multipliers
+from .gemmlowp import softmax_tables
 
 INT8_MIN, INT8_MAX = -128, 127
 ADD_LEFT_SHIFT = 20  # TFLite's headroom for rescaling both Add inputs before summing
@@ -34,42 +38,54 @@ def zero_point_of(graph: Graph, name: str) -> int:
     return int(qp(graph, name).zero_point.reshape(-1)[0])
 
 
-def _quantized_bound(real: float, out_scale: float, out_zp: int) -> int:
+def _quantized_bound(real: float, out_scale: float, out_zp: int, rounding: str = "single") -> int:
     """quantize(real) as QuantizeLinear does (float32, half to even, saturated): a Clip bound beyond
-    the int8 range must still land inside it, or the clamp bounds themselves would wrap as int8."""
+    the int8 range must still land inside it, or the clamp bounds themselves would wrap as int8.
+    TFLite (CalculateActivationRangeQuantized) rounds the float32 quotient half away from zero."""
     with np.errstate(over="ignore"):
-        q = np.rint(np.float32(real) / np.float32(out_scale)) + np.float32(out_zp)
+        ratio = np.float32(real) / np.float32(out_scale)
+        if rounding == "tflite" and np.isfinite(ratio):
+            # a float32 plus 0.5 is exact in float64: floor gives std::round's result
+            ratio = np.float64(math.copysign(math.floor(abs(float(ratio)) + 0.5), ratio))
+            return int(np.clip(ratio + out_zp, INT8_MIN, INT8_MAX))
+        q = np.rint(ratio) + np.float32(out_zp)
     return int(np.clip(q, INT8_MIN, INT8_MAX))
 
 
-def activation_bounds(node: Node, out_scale: float, out_zp: int) -> tuple[int, int]:
+def activation_bounds(node: Node, out_scale: float, out_zp: int, rounding: str = "single") -> tuple[int, int]:
     """Clamp bounds in the output's integer domain for a fused activation that clamps (Relu, Clip:
-    the op table's ``UnaryForm.int8_range``)."""
+    the op table's ``UnaryForm.int8_range``), rounded as the mode's quantizer rounds."""
     lo, hi = INT8_MIN, INT8_MAX
     spec = node.attrs.get("activation")
     if spec:
         real_lo, real_hi = int8_activation_range(spec)
         if real_lo > -math.inf:
-            lo = max(lo, _quantized_bound(real_lo, out_scale, out_zp))  # Relu: the zero point
+            lo = max(lo, _quantized_bound(real_lo, out_scale, out_zp, rounding))  # Relu: the zero point
         if real_hi < math.inf:
-            hi = min(hi, _quantized_bound(real_hi, out_scale, out_zp))
+            hi = min(hi, _quantized_bound(real_hi, out_scale, out_zp, rounding))
     return lo, max(lo, hi)
 
 
 def output_params(node: Node, graph: Graph) -> dict:
-    """Output zero point and the clamp bounds of a fused activation."""
+    """Output zero point, the clamp bounds of a fused activation and the rounding mode."""
     y = node.outputs[0]
     s, zp = scale_of(graph, y), zero_point_of(graph, y)
-    lo, hi = activation_bounds(node, s, zp)
-    return {"out_zp": zp, "act_min": lo, "act_max": hi}
+    lo, hi = activation_bounds(node, s, zp, graph.rounding)
+    return {"out_zp": zp, "act_min": lo, "act_max": hi, "rounding": graph.rounding}
 
 
-def conv_qparams(node: Node, graph: Graph) -> dict:
+def conv_qparams(node: Node, graph: Graph, fully_connected: bool = False) -> dict:
     x, w = node.inputs[0], node.inputs[1]
     sx, sy = scale_of(graph, x), scale_of(graph, node.outputs[0])
     channels = graph.tensors[w].shape[0]
-    sw = np.broadcast_to(qp(graph, w).scale.astype(np.float64), (channels,))
-    mult, shift = quantize_multipliers(sx * sw / sy)
+    w_scale = qp(graph, w).scale.reshape(-1)
+    sw = np.broadcast_to(w_scale.astype(np.float64), (channels,))
+    reals = sx * sw / sy
+    if fully_connected and graph.rounding == "tflite" and w_scale.size == 1:
+        # TFLite's per-tensor FULLY_CONNECTED (GetQuantizedConvolutionMultipler) multiplies the two
+        # scales in float32 before dividing in double; per channel, and for Conv, all is in double.
+        reals = np.broadcast_to(np.float64(np.float32(sx) * np.float32(w_scale[0])) / sy, (channels,))
+    mult, shift = quantize_multipliers(reals)
     bias = graph.const(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else np.zeros(channels, np.int32)
     return {"in_offset": -zero_point_of(graph, x), "mult": mult.tolist(), "shift": shift.tolist(),
             "bias": np.asarray(bias, np.int64).reshape(-1).tolist(), **output_params(node, graph)}
@@ -77,7 +93,7 @@ def conv_qparams(node: Node, graph: Graph) -> dict:
 
 def fc_qparams(node: Node, graph: Graph) -> dict:
     """Gemm with int8 weights stored [N, K] (transB=1)."""
-    params = conv_qparams(node, graph)
+    params = conv_qparams(node, graph, fully_connected=True)
     weights = graph.const(node.inputs[1]).astype(np.int64)
     # sum_k (x + off) * w = sum_k x * w + off * sum_k w: fold the offset term into the bias.
     params["bias_folded"] = (np.asarray(params["bias"]) + params["in_offset"] * weights.sum(axis=1)).tolist()
@@ -109,22 +125,58 @@ def requantize_qparams(node: Node, graph: Graph) -> dict:
     return {"in_offset": -zero_point_of(graph, x), "mult": m, "shift": s, **output_params(node, graph)}
 
 
+def _mean_multiplier(multiplier: int, shift: int, count: int) -> tuple[int, int]:
+    """TFLite's QuantizedMeanOrSum: the in/out multiplier divided by the element count in integers."""
+    bits = min(count.bit_length() - 1, 32, 31 + shift)
+    return (multiplier << bits) // count, shift - bits
+
+
+def _same_quantization(graph: Graph, a: str, b: str) -> bool:
+    return scale_of(graph, a) == scale_of(graph, b) and zero_point_of(graph, a) == zero_point_of(graph, b)
+
+
+def _padded(node: Node, graph: Graph) -> bool:
+    from ..backends.ref.kernels.spatial import window  # the backends import this module
+    win = window(node, graph)
+    return any(win.pads_begin) or any(win.pads_end)
+
+
 def average_qparams(node: Node, graph: Graph, max_count: int) -> dict:
-    """One (multiplier, shift) per possible window element count: out = sum * sx / (sy * count)."""
+    """One (multiplier, shift) per possible window element count: out = sum * sx / (sy * count).
+    "tflite": the multipliers of TFLite's Mean (used by GlobalAveragePool, and by AveragePool where
+    TFLite has no kernel: other output quantization, padding counted); ``avg_div``: TFLite's int8
+    AVERAGE_POOL_2D, which needs equal quantization and divides the raw sum by the count, rounding
+    half away from zero."""
     x, y = node.inputs[0], node.outputs[0]
-    ratio = scale_of(graph, x) / scale_of(graph, y)
-    pairs = [quantize_multiplier(ratio / c) for c in range(1, max_count + 1)]
+    sx, sy = scale_of(graph, x), scale_of(graph, y)
+    if graph.rounding == "tflite":
+        m, s = quantize_multiplier(sx / sy)
+        pairs = [_mean_multiplier(m, s, c) for c in range(1, max_count + 1)]
+    else:
+        pairs = [quantize_multiplier(sx / sy / c) for c in range(1, max_count + 1)]
+    avg_div = (graph.rounding == "tflite" and node.op_type == "AveragePool" and _same_quantization(graph, x, y)
+               and not (node.attrs.get("count_include_pad", 0) and _padded(node, graph)))
     return {"in_offset": -zero_point_of(graph, x), "count_mult": [p[0] for p in pairs],
-            "count_shift": [p[1] for p in pairs], **output_params(node, graph)}
+            "count_shift": [p[1] for p in pairs], "avg_div": avg_div, **output_params(node, graph)}
+
+
+TFLITE_SOFTMAX_OUT = (float(np.float32(1 / 256)), -128)  # the only int8 output quantization TFLite allows
 
 
 def softmax_qparams(node: Node, graph: Graph) -> dict:
-    """Integer-only softmax through an exp table: x - max(x) takes at most 256 values for int8."""
+    """Integer-only softmax through an exp table: x - max(x) takes at most 256 values for int8.
+    "tflite" with TFLite's output quantization (1/256, -128): TFLite's gemmlowp recipe (tables of its
+    fixed-point exp, a fixed-point reciprocal of the sum at run time); other output quantizations have
+    no TFLite kernel and keep aot's recipe."""
     x, y = node.inputs[0], node.outputs[0]
     sx, sy = scale_of(graph, x), scale_of(graph, y)
+    if graph.rounding == "tflite" and (sy, zero_point_of(graph, y)) == TFLITE_SOFTMAX_OUT:
+        exp0, exp_acc = softmax_tables(sx)
+        return {"tflite": True, "exp0": exp0, "exp_acc": exp_acc, **output_params(node, graph)}
     table = [int(math.floor(math.exp(-d * sx) * (1 << SOFTMAX_EXP_BITS) + 0.5)) for d in range(256)]
     recip = int(math.floor((1 << SOFTMAX_RECIP_BITS) / sy + 0.5))
-    return {"exp_table": table, "recip": recip, "recip_bits": SOFTMAX_RECIP_BITS, **output_params(node, graph)}
+    return {"tflite": False, "exp_table": table, "recip": recip, "recip_bits": SOFTMAX_RECIP_BITS,
+            **output_params(node, graph)}
 
 
 def quantize_linear_qparams(node: Node, graph: Graph) -> dict:

@@ -339,7 +339,7 @@ class _Lowering:
             mid.quant = q_out
             rq = self.g.make_node("Requantize", [x], [mid.name], name=core.name + "_rq")
             self._activation_attr(m, rq)
-            lo, hi = activation_bounds(rq, float(q_out.scale[0]), int(q_out.zero_point[0]))
+            lo, hi = activation_bounds(rq, float(q_out.scale[0]), int(q_out.zero_point[0]), self.g.rounding)
             nodes.append(rq)
             x = mid.name
         quantized = np.rint(np.float32(value) / np.float32(q_out.scale[0])) + np.float32(q_out.zero_point[0])

@@ -45,7 +45,7 @@ def _int8_depthwise_check(node: Node, graph: Graph) -> str | None:
 def _int8_depthwise_params(node: Node, graph: Graph) -> dict:
     p = {**int8.conv_geometry(node, graph), **kp.conv_qparams(node, graph)}
     lo, hi = int8.tap_ranges(p["win"])
-    return {**p, "rq": int8.requant_spec(p["mult"], p["shift"], p["out_zp"]), "tap_lo": lo, "tap_hi": hi}
+    return {**p, "rq": int8.requant_spec(p["mult"], p["shift"], p["out_zp"], p["rounding"]), "tap_lo": lo, "tap_hi": hi}
 
 
 def _int8_depthwise_scratch(node: Node, graph: Graph) -> int:
@@ -56,15 +56,15 @@ def _int8_depthwise_scratch(node: Node, graph: Graph) -> int:
 REF.kernel("Conv", template="ref/nhwc/conv.c.j2", check=_weights_channels_last, channels_last=True,
            input_names=("X", "W", "B"), output_names=("Y",))(_geometry)
 REF.kernel("Conv", template="ref/nhwc/conv_dw_s8.c.j2", check=_int8_depthwise_check, channels_last=True,
-           dtypes=("int8",), priority=30, roundings=int8.SINGLE, scratch_bytes=_int8_depthwise_scratch, static_inputs=(2,), input_names=("X", "W"),
+           dtypes=("int8",), priority=30, roundings=int8.BOTH, scratch_bytes=_int8_depthwise_scratch, static_inputs=(2,), input_names=("X", "W"),
            output_names=("Y",))(_int8_depthwise_params)
 # int8: the tiled kernel of int8.py (gathers each pixel's channels, contiguous here), the bias folded
 # with the input offset; the direct loops below where that fold could overflow int32.
 REF.kernel("Conv", template="ref/int8/conv_gemm.c.j2", check=_int8_gemm_check, channels_last=True,
-           dtypes=("int8",), priority=20, roundings=int8.SINGLE, name="nhwc/conv_gemm", scratch_bytes=int8.gemm_conv_scratch, static_inputs=(2,), input_names=("X", "W"),
+           dtypes=("int8",), priority=20, roundings=int8.BOTH, name="nhwc/conv_gemm", scratch_bytes=int8.gemm_conv_scratch, static_inputs=(2,), input_names=("X", "W"),
            output_names=("Y",))(int8.gemm_conv_params)
 REF.kernel("Conv", template="ref/nhwc/conv_s8.c.j2", check=_weights_channels_last, channels_last=True,
-           dtypes=("int8",), priority=10, roundings=int8.SINGLE, input_names=("X", "W", "B"), output_names=("Y",))(_int8_conv_params)
+           dtypes=("int8",), priority=10, roundings=int8.BOTH, input_names=("X", "W", "B"), output_names=("Y",))(_int8_conv_params)
 
 
 def _pool_params(node: Node, graph: Graph) -> dict:
@@ -89,7 +89,7 @@ def _pool_check(node: Node, graph: Graph) -> str | None:
 
 for dtypes in (("float32",), ("int8",)):
     REF.kernel("MaxPool", "AveragePool", template="ref/nhwc/pool.c.j2", check=_pool_check, channels_last=True,
-               dtypes=dtypes, roundings=int8.SINGLE, input_names=("X",), output_names=("Y",))(_pool_params)
+               dtypes=dtypes, roundings=int8.BOTH, input_names=("X",), output_names=("Y",))(_pool_params)
 
 
 def _gap_params(node: Node, graph: Graph) -> dict:
@@ -103,4 +103,4 @@ def _gap_params(node: Node, graph: Graph) -> dict:
 
 
 REF.kernel("GlobalAveragePool", template="ref/nhwc/global_average_pool.c.j2", channels_last=True,
-           dtypes=("float32", "int8"), roundings=int8.SINGLE, input_names=("X",), output_names=("Y",))(_gap_params)
+           dtypes=("float32", "int8"), roundings=int8.BOTH, input_names=("X",), output_names=("Y",))(_gap_params)

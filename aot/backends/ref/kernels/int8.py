@@ -1,5 +1,6 @@
 """int8 kernels: integer-only arithmetic with int32 accumulators and fixed-point requantization
-(aot_requantize in aot_runtime.h). Parameters come from aot.quant.kernel_params, which the golden
+(aot_requantize in aot_runtime.h, or aot_requantize_tflite and TFLite's recipes with the "tflite"
+rounding: every kernel here implements both). Parameters come from aot.quant.kernel_params, which the golden
 model (aot.quant.golden) shares, so C and golden differ only if the arithmetic does. The Conv, Gemm
 and pooling kernels also carry paths for the Arm DSP extension and Helium (chosen by the compiler's
 __ARM_FEATURE_* macros) whose integer results are the portable C's, bit for bit."""
@@ -21,7 +22,8 @@ from .pool import pool_params
 from .spatial import spatial_check, window
 
 S8 = ("int8",)
-SINGLE = ("single",)  # requantization roundings these kernels implement
+SINGLE = ("single",)  # requantization roundings a kernel implements (aot/quant/fixed_point.py)
+BOTH = ("single", "tflite")
 
 
 def _has_quant(names_of: Callable[[Node], list[str]]) -> Callable[[Node, Graph], str | None]:
@@ -51,17 +53,19 @@ def conv_s8_check(node: Node, graph: Graph) -> str | None:
 # paths (#if in the generated C) computing the same integers.
 
 
-def requant_spec(mult: list[int], shift: list[int], out_zp: int) -> dict:
+def requant_spec(mult: list[int], shift: list[int], out_zp: int, rounding: str = "single") -> dict:
     """Requantization parameters per output channel for store.j2's chan_* and store_rq macros.
     ``fast``: every channel has shift <= -2 (or a zero multiplier), so aot_requantize_hi gives
     aot_requantize's result with rshift = -1 - shift and round = 2^(rshift - 1). ``zfold``: round also
     adds the output zero point (out_zp * 2^rshift: exact, and |high word + round| < 2^31 while
-    rshift <= 22)."""
-    fast = all(m == 0 or s <= -2 for m, s in zip(mult, shift))
+    rshift <= 22). Both are single-rounding identities. ``tfast`` ("tflite" rounding): every shift is
+    <= -1 (multipliers are never negative), so aot_requantize_tflite_rs applies and |result| <= 2^30."""
+    fast = rounding == "single" and all(m == 0 or s <= -2 for m, s in zip(mult, shift))
+    tfast = rounding == "tflite" and all(m == 0 or (m > 0 and s <= -1) for m, s in zip(mult, shift))
     rsh = [-1 - s if s <= -2 else 1 for s in shift]
     zfold = fast and max(rsh) <= 22
     rnd = [(1 << (r - 1)) + (out_zp << r if zfold else 0) for r in rsh]
-    return {"fast": fast, "zfold": zfold, "uniform": len(set(zip(mult, shift))) == 1, "mult": list(mult),
+    return {"fast": fast, "zfold": zfold, "tfast": tfast, "uniform": len(set(zip(mult, shift))) == 1, "mult": list(mult),
             "shift": list(shift), "rsh": rsh, "round": rnd}
 
 
@@ -103,7 +107,7 @@ def conv_geometry(node: Node, graph: Graph) -> dict:
 
 def fast_conv_params(node: Node, graph: Graph) -> dict:
     p = {**conv_geometry(node, graph), **kp.conv_qparams(node, graph)}
-    return {**p, "bias_folded": folded_bias(node, graph, p), "rq": requant_spec(p["mult"], p["shift"], p["out_zp"])}
+    return {**p, "bias_folded": folded_bias(node, graph, p), "rq": requant_spec(p["mult"], p["shift"], p["out_zp"], p["rounding"])}
 
 
 def tap_ranges(win) -> tuple[list[list[int]], list[list[int]]]:
@@ -162,7 +166,7 @@ def _depthwise_scratch(node: Node, graph: Graph) -> int:
 
 
 REF.kernel("Conv", template="ref/int8/conv_depthwise.c.j2", check=_depthwise_check, dtypes=S8, priority=30,
-           roundings=SINGLE,
+           roundings=BOTH,
            scratch_bytes=_depthwise_scratch, static_inputs=(2,), input_names=("X", "W"),
            output_names=("Y",))(_depthwise_params)
 
@@ -192,7 +196,7 @@ def gemm_conv_scratch(node: Node, graph: Graph) -> int:
 
 
 REF.kernel("Conv", template="ref/int8/conv_gemm.c.j2", check=fast_conv_check, dtypes=S8, priority=20,
-           roundings=SINGLE,
+           roundings=BOTH,
            scratch_bytes=gemm_conv_scratch, static_inputs=(2,), input_names=("X", "W"),
            output_names=("Y",))(gemm_conv_params)
 
@@ -206,7 +210,7 @@ def _conv_scratch(node: Node, graph: Graph) -> int:
     return 4 * y.size // (y.shape[0] * y.shape[1])  # one int32 output plane
 
 
-REF.kernel("Conv", template="ref/int8/conv.c.j2", check=conv_s8_check, dtypes=S8, priority=10, roundings=SINGLE,
+REF.kernel("Conv", template="ref/int8/conv.c.j2", check=conv_s8_check, dtypes=S8, priority=10, roundings=BOTH,
            scratch_bytes=_conv_scratch,
            input_names=("X", "W", "B"), output_names=("Y",))(_conv_s8_params)
 
@@ -229,11 +233,11 @@ def _fc_params(node: Node, graph: Graph) -> dict:
     q = kp.fc_qparams(node, graph)
     n = w.shape[0]
     mult, shift = (q["mult"] * n, q["shift"] * n) if len(q["mult"]) == 1 else (q["mult"], q["shift"])
-    return {"M": x.shape[0], "K": x.shape[1], "N": n, "ROWS": FC_ROWS, **q, "rq": requant_spec(mult, shift, q["out_zp"])}
+    return {"M": x.shape[0], "K": x.shape[1], "N": n, "ROWS": FC_ROWS, **q, "rq": requant_spec(mult, shift, q["out_zp"], q["rounding"])}
 
 
 # The bias operand is folded into bias_folded at compile time: it is read statically, not passed.
-REF.kernel("Gemm", template="ref/int8/fully_connected.c.j2", check=_fc_check, dtypes=S8, roundings=SINGLE, static_inputs=(2,),
+REF.kernel("Gemm", template="ref/int8/fully_connected.c.j2", check=_fc_check, dtypes=S8, roundings=BOTH, static_inputs=(2,),
            input_names=("X", "W"), output_names=("Y",))(_fc_params)
 
 
@@ -249,10 +253,10 @@ def _binary_check(node: Node, graph: Graph) -> str | None:
     return _has_quant(lambda n: n.inputs[:2] + n.outputs[:1])(node, graph)
 
 
-REF.kernel("Add", "Mul", template="ref/int8/binary.c.j2", check=_binary_check, dtypes=S8, roundings=SINGLE,
+REF.kernel("Add", "Mul", template="ref/int8/binary.c.j2", check=_binary_check, dtypes=S8, roundings=BOTH,
            input_names=("A", "B"), output_names=("Y",))(_binary_params)
 
-REF.kernel("Requantize", template="ref/int8/requantize.c.j2", check=_has_quant(_activations), dtypes=S8, roundings=SINGLE,
+REF.kernel("Requantize", template="ref/int8/requantize.c.j2", check=_has_quant(_activations), dtypes=S8, roundings=BOTH,
            input_names=("X",), output_names=("Y",))(lambda node, graph: kp.requantize_qparams(node, graph))
 
 
@@ -265,7 +269,8 @@ def _pool_s8_params(node: Node, graph: Graph) -> dict:
         win.in_sp, win.out_sp, win.kernel, win.strides, win.dilations, win.pads_begin))
     if node.op_type == "AveragePool":
         params.update(kp.average_qparams(node, graph, ksp))
-        params["rq"] = requant_spec(params["count_mult"][-1:], params["count_shift"][-1:], params["out_zp"])
+        params["rq"] = requant_spec(params["count_mult"][-1:], params["count_shift"][-1:], params["out_zp"],
+                                    params["rounding"])
     else:
         params.update(kp.output_params(node, graph))  # a fused Relu/Clip clamps the maximum
     return params
@@ -280,7 +285,7 @@ def _maxpool_check(node: Node, graph: Graph) -> str | None:
     return spatial_check(node, graph) or _has_quant(_activations)(node, graph)
 
 
-REF.kernel("MaxPool", "AveragePool", template="ref/int8/pool.c.j2", check=_maxpool_check, dtypes=S8, roundings=SINGLE,
+REF.kernel("MaxPool", "AveragePool", template="ref/int8/pool.c.j2", check=_maxpool_check, dtypes=S8, roundings=BOTH,
            input_names=("X",), output_names=("Y",))(_pool_s8_params)
 
 
@@ -293,7 +298,7 @@ def _gap_params(node: Node, graph: Graph) -> dict:
 
 
 REF.kernel("GlobalAveragePool", template="ref/int8/global_average_pool.c.j2", check=_has_quant(_activations),
-           dtypes=S8, roundings=SINGLE, input_names=("X",), output_names=("Y",))(_gap_params)
+           dtypes=S8, roundings=BOTH, input_names=("X",), output_names=("Y",))(_gap_params)
 
 
 def _softmax_params(node: Node, graph: Graph) -> dict:
@@ -301,14 +306,23 @@ def _softmax_params(node: Node, graph: Graph) -> dict:
     return {"rows": int(np.prod(shape[:-1])), "D": shape[-1], **kp.softmax_qparams(node, graph)}
 
 
+SOFTMAX_TFLITE_MAX_D = 4095  # each exp is at most 2^19 in the Q12.19 sum
+
+
 def _softmax_check(node: Node, graph: Graph) -> str | None:
     rank = len(graph.tensors[node.inputs[0]].shape)
     if int(node.attrs.get("axis", -1)) % rank != rank - 1:
         return "int8 Softmax over the last axis only"
-    return _has_quant(_activations)(node, graph)
+    reason = _has_quant(_activations)(node, graph)
+    y = node.outputs[0]
+    tflite_recipe = graph.rounding == "tflite" and (kp.scale_of(graph, y), kp.zero_point_of(graph, y)) == \
+        kp.TFLITE_SOFTMAX_OUT
+    if reason is None and tflite_recipe and graph.tensors[node.inputs[0]].shape[-1] > SOFTMAX_TFLITE_MAX_D:
+        return f"TFLite's int8 Softmax sums in Q12.19: rows longer than {SOFTMAX_TFLITE_MAX_D} overflow int32"
+    return reason
 
 
-REF.kernel("Softmax", template="ref/int8/softmax.c.j2", check=_softmax_check, dtypes=S8, roundings=SINGLE, input_names=("X",),
+REF.kernel("Softmax", template="ref/int8/softmax.c.j2", check=_softmax_check, dtypes=S8, roundings=BOTH, input_names=("X",),
            output_names=("Y",))(_softmax_params)
 
 
