@@ -14,6 +14,7 @@ import onnx
 
 from . import backends  # noqa: F401  (registers the built-in backends)
 from .backends.partition import annotate_backends, partition_backends
+from .backends.registry import REGISTRY
 from .codegen.emit import render_library
 from .codegen.lower import Call, lower
 from .errors import AotError
@@ -24,7 +25,7 @@ from .passes.layout_convert import convert_layout_pass
 from .planner import MemoryPlan, plan_memory
 from .quant.expand_qlinear import expand_qlinear
 from .quant.lower_qdq import lower_qdq
-from .targets.board import resolve_board
+from .targets.board import Board, resolve_board
 from .targets.cross import board_files
 from .targets.fit import check_fit
 
@@ -32,7 +33,7 @@ from .targets.fit import check_fit
 @dataclass
 class CompileOptions:
     prefix: str = "model"
-    backends: list[str] = field(default_factory=lambda: ["ref"])
+    backends: list[str] | None = None  # in order of preference; None: the board's (resolve_backends)
     alignment: int = 16
     input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     freeze_inputs: dict[str, np.ndarray] = field(default_factory=dict)
@@ -72,12 +73,38 @@ def optimize(source: str | Path | onnx.ModelProto | Graph, options: CompileOptio
     options = options or CompileOptions()
     graph = source.copy() if isinstance(source, Graph) else import_onnx(
         source, input_shapes=options.input_shapes, freeze_inputs=options.freeze_inputs)
-    ctx = PassContext(options={"backends": options.backends, "layer_backend": options.layer_backend,
+    backends = resolve_backends(resolve_board(options.board, options.board_dirs), options.backends,
+                                options.layer_backend)
+    ctx = PassContext(options={"backends": backends, "layer_backend": options.layer_backend,
                                "allow_float_fallback": options.allow_float_fallback,
                                "desired_layouts": options.desired_layouts,
                                "layout_skip_layers": options.layout_skip_layers, **options.extra},
                       debug=options.debug, dump_ir_after=set(options.dump_ir_after))
     return compile_pipeline()(graph, ctx)
+
+
+def resolve_backends(board: Board, requested: list[str] | None = None,
+                     layer_backend: dict[str, str] | None = None) -> list[str]:
+    """The backends of a compile for ``board``, in order of preference: ``requested``, else the board's
+    ``backends`` list, else every backend whose instruction-set features the board has (those needing
+    more first, then by name) followed by ref. A backend (also one chosen per layer) that needs a
+    feature the board lacks is an error: its C uses instructions that core does not have."""
+    if requested:
+        names = list(requested)
+    elif board.backends is not None:
+        names = list(board.backends)
+    else:
+        isa = [REGISTRY.get(n) for n in REGISTRY.names() if REGISTRY.get(n).features]
+        isa = [b for b in isa if set(b.features) <= set(board.features)]
+        names = [b.name for b in sorted(isa, key=lambda b: (-len(b.features), b.name))] + ["ref"]
+    for name in dict.fromkeys([*names, *(layer_backend or {}).values()]):
+        missing = [f for f in REGISTRY.get(name).features if f not in board.features]
+        if missing:
+            have = ", ".join(board.features) or "none"
+            raise AotError(f"backend '{name}' needs the instruction-set feature(s) {', '.join(missing)}, which "
+                           f"board '{board.name}' does not have (its features: {have}); choose another "
+                           f"--backend, or a board whose board.toml lists {', '.join(missing)} in 'features'")
+    return names
 
 
 def compile_model(source: str | Path | onnx.ModelProto | Graph, options: CompileOptions | None = None) -> CompiledModel:

@@ -1,5 +1,6 @@
 """Backend registry and the built-in backends."""
 from . import ref  # noqa: F401  (registers "ref")
+from . import arm_dsp, helium  # noqa: F401,E402  (register "arm-dsp" and "helium": variants of ref's kernels)
 from .partition import Region, annotate_backends, partition_backends, regions
 from .registry import REGISTRY, Backend, BackendRegistry, Kernel, TemplateBackend, register_backend
 

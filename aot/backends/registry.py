@@ -81,6 +81,12 @@ class Backend(ABC):
 
     name: str = "backend"
     template_dirs: Sequence[Path] = ()  # searched before the package's templates/
+    # Instruction-set features (board.toml ``features``, e.g. "dsp", "mve") a board must have for this
+    # backend's C to compile: the backend is offered only on such boards.
+    features: Sequence[str] = ()
+    # Headers of runtime_c/ that this backend's kernels need: copied into the library and included by
+    # its kernels_<name>.c after aot_runtime.h.
+    runtime_headers: Sequence[str] = ()
 
     @abstractmethod
     def kernel_for(self, node: Node, graph: Graph) -> Kernel | None:
@@ -98,9 +104,12 @@ class Backend(ABC):
 class TemplateBackend(Backend):
     """A backend made of Jinja kernel templates, looked up by op type (first accepting kernel wins)."""
 
-    def __init__(self, name: str, template_dirs: list[str | Path] | None = None):
+    def __init__(self, name: str, template_dirs: list[str | Path] | None = None, *,
+                 features: Sequence[str] = (), runtime_headers: Sequence[str] = ()):
         self.name = name
         self.template_dirs = [Path(d) for d in (template_dirs or [])]
+        self.features = tuple(features)
+        self.runtime_headers = tuple(runtime_headers)
         self.kernels: list[Kernel] = []
 
     def add_kernel(self, kernel: Kernel) -> Kernel:
