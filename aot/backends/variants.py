@@ -15,9 +15,6 @@ from ..ir import Graph, Node
 from .ref import REF
 from .registry import CheckFn, Kernel, ParamsFn, ScratchFn
 
-SINGLE = ("single",)  # the requantization these variants implement (store.j2's, as ref's kernels)
-
-
 def ref_kernel(template: str, *, channels_last: bool = False) -> Kernel:
     """The ref backend's kernel rendered by ``template`` for that data layout."""
     found = [k for k in REF.kernels if k.template == template and k.channels_last == channels_last]
@@ -26,11 +23,12 @@ def ref_kernel(template: str, *, channels_last: bool = False) -> Kernel:
     return found[0]
 
 
-def variant(base: Kernel, template: str, name: str, *, priority: int, check: CheckFn | None = None,
-            params: ParamsFn | None = None, scratch_bytes: ScratchFn | None = None,
-            roundings: tuple[str, ...] = SINGLE) -> Kernel:
-    """A kernel like ``base`` rendered by ``template``; ``params`` adds template parameters to the
-    base's, ``scratch_bytes`` replaces the base's scratch size."""
+def variant(base: Kernel, template: str, name: str, *, priority: int, roundings: tuple[str, ...],
+            check: CheckFn | None = None, params: ParamsFn | None = None,
+            scratch_bytes: ScratchFn | None = None) -> Kernel:
+    """A kernel like ``base`` rendered by ``template``, implementing the requantization ``roundings``
+    (aot/quant/fixed_point.py); ``params`` adds template parameters to the base's, ``scratch_bytes``
+    replaces the base's scratch size."""
     def accepts(node: Node, graph: Graph) -> str | None:
         reason = base.check(node, graph) if base.check else None
         if reason is None:

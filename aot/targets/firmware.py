@@ -250,13 +250,19 @@ def _host_options(options: CompileOptions | None) -> CompileOptions:
     return options
 
 
-def _same_backends(options: CompileOptions, a: Board, b: Board) -> bool:
-    """Whether a compile for ``a`` and one for ``b`` choose from the same backends (then the same C)."""
+def _same_code(compiled: CompiledModel, options: CompileOptions, a: Board, b: Board) -> bool:
+    """Whether ``compiled`` (made for board ``a``) is also what a compile for board ``b`` gives: both
+    boards offer the same backends in the same order, apart from backends of one board only that
+    accept none of the layers (a float model on a board with int8-only instruction-set backends)."""
     try:
-        return resolve_backends(a, options.backends, options.layer_backend) == \
-            resolve_backends(b, options.backends, options.layer_backend)
+        have = resolve_backends(a, options.backends, options.layer_backend)
+        want = resolve_backends(b, options.backends, options.layer_backend)
     except AotError:
         return False
+    one_side = [REGISTRY.get(n) for n in have + want if (n in have) != (n in want)]
+    if any(k.kernel_for(node, compiled.graph) for k in one_side for node in compiled.graph.nodes):
+        return False
+    return [n for n in have if n in want] == [n for n in want if n in have]
 
 
 def for_board(compiled: CompiledModel, board: Board, source: str | Path | onnx.ModelProto | None = None,
@@ -266,7 +272,7 @@ def for_board(compiled: CompiledModel, board: Board, source: str | Path | onnx.M
     compiled for the board with ``options`` (default: ``compiled``'s) instead."""
     made_for = resolve_board(compiled.options.board, compiled.options.board_dirs)
     options = options or compiled.options
-    if not _same_backends(options, made_for, board):
+    if not _same_code(compiled, options, made_for, board):
         if source is None:
             raise AotError(f"the model was compiled for board '{made_for.name}', which offers other backends "
                            f"than board '{board.name}'; compile it for '{board.name}'")
@@ -298,7 +304,7 @@ def run_on_board(source: str | Path | onnx.ModelProto, board: str | Board, *, bo
         t0 = time.perf_counter()
         compiled = compile_model(source, dataclasses.replace(options or CompileOptions(), board=str(board.folder)))
         # The host builds the same C unless the board has instruction-set backends of its own.
-        same = _same_backends(compiled.options, resolve_board("host", compiled.options.board_dirs), board)
+        same = _same_code(compiled, compiled.options, board, resolve_board("host", compiled.options.board_dirs))
         baseline = host_baseline(source, options=options, inputs=inputs, feeds=feeds, seed=seed, host_cc=host_cc,
                                  opt=opt, compiled=compiled if same else None)
         baseline.seconds["compile"] = time.perf_counter() - t0 - baseline.seconds["host"]

@@ -6,6 +6,8 @@ from ...ir import Graph, Node
 from ..variants import ref_kernel, variant
 from . import ARM_DSP
 
+SINGLE = ("single",)  # requantization: store.j2's single rounding, as the ref kernels they vary
+
 FULL_UNROLL = 16  # tiled Conv: up to this many groups of four k unrolled completely (K <= 64), else 4 or 2
 
 
@@ -47,4 +49,4 @@ for base, template, name, priority, extra in [
      {"check": _k_words}),
     (ref_kernel("ref/int8/pool.c.j2"), "int8/pool.c.j2", "int8/pool_dsp", 10, {"check": _row_runs}),
 ]:
-    ARM_DSP.add_kernel(variant(base, "arm-dsp/" + template, name, priority=priority, **extra))
+    ARM_DSP.add_kernel(variant(base, "arm-dsp/" + template, name, priority=priority, roundings=SINGLE, **extra))

@@ -8,6 +8,8 @@ from ..ref.kernels.spatial import window
 from ..variants import ref_kernel, variant
 from . import HELIUM
 
+SINGLE = ("single",)  # requantization: store.j2's single rounding, as the ref kernels they vary
+
 PIX = 8  # tiled Conv: pixels per int8 tile (VMLADAVA accumulates in scalar registers)
 
 
@@ -46,4 +48,4 @@ for base, template, name, priority, extra in [
      {"params": _tile, "scratch_bytes": _tile_scratch}),
     (ref_kernel("ref/int8/fully_connected.c.j2"), "int8/fully_connected.c.j2", "int8/fully_connected_mve", 10, {}),
 ]:
-    HELIUM.add_kernel(variant(base, "helium/" + template, name, priority=priority, **extra))
+    HELIUM.add_kernel(variant(base, "helium/" + template, name, priority=priority, roundings=SINGLE, **extra))
