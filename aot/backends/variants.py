@@ -15,6 +15,7 @@ from ..ir import Graph, Node
 from .ref import REF
 from .registry import CheckFn, Kernel, ParamsFn, ScratchFn
 
+
 def ref_kernel(template: str, *, channels_last: bool = False) -> Kernel:
     """The ref backend's kernel rendered by ``template`` for that data layout."""
     found = [k for k in REF.kernels if k.template == template and k.channels_last == channels_last]
