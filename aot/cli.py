@@ -34,7 +34,8 @@ def _add_compile_options(p: argparse.ArgumentParser) -> None:
                    help="static shape for a model input with dynamic dimensions (repeatable)")
     p.add_argument("--prefix", default="model", help="C symbol prefix of the library (default: model)")
     p.add_argument("--backend", action="append", default=[], metavar="NAME",
-                   help="backend to use, in order of preference (repeatable; default: ref)")
+                   help="backend to use, in order of preference (repeatable; default: the board's list, e.g. "
+                        "arm-dsp, ref on cortex-m4; ref on the host)")
     p.add_argument("--alignment", type=int, default=16, help="arena buffer alignment in bytes (default 16)")
     p.add_argument("--dump-ir-after", action="append", default=[], metavar="PASS",
                    help="print the IR after this pass ('all' for every pass)")
@@ -104,7 +105,7 @@ def _options(args: argparse.Namespace):
     if getattr(args, "recast", None):
         dtype, out_dtype, ops, skip = args.recast
         recast = RecastOptions(dtype, out_dtype, ops, skip)
-    return CompileOptions(quantize=quantize, recast=recast, prefix=args.prefix, backends=args.backend or ["ref"], alignment=args.alignment,
+    return CompileOptions(quantize=quantize, recast=recast, prefix=args.prefix, backends=args.backend or None, alignment=args.alignment,
                           input_shapes=dict(args.input_shape), dump_ir_after=set(args.dump_ir_after),
                           allow_float_fallback=args.allow_float_fallback, plugins=list(args.plugin),
                           desired_layouts=dict(args.layout), layout_skip_layers=list(args.layout_skip),
@@ -231,7 +232,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_inspect(args: argparse.Namespace) -> int:
     from .compiler import compile_model
     from .inspect import format_report
-    compiled = compile_model(args.model, _options(args))
+    compiled = compile_model(args.model, apply_board_options(_options(args), args))
     for op_type in args.count:
         from .passes.precision import count_layers
         print(f"{op_type}: {count_layers(compiled.graph, op_type)} layers")
@@ -308,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only print how many layers of this op type the compiled model has (repeatable)")
     p.add_argument("--quantize", choices=["int8"], help="show the model as quantized from float (needs --calib)")
     _add_quant_options(p)
+    add_board_options(p)
     p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser("demo", help="compile, verify and time the bundled example model",

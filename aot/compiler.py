@@ -32,7 +32,7 @@ from .quant.ptq import quantize_model
 from .quant.expand_qlinear import expand_qlinear
 from .quant.fixed_point import ROUNDINGS
 from .quant.lower_qdq import lower_qdq
-from .targets.board import resolve_board
+from .targets.board import Board, resolve_board
 from .targets.cross import board_files
 from .targets.fit import check_fit
 
@@ -61,7 +61,7 @@ class CompileOptions:
     """Everything ``aot compile`` can do; the CLI only parses its flags into these fields."""
 
     prefix: str = "model"
-    backends: list[str] = field(default_factory=lambda: ["ref"])
+    backends: list[str] | None = None  # in order of preference; None: the board's (resolve_backends)
     alignment: int = 16
     input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     freeze_inputs: dict[str, np.ndarray] = field(default_factory=dict)
@@ -111,9 +111,11 @@ def optimize(source: str | Path | onnx.ModelProto | Graph, options: CompileOptio
     load_plugins(options.plugins)
     if options.rounding not in ROUNDINGS:
         raise AotError(f"unknown rounding '{options.rounding}'; choose one of {', '.join(ROUNDINGS)}")
-    graph = source_graph(source, options)
+    backends = resolve_backends(resolve_board(options.board, options.board_dirs), options.backends,
+                                options.layer_backend)
+    graph = source_graph(source, options, backends)
     graph.rounding = options.rounding
-    ctx = PassContext(options={"backends": options.backends, "layer_backend": options.layer_backend,
+    ctx = PassContext(options={"backends": backends, "layer_backend": options.layer_backend,
                                "allow_float_fallback": options.allow_float_fallback,
                                "desired_layouts": options.desired_layouts,
                                "layout_skip_layers": options.layout_skip_layers, **options.extra},
@@ -122,7 +124,8 @@ def optimize(source: str | Path | onnx.ModelProto | Graph, options: CompileOptio
     return compile_pipeline()(graph, ctx)
 
 
-def source_graph(source: str | Path | onnx.ModelProto | Graph, options: CompileOptions) -> Graph:
+def source_graph(source: str | Path | onnx.ModelProto | Graph, options: CompileOptions,
+                 backends: list[str]) -> Graph:
     """The model as IR before the compile passes: imported, quantized from float (options.quantize),
     recast (options.recast)."""
     if options.quantize is not None:
@@ -130,7 +133,7 @@ def source_graph(source: str | Path | onnx.ModelProto | Graph, options: CompileO
             raise AotError("quantization starts from an ONNX model (a file or a ModelProto), not an IR graph")
         graph = quantize_model(source, options.quantize.calibration, config=options.quantize.config,
                                input_shapes=options.input_shapes, progress=options.quantize.progress,
-                               backends=[REGISTRY.get(b) for b in options.backends or ["ref"]])
+                               backends=[REGISTRY.get(b) for b in backends])
     elif isinstance(source, Graph):
         graph = source.copy()
     else:
@@ -139,6 +142,30 @@ def source_graph(source: str | Path | onnx.ModelProto | Graph, options: CompileO
         r = options.recast
         graph = recast(graph, r.dtype, r.out_dtype, r.ops, r.skip_layers)
     return graph
+
+
+def resolve_backends(board: Board, requested: list[str] | None = None,
+                     layer_backend: dict[str, str] | None = None) -> list[str]:
+    """The backends of a compile for ``board``, in order of preference: ``requested``, else the board's
+    ``backends`` list, else every backend whose instruction-set features the board has (those needing
+    more first, then by name) followed by ref. A backend (also one chosen per layer) that needs a
+    feature the board lacks is an error: its C uses instructions that core does not have."""
+    if requested:
+        names = list(requested)
+    elif board.backends is not None:
+        names = list(board.backends)
+    else:
+        isa = [REGISTRY.get(n) for n in REGISTRY.names() if REGISTRY.get(n).features]
+        isa = [b for b in isa if set(b.features) <= set(board.features)]
+        names = [b.name for b in sorted(isa, key=lambda b: (-len(b.features), b.name))] + ["ref"]
+    for name in dict.fromkeys([*names, *(layer_backend or {}).values()]):
+        missing = [f for f in REGISTRY.get(name).features if f not in board.features]
+        if missing:
+            have = ", ".join(board.features) or "none"
+            raise AotError(f"backend '{name}' needs the instruction-set feature(s) {', '.join(missing)}, which "
+                           f"board '{board.name}' does not have (its features: {have}); choose another "
+                           f"--backend, or a board whose board.toml lists {', '.join(missing)} in 'features'")
+    return names
 
 
 def compile_model(source: str | Path | onnx.ModelProto | Graph, options: CompileOptions | None = None) -> CompiledModel:
@@ -150,8 +177,8 @@ def compile_model(source: str | Path | onnx.ModelProto | Graph, options: Compile
     board = resolve_board(options.board, options.board_dirs)
     load_plugins(options.plugins)  # a plug-in may register the backends named below
     # Checked before any work: a missing --backend-option fails the same way for every model.
-    backend_options = resolve_all_options([*options.backends, *options.layer_backend.values()],
-                                          options.backend_options)
+    backends = resolve_backends(board, options.backends, options.layer_backend)
+    backend_options = resolve_all_options([*backends, *options.layer_backend.values()], options.backend_options)
     graph = optimize(source, options)
     calls, aliases = lower(graph, options.prefix)
     plan = plan_memory(graph, [c.step for c in calls], aliases, options.alignment)

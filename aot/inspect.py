@@ -9,7 +9,7 @@ def format_report(compiled: CompiledModel) -> str:
     graph, plan, meta = compiled.graph, compiled.plan, compiled.metadata
     rows = [f"model {graph.name}: {len(compiled.calls)} layers, opset {graph.opset}"]
     rows += [f"note: {n}" for n in graph.notes]
-    header = f"{'#':>3} {'layer':<32} {'op':<18} {'backend':<8} {'kernel':<18} {'output':<18} {'dtype':<8} {'layout':<6} {'storage':<14} {'bytes':>8} {'MACs':>10}"
+    header = f"{'#':>3} {'layer':<32} {'op':<18} {'backend':<8} {'kernel':<24} {'output':<18} {'dtype':<8} {'layout':<6} {'storage':<14} {'bytes':>8} {'MACs':>10}"
     rows.append(header)
     rows.append("-" * len(header))
     for idx, call in enumerate(compiled.calls):
@@ -20,7 +20,7 @@ def format_report(compiled: CompiledModel) -> str:
         q = ""
         if out.quant is not None:
             q = f" scale={float(out.quant.scale.reshape(-1)[0]):.6g} zp={int(out.quant.zero_point.reshape(-1)[0])}"
-        rows.append(f"{idx:>3} {call.node.name[:32]:<32} {op[:18]:<18} {call.backend:<8} {call.kernel.name[:18]:<18} "
+        rows.append(f"{idx:>3} {call.node.name[:32]:<32} {op[:18]:<18} {call.backend:<8} {call.kernel.name[:24]:<24} "
                     f"{'x'.join(map(str, out.shape)):<18} {out.dtype:<8} {out.layout or '-':<6} {where:<14} "
                     f"{out.nbytes:>8} {layer_macs(graph, call.node):>10}{q}")
     m = meta["memory"]

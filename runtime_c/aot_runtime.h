@@ -132,15 +132,12 @@ static inline int8_t aot_sat_s8(int32_t x, int32_t lo, int32_t hi) {
 }
 
 /* ---- int8 fast paths: the same integers as above, in fewer instructions ---------------------------
- * Kernels use the Arm DSP-extension helpers (Cortex-M4/M7/M33/M55) under #if defined(__ARM_FEATURE_DSP)
- * and Helium intrinsics (Cortex-M55) under #if defined(__ARM_FEATURE_MVE) only; their #else branch is
- * portable C computing the same integers (the arithmetic is exact, so any order of the additions gives
- * the same sums). */
+ * Kernels written for an instruction set (Arm DSP extension, Helium) belong to backends of their own
+ * (arm-dsp, helium) with their own helper headers (aot_arm_dsp.h, aot_helium.h). The helpers below
+ * serve every backend: aot_requantize_hi and aot_sat8 are one instruction where the core has it (SMMLA,
+ * SSAT) and the same integers in portable C elsewhere. */
 #if defined(__ARM_FEATURE_DSP) || defined(__ARM_FEATURE_SAT)
 #include <arm_acle.h>
-#endif
-#if defined(__ARM_FEATURE_MVE)
-#include <arm_mve.h> /* Helium (Cortex-M55): kernels use its integer vector intrinsics first */
 #endif
 
 /* aot_requantize's result for a multiplier whose 31 - shift is at least 33 (shift <= -2: every
@@ -185,37 +182,5 @@ static inline int32_t aot_load_s8x4(const int8_t* p) {
     memcpy(&v, p, sizeof v);
     return v;
 }
-
-#if defined(__ARM_FEATURE_DSP)
-/* int8 lanes 1 and 3 of x, sign-extended into two int16 lanes (SXTB16 with its built-in rotation;
- * __sxtb16(x) gives lanes 0 and 2). */
-static inline int32_t aot_sxtb16_ror8(int32_t x) {
-    int32_t r;
-    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
-    return r;
-}
-/* a + int8 lanes 1 and 3 of x, sign-extended, per int16 lane (SXTAB16 with its rotation). */
-static inline int32_t aot_sxtab16_ror8(int32_t a, int32_t x) {
-    int32_t r;
-    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
-    return r;
-}
-/* Two int16 lanes: lo's low half and hi's low half (PKHBT), lo's high half and hi's high half (PKHTB). */
-static inline int32_t aot_pack16(int32_t lo, int32_t hi) {
-    int32_t r;
-    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
-    return r;
-}
-static inline int32_t aot_pack16_top(int32_t lo, int32_t hi) {
-    int32_t r;
-    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(hi), "r"(lo));
-    return r;
-}
-/* A type through which any object may be read or written (no strict-aliasing assumptions). */
-typedef int32_t __attribute__((may_alias)) aot_alias_i32;
-/* lo, hi = the two words at p (word aligned); p += 8: one LDRD with post-increment. */
-#define AOT_LDRD_POST(lo, hi, p)                                                                  \
-    __asm__("ldrd %0, %1, [%2], #8" : "=r"(lo), "=r"(hi), "+r"(p) : "m"(*(const aot_alias_i32(*)[2])(p)))
-#endif
 
 #endif /* AOT_RUNTIME_H */

@@ -1,6 +1,7 @@
 """Backend registry and the built-in backends."""
 from . import ref  # noqa: F401  (registers "ref")
 from .build import BackendOption, BuildContribution
+from . import arm_dsp, helium  # noqa: F401,E402  (register "arm-dsp" and "helium": variants of ref's kernels)
 from .partition import Region, annotate_backends, partition_backends, regions
 from .registry import REGISTRY, Backend, BackendRegistry, Kernel, TemplateBackend, register_backend
 

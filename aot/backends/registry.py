@@ -88,6 +88,12 @@ class Backend(ABC):
         """Sources, include folders, defines, libraries and flags the library needs when this
         backend runs layers of it, given its resolved ``options``; nothing by default."""
         return BuildContribution()
+    # Instruction-set features (board.toml ``features``, e.g. "dsp", "mve") a board must have for this
+    # backend's C to compile: the backend is offered only on such boards.
+    features: Sequence[str] = ()
+    # Headers of runtime_c/ that this backend's kernels need: copied into the library and included by
+    # its kernels_<name>.c after aot_runtime.h.
+    runtime_headers: Sequence[str] = ()
 
     @abstractmethod
     def kernel_for(self, node: Node, graph: Graph) -> Kernel | None:
@@ -114,9 +120,12 @@ class Backend(ABC):
 class TemplateBackend(Backend):
     """A backend made of Jinja kernel templates, looked up by op type (first accepting kernel wins)."""
 
-    def __init__(self, name: str, template_dirs: list[str | Path] | None = None):
+    def __init__(self, name: str, template_dirs: list[str | Path] | None = None, *,
+                 features: Sequence[str] = (), runtime_headers: Sequence[str] = ()):
         self.name = name
         self.template_dirs = [Path(d) for d in (template_dirs or [])]
+        self.features = tuple(features)
+        self.runtime_headers = tuple(runtime_headers)
         self.kernels: list[Kernel] = []
         self._patterns: list[Pattern] = []
 

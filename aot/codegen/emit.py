@@ -95,8 +95,11 @@ def render_library(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: st
     files["weights.h"] = env.get_template("model/weights.h.j2").render(**common)
     files["kernels.h"] = env.get_template("model/kernels.h.j2").render(**common)
     for b in backends:
+        headers = list(REGISTRY.get(b).runtime_headers)  # e.g. the arm-dsp backend's helpers
+        files.update({h: (runtime_dir() / h).read_text() for h in headers})
         files[f"kernels_{b}.c"] = env.get_template("model/kernels.c.j2").render(
-            backend=b, kernels=kernel_sources[b], headers=build.headers.get(b, []), **common)
+            backend=b, kernels=kernel_sources[b], runtime_headers=headers, headers=build.headers.get(b, []),
+            **common)
     files["Makefile"] = env.get_template("model/Makefile.j2").render(**common)
     files["CMakeLists.txt"] = env.get_template("model/CMakeLists.txt.j2").render(**common)
     files["aot_runtime.h"] = (runtime_dir() / "aot_runtime.h").read_text()

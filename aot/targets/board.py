@@ -55,6 +55,12 @@ class Board:
     linker_script: Path | None = None
     sources: list[Path] = field(default_factory=list)
     include_dirs: list[Path] = field(default_factory=list)
+    # Instruction-set extensions of the core that kernels may use ("dsp": the Arm DSP extension,
+    # "mve": Helium); a backend needing one is offered only on boards that have it.
+    features: list[str] = field(default_factory=list)
+    # Backends in order of preference when the user names none (None: derived from the features,
+    # aot.compiler.resolve_backends).
+    backends: list[str] | None = None
 
     @property
     def is_host(self) -> bool:
@@ -128,9 +134,10 @@ def load_board(folder: str | Path) -> Board:
     arch = data.get("arch", "host")
     if arch not in ("host", "arm", "riscv"):
         raise AotError(f"{path}: arch '{arch}' is not one of host, arm, riscv")
+    isa = {"features": _names(data, "features", path) or [], "backends": _names(data, "backends", path)}
     if arch == "host":
         return Board(name=data["name"], folder=folder, description=data["description"], arch="host",
-                     cpu=data.get("cpu", "host"), cc=data.get("cc", "cc"), cflags=list(data.get("cflags", [])))
+                     cpu=data.get("cpu", "host"), cc=data.get("cc", "cc"), cflags=list(data.get("cflags", [])), **isa)
     tool, mem, qemu, fw = (data.get(k, {}) for k in ("toolchain", "memory", "qemu", "firmware"))
     missing = [k for k, sect in (("toolchain.cc", tool.get("cc")), ("memory.flash", mem.get("flash")),
                                   ("memory.ram", mem.get("ram")), ("firmware.linker_script", fw.get("linker_script")))
@@ -152,8 +159,19 @@ def load_board(folder: str | Path) -> Board:
         counter=qemu.get("counter"), instructions_per_tick=float(qemu.get("instructions_per_tick", 1)),
         linker_script=_find_file(fw["linker_script"], folder, str(path)),
         sources=[_find_file(s, folder, str(path)) for s in fw.get("sources", [])],
-        include_dirs=[_find_file(s, folder, str(path)) for s in fw.get("include_dirs", [])],
+        include_dirs=[_find_file(s, folder, str(path)) for s in fw.get("include_dirs", [])], **isa,
     )
+
+
+def _names(data: dict, key: str, path: Path) -> list[str] | None:
+    """A top-level list of strings (``features``, ``backends``), or None when absent."""
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        example = '["dsp", "mve"]' if key == "features" else '["arm-dsp", "ref"]'
+        raise AotError(f"{path}: '{key}' must be a list of names, e.g. {key} = {example}")
+    return list(value)
 
 
 def _board_folders(extra_dirs: Iterable[str | Path] = ()) -> dict[str, Path]:

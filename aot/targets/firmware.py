@@ -18,7 +18,8 @@ from .. import __version__
 from ..backends.build import link_arguments
 from ..codegen.cformat import c_array_body
 from ..codegen.env import make_environment
-from ..compiler import CompiledModel, CompileOptions, compile_model, write_library
+from ..backends.registry import REGISTRY
+from ..compiler import CompiledModel, CompileOptions, compile_model, resolve_backends, write_library
 from ..errors import AotError
 from ..quant.check import is_quantized, sample_inputs, samples_from_arrays
 from ..quant.golden_runner import run_golden
@@ -216,6 +217,7 @@ class HostBaseline:
     reference_name: str
     reference_outputs: list[np.ndarray]
     seconds: dict[str, float]
+    options: CompileOptions | None = None  # the caller's, for boards that compile the model again
 
 
 def host_baseline(source: str | Path | onnx.ModelProto, *, options: CompileOptions | None = None,
@@ -224,7 +226,7 @@ def host_baseline(source: str | Path | onnx.ModelProto, *, options: CompileOptio
     """``compiled`` (for any board) saves compiling the model again."""
     t0 = time.perf_counter()
     if compiled is None:
-        compiled = compile_model(source, dataclasses.replace(options or CompileOptions(), board="host"))
+        compiled = compile_model(source, _host_options(options))
     seconds = {"compile": time.perf_counter() - t0}
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="aot-host-") as tmp:
@@ -233,11 +235,49 @@ def host_baseline(source: str | Path | onnx.ModelProto, *, options: CompileOptio
         host_out = host.run(feeds)
         ref_name, ref_out = reference_outputs(source, compiled, host, feeds)
     seconds["host"] = time.perf_counter() - t0
-    return HostBaseline(source, compiled, feeds, host_out, ref_name, ref_out, seconds)
+    return HostBaseline(source, compiled, feeds, host_out, ref_name, ref_out, seconds, options)
 
 
-def for_board(compiled: CompiledModel, board: Board) -> CompiledModel:
-    """The same generated C with the board's build files, after the board's fit check."""
+def _host_options(options: CompileOptions | None) -> CompileOptions:
+    """``options`` for the host baseline: without the backends the host cannot compile (instruction-set
+    backends of the board under test), so the baseline is the portable C the board's run must equal."""
+    options = dataclasses.replace(options or CompileOptions(), board="host")
+    host = resolve_board("host", options.board_dirs)
+
+    def runs(name: str) -> bool:
+        return set(REGISTRY.get(name).features) <= set(host.features)
+    options.backends = [b for b in options.backends or [] if runs(b)] or None
+    options.layer_backend = {k: v for k, v in options.layer_backend.items() if runs(v)}
+    return options
+
+
+def _same_code(compiled: CompiledModel, options: CompileOptions, a: Board, b: Board) -> bool:
+    """Whether ``compiled`` (made for board ``a``) is also what a compile for board ``b`` gives: both
+    boards offer the same backends in the same order, apart from backends of one board only that
+    accept none of the layers (a float model on a board with int8-only instruction-set backends)."""
+    try:
+        have = resolve_backends(a, options.backends, options.layer_backend)
+        want = resolve_backends(b, options.backends, options.layer_backend)
+    except AotError:
+        return False
+    one_side = [REGISTRY.get(n) for n in have + want if (n in have) != (n in want)]
+    if any(k.kernel_for(node, compiled.graph) for k in one_side for node in compiled.graph.nodes):
+        return False
+    return [n for n in have if n in want] == [n for n in want if n in have]
+
+
+def for_board(compiled: CompiledModel, board: Board, source: str | Path | onnx.ModelProto | None = None,
+              options: CompileOptions | None = None) -> CompiledModel:
+    """The same generated C with the board's build files, after the board's fit check; when the board
+    offers other backends than the board ``compiled`` was made for (instruction sets), ``source``
+    compiled for the board with ``options`` (default: ``compiled``'s) instead."""
+    made_for = resolve_board(compiled.options.board, compiled.options.board_dirs)
+    options = options or compiled.options
+    if not _same_code(compiled, options, made_for, board):
+        if source is None:
+            raise AotError(f"the model was compiled for board '{made_for.name}', which offers other backends "
+                           f"than board '{board.name}'; compile it for '{board.name}'")
+        return compile_model(source, dataclasses.replace(options, board=str(board.folder)))
     check_fit(board, compiled.graph, compiled.calls, compiled.plan)
     prefix = compiled.options.prefix
     files = {k: v for k, v in compiled.files.items() if k != "board.mk" and not k.startswith("libc/")}
@@ -264,11 +304,15 @@ def run_on_board(source: str | Path | onnx.ModelProto, board: str | Board, *, bo
         # Compiled for the board: a model too big for it fails here, before anything is built.
         t0 = time.perf_counter()
         compiled = compile_model(source, dataclasses.replace(options or CompileOptions(), board=str(board.folder)))
-        baseline = host_baseline(source, inputs=inputs, feeds=feeds, seed=seed, host_cc=host_cc, opt=opt,
-                                 compiled=compiled)
+        # The host builds the same C unless the board has instruction-set backends of its own.
+        same = _same_code(compiled, compiled.options, board, resolve_board("host", compiled.options.board_dirs))
+        baseline = host_baseline(source, options=options, inputs=inputs, feeds=feeds, seed=seed, host_cc=host_cc,
+                                 opt=opt, compiled=compiled if same else None)
         baseline.seconds["compile"] = time.perf_counter() - t0 - baseline.seconds["host"]
+    else:
+        compiled = baseline.compiled
     seconds = dict(baseline.seconds)
-    compiled = for_board(baseline.compiled, board)
+    compiled = for_board(compiled, board, baseline.source, baseline.options)
     with tempfile.TemporaryDirectory(prefix="aot-run-") as tmp:
         work = Path(keep_dir) if keep_dir else Path(tmp)
         lib_dir = write_library(compiled, work / "lib", force=True)

@@ -1,9 +1,10 @@
 """int8 kernels: integer-only arithmetic with int32 accumulators and fixed-point requantization
 (aot_requantize in aot_runtime.h, or aot_requantize_tflite and TFLite's recipes with the "tflite"
-rounding: every kernel here implements both). Parameters come from aot.quant.kernel_params, which the golden
-model (aot.quant.golden) shares, so C and golden differ only if the arithmetic does. The Conv, Gemm
-and pooling kernels also carry paths for the Arm DSP extension and Helium (chosen by the compiler's
-__ARM_FEATURE_* macros) whose integer results are the portable C's, bit for bit."""
+rounding: every kernel here implements both). Parameters come from aot.quant.kernel_params, which the
+golden model (aot.quant.golden) shares, so C and golden differ only if the arithmetic does. Portable C
+only: the arm-dsp and helium backends (aot/backends/arm_dsp, aot/backends/helium) register variants of
+the Conv, Gemm and pooling kernels for those instruction sets, with these parameter functions and
+checks, whose integer results are the portable C's, bit for bit."""
 from __future__ import annotations
 
 from typing import Callable
@@ -49,8 +50,8 @@ def conv_s8_check(node: Node, graph: Graph) -> str | None:
 # Three NCHW kernels, tried in this order: depthwise (conv_depthwise.c.j2), every other Conv as tiles
 # of gathered pixels times the weights (conv_gemm.c.j2, also the channels-last Conv through
 # channels_last.py), and direct weight-stationary loops (conv.c.j2) for biases too close to the int32
-# limits to fold the input offset into them. The first two have Helium, DSP-extension and portable C
-# paths (#if in the generated C) computing the same integers.
+# limits to fold the input offset into them. The first two have variants in the arm-dsp and helium
+# backends computing the same integers.
 
 
 def requant_spec(mult: list[int], shift: list[int], out_zp: int, rounding: str = "single") -> dict:
@@ -171,28 +172,24 @@ REF.kernel("Conv", template="ref/int8/conv_depthwise.c.j2", check=_depthwise_che
            output_names=("Y",))(_depthwise_params)
 
 # Every other Conv: tiles of output pixels gathered (im2col) once, then read by every output channel.
-PIX = 4  # pixels per tile (DSP extension and portable C: int16 tile)
-PIX_MVE = 8  # Helium: pixels per tile (int8 tile; VMLADAVA accumulates in scalar registers)
-FULL_UNROLL = 16  # DSP: up to this many groups of four k unrolled completely (K <= 64), else 4 or 2 per loop
+PIX = 4  # pixels per int16 tile (portable C and the arm-dsp variant)
 
 
 def gemm_conv_params(node: Node, graph: Graph) -> dict:
     p = fast_conv_params(node, graph)
     k = p["ICG"] * p["KSP"]
     lo, hi = tap_ranges(p["win"])
-    return {**p, "K": k, "G": k // 4, "KT": k % 4, "PIX": PIX, "PIX_MVE": PIX_MVE, "FULL_UNROLL": FULL_UNROLL,
-            "tap_lo": lo, "tap_hi": hi}
+    return {**p, "K": k, "G": k // 4, "KT": k % 4, "PIX": PIX, "tap_lo": lo, "tap_hi": hi}
 
 
 def gemm_conv_scratch(node: Node, graph: Graph) -> int:
     p = conv_geometry(node, graph)
     # PIX pixels x K rounded up to 4, int16, and one pixel's window in k order (not for an NCHW 1x1);
-    # 3 bytes to align the tile to a word at run time. Helium: PIX_MVE pixels x K rounded up to 16,
-    # int8, and the window. The larger of the two (the size cannot depend on the target).
+    # 3 bytes to align the tile to a word at run time.
     k = p["ICG"] * p["KSP"]
-    k4, k16 = 4 * -(-k // 4), 16 * -(-k // 16)
+    k4 = 4 * -(-k // 4)
     line = 0 if p["pointwise"] and not p["nhwc"] else 1
-    return max(2 * k4 * (PIX + line) + 3, k16 * (PIX_MVE + line))
+    return 2 * k4 * (PIX + line) + 3
 
 
 REF.kernel("Conv", template="ref/int8/conv_gemm.c.j2", check=fast_conv_check, dtypes=S8, priority=20,

@@ -1,0 +1,13 @@
+"""The arm-dsp backend: int8 kernels for the Arm DSP extension of Cortex-M4, M7, M33 and M55 (SIMD
+on int16 and int8 lanes of a register: SMLAD, SXTB16, USADA8, ...). Each kernel is a variant of a ref
+kernel (aot/backends/variants.py) computing its integers bit for bit; templates in templates/arm-dsp/.
+Offered only on boards whose board.toml lists the "dsp" feature; it registers through the public API
+like any plug-in."""
+from ..registry import REGISTRY, TemplateBackend
+
+ARM_DSP = TemplateBackend("arm-dsp", features=("dsp",), runtime_headers=("aot_arm_dsp.h",))
+
+from . import kernels  # noqa: E402,F401  (adds the kernels to ARM_DSP)
+
+if ARM_DSP.name not in REGISTRY.backends:
+    REGISTRY.register(ARM_DSP)

@@ -1,0 +1,51 @@
+"""The helium backend's kernels: where ref runs a layer with one of the kernels below, this backend
+runs it with sixteen-lane vector loads and VMLADAVA."""
+from __future__ import annotations
+
+from ...ir import Graph, Node
+from ..ref.kernels.int8 import conv_geometry, depthwise_geometry
+from ..ref.kernels.spatial import window
+from ..variants import ref_kernel, variant
+from . import HELIUM
+
+SINGLE = ("single",)  # requantization: store.j2's single rounding, as the ref kernels they vary
+
+PIX = 8  # tiled Conv: pixels per int8 tile (VMLADAVA accumulates in scalar registers)
+
+
+def _tile(node: Node, graph: Graph) -> dict:
+    return {"PIX_MVE": PIX}
+
+
+def _tile_scratch(node: Node, graph: Graph) -> int:
+    # PIX pixels x K rounded up to 16, int8, and one pixel's window in k order (not for an NCHW 1x1).
+    g = conv_geometry(node, graph)
+    k = g["ICG"] * g["KSP"]
+    return 16 * -(-k // 16) * (PIX + (0 if g["pointwise"] and not g["nhwc"] else 1))
+
+
+def _windows(node: Node, graph: Graph) -> dict:
+    """How a depthwise window is loaded: all its taps by one gather (at most 16, byte offsets below
+    256), else each row by one predicated load (stride-1 rows of at most 16 taps), else not at all."""
+    g = depthwise_geometry(window(node, graph))
+    xrow = g["WP"] if g["padded"] else g["W"]
+    offsets = [kh * g["DH"] * xrow + kw * g["DW"] for kh in range(g["KH"]) for kw in range(g["KW"])]
+    gather = len(offsets) <= 16 and offsets[-1] < 256
+    return {"tap_offsets": offsets, "mve_gather": gather, "mve_rows": not gather and g["DW"] == 1 and g["KW"] <= 16}
+
+
+def _vector_windows(node: Node, graph: Graph) -> str | None:
+    w = _windows(node, graph)
+    return None if w["mve_gather"] or w["mve_rows"] else "depthwise window neither one gather nor rows of <= 16 taps"
+
+
+for base, template, name, priority, extra in [
+    (ref_kernel("ref/int8/conv_depthwise.c.j2"), "int8/conv_depthwise.c.j2", "int8/conv_depthwise_mve", 30,
+     {"check": _vector_windows, "params": _windows}),
+    (ref_kernel("ref/int8/conv_gemm.c.j2"), "int8/conv_gemm.c.j2", "int8/conv_gemm_mve", 20,
+     {"params": _tile, "scratch_bytes": _tile_scratch}),
+    (ref_kernel("ref/int8/conv_gemm.c.j2", channels_last=True), "int8/conv_gemm.c.j2", "nhwc/conv_gemm_mve", 20,
+     {"params": _tile, "scratch_bytes": _tile_scratch}),
+    (ref_kernel("ref/int8/fully_connected.c.j2"), "int8/fully_connected.c.j2", "int8/fully_connected_mve", 10, {}),
+]:
+    HELIUM.add_kernel(variant(base, "helium/" + template, name, priority=priority, roundings=SINGLE, **extra))

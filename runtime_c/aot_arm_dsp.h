@@ -1,0 +1,44 @@
+/* Helpers of the arm-dsp backend's kernels (kernels_arm-dsp.c): the Arm DSP extension of Cortex-M4,
+ * M7, M33 and M55 (SIMD on two int16 or four int8 lanes of a register). aot copies this file into a
+ * library only when a layer runs on that backend, which aot offers only for boards whose board.toml
+ * lists the "dsp" feature. The kernels compute the ref backend's integers, bit for bit. */
+#ifndef AOT_ARM_DSP_H
+#define AOT_ARM_DSP_H
+
+#if !defined(__ARM_FEATURE_DSP)
+#error "kernels of the arm-dsp backend need the Arm DSP extension (e.g. -mcpu=cortex-m4); compile for a board with the dsp feature, or with --backend ref"
+#endif
+#include <arm_acle.h>
+#include <stdint.h>
+
+/* int8 lanes 1 and 3 of x, sign-extended into two int16 lanes (SXTB16 with its built-in rotation;
+ * __sxtb16(x) gives lanes 0 and 2). */
+static inline int32_t aot_sxtb16_ror8(int32_t x) {
+    int32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+/* a + int8 lanes 1 and 3 of x, sign-extended, per int16 lane (SXTAB16 with its rotation). */
+static inline int32_t aot_sxtab16_ror8(int32_t a, int32_t x) {
+    int32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
+    return r;
+}
+/* Two int16 lanes: lo's low half and hi's low half (PKHBT), lo's high half and hi's high half (PKHTB). */
+static inline int32_t aot_pack16(int32_t lo, int32_t hi) {
+    int32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
+    return r;
+}
+static inline int32_t aot_pack16_top(int32_t lo, int32_t hi) {
+    int32_t r;
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(hi), "r"(lo));
+    return r;
+}
+/* A type through which any object may be read or written (no strict-aliasing assumptions). */
+typedef int32_t __attribute__((may_alias)) aot_alias_i32;
+/* lo, hi = the two words at p (word aligned); p += 8: one LDRD with post-increment. */
+#define AOT_LDRD_POST(lo, hi, p)                                                                  \
+    __asm__("ldrd %0, %1, [%2], #8" : "=r"(lo), "=r"(hi), "+r"(p) : "m"(*(const aot_alias_i32(*)[2])(p)))
+
+#endif /* AOT_ARM_DSP_H */
