@@ -3,7 +3,7 @@
     python bench/host.py [--repeats 50] [--models ../shared/models] [--only kws] [--clock cpu]
 
 For each float model of the acceptance list it compiles the library, builds it twice, checks the C
-output against ONNX Runtime, times both in-process (median per call, see ``aot.measure``), prints a
+output against ONNX Runtime, times both in-process (median per call, see ``aot.flows.measure``), prints a
 markdown table and writes the figures to bench/results/host.json.
 """
 from __future__ import annotations
@@ -23,11 +23,11 @@ import onnxruntime
 from tqdm import tqdm
 
 from aot.compiler import CompileOptions, compile_model, write_library
-from aot.measure import c_timing, ort_timing
-from aot.quant.check import is_quantized, lsb_scale
+from aot.flows.measure import c_timing, ort_timing
+from aot.flows.quant_check import is_quantized, lsb_scale
 from aot.reference import run_reference
 from aot.targets.host import load
-from aot.verify import compare, random_inputs
+from aot.flows.verify import compare, random_inputs
 
 from shared_models import DEFAULT_MODELS, MODELS, REPO  # noqa: E402  (bench/ is the script folder)
 RESULTS = REPO / "bench" / "results" / "host.json"

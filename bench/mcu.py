@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from aot.errors import AotError
 from aot.targets.board import list_boards
-from aot.targets.firmware import host_baseline, run_on_board
+from aot.flows.board_run import host_baseline, run_on_board
 
 from shared_models import DEFAULT_MODELS, MODELS, REPO  # noqa: E402  (bench/ is the script folder)
 RESULTS = REPO / "bench" / "results" / "mcu.json"

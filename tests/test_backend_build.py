@@ -21,7 +21,7 @@ from aot.compiler import CompileOptions, compile_model, write_library
 from aot.errors import AotError
 from aot.reference import run_reference
 from aot.targets.board import resolve_board
-from aot.targets.firmware import host_baseline, run_on_board
+from aot.flows.board_run import host_baseline, run_on_board
 from aot.targets.host import load
 
 from conftest import float_input, make_model, require_tool

@@ -21,13 +21,13 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from aot.board_cli import add_board_commands
+from aot.cli.board import add_board_commands
 from aot.compiler import CompileOptions, compile_model, write_library
 from aot.errors import AotError
 from aot.resources import boards_dir
 from aot.targets.board import Board, list_boards, resolve_board
 from aot.targets.cross import build_library, link_firmware
-from aot.targets.firmware import BoardRunError, check_run
+from aot.flows.board_run import BoardRunError, check_run
 from aot.targets.fit import weight_bytes
 from aot.targets.host import build_shared
 from aot.targets.qemu import run_qemu

@@ -11,7 +11,7 @@ from onnx import TensorProto, helper, numpy_helper
 from aot.cli import main
 from aot.compiler import CompileOptions, optimize
 from aot.frontend import import_onnx
-from aot.verify import verify_model
+from aot.flows.verify import verify_model
 
 C_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

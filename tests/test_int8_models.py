@@ -7,7 +7,7 @@ import pytest
 
 from aot.cli import main
 from aot.compiler import CompileOptions
-from aot.verify import verify_model
+from aot.flows.verify import verify_model
 
 INT8_MODELS = ["mlperf_tiny/kws_ref_model_int8.onnx", "mlperf_tiny/ad01_int8.onnx",
                "mlperf_tiny/str_ww_ref_model.onnx", "mnist/mnist-8_qdq_int8.onnx"]

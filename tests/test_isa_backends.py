@@ -19,7 +19,7 @@ from aot.errors import AotError
 from aot.resources import boards_dir, templates_dir
 from aot.targets.board import board_names, resolve_board
 from aot.targets.cross import build_library
-from aot.targets.firmware import run_on_board
+from aot.flows.board_run import run_on_board
 
 from conftest import require_tool
 from test_int8_ops import QdqModel, f32, weights

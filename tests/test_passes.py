@@ -473,7 +473,7 @@ def test_zero_spatial_pad_folds_into_the_conv(pads, conv_attrs, want):
     ([0, 0, 1, 2, 0, 0, 2, 0], {"auto_pad": "SAME_LOWER", "strides": [2, 1]}),
 ])
 def test_conv_with_folded_pads_runs_in_c(tmp_path, pads, conv_attrs):
-    from aot.verify import verify_model
+    from aot.flows.verify import verify_model
     path = tmp_path / "pad_conv.onnx"
     onnx.save(pad_model(pads, conv_attrs, x_shape=(1, 2, 7, 6)), str(path))
     report = verify_model(path)
@@ -521,7 +521,7 @@ def test_default_pipeline_fuses_pad_before_activation():
 
 
 def test_mobilenet_pads_fold_into_its_convs_and_it_still_verifies(shared_model):
-    from aot.verify import verify_model
+    from aot.flows.verify import verify_model
     mobilenet = shared_model("mobilenet/mobilenet_v2_0.35_128_tfs_channel_first.onnx")
     graph = import_onnx(mobilenet)
     assert graph.count_ops("Pad") == 4

@@ -13,7 +13,7 @@ from onnx import helper
 
 from aot.compiler import CompileOptions, compile_model, write_library
 from aot.errors import AotError
-from aot.inspect import format_report
+from aot.flows.inspect import format_report
 from aot.planner import BufferRequest, arena_size, assign_offsets, lower_bound
 from aot.reference import run_reference
 from aot.targets.host import load

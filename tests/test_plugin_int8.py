@@ -21,9 +21,9 @@ from aot.compiler import CompileOptions, compile_model, write_library
 from aot.errors import AotError
 from aot.quant.golden_runner import run_golden
 from aot.reference import run_reference
-from aot.targets.firmware import run_on_board
+from aot.flows.board_run import run_on_board
 from aot.targets.host import load
-from aot.verify import verify_model
+from aot.flows.verify import verify_model
 
 PLUGIN = Path(__file__).resolve().parent / "plugins" / "lut8.py"
 X_SCALE, Y_SCALE, Y_ZP = 0.05, 0.03, -40
@@ -90,6 +90,9 @@ def test_plugin_int8_kernels_run_bit_exact_on_host(lut8, silu, tmp_path):
         assert not {"Sigmoid", "Mul"} & {op for op, _ in layers.values()}
         composite = next(n for n in compiled.graph.nodes if n.op_type == "lut8_silu")
         assert [n.op_type for n in composite.meta["body"].nodes] == ["Sigmoid", "Mul"]
+    # The backend's own runtime source and include folder are part of the library and its build.
+    assert {"lut8/lut8.c", "lut8/include/lut8.h"} <= set(compiled.files)
+    assert '#include "lut8.h"' in compiled.files["kernels_lut8.c"]
     host = load(write_library(compiled, tmp_path / "lib"))
     for x in inputs(5):
         got = host.run([x])[0]

@@ -12,7 +12,7 @@ from aot.cli import main
 from aot.compiler import compile_model, write_library
 from aot.ir.export import to_onnx
 from aot.quant.calibrate import load_calibration
-from aot.quant.check import check_quantized
+from aot.flows.quant_check import check_quantized
 from aot.quant.config import QuantConfig
 from aot.quant.observers import MinMaxObserver, MSEObserver, PercentileObserver
 from aot.quant.ptq import float_graph, quantize_graph, quantize_model

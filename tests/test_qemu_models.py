@@ -18,10 +18,10 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from aot.board_cli import add_board_commands
+from aot.cli.board import add_board_commands
 from aot.errors import AotError
 from aot.targets.board import resolve_board
-from aot.targets.firmware import BoardReport, BoardRunError, HostBaseline, host_baseline, run_on_board
+from aot.flows.board_run import BoardReport, BoardRunError, HostBaseline, host_baseline, run_on_board
 
 from conftest import tiny_cnn_model
 

@@ -9,7 +9,7 @@ from onnx import TensorProto, helper
 
 from aot.compiler import CompileOptions, compile_model
 from aot.errors import AotError
-from aot.quant.check import check_quantized
+from aot.flows.quant_check import check_quantized
 
 from conftest import make_model
 

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from aot.verify import verify_model
+from aot.flows.verify import verify_model
 
 from conftest import require_tool
 

@@ -2,8 +2,10 @@
 
 It claims what the reference backend lacks: int8 Sigmoid, and the two-node int8 pattern
 x * Sigmoid(x) (SiLU, as exporters emit it), each as one 256-entry lookup table computed at compile
-time. Each kernel brings its golden model (the same table), so the golden runner checks the C bit
-for bit. Only the public API is used: TemplateBackend, patterns, register_backend.
+time and applied by its own C runtime (lut8_src/lut8.c, header in lut8_src/include, a define it
+contributes). Each kernel brings its golden model (the same table), so the golden runner checks the
+C bit for bit. Only the public API is used: TemplateBackend, patterns, BuildContribution,
+register_backend.
 """
 from __future__ import annotations
 
@@ -11,12 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from aot.backends import TemplateBackend, register_backend
+from aot.backends import BuildContribution, TemplateBackend, register_backend
 from aot.backends.patterns import op, wildcard
 from aot.ir import Graph, Node
 from aot.quant.kernel_params import scale_of, zero_point_of
 
 TEMPLATES = Path(__file__).resolve().with_name("lut8_templates")
+SOURCES = Path(__file__).resolve().with_name("lut8_src")
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -49,7 +52,14 @@ def _quantized(node: Node, graph: Graph) -> str | None:
     return f"int8 tensor '{missing[0]}' has no scale" if missing else None
 
 
-LUT8 = TemplateBackend("lut8", template_dirs=[TEMPLATES])
+class Lut8Backend(TemplateBackend):
+    def build_contribution(self, options: dict[str, str]) -> BuildContribution:
+        # Copied into the library under lut8/; the kernels include lut8.h from the include folder.
+        return BuildContribution(root=SOURCES, sources=["lut8.c"], include_dirs=["include"],
+                                 defines=["LUT8_OFFSET=128"], headers=["lut8.h"])
+
+
+LUT8 = Lut8Backend("lut8", template_dirs=[TEMPLATES])
 LUT8.kernel("Sigmoid", template="lut8/lut.c.j2", dtypes=("int8",), check=_quantized, input_names=("X",),
             output_names=("Y",), golden=lut_golden)(lut_params)
 # x * sigmoid(x) on int8: the Mul and its Sigmoid operand read the same tensor.

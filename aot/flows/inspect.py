@@ -1,8 +1,8 @@
 """Text report of a compiled model: one row per layer, then the memory summary."""
 from __future__ import annotations
 
-from .compiler import CompiledModel
-from .ops import layer_macs
+from ..compiler import CompiledModel
+from ..ops import layer_macs
 
 
 def format_report(compiled: CompiledModel) -> str:

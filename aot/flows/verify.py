@@ -9,11 +9,11 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from .compiler import CompiledModel, CompileOptions, compile_model, write_library
-from .errors import AotError
-from .quant.check import QuantCheck, check_quantized, is_quantized, samples_from_arrays
-from .reference import run_reference
-from .targets.host import HostModel, load
+from ..compiler import CompiledModel, CompileOptions, compile_model, write_library
+from ..errors import AotError
+from .quant_check import QuantCheck, check_quantized, is_quantized, samples_from_arrays
+from ..reference import run_reference
+from ..targets.host import HostModel, load
 
 
 @dataclass

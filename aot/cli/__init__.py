@@ -9,107 +9,11 @@ from pathlib import Path
 
 import onnx
 
-from . import __version__
-from .board_cli import add_board_commands, add_board_options, apply_board_options
-from .errors import AotError
-
-
-def _input_shape(text: str) -> tuple[str, tuple[int, ...]]:
-    name, sep, dims = text.rpartition("=")
-    try:
-        if not sep or not name:
-            raise ValueError
-        shape = tuple(int(d) for d in dims.split(","))
-        if any(d <= 0 for d in shape):
-            raise ValueError
-        return name, shape
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected NAME=D0,D1,... with positive sizes (e.g. input_1=1,49,10,1), "
-                                         f"got '{text}'") from None
-
-
-def _add_compile_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="ONNX model file")
-    p.add_argument("--input-shape", type=_input_shape, action="append", default=[], metavar="NAME=D0,D1,..",
-                   help="static shape for a model input with dynamic dimensions (repeatable)")
-    p.add_argument("--prefix", default="model", help="C symbol prefix of the library (default: model)")
-    p.add_argument("--backend", action="append", default=[], metavar="NAME",
-                   help="backend to use, in order of preference (repeatable; default: the board's list, e.g. "
-                        "arm-dsp, ref on cortex-m4; ref on the host)")
-    p.add_argument("--alignment", type=int, default=16, help="arena buffer alignment in bytes (default 16)")
-    p.add_argument("--dump-ir-after", action="append", default=[], metavar="PASS",
-                   help="print the IR after this pass ('all' for every pass)")
-    p.add_argument("--layout", type=_layout_spec, action="append", default=[], metavar="OP=LAYOUT[,WEIGHTS]",
-                   help="convert an op type's layers to a layout, e.g. Conv=NHWC,OHWI or MaxPool=NHWC (repeatable)")
-    p.add_argument("--layout-skip", type=int, action="append", default=[], metavar="INDEX",
-                   help="leave layer INDEX (counted per op type) of the --layout ops in its layout (repeatable)")
-    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
-                   help="import a Python module (or .py file) that registers backends, patterns, passes or "
-                        "ops first (repeatable; installed packages' 'aot.plugins' entry points load too)")
-    p.add_argument("--backend-option", type=_backend_option, action="append", default=[],
-                   metavar="NAME.KEY=VALUE", help="an option of backend NAME, e.g. cmsis-nn.path=/opt/CMSIS-NN "
-                                                 "(repeatable; overrides the option's environment variable)")
-    p.add_argument("--allow-float-fallback", action="store_true",
-                   help="run quantized (QDQ) patterns that have no integer kernel in float, with a note, "
-                        "instead of failing")
-    p.add_argument("--rounding", choices=["single", "tflite"], default="single",
-                   help="int8 requantization: single rounding (default) or TFLite's double rounding and "
-                        "integer recipes (bit-exact with TFLite Micro's reference kernels)")
-
-
-def _backend_option(text: str) -> tuple[str, str, str]:
-    from .backends.build import parse_backend_option
-    try:
-        return parse_backend_option(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _backend_options(given: list[tuple[str, str, str]]) -> dict[str, dict[str, str]]:
-    options: dict[str, dict[str, str]] = {}
-    for backend, key, value in given:
-        options.setdefault(backend, {})[key] = value  # the last one given wins
-    return options
-
-
-def _layout_spec(text: str) -> tuple[str, list[str]]:
-    op, sep, layouts = text.partition("=")
-    if not sep or not op or not layouts:
-        raise argparse.ArgumentTypeError(f"expected OP=LAYOUT[,WEIGHT_LAYOUT] (e.g. Conv=NHWC,OHWI), got '{text}'")
-    return op, layouts.split(",")
-
-
-def _check_dump_passes(names: list[str]) -> None:
-    from .compiler import compile_pipeline
-    known = compile_pipeline().names
-    unknown = [n for n in names if n != "all" and n not in known]
-    if unknown:
-        raise AotError(f"--dump-ir-after names unknown pass(es) {', '.join(map(repr, unknown))}; the passes are "
-                       f"{', '.join(dict.fromkeys(known))} (or 'all')")
-
-
-def _options(args: argparse.Namespace):
-    """The parsed flags as CompileOptions: everything the compile does is a field there."""
-    from .compiler import CompileOptions, QuantizeOptions, RecastOptions
-    from .plugins import load_plugins
-    load_plugins(args.plugin)  # before anything lists passes or backends
-    _check_dump_passes(args.dump_ir_after)
-    quantize = recast = None
-    if getattr(args, "quantize", None):
-        if args.quantize != "int8":
-            raise AotError(f"--quantize {args.quantize}: only int8 is supported")
-        if not args.calib:
-            raise AotError("--quantize int8 needs calibration data: --calib data.npz (one array per input, keyed "
-                           "by the input's ONNX name, samples along the first axis)")
-        quantize = QuantizeOptions(args.calib, _quant_config(args), progress=sys.stderr.isatty())
-    if getattr(args, "recast", None):
-        dtype, out_dtype, ops, skip = args.recast
-        recast = RecastOptions(dtype, out_dtype, ops, skip)
-    return CompileOptions(quantize=quantize, recast=recast, prefix=args.prefix, backends=args.backend or None, alignment=args.alignment,
-                          input_shapes=dict(args.input_shape), dump_ir_after=set(args.dump_ir_after),
-                          allow_float_fallback=args.allow_float_fallback, plugins=list(args.plugin),
-                          desired_layouts=dict(args.layout), layout_skip_layers=list(args.layout_skip),
-                          backend_options=_backend_options(args.backend_option), rounding=args.rounding)
+from .. import __version__
+from ..errors import AotError
+from .board import add_board_commands, add_board_options, apply_board_options
+from .options import (add_compile_options, add_quant_options, compile_options, input_shape, quant_config,
+                      recast_spec)
 
 
 def _check_output_folder(model: Path, output: Path) -> None:
@@ -124,14 +28,14 @@ def _check_output_folder(model: Path, output: Path) -> None:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from .compiler import compile_model, write_library
-    from .ir.export import to_onnx
+    from ..compiler import compile_model, write_library
+    from ..ir.export import to_onnx
     t0 = time.perf_counter()
     _check_output_folder(Path(args.model), Path(args.output))
     emit = Path(args.emit_onnx) if args.emit_onnx else None
     if emit is not None and not emit.parent.is_dir():
         raise AotError(f"--emit-onnx: folder '{emit.parent}' does not exist")
-    compiled = compile_model(args.model, apply_board_options(_options(args), args))
+    compiled = compile_model(args.model, apply_board_options(compile_options(args), args))
     # Everything that can fail on the model runs before anything is written.
     exported = to_onnx(compiled.graph) if emit is not None else None
     out = write_library(compiled, args.output, force=args.force)
@@ -145,42 +49,18 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return 0
 
 
-def _recast_spec(text: str) -> tuple[str, str, list[str], list[int]]:
-    parts = text.split(":")
-    try:
-        if len(parts) not in (3, 4):
-            raise ValueError
-        skip = [int(i) for i in parts[3].split(",")] if len(parts) == 4 and parts[3] else []
-        return parts[0], parts[1], [op for op in parts[2].split(",") if op], skip
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected DTYPE:OUT_DTYPE:OP[,OP..][:SKIP[,SKIP..]] "
-                                         f"(e.g. int8:int32:Conv,MatMul:0), got '{text}'") from None
-
-
-def _quant_config(args: argparse.Namespace):
-    from .quant.config import QuantConfig
-    config = QuantConfig.load(args.quant_config) if args.quant_config else QuantConfig()
-    if args.observer:
-        config.default["observer"] = args.observer
-    if args.per_tensor:
-        config.default["granularity"] = "per_tensor"
-    for name in args.keep_float:
-        config.layers.setdefault(name, {})["precision"] = "float"
-    return config.validate()
-
-
 def _quantized_graph(args: argparse.Namespace):
     """The QDQ graph ``aot quantize`` writes (its parser has no compile options)."""
-    from .quant.ptq import quantize_model
+    from ..quant.ptq import quantize_model
     if not args.calib:
         raise AotError("aot quantize needs calibration data: --calib data.npz (one array per input, keyed "
                        "by the input's ONNX name, samples along the first axis)")
-    return quantize_model(args.model, args.calib, config=_quant_config(args), input_shapes=dict(args.input_shape),
+    return quantize_model(args.model, args.calib, config=quant_config(args), input_shapes=dict(args.input_shape),
                           progress=sys.stderr.isatty())
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
-    from .ir.export import to_onnx
+    from ..ir.export import to_onnx
     out = Path(args.output)
     if not out.parent.is_dir():
         raise AotError(f"-o: folder '{out.parent}' does not exist")
@@ -197,30 +77,20 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 
 
 def _print_sensitivity(args: argparse.Namespace) -> None:
-    from .quant.calibrate import load_calibration
-    from .quant.ptq import float_graph
-    from .quant.sensitivity import format_sensitivity, layer_sensitivity
+    from ..quant.calibrate import load_calibration
+    from ..quant.ptq import float_graph
+    from ..quant.sensitivity import format_sensitivity, layer_sensitivity
     if not args.calib:
         raise AotError("--sensitivity needs --calib data.npz")
     graph = float_graph(args.model, dict(args.input_shape))
     samples = load_calibration(args.calib, graph)
     print("per-layer sensitivity (one layer int8 at a time, the rest float):")
-    print(format_sensitivity(layer_sensitivity(graph, samples, _quant_config(args), progress=sys.stderr.isatty())))
-
-
-def _add_quant_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--calib", metavar="NPZ", help="calibration samples: one array per input keyed by its ONNX "
-                                                  "name, samples along the first axis")
-    p.add_argument("--quant-config", metavar="FILE", help="per-layer/per-tensor settings (TOML or JSON)")
-    p.add_argument("--observer", choices=["minmax", "percentile", "mse"], help="default range observer")
-    p.add_argument("--per-tensor", action="store_true", help="per-tensor weight scales (default per channel)")
-    p.add_argument("--keep-float", action="append", default=[], metavar="LAYER",
-                   help="keep this layer (name or op type) in float: mixed precision (repeatable)")
+    print(format_sensitivity(layer_sensitivity(graph, samples, quant_config(args), progress=sys.stderr.isatty())))
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from .verify import verify_model
-    report = verify_model(args.model, options=_options(args), inputs=args.input,
+    from ..flows.verify import verify_model
+    report = verify_model(args.model, options=compile_options(args), inputs=args.input,
                           test_data=Path(args.test_data) if args.test_data else None, seed=args.seed,
                           atol=args.atol, rtol=args.rtol, cc=args.cc, keep_dir=Path(args.keep) if args.keep else None,
                           samples=args.samples, progress=sys.stderr.isatty())
@@ -230,11 +100,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from .compiler import compile_model
-    from .inspect import format_report
-    compiled = compile_model(args.model, apply_board_options(_options(args), args))
+    from ..compiler import compile_model
+    from ..flows.inspect import format_report
+    compiled = compile_model(args.model, apply_board_options(compile_options(args), args))
     for op_type in args.count:
-        from .passes.precision import count_layers
+        from ..passes.precision import count_layers
         print(f"{op_type}: {count_layers(compiled.graph, op_type)} layers")
     if not args.count:
         print(format_report(compiled))
@@ -242,7 +112,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from ..flows.demo import run_demo
     return run_demo(Path(args.out) if args.out else None, cc=args.cc)
 
 
@@ -258,15 +128,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compile", help="write the C library folder for a model",
                        description="Compile an ONNX model into a C library folder (model.h, model.c, kernels, "
                                    "weights, Makefile, CMakeLists.txt, metadata.json).")
-    _add_compile_options(p)
+    add_compile_options(p)
     p.add_argument("-o", "--output", required=True, help="output folder")
     p.add_argument("--force", action="store_true", help="replace an output folder that holds other files")
     p.add_argument("--emit-onnx", metavar="FILE", help="also save the optimized IR as an ONNX model")
     p.add_argument("--quantize", choices=["int8"], help="quantize a float model first (needs --calib)")
-    p.add_argument("--recast", type=_recast_spec, metavar="DTYPE:OUT:OPS[:SKIP]",
+    p.add_argument("--recast", type=recast_spec, metavar="DTYPE:OUT:OPS[:SKIP]",
                    help="hard-cast the inputs of these ops to DTYPE and their outputs to OUT, skipping layer "
                         "indices SKIP of each op type, e.g. int8:int32:Conv,MatMul:0")
-    _add_quant_options(p)
+    add_quant_options(p)
     add_board_options(p)
     p.set_defaults(func=cmd_compile)
 
@@ -276,9 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "`aot compile` turns into integer C.")
     p.add_argument("model", help="float ONNX model")
     p.add_argument("-o", "--output", required=True, help="QDQ ONNX file to write")
-    p.add_argument("--input-shape", type=_input_shape, action="append", default=[], metavar="NAME=D0,D1,..",
+    p.add_argument("--input-shape", type=input_shape, action="append", default=[], metavar="NAME=D0,D1,..",
                    help="static shape for a model input with dynamic dimensions (repeatable)")
-    _add_quant_options(p)
+    add_quant_options(p)
     p.add_argument("--sensitivity", action="store_true",
                    help="first print how much each layer alone, quantized, moves the outputs (most sensitive first)")
     p.set_defaults(func=cmd_quantize)
@@ -287,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Compile the model, build it with the host C compiler, run it and compare "
                                    "every output with ONNX Runtime (and with expected outputs from --test-data). "
                                    "Exits 1 when an output differs beyond tolerance.")
-    _add_compile_options(p)
+    add_compile_options(p)
     p.add_argument("--input", action="append", default=[], metavar="FILE",
                    help=".npy per input (in order), one .npz keyed by input name, or ONNX .pb tensors")
     p.add_argument("--test-data", metavar="DIR", help="ONNX test_data_set folder (input_*.pb, output_*.pb)")
@@ -304,11 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("inspect", help="per-layer table and memory summary",
                        description="Compile the model in memory and print each layer (op, backend, shapes, "
                                    "dtype, layout, arena offset) and the memory summary.")
-    _add_compile_options(p)
+    add_compile_options(p)
     p.add_argument("--count", action="append", default=[], metavar="OP",
                    help="only print how many layers of this op type the compiled model has (repeatable)")
     p.add_argument("--quantize", choices=["int8"], help="show the model as quantized from float (needs --calib)")
-    _add_quant_options(p)
+    add_quant_options(p)
     add_board_options(p)
     p.set_defaults(func=cmd_inspect)
 

@@ -15,8 +15,8 @@ from typing import Callable
 
 import numpy as np
 
-from .reference import ort_session
-from .targets.host import HostModel
+from ..reference import ort_session
+from ..targets.host import HostModel
 
 MIN_SAMPLE_SECONDS = 1e-3
 

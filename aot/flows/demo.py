@@ -9,12 +9,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from .compiler import CompileOptions, compile_model, write_library
-from .errors import AotError
+from ..compiler import CompileOptions, compile_model, write_library
+from ..errors import AotError
 from .measure import time_c, time_ort
-from .reference import run_reference
-from .resources import examples_dir
-from .targets.host import load
+from ..reference import run_reference
+from ..resources import examples_dir
+from ..targets.host import load
 from .verify import compare, random_inputs
 
 DEMO_MODEL = "demo_cnn.onnx"

@@ -16,9 +16,9 @@ from ..frontend import load_onnx
 from ..ir import Graph
 from ..ir.dtypes import onnx_elem_type
 from ..reference import ort_session
-from .quantize import int8_form
+from ..quant.quantize import int8_form
 from ..targets.host import HostModel, load
-from .golden_runner import run_golden
+from ..quant.golden_runner import run_golden
 
 MAX_CLASSES = 100  # outputs of shape [1, C] with 2 <= C <= this count as class scores for argmax
 

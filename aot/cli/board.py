@@ -1,5 +1,5 @@
 """The ``aot run`` and ``aot boards`` subcommands, and the ``--board``/``--board-dir`` options of
-``aot compile``. ``aot/cli.py`` calls ``add_board_commands(subparsers)`` and, for compile,
+``aot compile``. ``aot/cli/__init__.py`` calls ``add_board_commands(subparsers)`` and, for compile,
 ``add_board_options(parser)`` and ``apply_board_options(options, args)``."""
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import argparse
 import shutil
 import sys
 from pathlib import Path
+
+from .options import add_compile_options, compile_options
 
 EXIT_STATUSES = ("exit status: 0 outputs match; 1 outputs differ; 2 error before the run (bad model, "
                  "model does not fit, build failure, missing toolchain); otherwise the firmware's status "
@@ -30,7 +32,7 @@ def apply_board_options(options, args: argparse.Namespace):
 
 
 def cmd_boards(args: argparse.Namespace) -> int:
-    from .targets.board import INSTALL_HINT, format_bytes, list_boards
+    from ..targets.board import INSTALL_HINT, format_bytes, list_boards
     boards = list_boards(args.board_dir)
     rows = [("board", "core", "QEMU machine", "flash", "RAM", "toolchain", "description")]
     missing_any = False
@@ -56,9 +58,8 @@ def _tool_state(tool: str) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .cli import _options
-    from .targets.firmware import BoardRunError, run_on_board
-    options = _options(args)
+    from ..flows.board_run import BoardRunError, run_on_board
+    options = compile_options(args)
     try:
         report = run_on_board(args.model, args.board, board_dirs=args.board_dir, inputs=args.input, seed=args.seed,
                               profile=args.profile, cc=args.cc, opt=args.opt, timeout=args.timeout,
@@ -75,7 +76,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def add_board_commands(subparsers) -> None:
     """Register ``aot run`` and ``aot boards`` on the CLI's subparsers."""
-    from .cli import _add_compile_options
 
     p = subparsers.add_parser(
         "run", help="compile, build for a board, run under QEMU and compare with the host",
@@ -85,7 +85,7 @@ def add_board_commands(subparsers) -> None:
                     "of the host and ONNX Runtime). Prints the instructions of one inference, text/data/bss, "
                     "arena, weights and the stack high-water mark.",
         epilog=EXIT_STATUSES)
-    _add_compile_options(p)
+    add_compile_options(p)
     add_board_options(p, required=True)
     p.add_argument("--input", action="append", default=[], metavar="FILE",
                    help=".npy per input (in order), one .npz keyed by input name, or ONNX .pb tensors "

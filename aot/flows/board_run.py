@@ -21,15 +21,15 @@ from ..codegen.env import make_environment
 from ..backends.registry import REGISTRY
 from ..compiler import CompiledModel, CompileOptions, compile_model, resolve_backends, write_library
 from ..errors import AotError
-from ..quant.check import is_quantized, sample_inputs, samples_from_arrays
+from .quant_check import is_quantized, sample_inputs, samples_from_arrays
 from ..quant.golden_runner import run_golden
 from ..reference import run_reference
-from ..verify import OutputCheck, compare, load_inputs, random_inputs
-from .board import Board, format_bytes, resolve_board
-from .cross import Size, board_files, build_library, check_cc_kind, link_firmware, section_sizes
-from .fit import check_fit
-from .host import HostModel, load
-from .qemu import (EXIT_FAULT, EXIT_RUN_ERROR, EXIT_STACK_OVERFLOW, TIMEOUT_STATUS, QemuRun, run_qemu)
+from .verify import OutputCheck, compare, load_inputs, random_inputs
+from ..targets.board import Board, format_bytes, resolve_board
+from ..targets.cross import Size, board_files, build_library, check_cc_kind, link_firmware, section_sizes
+from ..targets.fit import check_fit
+from ..targets.host import HostModel, load
+from ..targets.qemu import (EXIT_FAULT, EXIT_RUN_ERROR, EXIT_STACK_OVERFLOW, TIMEOUT_STATUS, QemuRun, run_qemu)
 
 FIRMWARE_CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off", "-ffunction-sections",
                    "-fdata-sections"]

@@ -1,0 +1,140 @@
+"""Command-line flags shared by the subcommands, and their translation into ``CompileOptions`` (the
+CLI only parses: everything a compile does is a field of CompileOptions)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import AotError
+
+
+def input_shape(text: str) -> tuple[str, tuple[int, ...]]:
+    name, sep, dims = text.rpartition("=")
+    try:
+        if not sep or not name:
+            raise ValueError
+        shape = tuple(int(d) for d in dims.split(","))
+        if any(d <= 0 for d in shape):
+            raise ValueError
+        return name, shape
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected NAME=D0,D1,... with positive sizes (e.g. input_1=1,49,10,1), "
+                                         f"got '{text}'") from None
+
+
+def add_compile_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="ONNX model file")
+    p.add_argument("--input-shape", type=input_shape, action="append", default=[], metavar="NAME=D0,D1,..",
+                   help="static shape for a model input with dynamic dimensions (repeatable)")
+    p.add_argument("--prefix", default="model", help="C symbol prefix of the library (default: model)")
+    p.add_argument("--backend", action="append", default=[], metavar="NAME",
+                   help="backend to use, in order of preference (repeatable; default: the board's list, e.g. "
+                        "arm-dsp, ref on cortex-m4; ref on the host)")
+    p.add_argument("--alignment", type=int, default=16, help="arena buffer alignment in bytes (default 16)")
+    p.add_argument("--dump-ir-after", action="append", default=[], metavar="PASS",
+                   help="print the IR after this pass ('all' for every pass)")
+    p.add_argument("--layout", type=layout_spec, action="append", default=[], metavar="OP=LAYOUT[,WEIGHTS]",
+                   help="convert an op type's layers to a layout, e.g. Conv=NHWC,OHWI or MaxPool=NHWC (repeatable)")
+    p.add_argument("--layout-skip", type=int, action="append", default=[], metavar="INDEX",
+                   help="leave layer INDEX (counted per op type) of the --layout ops in its layout (repeatable)")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="import a Python module (or .py file) that registers backends, patterns, passes or "
+                        "ops first (repeatable; installed packages' 'aot.plugins' entry points load too)")
+    p.add_argument("--backend-option", type=backend_option, action="append", default=[],
+                   metavar="NAME.KEY=VALUE", help="an option of backend NAME, e.g. cmsis-nn.path=/opt/CMSIS-NN "
+                                                 "(repeatable; overrides the option's environment variable)")
+    p.add_argument("--allow-float-fallback", action="store_true",
+                   help="run quantized (QDQ) patterns that have no integer kernel in float, with a note, "
+                        "instead of failing")
+    p.add_argument("--rounding", choices=["single", "tflite"], default="single",
+                   help="int8 requantization: single rounding (default) or TFLite's double rounding and "
+                        "integer recipes (bit-exact with TFLite Micro's reference kernels)")
+
+
+def backend_option(text: str) -> tuple[str, str, str]:
+    from ..backends.build import parse_backend_option
+    try:
+        return parse_backend_option(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def backend_options_of(given: list[tuple[str, str, str]]) -> dict[str, dict[str, str]]:
+    options: dict[str, dict[str, str]] = {}
+    for backend, key, value in given:
+        options.setdefault(backend, {})[key] = value  # the last one given wins
+    return options
+
+
+def layout_spec(text: str) -> tuple[str, list[str]]:
+    op, sep, layouts = text.partition("=")
+    if not sep or not op or not layouts:
+        raise argparse.ArgumentTypeError(f"expected OP=LAYOUT[,WEIGHT_LAYOUT] (e.g. Conv=NHWC,OHWI), got '{text}'")
+    return op, layouts.split(",")
+
+
+def check_dump_passes(names: list[str]) -> None:
+    from ..compiler import compile_pipeline
+    known = compile_pipeline().names
+    unknown = [n for n in names if n != "all" and n not in known]
+    if unknown:
+        raise AotError(f"--dump-ir-after names unknown pass(es) {', '.join(map(repr, unknown))}; the passes are "
+                       f"{', '.join(dict.fromkeys(known))} (or 'all')")
+
+
+def compile_options(args: argparse.Namespace):
+    """The parsed flags as CompileOptions: everything the compile does is a field there."""
+    from ..compiler import CompileOptions, QuantizeOptions, RecastOptions
+    from ..plugins import load_plugins
+    load_plugins(args.plugin)  # before anything lists passes or backends
+    check_dump_passes(args.dump_ir_after)
+    quantize = recast = None
+    if getattr(args, "quantize", None):
+        if args.quantize != "int8":
+            raise AotError(f"--quantize {args.quantize}: only int8 is supported")
+        if not args.calib:
+            raise AotError("--quantize int8 needs calibration data: --calib data.npz (one array per input, keyed "
+                           "by the input's ONNX name, samples along the first axis)")
+        quantize = QuantizeOptions(args.calib, quant_config(args), progress=sys.stderr.isatty())
+    if getattr(args, "recast", None):
+        dtype, out_dtype, ops, skip = args.recast
+        recast = RecastOptions(dtype, out_dtype, ops, skip)
+    return CompileOptions(quantize=quantize, recast=recast, prefix=args.prefix, backends=args.backend or None, alignment=args.alignment,
+                          input_shapes=dict(args.input_shape), dump_ir_after=set(args.dump_ir_after),
+                          allow_float_fallback=args.allow_float_fallback, plugins=list(args.plugin),
+                          desired_layouts=dict(args.layout), layout_skip_layers=list(args.layout_skip),
+                          backend_options=backend_options_of(args.backend_option), rounding=args.rounding)
+
+
+def recast_spec(text: str) -> tuple[str, str, list[str], list[int]]:
+    parts = text.split(":")
+    try:
+        if len(parts) not in (3, 4):
+            raise ValueError
+        skip = [int(i) for i in parts[3].split(",")] if len(parts) == 4 and parts[3] else []
+        return parts[0], parts[1], [op for op in parts[2].split(",") if op], skip
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected DTYPE:OUT_DTYPE:OP[,OP..][:SKIP[,SKIP..]] "
+                                         f"(e.g. int8:int32:Conv,MatMul:0), got '{text}'") from None
+
+
+def quant_config(args: argparse.Namespace):
+    from ..quant.config import QuantConfig
+    config = QuantConfig.load(args.quant_config) if args.quant_config else QuantConfig()
+    if args.observer:
+        config.default["observer"] = args.observer
+    if args.per_tensor:
+        config.default["granularity"] = "per_tensor"
+    for name in args.keep_float:
+        config.layers.setdefault(name, {})["precision"] = "float"
+    return config.validate()
+
+
+def add_quant_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--calib", metavar="NPZ", help="calibration samples: one array per input keyed by its ONNX "
+                                                  "name, samples along the first axis")
+    p.add_argument("--quant-config", metavar="FILE", help="per-layer/per-tensor settings (TOML or JSON)")
+    p.add_argument("--observer", choices=["minmax", "percentile", "mse"], help="default range observer")
+    p.add_argument("--per-tensor", action="store_true", help="per-tensor weight scales (default per channel)")
+    p.add_argument("--keep-float", action="append", default=[], metavar="LAYER",
+                   help="keep this layer (name or op type) in float: mixed precision (repeatable)")
