@@ -151,3 +151,17 @@ def test_plugin_from_the_command_line(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "aot", "compile", str(model), "--plugin", str(tmp_path / "nope.py"),
                           "-o", str(tmp_path / "x")], capture_output=True, text=True)
     assert bad.returncode == 2 and "plug-in" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_composite_its_kernel_refuses_falls_back_to_single_ops(lut8, monkeypatch, tmp_path):
+    """A match whose kernel check fails is dissolved again: Sigmoid on lut8, Mul on ref, still exact."""
+    kernel = next(k for k in lut8.kernels if k.op_types == ("lut8_silu",))
+    monkeypatch.setattr(kernel, "check", lambda node, graph: "not today")
+    compiled = compile_model(qdq_model(True), CompileOptions(backends=["lut8", "ref"]))
+    placed = [(c.node.op_type, c.backend) for c in compiled.calls]
+    assert ("Sigmoid", "lut8") in placed and ("Mul", "ref") in placed, placed
+    mul = next(n for n in compiled.graph.nodes if n.op_type == "Mul")
+    assert mul.meta["pattern_rejections"] == ["lut8/lut8_silu: not today"]
+    host = load(write_library(compiled, tmp_path / "lib"))
+    x = inputs(1)[0]
+    np.testing.assert_array_equal(host.run([x])[0], run_golden(compiled.graph, [x])[0])

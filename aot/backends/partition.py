@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from ..errors import AotError, UnsupportedOpError
 from ..ir import Graph, Node
 from ..passes import PassContext, graph_pass
-from .patterns import find_matches, make_composite
+from .patterns import dissolve_composite, find_matches, make_composite
 from .registry import REGISTRY, Backend
 
 
@@ -42,7 +42,11 @@ def merge_composites(graph: Graph, ctx: PassContext) -> Graph:
                 elif pattern.rewrite is not None:
                     pattern.rewrite(m, graph)
                 else:
-                    make_composite(graph, m, backend.name)
+                    composite = make_composite(graph, m, backend.name)
+                    if backend.kernel_for(composite, graph) is None:  # the kernel's own check says no
+                        why = backend.reject_reason(composite, graph)
+                        dissolve_composite(graph, composite)
+                        m.root.meta.setdefault("pattern_rejections", []).append(f"{backend.name}/{pattern.name}: {why}")
     return graph
 
 

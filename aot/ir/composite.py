@@ -59,3 +59,15 @@ def make_composite(graph: Graph, m: "PatternMatch", backend: str) -> Node:
                            "onnx_name": m.root.meta.get("onnx_name")})
     graph.nodes.insert(position, composite)
     return composite
+
+
+def dissolve_composite(graph: Graph, composite: Node) -> None:
+    """Undo ``make_composite``: the matched nodes and their tensors back in the composite's place."""
+    body: Graph = composite.meta["body"]
+    position = graph.nodes.index(composite)
+    graph.node_names.release(composite.name)
+    for n in body.nodes:
+        graph.node_names.claim(n.name)
+    for name, t in body.tensors.items():
+        graph.tensors.setdefault(name, t)
+    graph.nodes[position:position + 1] = body.nodes
