@@ -18,6 +18,7 @@ from .errors import AotError
 
 ENTRY_POINT_GROUP = "aot.plugins"
 _loaded: set[str] = set()
+_scanned = False  # the installed packages' entry points are read once per process (it takes a while)
 
 
 def load_plugin(name: str) -> None:
@@ -42,8 +43,18 @@ def load_plugin(name: str) -> None:
     _loaded.add(name)
 
 
-def load_plugins(names: list[str] | tuple[str, ...] = ()) -> None:
-    """The entry-point plug-ins of installed packages, then the named ones."""
+def load_plugins(names: list[str] | tuple[str, ...] = (), *, rescan: bool = False) -> None:
+    """The entry-point plug-ins of installed packages (read on the first call, or again with
+    ``rescan``), then the named ones."""
+    global _scanned
+    if not _scanned or rescan:
+        _scanned = True
+        _load_entry_points()
+    for name in names:
+        load_plugin(name)
+
+
+def _load_entry_points() -> None:
     for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
         key = f"entry-point:{ep.name}"
         if key in _loaded:
@@ -56,5 +67,3 @@ def load_plugins(names: list[str] | tuple[str, ...] = ()) -> None:
             raise AotError(f"plug-in entry point '{ep.name}' ({ep.value}) failed to load: "
                            f"{type(exc).__name__}: {exc}") from None
         _loaded.add(key)
-    for name in names:
-        load_plugin(name)

@@ -165,3 +165,23 @@ def test_a_composite_its_kernel_refuses_falls_back_to_single_ops(lut8, monkeypat
     host = load(write_library(compiled, tmp_path / "lib"))
     x = inputs(1)[0]
     np.testing.assert_array_equal(host.run([x])[0], run_golden(compiled.graph, [x])[0])
+
+
+def test_plugin_from_an_installed_entry_point(tmp_path, monkeypatch):
+    """An installed package's ``aot.plugins`` entry point loads with the other plug-ins."""
+    dist = tmp_path / "lut8_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: lut8-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[aot.plugins]\nlut8 = lut8\n")
+    monkeypatch.syspath_prepend(str(PLUGIN.parent))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert "lut8" not in REGISTRY.names()
+    try:
+        plugins.load_plugins(rescan=True)
+        assert "lut8" in REGISTRY.names()
+        compiled = compile_model(qdq_model(True), CompileOptions(backends=["lut8", "ref"]))
+        assert "lut8" in {c.backend for c in compiled.calls}
+    finally:
+        REGISTRY.unregister("lut8")
+        plugins._loaded.discard("entry-point:lut8")
+        sys.modules.pop("lut8", None)
