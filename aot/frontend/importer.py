@@ -15,6 +15,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper, version_converter
 
+from ..ops import op_spec
 from ..errors import AotError, ShapeError, UnsupportedOpError
 from ..ir import Graph
 from ..ir.dtypes import np_dtype_of
@@ -63,6 +64,7 @@ class _Importer:
     # -- steps ------------------------------------------------------------------------------------
     def run(self) -> Graph:
         g = self.model.graph
+        self._validate_model()
         initializers = {i.name: i for i in g.initializer}
         # Checked before any input is read, so a misspelt name is reported rather than the dynamic
         # dimension the user was trying to fix with it.
@@ -86,8 +88,40 @@ class _Importer:
             if out.name not in self.ir_name:
                 raise self.error(AotError, f"graph output '{out.name}' is never produced")
             self.graph.outputs.append(self.ir_name[out.name])
+            self._check_declared_output(out)
         self.graph.source = self.model_name
         return self.graph
+
+    def _validate_model(self) -> None:
+        if self.model.ir_version > onnx.IR_VERSION:
+            raise self.error(AotError, f"IR version {self.model.ir_version} is newer than this onnx package "
+                             f"reads (at most {onnx.IR_VERSION})")
+        seen: set[str] = set()
+        for init in self.model.graph.initializer:
+            if init.name in seen:
+                raise self.error(AotError, f"initializer '{init.name}' is defined twice")
+            seen.add(init.name)
+            if any(d < 0 for d in init.dims):
+                raise self.error(ShapeError, f"initializer '{init.name}' has negative dimensions {list(init.dims)}")
+
+    def _check_declared_output(self, vi: onnx.ValueInfoProto) -> None:
+        """A graph output declared with a static shape or a dtype must be what the model computes."""
+        t = self.graph.tensors[self.ir_name[vi.name]]
+        tt = vi.type.tensor_type
+        if tt.elem_type:
+            try:
+                declared = np_dtype_of(tt.elem_type)
+            except ValueError:
+                declared = None
+            if declared is not None and declared != t.dtype:
+                raise self.error(ShapeError, f"graph output '{vi.name}' is declared {declared}, the model computes "
+                                 f"{t.dtype}")
+        if tt.HasField("shape") and all(d.HasField("dim_value") for d in tt.shape.dim):
+            dims = [d.dim_value for d in tt.shape.dim]
+            batch_free = dims[1:] == list(t.shape[1:]) and len(dims) == len(t.shape)  # a declared batch may differ
+            if tuple(dims) != t.shape and not batch_free:
+                raise self.error(ShapeError, f"graph output '{vi.name}' is declared with shape {dims}, the model "
+                                 f"computes {list(t.shape)}")
 
     def _add_input(self, vi: onnx.ValueInfoProto) -> None:
         tt = vi.type.tensor_type
@@ -109,6 +143,11 @@ class _Importer:
         else:
             shape = []
             for axis, d in enumerate(tt.shape.dim):
+                if d.HasField("dim_value") and d.dim_value == 0:
+                    raise self.error(ShapeError, f"input '{vi.name}' has a dimension of size 0 at axis {axis} "
+                                     f"(shape {[x.dim_value if x.HasField('dim_value') else x.dim_param or '?' for x in tt.shape.dim]}): it "
+                                     f"holds no values; give the size you need with --input-shape "
+                                     f"'{vi.name}=D0,D1,...'")
                 if d.HasField("dim_value") and d.dim_value > 0:
                     shape.append(d.dim_value)
                 elif axis == 0:
@@ -187,7 +226,17 @@ class _Importer:
         ir_node = self.graph.make_node(node.op_type, [self.ir_name[i] if i else "" for i in node.input],
                                        outputs, attrs, name=node_name, domain=node.domain)
         ir_node.meta["onnx_name"] = node.name
+        self._validate(ir_node, node_name)
         self.graph.nodes.append(ir_node)
+
+    def _validate(self, node, node_name: str) -> None:
+        """The op table's checks of attributes and operand shapes, before anything relies on them."""
+        spec = op_spec(node.op_type)
+        if node.domain in ("", "ai.onnx") and spec is not None and spec.validate is not None:
+            reason = spec.validate(self.graph, node)
+            if reason is not None:
+                raise self.error(ShapeError, f"invalid {node.op_type} (opset {self.opsets.get('', '?')}): {reason}",
+                                 node_name)
 
     def _fold(self, node: onnx.NodeProto, inputs, node_name: str) -> bool:
         try:

@@ -26,3 +26,23 @@ def constant_operands(graph: Graph, node: Node, activations: tuple[int, ...] | N
         if is_activation == graph.tensors[name].is_constant:
             return False
     return True
+
+
+AUTO_PADS = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
+
+
+def spatial_attrs_problem(node: Node, spatial: int, kernel: list[int] | None) -> str | None:
+    """Checks shared by the windowed ops (Conv, pools): auto_pad, pads, strides, dilations."""
+    auto_pad = node.attrs.get("auto_pad", "NOTSET")
+    if auto_pad not in AUTO_PADS:
+        return f"auto_pad '{auto_pad}' is not one of {', '.join(AUTO_PADS)}"
+    pads = list(node.attrs.get("pads") or [0] * (2 * spatial))
+    if len(pads) != 2 * spatial or any(p < 0 for p in pads):
+        return f"pads {pads} must be {2 * spatial} non-negative values (begin and end per spatial axis)"
+    for key in ("strides", "dilations"):
+        values = list(node.attrs.get(key) or [1] * spatial)
+        if len(values) != spatial or any(v < 1 for v in values):
+            return f"{key} {values} must be {spatial} values of at least 1"
+    if kernel is not None and (len(kernel) != spatial or any(k < 1 for k in kernel)):
+        return f"kernel_shape {kernel} must be {spatial} values of at least 1"
+    return None

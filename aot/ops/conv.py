@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..ir import Graph, Node
-from .common import constant_operands
+from .common import constant_operands, spatial_attrs_problem
 from .registry import register_op
 from .spec import Int8Form, OpSpec
 
@@ -13,8 +13,30 @@ def conv_macs(graph: Graph, node: Node) -> int:
     return graph.tensors[node.outputs[0]].size * (w.size // max(w.shape[0], 1))
 
 
+def validate_conv(graph: Graph, node: Node) -> str | None:
+    x, w = graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
+    if len(w.shape) != len(x.shape) or len(x.shape) < 3:
+        return f"weight rank {len(w.shape)} differs from input rank {len(x.shape)} (both N, C, spatial...)"
+    group = int(node.attrs.get("group", 1))
+    channels, out_channels = x.shape[1], w.shape[0]
+    if group < 1 or channels % group or out_channels % group:
+        return (f"group {group} must be at least 1 and divide the input channels ({channels}) and the output "
+                f"channels ({out_channels})")
+    if w.shape[1] * group != channels:
+        return (f"the input has {channels} channels, the weight {list(w.shape)} expects {w.shape[1]} x group "
+                f"{group} = {w.shape[1] * group}")
+    kernel = node.attrs.get("kernel_shape")
+    if kernel is not None and list(kernel) != list(w.shape[2:]):
+        return f"kernel_shape {list(kernel)} differs from the weight's spatial shape {list(w.shape[2:])}"
+    if len(node.inputs) > 2 and node.inputs[2]:
+        b = graph.tensors[node.inputs[2]]
+        if b.shape != (out_channels,):
+            return f"bias shape {list(b.shape)} must be [{out_channels}] (one value per output channel)"
+    return spatial_attrs_problem(node, len(x.shape) - 2, list(w.shape[2:]))
+
+
 register_op(OpSpec(
-    "Conv", "conv", layout="sensitive", weight_input=1, fuses_activation=True, absorbs_bias_add=True,
+    "Conv", "conv", validate=validate_conv, layout="sensitive", weight_input=1, fuses_activation=True, absorbs_bias_add=True,
     folds_batchnorm=True, macs=conv_macs,
     int8=Int8Form("conv", quantizable=lambda g, n: constant_operands(g, n, (0,)), activation_inputs=(0,),
                   weight_axis=lambda node: 0)))

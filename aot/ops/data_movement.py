@@ -18,9 +18,38 @@ def _no_macs(graph: Graph, node: Node) -> int:
     return 0
 
 
+def validate_reshape(graph: Graph, node: Node) -> str | None:
+    x, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
+    if x.size != y.size:
+        return f"reshapes {list(x.shape)} ({x.size} elements) into {list(y.shape)} ({y.size} elements)"
+    return None
+
+
+def validate_pad(graph: Graph, node: Node) -> str | None:
+    mode = node.attrs.get("mode", "constant")
+    if mode not in ("constant", "reflect", "edge", "wrap"):
+        return f"mode '{mode}' is not constant, reflect, edge or wrap"
+    pads = graph.const(node.inputs[1]) if len(node.inputs) > 1 and node.inputs[1] else None
+    x = graph.tensors[node.inputs[0]]
+    if pads is None or mode == "constant" or (len(node.inputs) > 3 and node.inputs[3]):
+        return None
+    pads = [int(p) for p in pads.reshape(-1)]
+    rank = len(x.shape)
+    if len(pads) != 2 * rank:
+        return None
+    for axis, dim in enumerate(x.shape):
+        widest = max(pads[axis], pads[axis + rank])
+        if mode == "reflect" and widest > dim - 1:
+            return f"reflect pads {pads} reach past axis {axis} of size {dim} (at most {dim - 1} there)"
+        if mode in ("edge", "wrap") and widest > 0 and dim == 0:
+            return f"{mode} padding of the empty axis {axis}"
+    return None
+
+
 for _op in ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose"):
-    register_op(OpSpec(_op, "data_movement", int8=MOVES_INT8, macs=_no_macs))
+    register_op(OpSpec(_op, "data_movement", int8=MOVES_INT8, macs=_no_macs,
+                       validate=validate_reshape if _op != "Transpose" else None))
 register_op(OpSpec("Concat", "data_movement", int8=CONCAT_INT8, macs=_no_macs))
-register_op(OpSpec("Pad", "data_movement", layout="preserving", int8=PAD_INT8, macs=_no_macs))
+register_op(OpSpec("Pad", "data_movement", layout="preserving", int8=PAD_INT8, macs=_no_macs, validate=validate_pad))
 for _op in ("Slice", "Split", "Gather"):
     register_op(OpSpec(_op, "data_movement", macs=_no_macs))

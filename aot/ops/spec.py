@@ -90,3 +90,6 @@ class OpSpec:
     int8: Int8Form | None = None
     macs: MacsFn = lambda graph, node: 0
     min_opset: int | None = None  # the opset that introduced it (export after fusions that reintroduce it)
+    # Why a node of this op is invalid (attributes, shapes, constant operands against what ONNX defines
+    # and the kernels assume), or None: checked at import, before any code is written.
+    validate: Callable[[Graph, Node], str | None] | None = None

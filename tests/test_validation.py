@@ -1,0 +1,76 @@
+"""Invalid models are refused at import, before any code is written (issue 9, first part): exit 2 and
+one paragraph naming the model, the node, the op and what is wrong against what was expected. Each
+of these compiled with exit 0 before and read outside its arrays or computed garbage where ONNX
+Runtime refuses the model."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from aot.cli import main
+
+F = TensorProto.FLOAT
+
+
+def model(nodes, inputs, outputs, inits=None, ir_version: int = 8) -> onnx.ModelProto:
+    graph = helper.make_graph(nodes, "invalid", [helper.make_tensor_value_info(n, F, s) for n, s in inputs],
+                              [helper.make_tensor_value_info(n, F, s) for n, s in outputs],
+                              [numpy_helper.from_array(np.asarray(v), k) for k, v in (inits or {}).items()])
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = ir_version
+    return m
+
+
+W = np.ones((3, 2, 3, 3), np.float32)
+CASES = {
+    "reshape_changes_size": (model([helper.make_node("Reshape", ["x", "s"], ["y"], name="r")], [("x", [3, 4])],
+                                   [("y", [5, 5])], {"s": np.array([5, 5], np.int64)}), "Reshape", "12 elements"),
+    "conv_bias_length": (model([helper.make_node("Conv", ["x", "w", "b"], ["y"], name="c")], [("x", [1, 2, 5, 5])],
+                               [("y", [1, 3, 3, 3])], {"w": W, "b": np.ones(5, np.float32)}), "Conv", "bias shape [5]"),
+    "conv_kernel_shape": (model([helper.make_node("Conv", ["x", "w"], ["y"], name="c", kernel_shape=[5, 5])],
+                                [("x", [1, 2, 5, 5])], [("y", [1, 3, 1, 1])], {"w": W}), "Conv", "kernel_shape [5, 5]"),
+    "conv_channels": (model([helper.make_node("Conv", ["x", "w"], ["y"], name="c")], [("x", [1, 4, 5, 5])],
+                            [("y", [1, 3, 3, 3])], {"w": W}), "Conv", "4 channels"),
+    "conv_group_zero": (model([helper.make_node("Conv", ["x", "w"], ["y"], name="c", group=0)], [("x", [1, 2, 5, 5])],
+                              [("y", [1, 3, 3, 3])], {"w": W}), "Conv", "group 0"),
+    "pool_pads_past_window": (model([helper.make_node("MaxPool", ["x"], ["y"], name="p", kernel_shape=[2, 2],
+                                                      pads=[2, 2, 2, 2])], [("x", [1, 1, 4, 4])], [("y", [1, 1, 7, 7])]),
+                              "MaxPool", "smaller than the window"),
+    "bogus_auto_pad": (model([helper.make_node("MaxPool", ["x"], ["y"], name="p", kernel_shape=[2, 2], auto_pad="FOO")],
+                             [("x", [1, 1, 4, 4])], [("y", [1, 1, 3, 3])]), "MaxPool", "auto_pad 'FOO'"),
+    "reflect_pad_too_wide": (model([helper.make_node("Pad", ["x", "p"], ["y"], name="pad", mode="reflect")],
+                                   [("x", [1, 1, 2, 2])], [("y", [1, 1, 8, 8])],
+                                   {"p": np.array([0, 0, 3, 3, 0, 0, 3, 3], np.int64)}), "Pad", "reflect pads"),
+    "zero_batch": (model([helper.make_node("Relu", ["x"], ["y"])], [("x", [0, 3])], [("y", [0, 3])]), None, "size 0"),
+    "ir_version_99": (model([helper.make_node("Relu", ["x"], ["y"])], [("x", [1, 3])], [("y", [1, 3])], ir_version=99),
+                      None, "IR version 99"),
+    "output_declared_wrong": (model([helper.make_node("Relu", ["x"], ["y"])], [("x", [1, 3])], [("y", [1, 4])]),
+                              None, "declared with shape [1, 4]"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_invalid_model_is_refused_before_any_code(case, tmp_path, capsys):
+    proto, op, reason = CASES[case]
+    path = tmp_path / f"{case}.onnx"
+    onnx.save(proto, str(path))
+    out = tmp_path / "out"
+    assert main(["compile", str(path), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("aot: error: model ") and str(path) in err and reason in err, err
+    if op is not None:
+        assert f"invalid {op}" in err and "node '" in err, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not out.exists() and not any(p.name.startswith(".out") for p in tmp_path.iterdir())
+
+
+def test_duplicate_initializers_are_refused(tmp_path, capsys):
+    proto = model([helper.make_node("Add", ["x", "c"], ["y"])], [("x", [1, 3])], [("y", [1, 3])],
+                  {"c": np.ones((1, 3), np.float32)})
+    proto.graph.initializer.append(numpy_helper.from_array(np.zeros((1, 3), np.float32), "c"))
+    path = tmp_path / "dup.onnx"
+    onnx.save(proto, str(path))
+    assert main(["compile", str(path), "-o", str(tmp_path / "out")]) == 2
+    assert "defined twice" in capsys.readouterr().err
