@@ -74,3 +74,52 @@ def test_duplicate_initializers_are_refused(tmp_path, capsys):
     onnx.save(proto, str(path))
     assert main(["compile", str(path), "-o", str(tmp_path / "out")]) == 2
     assert "defined twice" in capsys.readouterr().err
+
+
+def _with_constant(tensor: onnx.TensorProto) -> onnx.ModelProto:
+    proto = model([helper.make_node("Add", ["x", "c"], ["y"])], [("x", [1, 3])], [("y", [1, 3])])
+    proto.graph.initializer.append(tensor)
+    return proto
+
+
+def _float_tensor(edit) -> onnx.TensorProto:
+    t = helper.make_tensor("c", TensorProto.FLOAT, [1, 3], [1.0, 2.0, 3.0])
+    edit(t)
+    return t
+
+
+def _raw(extra: int) -> onnx.TensorProto:
+    t = numpy_helper.from_array(np.ones((1, 3), np.float32), "c")
+    t.raw_data = t.raw_data[:8] if extra < 0 else t.raw_data + b"\0" * extra
+    return t
+
+
+BAD_DATA = {
+    "raw_data_short": (_raw(-1), "its data does not match"),
+    "raw_data_long": (_raw(8), "its data does not match"),
+    "float_data_count": (_float_tensor(lambda t: t.float_data.pop()), "its data does not match"),
+    "huge_dims_without_data": (_float_tensor(lambda t: (t.float_data.__delitem__(slice(None)),
+                                                       t.dims.__setitem__(slice(None), [10 ** 5] * 3))), "far more"),
+    "dims_overflow": (_float_tensor(lambda t: t.dims.__setitem__(slice(None), [2 ** 62, 2 ** 62])), "far more"),
+    "string_initializer": (helper.make_tensor("c", TensorProto.STRING, [1, 3], [b"a", b"b", b"c"]), "STRING"),
+    "element_type_0": (_float_tensor(lambda t: setattr(t, "data_type", 0)), "UNDEFINED"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_DATA))
+def test_initializer_data_that_disagrees_with_its_dims(case, tmp_path, capsys):
+    tensor, reason = BAD_DATA[case]
+    path = tmp_path / f"{case}.onnx"
+    path.write_bytes(_with_constant(tensor).SerializeToString())
+    assert main(["compile", str(path), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "initializer 'c'" in err and reason in err and "Traceback" not in err, err
+
+
+def test_constant_without_value(tmp_path, capsys):
+    proto = model([helper.make_node("Constant", [], ["c"], name="const"), helper.make_node("Add", ["x", "c"], ["y"])],
+                  [("x", [1, 3])], [("y", [1, 3])])
+    path = tmp_path / "constant.onnx"
+    path.write_bytes(proto.SerializeToString())
+    assert main(["compile", str(path), "-o", str(tmp_path / "out")]) == 2
+    assert "node 'const': Constant needs exactly one value attribute" in capsys.readouterr().err

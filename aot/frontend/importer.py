@@ -81,7 +81,7 @@ class _Importer:
                 continue
             self._add_input(inp)
         for init in g.initializer:
-            self._add_const(init.name, numpy_helper.to_array(init))
+            self._add_const(init.name, self._initializer_values(init))
         for node in _topological(g.node, set(self.ir_name), self):
             self._import_node(node)
         for out in g.output:
@@ -91,6 +91,31 @@ class _Importer:
             self._check_declared_output(out)
         self.graph.source = self.model_name
         return self.graph
+
+    def _initializer_values(self, init: onnx.TensorProto) -> np.ndarray:
+        """The initializer as an array, or an error saying how its data disagrees with its dims/type."""
+        kind = onnx.TensorProto.DataType.Name(init.data_type) if init.data_type in onnx.TensorProto.DataType.values() \
+            else str(init.data_type)
+        if init.data_type in (onnx.TensorProto.UNDEFINED, onnx.TensorProto.STRING) or \
+                init.data_type not in onnx.TensorProto.DataType.values():
+            raise self.error(AotError, f"initializer '{init.name}' has element type {kind}; aot computes numeric "
+                             f"and bool tensors")
+        needed = 1
+        for d in init.dims:
+            needed *= d
+        if needed > 2 ** 34:  # 16 G elements: no microcontroller or host model of this project's kind
+            raise self.error(ShapeError, f"initializer '{init.name}' has dims {list(init.dims)} ({needed} elements), "
+                             f"far more than a model compiled to C can hold")
+        try:
+            values = numpy_helper.to_array(init)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise self.error(ShapeError, f"initializer '{init.name}' ({kind}, dims {list(init.dims)}, {needed} "
+                             f"elements): its data does not match ({str(exc).splitlines()[0]})") from None
+        try:
+            np_dtype_of(init.data_type)
+        except ValueError as exc:
+            raise self.error(AotError, f"initializer '{init.name}': {exc}") from None
+        return values
 
     def _validate_model(self) -> None:
         if self.model.ir_version > onnx.IR_VERSION:
@@ -179,7 +204,14 @@ class _Importer:
                                  f"initializer or the output of another node; ONNX assigns each tensor once",
                                  node_name)
         if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
-            value = evaluate(node, [], self.opsets)[0]
+            if len(node.attribute) != 1:
+                raise self.error(AotError, f"Constant needs exactly one value attribute (value, value_float, "
+                                 f"value_ints, ...), it has {len(node.attribute)}", node_name)
+            try:
+                value = evaluate(node, [], self.opsets)[0]
+            except Exception as exc:  # onnx's evaluator raises its own types for malformed values
+                raise self.error(AotError, f"Constant value cannot be read: {str(exc).splitlines()[0]}",
+                                 node_name) from None
             self._add_const(node.output[0], value)
             return
         for i in node.input:
