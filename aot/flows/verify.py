@@ -126,7 +126,7 @@ def load_inputs(paths: list[str], model: HostModel) -> dict[str, np.ndarray]:
 def split_samples(feeds: dict[str, np.ndarray], model: HostModel) -> list[dict[str, np.ndarray]]:
     """Input arrays holding one sample each, or N samples stacked on a leading axis (every input the
     same N), as a list of per-sample feeds."""
-    counts = {}
+    counts: dict[str, int] = {}  # input -> samples stacked (0: a single sample)
     for spec in model.inputs:
         array, size = np.asarray(feeds[spec["onnx_name"]]), int(np.prod(spec["shape"], dtype=np.int64))
         if array.size == size:
@@ -139,11 +139,11 @@ def split_samples(feeds: dict[str, np.ndarray], model: HostModel) -> list[dict[s
     stacked = set(counts.values()) - {0}
     if len(stacked) > 1:
         raise AotError(f"inputs stack different sample counts: {counts}")
-    n = stacked.pop() if stacked else 0
-    if n == 0:
-        return [{k: np.asarray(v).reshape(_shape(model, k)) for k, v in feeds.items()}]
-    return [{k: (np.asarray(v).reshape((n,) + _shape(model, k))[i] if counts.get(k) else
-                 np.asarray(v).reshape(_shape(model, k))) for k, v in feeds.items()} for i in range(n)]
+    if not stacked:
+        return [feeds]  # one sample, passed on as given
+    n = stacked.pop()
+    return [{name: np.asarray(feeds[name]).reshape((n,) + _shape(model, name))[i] if counts[name] else feeds[name]
+             for name in counts} for i in range(n)]
 
 
 def _shape(model: HostModel, name: str) -> tuple[int, ...]:
