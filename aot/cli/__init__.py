@@ -11,6 +11,7 @@ import onnx
 
 from .. import __version__
 from ..errors import AotError
+from ..flows.criteria import FLOAT_SAMPLES, INT8_SAMPLES, Criteria
 from .board import add_board_commands, add_board_options, apply_board_options
 from .options import (add_compile_options, add_quant_options, compile_options, input_shape, quant_config,
                       recast_spec)
@@ -90,13 +91,46 @@ def _print_sensitivity(args: argparse.Namespace) -> None:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from ..flows.verify import verify_model
+    criteria = Criteria(max_lsb=args.max_lsb, min_within_1lsb=args.min_within_1lsb, min_argmax=args.min_argmax)
     report = verify_model(args.model, options=compile_options(args), inputs=args.input,
                           test_data=Path(args.test_data) if args.test_data else None, seed=args.seed,
                           atol=args.atol, rtol=args.rtol, cc=args.cc, keep_dir=Path(args.keep) if args.keep else None,
-                          samples=args.samples, progress=sys.stderr.isatty())
+                          samples=args.samples, progress=sys.stderr.isatty(), criteria=criteria)
     print(report.table())
-    print("verify: PASS" if report.ok else "verify: FAIL (outputs differ beyond tolerance)")
+    print("verify: PASS" if report.ok else f"verify: FAIL ({'; '.join(report.failures())})")
     return 0 if report.ok else 1
+
+
+def share(text: str) -> float:
+    """A share between 0 and 1, given as a fraction (0.8) or a percentage (80%)."""
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a share between 0 and 1 (e.g. 0.8) or a percentage (80%), "
+                                         f"got '{text}'")
+    return value
+
+
+def non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got '{text}'")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got '{text}'")
+    return value
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -153,18 +187,32 @@ def build_parser() -> argparse.ArgumentParser:
                    help="first print how much each layer alone, quantized, moves the outputs (most sensitive first)")
     p.set_defaults(func=cmd_quantize)
 
+    d = Criteria()
     p = sub.add_parser("verify", help="compile, build, run on the host and compare with ONNX Runtime",
-                       description="Compile the model, build it with the host C compiler, run it and compare "
-                                   "every output with ONNX Runtime (and with expected outputs from --test-data). "
-                                   "Exits 1 when an output differs beyond tolerance.")
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Compile the model, build it with the host C compiler, run it and compare\n"
+                                   "every output with ONNX Runtime (and with expected outputs from --test-data).\n"
+                                   "Exits 1 when a criterion is not met.\n\ncriteria:\n"
+                                   "  float models: every element |c - ref| <= atol + rtol * |ref| on every sample\n"
+                                   "  int8 models: C == golden model bit for bit (always), and against ONNX Runtime\n"
+                                   "    (which requantizes in float, so correct models differ by a few LSB) on the\n"
+                                   "    last output, before a final Softmax: max difference <= --max-lsb LSB,\n"
+                                   "    >= --min-within-1lsb of elements within 1 LSB, >= --min-argmax argmax\n"
+                                   f"    agreement; defaults {d.max_lsb:g} LSB, {d.min_within_1lsb:g}, {d.min_argmax:g}")
     add_compile_options(p)
     p.add_argument("--input", action="append", default=[], metavar="FILE",
                    help=".npy per input (in order), one .npz keyed by input name, or ONNX .pb tensors")
     p.add_argument("--test-data", metavar="DIR", help="ONNX test_data_set folder (input_*.pb, output_*.pb)")
     p.add_argument("--seed", type=int, default=0, help="seed for random inputs (default 0)")
-    p.add_argument("--samples", type=int, default=20,
-                   help="int8 models: random inputs to compare over (default 20); --input files may also "
-                        "stack N samples on a leading axis")
+    p.add_argument("--samples", type=positive_int, default=None, metavar="N",
+                   help=f"random inputs to compare on (default {INT8_SAMPLES} for int8 models, {FLOAT_SAMPLES} for "
+                        f"float ones); --input files may also stack N samples on a leading axis")
+    p.add_argument("--max-lsb", type=non_negative, default=d.max_lsb, metavar="N",
+                   help=f"int8: largest difference from ONNX Runtime allowed, in LSB (default {d.max_lsb:g})")
+    p.add_argument("--min-within-1lsb", type=share, default=d.min_within_1lsb, metavar="F",
+                   help=f"int8: least share of elements within 1 LSB of ONNX Runtime (default {d.min_within_1lsb:g})")
+    p.add_argument("--min-argmax", type=share, default=d.min_argmax, metavar="F",
+                   help=f"int8: least share of samples whose argmax agrees with ONNX Runtime (default {d.min_argmax:g})")
     p.add_argument("--atol", type=float, default=1e-4, help="absolute tolerance (default 1e-4)")
     p.add_argument("--rtol", type=float, default=1e-4, help="relative tolerance (default 1e-4)")
     p.add_argument("--cc", default="cc", help="host C compiler (default cc)")

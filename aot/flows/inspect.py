@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from ..compiler import CompiledModel
 from ..ops import layer_macs
+from ..targets.board import resolve_board
+from ..targets.fit import fit_report
 
 
 def format_report(compiled: CompiledModel) -> str:
@@ -30,4 +32,14 @@ def format_report(compiled: CompiledModel) -> str:
     rows.append(f"no reuse   {m['no_reuse_bytes']:>10} B  (every buffer its own bytes)")
     rows.append(f"weights    {m['weights_bytes']:>10} B")
     rows.append(f"MACs       {sum(layer['macs'] for layer in meta['layers']):>10}")
+    fit = fit_table(compiled)
+    if fit:
+        rows += ["", fit]
     return "\n".join(rows)
+
+
+def fit_table(compiled: CompiledModel) -> str | None:
+    """The board fit table (each item, its region, used/available per region); None on the host."""
+    board = resolve_board(compiled.options.board, compiled.options.board_dirs)
+    report = fit_report(board, compiled.graph, compiled.calls, compiled.plan)
+    return report.table() if report is not None else None

@@ -4,7 +4,7 @@ compare before the final softmax, in units of the tensor's scale, and compare ar
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,7 @@ from ..ir.dtypes import onnx_elem_type
 from ..reference import ort_session
 from ..quant.quantize import int8_form
 from ..targets.host import HostModel, load
+from .criteria import Criteria, exact_percent
 from ..quant.golden_runner import run_golden
 
 MAX_CLASSES = 100  # outputs of shape [1, C] with 2 <= C <= this count as class scores for argmax
@@ -33,23 +34,47 @@ class QuantCheck:
     argmax_agreement: float | None = None
     ort_classes: list[int] = field(default_factory=list)
     c_classes: list[int] = field(default_factory=list)
+    criteria: Criteria = field(default_factory=Criteria)
+    within_count: int = 0  # compared elements within 1 LSB, of ...
+    compared_count: int = 0  # ... this many
 
     @property
     def bit_exact(self) -> bool:
         return not any(self.golden_mismatches.values())
 
-    def ok(self, min_within: float = 0.99, min_argmax: float = 0.98) -> bool:
-        return (self.bit_exact and self.lsb_within_1 >= min_within and
-                (self.argmax_agreement is None or self.argmax_agreement >= min_argmax))
+    @property
+    def argmax_count(self) -> int:
+        return sum(c == o for c, o in zip(self.c_classes, self.ort_classes))
+
+    def failures(self, criteria: Criteria | None = None) -> list[str]:
+        """The criteria not met, in words (empty: the check passes)."""
+        c = criteria or self.criteria
+        failed = []
+        if not self.bit_exact:
+            failed.append("C differs from the golden model")
+        if self.lsb_max > c.max_lsb:
+            failed.append(f"max difference {self.lsb_max:g} LSB > {c.max_lsb:g}")
+        if self.lsb_within_1 < c.min_within_1lsb:
+            failed.append(f"within 1 LSB {exact_percent(self.within_count, self.compared_count)} "
+                          f"< {100 * c.min_within_1lsb:g}%")
+        if self.argmax_agreement is not None and self.argmax_agreement < c.min_argmax:
+            failed.append(f"argmax agreement {exact_percent(self.argmax_count, len(self.c_classes))} "
+                          f"< {100 * c.min_argmax:g}%")
+        return failed
+
+    def ok(self, min_within: float | None = None, min_argmax: float | None = None) -> bool:
+        overrides = {k: v for k, v in (("min_within_1lsb", min_within), ("min_argmax", min_argmax)) if v is not None}
+        return not self.failures(replace(self.criteria, **overrides))
 
     def table(self) -> str:
         rows = [f"samples                      {self.samples}",
+                f"criteria: {self.criteria.describe()}",
                 f"C == golden model (bit for bit): {'yes' if self.bit_exact else 'NO'}"
                 + ("" if self.bit_exact else f"  mismatching elements: {self.golden_mismatches}"),
-                f"vs ONNX Runtime on {self.compared}: {100 * self.lsb_within_1:.2f}% of elements within 1 LSB "
-                f"(max {self.lsb_max:.0f} LSB)"]
+                f"vs ONNX Runtime on {self.compared}: {exact_percent(self.within_count, self.compared_count)} "
+                f"of elements within 1 LSB (max {self.lsb_max:g} LSB)"]
         if self.argmax_agreement is not None:
-            rows.append(f"argmax agreement with ONNX Runtime: {100 * self.argmax_agreement:.1f}%")
+            rows.append(f"argmax agreement with ONNX Runtime: {exact_percent(self.argmax_count, len(self.c_classes))}")
         return "\n".join(rows)
 
 
@@ -140,7 +165,7 @@ def samples_from_arrays(graph: Graph, arrays: list[np.ndarray]) -> list[list[np.
 
 def check_quantized(model_path: str | Path, *, options: CompileOptions | None = None, samples: int = 20,
                     inputs: list[list[np.ndarray]] | None = None, seed: int = 0, cc: str = "cc",
-                    progress: bool = True) -> QuantCheck:
+                    progress: bool = True, criteria: Criteria | None = None) -> QuantCheck:
     """Compile the model with the pre-softmax tensor exposed as an extra output, then compare."""
     model = load_onnx(model_path)
     base = compile_model(model, options)
@@ -151,7 +176,9 @@ def check_quantized(model_path: str | Path, *, options: CompileOptions | None = 
     compiled = compile_model(model, options) if extra is not None else base
     with tempfile.TemporaryDirectory(prefix="aot-qcheck-") as tmp:
         host = load(write_library(compiled, Path(tmp) / "lib"), cc=cc)
-        return _compare(model, compiled, host, samples, inputs, seed, progress)
+        check = _compare(model, compiled, host, samples, inputs, seed, progress)
+    check.criteria = criteria or Criteria()
+    return check
 
 
 def _compare(model: onnx.ModelProto, compiled: CompiledModel, host: HostModel, samples: int,
@@ -182,6 +209,7 @@ def _compare(model: onnx.ModelProto, compiled: CompiledModel, host: HostModel, s
         if classify:
             check.c_classes.append(int(np.argmax(got[0])))
             check.ort_classes.append(int(np.argmax(ref[0])))
+    check.within_count, check.compared_count = within, total
     check.lsb_within_1 = within / max(total, 1)
     if classify:
         check.argmax_agreement = float(np.mean(np.array(check.c_classes) == np.array(check.ort_classes)))

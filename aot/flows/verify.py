@@ -11,6 +11,7 @@ from onnx import numpy_helper
 
 from ..compiler import CompiledModel, CompileOptions, compile_model, write_library
 from ..errors import AotError
+from .criteria import FLOAT_SAMPLES, INT8_SAMPLES, Criteria
 from .quant_check import QuantCheck, check_quantized, is_quantized, samples_from_arrays
 from ..reference import run_reference
 from ..targets.host import HostModel, load
@@ -24,6 +25,7 @@ class OutputCheck:
     max_rel: float
     mismatches: int
     against: str  # "onnxruntime" or "expected"
+    total: int = 0  # elements compared (over every sample)
 
     @property
     def ok(self) -> bool:
@@ -37,10 +39,17 @@ class VerifyReport:
     atol: float = 1e-4
     rtol: float = 1e-4
     quant: "QuantCheck | None" = None
+    samples: int = 1  # inputs the float outputs were compared on
 
     @property
     def ok(self) -> bool:
         return all(c.ok for c in self.checks) and (self.quant is None or self.quant.ok())
+
+    def failures(self) -> list[str]:
+        """The criteria not met, in words."""
+        failed = [f"{c.name} vs {c.against}: {c.mismatches:,} of {c.total:,} elements beyond tolerance"
+                  for c in self.checks if not c.ok]
+        return failed + (self.quant.failures() if self.quant is not None else [])
 
     def table(self) -> str:
         if self.quant is not None:
@@ -48,10 +57,13 @@ class VerifyReport:
         return self._float_table()
 
     def _float_table(self) -> str:
-        rows = [f"{'output':<28} {'against':<12} {'shape':<16} {'max abs err':>12} {'max rel err':>12} {'bad':>6}  result"]
+        rows = [f"samples: {self.samples}",
+                f"{'output':<28} {'against':<12} {'shape':<16} {'max abs err':>12} {'max rel err':>12} "
+                f"{'bad of compared':>20}  result"]
         for c in self.checks:
+            bad = f"{c.mismatches:,} of {c.total:,}"
             rows.append(f"{c.name[:28]:<28} {c.against:<12} {'x'.join(map(str, c.shape)) or 'scalar':<16} "
-                        f"{c.max_abs:>12.3g} {c.max_rel:>12.3g} {c.mismatches:>6}  {'ok' if c.ok else 'FAIL'}")
+                        f"{c.max_abs:>12.3g} {c.max_rel:>12.3g} {bad:>20}  {'ok' if c.ok else 'FAIL'}")
         rows.append(f"tolerance: |c - ref| <= {self.atol:g} + {self.rtol:g} * |ref|")
         return "\n".join(rows)
 
@@ -70,7 +82,7 @@ def compare(name: str, got: np.ndarray, ref: np.ndarray, atol: float, rtol: floa
         bad = int(np.count_nonzero(~np.isclose(g, r, atol=atol, rtol=rtol, equal_nan=True)))
     rel = diff / np.maximum(scale, 1e-12)
     return OutputCheck(name, tuple(got.shape), float(np.nanmax(diff, initial=0.0)),
-                       float(np.nanmax(np.where(scale > 0, rel, 0.0), initial=0.0)), bad, against)
+                       float(np.nanmax(np.where(scale > 0, rel, 0.0), initial=0.0)), bad, against, int(got.size))
 
 
 def random_inputs(model: HostModel, seed: int = 0) -> dict[str, np.ndarray]:
@@ -111,6 +123,33 @@ def load_inputs(paths: list[str], model: HostModel) -> dict[str, np.ndarray]:
     return feeds
 
 
+def split_samples(feeds: dict[str, np.ndarray], model: HostModel) -> list[dict[str, np.ndarray]]:
+    """Input arrays holding one sample each, or N samples stacked on a leading axis (every input the
+    same N), as a list of per-sample feeds."""
+    counts: dict[str, int] = {}  # input -> samples stacked (0: a single sample)
+    for spec in model.inputs:
+        array, size = np.asarray(feeds[spec["onnx_name"]]), int(np.prod(spec["shape"], dtype=np.int64))
+        if array.size == size:
+            counts[spec["onnx_name"]] = 0  # one sample
+        elif size and array.size % size == 0 and array.shape and array.shape[0] * size == array.size:
+            counts[spec["onnx_name"]] = array.shape[0]
+        else:
+            raise AotError(f"input '{spec['onnx_name']}' needs shape {list(spec['shape'])} (or N of them stacked "
+                           f"on a leading axis), got {list(array.shape)}")
+    stacked = set(counts.values()) - {0}
+    if len(stacked) > 1:
+        raise AotError(f"inputs stack different sample counts: {counts}")
+    if not stacked:
+        return [feeds]  # one sample, passed on as given
+    n = stacked.pop()
+    return [{name: np.asarray(feeds[name]).reshape((n,) + _shape(model, name))[i] if counts[name] else feeds[name]
+             for name in counts} for i in range(n)]
+
+
+def _shape(model: HostModel, name: str) -> tuple[int, ...]:
+    return tuple(next(s["shape"] for s in model.inputs if s["onnx_name"] == name))
+
+
 def load_test_data(folder: Path) -> tuple[list[str], list[np.ndarray]]:
     """An ONNX test_data_set folder: input_*.pb files and the expected output_*.pb arrays."""
     folder = Path(folder)
@@ -123,25 +162,30 @@ def load_test_data(folder: Path) -> tuple[list[str], list[np.ndarray]]:
 
 def verify_model(model_path: str | Path, *, options: CompileOptions | None = None, inputs: list[str] | None = None,
                  test_data: Path | None = None, seed: int = 0, atol: float = 1e-4, rtol: float = 1e-4,
-                 cc: str = "cc", cflags: str = "-O2", keep_dir: Path | None = None, samples: int = 20,
-                 progress: bool = False) -> VerifyReport:
+                 cc: str = "cc", cflags: str = "-O2", keep_dir: Path | None = None, samples: int | None = None,
+                 progress: bool = False, criteria: Criteria | None = None) -> VerifyReport:
+    """Float models: every output within atol + rtol * |ref| of ONNX Runtime (and of --test-data's
+    expected outputs) on ``samples`` random inputs, or on the given ones. Int8 models: ``criteria``."""
     compiled = compile_model(model_path, options)
+    if samples is not None and samples < 1:
+        raise AotError(f"--samples must be at least 1, got {samples}")
     if is_quantized(compiled.graph):
-        return _verify_quantized(model_path, compiled, options, inputs, seed, cc, samples, keep_dir, progress)
+        return _verify_quantized(model_path, compiled, options, inputs, seed, cc, samples or INT8_SAMPLES,
+                                 keep_dir, progress, criteria)
     with tempfile.TemporaryDirectory(prefix="aot-verify-") as tmp:
         lib_dir = write_library(compiled, keep_dir or Path(tmp) / "lib", force=False)
         model = load(lib_dir, cc=cc, cflags=cflags)
         expected: list[np.ndarray] = []
         if test_data is not None:
             paths, expected = load_test_data(test_data)
-            feeds = load_inputs(paths, model)
+            batches = [load_inputs(paths, model)]
         elif inputs:
-            feeds = load_inputs(inputs, model)
+            batches = split_samples(load_inputs(inputs, model), model)
         else:
-            feeds = random_inputs(model, seed)
-        got = model.run(feeds)
-        ref = run_reference(model_path, feeds)
-        report = VerifyReport(lib_dir=lib_dir if keep_dir else None, atol=atol, rtol=rtol)
+            batches = [random_inputs(model, seed + i) for i in range(samples or FLOAT_SAMPLES)]
+        got = _stacked([model.run(feeds) for feeds in batches])
+        ref = _stacked([run_reference(model_path, feeds) for feeds in batches])
+        report = VerifyReport(lib_dir=lib_dir if keep_dir else None, atol=atol, rtol=rtol, samples=len(batches))
         for spec, g, r in zip(model.outputs, got, ref):
             report.checks.append(compare(spec["onnx_name"], g, r, atol, rtol, "onnxruntime"))
         for spec, g, e in zip(model.outputs, got, expected):
@@ -149,9 +193,17 @@ def verify_model(model_path: str | Path, *, options: CompileOptions | None = Non
         return report
 
 
+def _stacked(runs: list[list[np.ndarray]]) -> list[np.ndarray]:
+    """Per output, the results of every sample stacked (one sample: the result itself, so the shape
+    in the report stays the output's)."""
+    if len(runs) == 1:
+        return [np.asarray(a) for a in runs[0]]
+    return [np.stack([np.asarray(r[i]) for r in runs]) for i in range(len(runs[0]))]
+
+
 def _verify_quantized(model_path: str | Path, compiled: CompiledModel, options: CompileOptions | None,
                       inputs: list[str] | None, seed: int, cc: str, samples: int, keep_dir: Path | None,
-                      progress: bool) -> VerifyReport:
+                      progress: bool, criteria: Criteria | None) -> VerifyReport:
     """Integer models: C against the golden model bit for bit, and against ONNX Runtime in LSB."""
     batches = None
     if inputs:
@@ -162,7 +214,7 @@ def _verify_quantized(model_path: str | Path, compiled: CompiledModel, options: 
         except ValueError as exc:
             raise AotError(str(exc)) from None
     check = check_quantized(model_path, options=options, samples=samples, inputs=batches, seed=seed, cc=cc,
-                            progress=progress)
+                            progress=progress, criteria=criteria)
     if keep_dir is not None:
         write_library(compiled, keep_dir)
     return VerifyReport(quant=check, lib_dir=keep_dir)

@@ -1,15 +1,62 @@
-"""Does a compiled model fit a board? Checked at compile time, before any C is rendered, from the
-weights (flash) and the arena plus stack (RAM); the linker checks the exact sizes again."""
+"""Does a compiled model fit a board? Checked at compile time, before any C is rendered, from
+everything the application needs: the arena, the caller's input/output buffers and the stack (RAM),
+the weights (flash) and an estimate of the code (the board's ``code_reserve``, in flash or in the
+board's code region). The linker checks the exact sizes again; this check fails early with figures."""
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 from ..codegen.kernel_context import kernel_arguments
 from ..codegen.lower import Call
 from ..errors import AotError
 from ..ir import Graph
 from ..planner import MemoryPlan
-from .board import Board, format_bytes
+from .board import Board, Region, format_bytes
 
 TOP = 3  # largest contributors named in the error
+
+
+@dataclass(frozen=True)
+class FitItem:
+    label: str  # what needs the bytes ("arena", "output y", "stack", ...)
+    region: str  # "RAM", "flash" or "code"
+    size: int
+    note: str = ""  # where the figure comes from
+
+
+@dataclass
+class FitReport:
+    """Every item a board must hold for the model, and per region what is used and available."""
+
+    board: Board
+    items: list[FitItem] = field(default_factory=list)
+    weights: dict[str, int] = field(default_factory=dict)  # constant tensor -> bytes
+    arena_buffers: dict[str, int] = field(default_factory=dict)  # arena buffer -> bytes
+
+    def regions(self) -> dict[str, Region]:
+        named = {"RAM": self.board.ram, "flash": self.board.flash, "code": self.board.code}
+        return {name: region for name, region in named.items() if region is not None}
+
+    def used(self, region: str) -> int:
+        return sum(item.size for item in self.items if item.region == region)
+
+    def fits(self, region: str) -> bool:
+        return self.used(region) <= self.regions()[region].size
+
+    @property
+    def ok(self) -> bool:
+        return all(self.fits(r) for r in self.regions())
+
+    def table(self) -> str:
+        rows = [f"fit on board '{self.board.name}':",
+                f"  {'item':<28} {'region':<6} {'bytes':>12}  from"]
+        rows += [f"  {i.label[:28]:<28} {i.region:<6} {i.size:>12,}  {i.note}" for i in self.items]
+        rows.append(f"  {'region':<28} {'used':>12} {'available':>12}  fits")
+        for name, region in self.regions().items():
+            used = self.used(name)
+            verdict = "yes" if used <= region.size else f"NO ({used - region.size:,} B too many)"
+            rows.append(f"  {name:<28} {used:>12,} {region.size:>12,}  {verdict}")
+        return "\n".join(rows)
 
 
 def weight_bytes(graph: Graph, calls: list[Call], plan: MemoryPlan) -> dict[str, int]:
@@ -28,31 +75,54 @@ def weight_bytes(graph: Graph, calls: list[Call], plan: MemoryPlan) -> dict[str,
     return out
 
 
+def io_items(graph: Graph) -> list[FitItem]:
+    """The caller's buffers: the library reads inputs and writes outputs through the caller's
+    pointers, so they are not in the arena, yet the application must hold them in RAM too."""
+    items = []
+    for kind, names in (("input", graph.inputs), ("output", graph.outputs)):
+        for name in dict.fromkeys(names):
+            t = graph.tensors[name]
+            items.append(FitItem(f"{kind} {t.onnx_name}", "RAM", t.nbytes, "caller's buffer"))
+    return items
+
+
+def fit_report(board: Board, graph: Graph, calls: list[Call], plan: MemoryPlan) -> FitReport | None:
+    """What the model needs of ``board``'s memory (None for the host, which has no fixed regions)."""
+    if board.is_host or board.flash is None or board.ram is None:
+        return None
+    weights = weight_bytes(graph, calls, plan)
+    code_region = "code" if board.code is not None else "flash"
+    items = [FitItem("arena", "RAM", plan.arena_bytes, "memory plan"), *io_items(graph),
+             FitItem("stack", "RAM", board.stack_bytes, "board.toml memory.stack"),
+             FitItem("weights", "flash", sum(weights.values()), "const arrays"),
+             FitItem("code (estimate)", code_region, board.code_reserve, "board.toml memory.code_reserve")]
+    return FitReport(board, items, weights, {name: req.size for name, req, _ in plan.buffers})
+
+
 def _largest(items: dict[str, int]) -> str:
     top = sorted(items.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP]
     return ", ".join(f"{name} {size:,} B" for name, size in top)
 
 
+def _problem(report: FitReport, region: str) -> str:
+    """One line per region that overflows: the need, its parts, what the board has, the largest parts."""
+    items = [i for i in report.items if i.region == region]
+    parts = " + ".join(f"{i.label} {i.size:,} B" for i in items)
+    size = report.regions()[region].size
+    line = (f"{region}: needs at least {report.used(region):,} B ({parts}), the board has {size:,} B "
+            f"({format_bytes(size)}), {report.used(region) - size:,} B too many")
+    if region == "RAM":
+        line += f"; largest arena buffers: {_largest(report.arena_buffers)}"
+    elif any(i.label == "weights" for i in items):
+        line += f"; largest weights: {_largest(report.weights)}"
+    return line
+
+
 def check_fit(board: Board, graph: Graph, calls: list[Call], plan: MemoryPlan) -> None:
     """Raise an AotError naming what is needed, what the board has and the largest contributors."""
-    if board.is_host or board.flash is None or board.ram is None:
+    report = fit_report(board, graph, calls, plan)
+    if report is None or report.ok:
         return
-    weights = weight_bytes(graph, calls, plan)
-    total_weights = sum(weights.values())
-    code_in_flash = board.code is None
-    flash_need = total_weights + (board.code_reserve if code_in_flash else 0)
-    ram_need = plan.arena_bytes + board.stack_bytes
-    problems = []
-    if flash_need > board.flash.size:
-        reserve = f" + {board.code_reserve:,} B kept for code" if code_in_flash else ""
-        problems.append(f"flash: needs at least {flash_need:,} B (weights {total_weights:,} B{reserve}), "
-                        f"the board has {board.flash.size:,} B ({format_bytes(board.flash.size)}); "
-                        f"largest weights: {_largest(weights)}")
-    if ram_need > board.ram.size:
-        buffers = {name: req.size for name, req, _ in plan.buffers}
-        problems.append(f"RAM: needs at least {ram_need:,} B (arena {plan.arena_bytes:,} B + stack "
-                        f"{board.stack_bytes:,} B), the board has {board.ram.size:,} B "
-                        f"({format_bytes(board.ram.size)}); largest arena buffers: {_largest(buffers)}")
-    if problems:
-        raise AotError(f"the model does not fit board '{board.name}' ({board.description}):\n  "
-                       + "\n  ".join(problems), model=graph.name)
+    problems = [_problem(report, r) for r in report.regions() if not report.fits(r)]
+    raise AotError(f"the model does not fit board '{board.name}' ({board.description}):\n  "
+                   + "\n  ".join(problems) + "\n" + report.table(), model=graph.name)
