@@ -7,6 +7,41 @@ C_KEYWORDS = frozenset(
     "void volatile while _Bool _Complex _Imaginary main".split()
 )
 
+# Names the generated files see through their #includes (stdint.h, stddef.h, string.h, math.h): a
+# tensor named like one becomes a C parameter that shadows or, for macros, breaks the code using it.
+C_STANDARD_NAMES = frozenset(
+    # types
+    "int8_t int16_t int32_t int64_t uint8_t uint16_t uint32_t uint64_t intptr_t uintptr_t intmax_t "
+    "uintmax_t size_t ptrdiff_t wchar_t max_align_t float_t double_t bool true false "
+    # macros
+    "NULL INFINITY NAN HUGE_VAL HUGE_VALF HUGE_VALL EOF errno EDOM ERANGE offsetof assert "
+    "INT8_MIN INT16_MIN INT32_MIN INT64_MIN INT8_MAX INT16_MAX INT32_MAX INT64_MAX UINT8_MAX UINT16_MAX "
+    "UINT32_MAX UINT64_MAX INTPTR_MIN INTPTR_MAX UINTPTR_MAX SIZE_MAX PTRDIFF_MIN PTRDIFF_MAX "
+    "FLT_MAX FLT_MIN FLT_EPSILON DBL_MAX DBL_MIN DBL_EPSILON FP_NAN FP_INFINITE FP_ZERO FP_NORMAL "
+    "FP_SUBNORMAL MATH_ERRNO MATH_ERREXCEPT math_errhandling M_PI M_E M_SQRT2 M_LN2 "
+    "isnan isinf isfinite isnormal signbit fpclassify isgreater isless "
+    # string.h / stdlib.h functions
+    "memcpy memmove memset memcmp memchr strlen strcpy strncpy strcmp strncmp strcat strchr "
+    "malloc calloc realloc free abort exit abs labs printf fprintf sprintf snprintf puts"
+    .split()
+) | frozenset(  # math.h functions in their double, float and long double forms
+    f"{fn}{suffix}" for suffix in ("", "f", "l") for fn in (
+        "exp exp2 expm1 log log2 log10 log1p sqrt cbrt fabs pow sin cos tan asin acos atan atan2 sinh "
+        "cosh tanh asinh acosh atanh erf erfc tgamma lgamma floor ceil round lround rint lrint nearbyint "
+        "trunc fmod remainder fmax fmin fdim fma hypot frexp ldexp modf copysign nan").split()
+)
+
+# Prefixes of the runtime (aot_runtime.h and the backends' headers): AOT_OK, aot_relu_f, ...
+RUNTIME_NAMESPACES = ("aot_", "AOT_")
+
+RESERVED = C_KEYWORDS | C_STANDARD_NAMES
+
+
+def is_reserved(name: str) -> bool:
+    """True for a name the generated C cannot use for a tensor: a keyword, a standard type, macro or
+    library function, or one in the runtime's namespace."""
+    return name in RESERVED or name.startswith(RUNTIME_NAMESPACES)
+
 _INVALID = re.compile(r"[^A-Za-z0-9_]")
 # C99 guarantees 63 significant characters in identifiers; generated names add prefixes.
 MAX_LENGTH = 48
@@ -19,7 +54,9 @@ def c_identifier(raw: str, fallback: str = "t") -> str:
         name = name[:20].rstrip("_") + "_" + name[-(MAX_LENGTH - 21):].lstrip("_")
     if name[0].isdigit():
         name = f"{fallback}_{name}"
-    if name in C_KEYWORDS:
+    if name.startswith(RUNTIME_NAMESPACES):  # a suffix would stay inside the runtime's namespace
+        name = f"{fallback}_{name}"
+    if name in RESERVED:
         name = f"{name}_"
     return name
 
