@@ -31,10 +31,19 @@ C_STANDARD_NAMES = frozenset(
         "trunc fmod remainder fmax fmin fdim fma hypot frexp ldexp modf copysign nan").split()
 )
 
+# model.h declares <prefix>_run inside extern "C" for C++ users, so its parameter names must not be
+# C++ keywords either.
+CPP_KEYWORDS = frozenset(
+    "alignas alignof and and_eq asm bitand bitor catch char16_t char32_t class compl constexpr const_cast "
+    "decltype delete dynamic_cast explicit export friend mutable namespace new noexcept not not_eq nullptr "
+    "operator or or_eq private protected public reinterpret_cast static_assert static_cast template this "
+    "thread_local throw try typeid typename using virtual xor xor_eq".split()
+)
+
 # Prefixes of the runtime (aot_runtime.h and the backends' headers): AOT_OK, aot_relu_f, ...
 RUNTIME_NAMESPACES = ("aot_", "AOT_")
 
-RESERVED = C_KEYWORDS | C_STANDARD_NAMES
+RESERVED = C_KEYWORDS | C_STANDARD_NAMES | CPP_KEYWORDS
 
 
 def is_reserved(name: str) -> bool:
