@@ -74,7 +74,8 @@ class Graph:
         # Names the generated C uses for its own locals and parameters cannot be tensor names (graph
         # inputs and outputs become parameters of <prefix>_run_with_arena beside these).
         self.names = NameTable(reserved={"arena", "arena_ptr", "scratch", "status"})
-        self.node_names = NameTable()
+        # A node's name reaches C only after "<prefix>_" (its function), so only keywords are changed.
+        self.node_names = NameTable(strict=False)
         self.notes: list[str] = []  # things the user should know (defaults applied, ...)
         self.source: str | None = None  # path of the ONNX file, for error messages
         # Requantization rounding of the integer kernels (aot/quant/fixed_point.py): "single" or

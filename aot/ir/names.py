@@ -51,21 +51,23 @@ def is_reserved(name: str) -> bool:
     library function, or one in the runtime's namespace."""
     return name in RESERVED or name.startswith(RUNTIME_NAMESPACES)
 
+
 _INVALID = re.compile(r"[^A-Za-z0-9_]")
 # C99 guarantees 63 significant characters in identifiers; generated names add prefixes.
 MAX_LENGTH = 48
 
 
-def c_identifier(raw: str, fallback: str = "t") -> str:
-    """Map any string to a valid C identifier, keeping it recognisable."""
+def c_identifier(raw: str, fallback: str = "t", strict: bool = True) -> str:
+    """Map any string to a valid C identifier, keeping it recognisable. ``strict``: also never a
+    reserved name (is_reserved); otherwise only never a keyword, for names C sees after a prefix."""
     name = re.sub("_+", "_", _INVALID.sub("_", raw)).strip("_") or fallback
     if len(name) > MAX_LENGTH:  # keep the head (the layer) and the tail (what distinguishes outputs)
         name = name[:20].rstrip("_") + "_" + name[-(MAX_LENGTH - 21):].lstrip("_")
     if name[0].isdigit():
         name = f"{fallback}_{name}"
-    if name.startswith(RUNTIME_NAMESPACES):  # a suffix would stay inside the runtime's namespace
+    if strict and name.startswith(RUNTIME_NAMESPACES):  # a suffix would stay inside the namespace
         name = f"{fallback}_{name}"
-    if name in RESERVED:
+    if name in (RESERVED if strict else C_KEYWORDS):
         name = f"{name}_"
     return name
 
@@ -74,12 +76,13 @@ class NameTable:
     """Hands out unique C identifiers; a collision gets the lowest free numeric suffix, so the result
     depends only on the order of requests (deterministic)."""
 
-    def __init__(self, reserved: set[str] | None = None):
+    def __init__(self, reserved: set[str] | None = None, strict: bool = True):
         self._used: set[str] = set(reserved or ())
+        self._strict = strict  # see c_identifier
 
     def claim(self, raw: str, fallback: str = "t") -> str:
         """A unique C identifier derived from ``raw``."""
-        return self.unique(c_identifier(raw, fallback))
+        return self.unique(c_identifier(raw, fallback, self._strict))
 
     def unique(self, base: str) -> str:
         """``base`` itself if free, else ``base_1``, ``base_2``, ... (no other change to the text)."""
