@@ -17,10 +17,7 @@ from .cformat import c_array_body
 from .env import make_environment
 from .kernel_context import kernel_arguments, template_context
 from .lower import Call
-
-
-def _weight_symbol(prefix: str, tensor: str) -> str:
-    return f"{prefix}_w_{tensor}"
+from .symbols import weight_symbol
 
 
 def tensor_expr(graph: Graph, plan: MemoryPlan, prefix: str, name: str, writable: bool) -> str:
@@ -31,7 +28,7 @@ def tensor_expr(graph: Graph, plan: MemoryPlan, prefix: str, name: str, writable
         root_type = c_type(graph.tensors[st.root].dtype)
         return st.root if root_type == ctype else f"({const}{ctype}*){st.root}"
     if st.kind == "const":
-        return _weight_symbol(prefix, st.root)
+        return weight_symbol(prefix, st.root)
     return f"({const}{ctype}*)(arena + {st.offset})"
 
 
@@ -66,27 +63,22 @@ def render_library(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: st
         call_lines.append({"index": idx, "name": call.node.name, "fn": call.fn, "args": args,
                            "op_type": call.node.op_type})
 
-    # Graph outputs that no kernel writes (constants, graph inputs) are copied at the end.
-    output_copies = []
-    for o in graph.outputs:
-        st = plan.storage[o]
-        if st.kind != "output" or st.root != o:
-            output_copies.append({"dst": o, "src": tensor_expr(graph, plan, prefix, o, writable=False),
-                                  "bytes": graph.tensors[o].nbytes})
-            if st.kind == "const":
-                weights[st.root] = True
+    # An input no layer reads (the model ignores it, or only its shape mattered) is still a parameter:
+    # without the (void) cast -Wunused-parameter fails the -Werror build.
+    read = {plan.storage[i].root for c in calls for i in c.step.reads}
+    unused_inputs = [i for i in graph.inputs if i not in read]
 
     weight_list = []
     for name in weights:
         t = graph.tensors[name]
-        weight_list.append({"tensor": name, "symbol": _weight_symbol(prefix, name), "ctype": c_type(t.dtype), "size": max(t.size, 1),
+        weight_list.append({"tensor": name, "symbol": weight_symbol(prefix, name), "ctype": c_type(t.dtype), "size": max(t.size, 1),
                             "shape": list(t.shape), "body": c_array_body(np.asarray(t.data).astype(t.dtype))})
 
     io = {"inputs": [_io_entry(graph, n) for n in graph.inputs],
           "outputs": [_io_entry(graph, n) for n in graph.outputs]}
     kernel_files = [f"kernels_{b}.c" for b in backends]
     common = {"prefix": prefix, "PREFIX": prefix.upper(), "graph": graph, "plan": plan, "io": io,
-              "calls": call_lines, "output_copies": output_copies, "weights": weight_list,
+              "calls": call_lines, "unused_inputs": unused_inputs, "weights": weight_list,
               "prototypes": prototypes, "kernel_files": kernel_files,
               "sources": ["model.c"] + kernel_files + build.sources, "build": build,
               "version": __version__, "board": board}

@@ -3,9 +3,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..backends.ref.kernels.data_movement import ANY_DTYPE, copy_params
 from ..backends.registry import REGISTRY, Kernel
 from ..ir import Graph, Node
 from ..planner import Step
+from .symbols import function_names, rename_clashing_io, separate_outputs
+
+# The copy separate_outputs adds for an output that no layer would otherwise write (any dtype).
+OUTPUT_COPY = Kernel(("Identity",), "ref/copy.c.j2", params=copy_params, dtypes=ANY_DTYPE,
+                     input_names=("X",), output_names=("Y",), name="output_copy")
 
 
 @dataclass
@@ -19,12 +25,16 @@ class Call:
 
 
 def lower(graph: Graph, prefix: str) -> tuple[list[Call], dict[str, str]]:
-    """Calls in schedule order, and the alias map (alias-op output -> its input) for the planner."""
+    """Calls in schedule order, and the alias map (alias-op output -> its input) for the planner.
+    Adds the copies outputs need and renames what would clash in C first (aot/codegen/symbols.py)."""
+    separate_outputs(graph)
+    rename_clashing_io(graph, prefix)
+    functions = function_names(graph, prefix)
     calls: list[Call] = []
     aliases: dict[str, str] = {}
     for node in graph.nodes:
         backend = REGISTRY.get(node.meta["backend"])
-        kernel = backend.kernel_for(node, graph)
+        kernel = OUTPUT_COPY if node.meta.get("output_copy") else backend.kernel_for(node, graph)
         assert kernel is not None, "partition_backends assigned a backend that rejects the node"
         template = kernel.template
         if kernel.is_alias:
@@ -34,7 +44,7 @@ def lower(graph: Graph, prefix: str) -> tuple[list[Call], dict[str, str]]:
             template = kernel.alias_template  # a graph output needs its own bytes: copy
         reads = [i for idx, i in enumerate(node.inputs) if i and idx not in kernel.static_inputs]
         scratch = kernel.scratch_bytes(node, graph) if kernel.scratch_bytes else 0
-        fn = f"{prefix}_{node.name}"
+        fn = functions[node.name]
         calls.append(Call(node, backend.name, kernel, fn, template,
                           Step(node.name, reads, [o for o in node.outputs if o], scratch)))
     return calls, aliases

@@ -71,9 +71,11 @@ class Graph:
         self.nodes: list[Node] = []
         self.inputs: list[str] = []
         self.outputs: list[str] = []
-        # Names the generated C uses for its own locals cannot be tensor names.
-        self.names = NameTable(reserved={"arena", "scratch", "status"})
-        self.node_names = NameTable()
+        # Names the generated C uses for its own locals and parameters cannot be tensor names (graph
+        # inputs and outputs become parameters of <prefix>_run_with_arena beside these).
+        self.names = NameTable(reserved={"arena", "arena_ptr", "scratch", "status"})
+        # A node's name reaches C only after "<prefix>_" (its function), so only keywords are changed.
+        self.node_names = NameTable(strict=False)
         self.notes: list[str] = []  # things the user should know (defaults applied, ...)
         self.source: str | None = None  # path of the ONNX file, for error messages
         # Requantization rounding of the integer kernels (aot/quant/fixed_point.py): "single" or
@@ -98,6 +100,21 @@ class Graph:
         """Create a node (not yet placed in the schedule)."""
         return Node(self.node_names.claim(name or op_type, "node"), op_type, list(inputs), list(outputs),
                     dict(attrs or {}), domain)
+
+    def rename_tensor(self, old: str, new: str) -> str:
+        """Rename ``old`` everywhere (nodes, graph inputs and outputs) to ``new`` made unique; returns
+        the name given."""
+        name = self.names.unique(new)
+        t = self.tensors.pop(old)
+        self.names.release(old)
+        t.name = name
+        self.tensors[name] = t
+        for n in self.nodes:
+            n.inputs = [name if i == old else i for i in n.inputs]
+            n.outputs = [name if o == old else o for o in n.outputs]
+        self.inputs = [name if i == old else i for i in self.inputs]
+        self.outputs = [name if o == old else o for o in self.outputs]
+        return name
 
     def remove_tensor(self, name: str) -> None:
         del self.tensors[name]

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..errors import AotError
 from .graph import Graph
-from .names import C_KEYWORDS
+from .names import is_reserved
 
 _C_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
@@ -26,7 +26,7 @@ def verify(graph: Graph, after: str | None = None) -> None:
     for name, t in graph.tensors.items():
         if name != t.name:
             fail(f"tensor registered as '{name}' is named '{t.name}'")
-        if not _C_IDENT.fullmatch(name) or name in C_KEYWORDS:
+        if not _C_IDENT.fullmatch(name) or is_reserved(name):
             fail(f"tensor name '{name}' is not a C identifier")
         if any((not isinstance(d, int)) or d < 0 for d in t.shape):
             fail(f"tensor '{name}' has a non-static shape {t.shape}")
