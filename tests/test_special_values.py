@@ -238,3 +238,17 @@ def test_quantize_linear_of_special_values(scale, zp, tmp_path):
     with np.errstate(all="raise"):
         golden = quantize_linear(node, compiled.graph, x)
     assert np.array_equal(golden, ort_q), f"golden {golden}\nORT {ort_q}"
+
+
+def test_channels_last_max_pool_as_channels_first(tmp_path):
+    """The NHWC MaxPool (--layout MaxPool=NHWC) gives the same bits as the NCHW one on special values."""
+    from aot.compiler import CompileOptions
+
+    x = special_tensor([1, 3, 6, 6], 10, 0.3)
+    model = single("MaxPool", {"x": [1, 3, 6, 6]}, [1, 3, 3, 3], kernel_shape=[2, 2], strides=[2, 2])
+    nchw = load(write_library(compile_model(model), tmp_path / "nchw")).run([x])[0]
+    compiled = compile_model(model, CompileOptions(desired_layouts={"MaxPool": ["NHWC"]}))
+    assert any("nhwc" in c.kernel.template for c in compiled.calls if c.node.op_type == "MaxPool")
+    nhwc = load(write_library(compiled, tmp_path / "nhwc")).run([x])[0]
+    assert np.array_equal(np.isnan(nchw), np.isnan(nhwc)) and np.isnan(nchw).any()
+    assert np.array_equal(nchw[~np.isnan(nchw)].view(np.uint32), nhwc[~np.isnan(nhwc)].view(np.uint32))
