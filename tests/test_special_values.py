@@ -252,3 +252,23 @@ def test_channels_last_max_pool_as_channels_first(tmp_path):
     nhwc = load(write_library(compiled, tmp_path / "nhwc")).run([x])[0]
     assert np.array_equal(np.isnan(nchw), np.isnan(nhwc)) and np.isnan(nchw).any()
     assert np.array_equal(nchw[~np.isnan(nchw)].view(np.uint32), nhwc[~np.isnan(nhwc)].view(np.uint32))
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int16", "int32"])
+def test_cast_float_to_int_of_special_values(dtype, tmp_path):
+    """NaN gives ONNX Runtime's value (0, or INT32_MIN for int32); in-range values truncate as ORT;
+    out-of-range values and infinities saturate (ORT wraps them: the ONNX spec leaves them undefined)."""
+    info = np.iinfo(dtype)
+    x = np.array([np.nan, np.inf, -np.inf, 3e9, -3e9, 2147483648.0, 2147483520.0, -2147483648.0, 300, -300, 2.7,
+                  -2.7, 127.9, -128.9, -0.0, 1e-40], np.float32)
+    to = {"int8": TensorProto.INT8, "int16": TensorProto.INT16, "int32": TensorProto.INT32}[dtype]
+    model = make_model([helper.make_node("Cast", ["x"], ["y"], to=to)], [float_input("x", [x.size])],
+                       [helper.make_tensor_value_info("y", to, [x.size])])
+    got = load(write_library(compile_model(model), tmp_path / "lib")).run([x])[0]
+    ref = run_reference(model, {"x": x})[0]
+    finite = np.isfinite(x)
+    in_range = finite & (x >= info.min) & (x < float(info.max) + 1)
+    assert np.array_equal(got[in_range], ref[in_range])
+    assert got[0] == ref[0] == (info.min if dtype == "int32" else 0)  # NaN
+    with np.errstate(invalid="ignore"):
+        assert np.array_equal(got[~in_range & ~np.isnan(x)], np.where(x[~in_range & ~np.isnan(x)] > 0, info.max, info.min))
