@@ -47,6 +47,10 @@ static inline float aot_softsign_f(float x) { return x / (1.0f + fabsf(x)); }
 /* log(1 + e^x) without overflow; NaN stays NaN (through fabsf/expf). */
 static inline float aot_softplus_f(float x) { return (x > 0.0f ? x : 0.0f) + logf(1.0f + expf(-fabsf(x))); }
 static inline float aot_max_f(float a, float b) { return a > b ? a : b; }
+/* MaxPool's step: a NaN value makes the result NaN for good (the window started at -FLT_MAX, as ONNX
+ * Runtime's does, so a window of -inf gives -FLT_MAX). ONNX Runtime's own NaN handling depends on its
+ * vector path (shape and CPU); it has NaN only where this does. Ordinary values: the larger, the first on a tie. */
+static inline float aot_max_nan_f(float acc, float v) { return (v > acc || v != v) ? v : acc; }
 
 /* ---- int8 fixed-point requantization: "single rounding" -----------------------------------------
  * out = round(acc * multiplier / 2^(31 - shift)) with ties toward +infinity, in 64-bit arithmetic;

@@ -164,8 +164,9 @@ def softmax(node: Node, graph: Graph, x: np.ndarray) -> np.ndarray:
 
 def quantize_linear(node: Node, graph: Graph, x: np.ndarray) -> np.ndarray:
     p = quantize_linear_qparams(node, graph)
-    r = np.rint(x.astype(np.float32) / np.float32(p["scale"])) + np.float32(p["zp"])
-    return np.clip(r, -128, 127).astype(np.int8)
+    with np.errstate(invalid="ignore", over="ignore", under="ignore"):  # NaN, inf, huge, tiny: defined below
+        r = np.rint(x.astype(np.float32) / np.float32(p["scale"])) + np.float32(p["zp"])
+    return np.where(np.isnan(r), np.float32(-128), np.clip(r, -128, 127)).astype(np.int8)  # NaN: -128, as ORT
 
 
 def dequantize_linear(node: Node, graph: Graph, x: np.ndarray) -> np.ndarray:

@@ -69,7 +69,10 @@ REF.kernel("MatMul", "Gemm", template="ref/integer/matmul.c.j2", check=_matmul_c
 def _cast_params(node: Node, graph: Graph) -> dict:
     src, dst = graph.tensors[node.inputs[0]].dtype, graph.tensors[node.outputs[0]].dtype
     lo, hi = INT_LIMITS.get(dst, (None, None))
-    return {"to_int_from_float": src == "float32" and dst != "float32", "lo": lo, "hi": hi}
+    bits = dst[3:] if dst.startswith("int") else ""
+    # NaN: what ONNX Runtime gives on x86 (the int32 conversion's INT32_MIN, truncated to the narrower types)
+    return {"to_int_from_float": src == "float32" and dst != "float32", "lo": lo, "hi": hi,
+            "lo_name": f"INT{bits}_MIN", "hi_name": f"INT{bits}_MAX", "nan_value": "INT32_MIN" if bits == "32" else 0}
 
 
 def _cast_check(node: Node, graph: Graph) -> str | None:

@@ -14,14 +14,16 @@ from .data_movement import merged
 REDUCTIONS = {
     "ReduceMean": ("0.0f", "acc += v", "acc / {n}"),
     "ReduceSum": ("0.0f", "acc += v", "acc"),
-    "ReduceMax": ("(-INFINITY)", "acc = v > acc ? v : acc", "acc"),
-    "ReduceMin": ("INFINITY", "acc = v < acc ? v : acc", "acc"),
+    # From the first element, as ONNX Runtime: a NaN there stays, a NaN later is passed over.
+    "ReduceMax": ("x[0]", "acc = v > acc ? v : acc", "acc"),
+    "ReduceMin": ("x[0]", "acc = v < acc ? v : acc", "acc"),
     "ReduceProd": ("1.0f", "acc *= v", "acc"),
     "ReduceSumSquare": ("0.0f", "acc += v * v", "acc"),
     "ReduceL1": ("0.0f", "acc += fabsf(v)", "acc"),
     "ReduceL2": ("0.0f", "acc += v * v", "sqrtf(acc)"),
     "ReduceLogSum": ("0.0f", "acc += v", "logf(acc)"),
-    # The maximum is subtracted first (a separate pass), so large inputs do not overflow expf.
+    # The maximum is subtracted first (a separate pass), so large inputs do not overflow expf; an infinite
+    # maximum is not (ONNX Runtime: +inf in the set gives +inf, all -inf gives -inf).
     "ReduceLogSumExp": ("0.0f", "acc += expf(v - mx)", "mx + logf(acc)"),
 }
 
@@ -50,7 +52,7 @@ def reduce_params(node: Node, graph: Graph) -> dict:
     init, update, result = REDUCTIONS[node.op_type] if axes else ("0.0f", "acc = v", "acc")
     if count == 0:  # the empty set: the reduction's identity (NaN for a mean, log(0) = -inf)
         result = {"ReduceMean": "NAN", "ReduceLogSum": "(-INFINITY)", "ReduceLogSumExp": "(-INFINITY)",
-                  "ReduceL2": "0.0f"}.get(node.op_type, init)
+                  "ReduceL2": "0.0f", "ReduceMax": "(-INFINITY)", "ReduceMin": "INFINITY"}.get(node.op_type, init)
     return {"kdims": kdims, "kx": kx, "ky": ky, "rdims": rdims, "rx": rx, "init": init, "update": update,
             "result": result.format(n=c_float(count)), "two_pass": node.op_type == "ReduceLogSumExp" and count > 0,
             "empty": count == 0, "out_size": graph.tensors[node.outputs[0]].size}
