@@ -13,6 +13,7 @@ packages=(
   gcc-riscv64-unknown-elf                                            # riscv32 (rv32imac multilib, no libc)
   qemu-system-misc                                                   # qemu-system-riscv32
   clang lld                                                          # --cc clang builds
+  libclang-rt-14-dev                                                 # clang sanitizer runtimes (tests/test_sanitizers.py)
 )
 
 missing=()

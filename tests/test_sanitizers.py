@@ -108,13 +108,15 @@ MODELS = ["mnist/model.onnx", "sine/model.onnx", "mlperf_tiny/ad01_fp32.onnx", "
 
 
 def sanitizer_compiler(name: str, tmp_path: Path) -> str:
-    """The compiler, or a skip when its sanitizer runtimes are not installed (Debian: libclang-rt-14-dev)."""
+    """The compiler; missing sanitizer runtimes fail the test (boards/install-toolchains.sh installs
+    Debian's libclang-rt-14-dev, gcc brings libasan/libubsan)."""
     cc = require_tool(name)
     (tmp_path / "probe.c").write_text("int main(void) { return 0; }\n")
     probe = subprocess.run([cc, *SANITIZE.split(), str(tmp_path / "probe.c"), "-o", str(tmp_path / "probe")],
                            capture_output=True, text=True)
     if probe.returncode != 0:
-        pytest.skip(f"{name} cannot link sanitizer runtimes (install libclang-rt-dev / libasan): {probe.stderr[-300:]}")
+        pytest.fail(f"{name} cannot link sanitizer runtimes: run boards/install-toolchains.sh "
+                    f"(libclang-rt-14-dev): {probe.stderr[-300:]}")
     return cc
 
 
