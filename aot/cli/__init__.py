@@ -28,25 +28,38 @@ def _check_output_folder(model: Path, output: Path) -> None:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from ..compiler import compile_model, write_library
-    from ..ir.export import to_onnx
+    from ..codegen.writer import FileOutput, FolderOutput, write_outputs
+    from ..compiler import compile_model
     t0 = time.perf_counter()
     _check_output_folder(Path(args.model), Path(args.output))
     emit = Path(args.emit_onnx) if args.emit_onnx else None
     if emit is not None and not emit.parent.is_dir():
         raise AotError(f"--emit-onnx: folder '{emit.parent}' does not exist")
+    if args.clean and not args.force:
+        raise AotError("--clean deletes files aot did not write from the output folder, so it needs --force too")
     compiled = compile_model(args.model, apply_board_options(compile_options(args), args))
-    # Everything that can fail on the model runs before anything is written.
-    exported = to_onnx(compiled.graph) if emit is not None else None
-    out = write_library(compiled, args.output, force=args.force)
-    if exported is not None:
-        onnx.save(exported, str(emit))
+    # Everything that can fail on the model runs before anything is written; then all outputs are
+    # written as one transaction (aot/codegen/writer.py).
+    outputs: list = [FolderOutput(compiled.files, args.output, force=args.force, clean=args.clean)]
+    if emit is not None:
+        outputs.append(FileOutput(emit, _onnx_bytes(compiled.graph), what="--emit-onnx"))
+    write_outputs(outputs)
+    out = Path(args.output)
     for note in compiled.graph.notes:
         print(f"note: {note}")
     m = compiled.metadata["memory"]
     print(f"wrote {out}/ ({len(compiled.calls)} layers, arena {m['arena_bytes']} B, weights {m['weights_bytes']} B) "
           f"in {time.perf_counter() - t0:.2f} s; build with: make -C {out}")
     return 0
+
+
+def _onnx_bytes(graph) -> bytes:
+    """The optimized IR as a serialized ONNX model (for --emit-onnx), before anything is written."""
+    from ..ir.export import to_onnx
+    try:
+        return to_onnx(graph).SerializeToString()
+    except ValueError as exc:  # protobuf refuses models over 2 GB
+        raise AotError(f"--emit-onnx: the optimized model cannot be saved as one ONNX file ({exc})") from None
 
 
 def _quantized_graph(args: argparse.Namespace):
@@ -130,7 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    "weights, Makefile, CMakeLists.txt, metadata.json).")
     add_compile_options(p)
     p.add_argument("-o", "--output", required=True, help="output folder")
-    p.add_argument("--force", action="store_true", help="replace an output folder that holds other files")
+    p.add_argument("--force", action="store_true",
+                   help="write into an output folder that holds files aot did not write (they are kept)")
+    p.add_argument("--clean", action="store_true",
+                   help="with --force: delete the files in the output folder that aot did not write")
     p.add_argument("--emit-onnx", metavar="FILE", help="also save the optimized IR as an ONNX model")
     p.add_argument("--quantize", choices=["int8"], help="quantize a float model first (needs --calib)")
     p.add_argument("--recast", type=recast_spec, metavar="DTYPE:OUT:OPS[:SKIP]",
