@@ -113,18 +113,21 @@ def _safe_name(name: object) -> str | None:
     return str(path)
 
 
-def recorded_files(folder: Path) -> set[str] | None:
-    """The files aot recorded as written into ``folder``, or None when aot did not write it. A folder
-    from an aot that kept no list owns only its metadata.json."""
+def aot_metadata(folder: Path) -> dict | None:
+    """The metadata.json of a folder aot wrote, or None."""
     try:
         meta = json.loads((folder / META).read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(meta, dict) or meta.get("generator") != "aot":
-        return None
+    return meta if isinstance(meta, dict) and meta.get("generator") == "aot" else None
+
+
+def recorded_files(meta: dict) -> set[str] | None:
+    """The files aot recorded as written (always with metadata.json), or None when the folder comes from
+    an aot that kept no list."""
     names = meta.get("files")
     if not isinstance(names, list):
-        return {META}
+        return None
     return {n for n in map(_safe_name, names) if n is not None} | {META}
 
 
@@ -183,28 +186,31 @@ class FolderOutput:
 
     # -- checks ------------------------------------------------------------------------------------
     def _to_remove(self) -> list[str]:
-        """What has to leave the folder before the new files go in; refuses foreign files unless forced."""
+        """What has to leave the folder before the new files go in: aot's old files, user files in the
+        way of a new one (--force) and, with --clean, every other entry. Refuses what needs --force."""
         if not self.out.exists():
             return []
         if not self.out.is_dir():
             raise AotError(f"output path '{self.out}' exists and is not a folder")
-        owned = recorded_files(self.out) or set()
+        meta = aot_metadata(self.out)
+        # An aot folder without a list (older aot) owns, by name, the files this compile writes.
+        owned = set() if meta is None else (recorded_files(meta) or set(self.files) | {META})
         foreign = foreign_entries(self.out, owned)
-        if foreign and not self.force:
-            shown = ", ".join(f"'{f}'" for f in foreign[:2]) + (f" and {len(foreign) - 2} more"
-                                                                   if len(foreign) > 2 else "")
-            raise AotError(f"output folder '{self.out}' holds files that aot did not write ({shown}); choose an "
-                           f"empty or new folder, or pass --force to write aot's files next to them "
+        # In a folder aot did not write, anything stops the compile; in aot's own folder, the user's
+        # additions (a main.c, a subfolder) are fine unless they sit where aot writes a file.
+        blocking = foreign if meta is None else [n for n in self.files
+                                                 if n not in owned and os.path.lexists(self.out / n)]
+        if blocking and not self.force:
+            raise AotError(f"output folder '{self.out}' holds files that aot did not write ({_few(blocking)}); "
+                           f"choose an empty or new folder, or pass --force to write aot's files next to them "
                            f"(--force --clean also deletes them)")
         in_the_way = [n for n in self.files if n not in owned and (self.out / n).is_dir()
                       and not (self.out / n).is_symlink()]
         if in_the_way and not self.clean:
             raise AotError(f"output folder '{self.out}' holds a folder '{in_the_way[0]}' where aot writes a file; "
                            f"move it away, or pass --force --clean to delete it")
-        # Old files of aot go (replaced or stale); with --force, user files in the way of a new one too.
-        names = sorted(owned | set(self.files)) + (foreign if self.clean else [])
-        return [n.rstrip("/") for n in names
-                if _inside(self.out, n.rstrip("/")) and os.path.lexists(self.out / n.rstrip("/"))]
+        names = sorted(owned | set(self.files)) + [f.rstrip("/") for f in foreign if self.clean]
+        return [n for n in dict.fromkeys(names) if _inside(self.out, n) and os.path.lexists(self.out / n)]
 
     # -- Output ------------------------------------------------------------------------------------
     def stage(self) -> None:
@@ -252,6 +258,12 @@ class FolderOutput:
 
     def finish(self) -> None:
         self.discard()
+
+
+def _few(names: list[str]) -> str:
+    """One or two names, and how many more: enough to recognise the folder's contents."""
+    shown = ", ".join(f"'{n}'" for n in names[:2])
+    return shown + (f" and {len(names) - 2} more" if len(names) > 2 else "")
 
 
 def _move(src: Path, dst: Path) -> None:
