@@ -199,11 +199,11 @@ def test_emit_onnx_failing_while_written_leaves_the_old_outputs(tmp_path, model,
 
 
 def test_emit_onnx_into_a_folder_path_writes_nothing(tmp_path, model, capsys):
-    out, emit = tmp_path / "lib", tmp_path / "taken"
+    out, emit = tmp_path / "new" / "deep" / "lib", tmp_path / "taken"
     emit.mkdir()
     code, err = run(capsys, "compile", model, "-o", out, "--emit-onnx", emit)
     assert code == 2 and "is a folder" in err
-    assert not out.exists() and no_temporaries(tmp_path)
+    assert not (tmp_path / "new").exists() and no_temporaries(tmp_path)
 
 
 # -- what the model path may be ---------------------------------------------------------------------

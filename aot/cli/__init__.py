@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from pathlib import Path
-
-import onnx
 
 from .. import __version__
 from ..errors import AotError
@@ -73,6 +72,8 @@ def _quantized_graph(args: argparse.Namespace):
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
+    import onnx  # not at the top: `aot --help` and Ctrl-C at startup stay fast
+
     from ..ir.export import to_onnx
     out = Path(args.output)
     if not out.parent.is_dir():
@@ -208,10 +209,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Interrupt:
+    """Whether Ctrl-C was pressed: a library may turn the KeyboardInterrupt raised inside its import
+    into another error (numpy: an ImportError), which must still end quietly with 130."""
+
+    seen = False
+
+    @classmethod
+    def handler(cls, signum: int, frame: object) -> None:
+        cls.seen = True
+        raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        previous = signal.signal(signal.SIGINT, _Interrupt.handler)
+    except ValueError:  # not the main thread: leave signals alone
+        previous = None
+    try:
+        return _run(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _run(argv: list[str] | None) -> int:
+    _Interrupt.seen = False
+    try:  # parsing too: Ctrl-C there is as quiet as during a command
+        args = build_parser().parse_args(argv)
         return args.func(args)
+    except KeyboardInterrupt:
+        return _interrupted()
     except AotError as exc:
         print(f"aot: error: {exc}", file=sys.stderr)
         return 2
@@ -222,9 +250,15 @@ def main(argv: list[str] | None = None) -> int:
         where = f" ({exc.filename})" if exc.filename else ""
         print(f"aot: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("aot: interrupted", file=sys.stderr)
-        return 130
+    except Exception:
+        if _Interrupt.seen:  # the interrupt, re-raised by a library as another error
+            return _interrupted()
+        raise
+
+
+def _interrupted() -> int:
+    print("aot: interrupted", file=sys.stderr)
+    return 130
 
 
 if __name__ == "__main__":

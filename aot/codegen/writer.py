@@ -181,6 +181,7 @@ class FolderOutput:
         self.tmp: Path | None = None
         self.backup: Path | None = None
         self.created = False
+        self.made_parents: list[Path] = []
         self.moved: list[str] = []  # old entries moved into the backup, in order
         self.placed: list[str] = []  # new files moved into the folder
 
@@ -215,6 +216,8 @@ class FolderOutput:
     # -- Output ------------------------------------------------------------------------------------
     def stage(self) -> None:
         self.remove = self._to_remove()
+        # Folders made for -o a/b/lib go again if the transaction fails (deepest first).
+        self.made_parents = [p for p in (self.out.parent, *self.out.parent.parents) if not p.exists()]
         self.out.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.tmp-", dir=self.out.parent))
         for name, text in sorted(self.files.items()):
@@ -252,12 +255,20 @@ class FolderOutput:
         self.placed, self.moved = [], []
 
     def discard(self) -> None:
+        self._remove_temporaries()
+        for parent in self.made_parents:
+            try:
+                parent.rmdir()  # only when empty: never once the library is in place
+            except OSError:
+                break
+
+    def finish(self) -> None:
+        self._remove_temporaries()
+
+    def _remove_temporaries(self) -> None:
         for tmp in (self.tmp, self.backup):
             if tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
-
-    def finish(self) -> None:
-        self.discard()
 
 
 def _few(names: list[str]) -> str:
