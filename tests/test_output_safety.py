@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -35,6 +36,18 @@ def model(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def library(model, tmp_path_factory) -> Path:
+    """A library folder aot wrote, compiled once; tests copy it (compiling is the slow part)."""
+    out = tmp_path_factory.mktemp("library") / "lib"
+    assert main(["compile", str(model), "-o", str(out)]) == 0
+    return out
+
+
+def copy_of(library: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(library, tmp_path / "lib"))
+
+
 def run(capsys, *argv: object) -> tuple[int, str]:
     code = main([str(a) for a in argv])
     err = capsys.readouterr().err
@@ -63,9 +76,8 @@ def test_metadata_lists_exactly_the_files_aot_wrote(tmp_path, model, capsys):
     assert "metadata.json" in recorded(out)
 
 
-def test_recompiling_keeps_the_users_files_and_subfolders(tmp_path, model, capsys):
-    out = tmp_path / "lib"
-    assert run(capsys, "compile", model, "-o", out)[0] == 0
+def test_recompiling_keeps_the_users_files_and_subfolders(tmp_path, model, library, capsys):
+    out = copy_of(library, tmp_path)
     (out / "main.c").write_text("int main(void) { return 0; }\n")
     (out / "app").mkdir()
     (out / "app" / "board.c").write_text("/* mine */\n")
@@ -78,9 +90,8 @@ def test_recompiling_keeps_the_users_files_and_subfolders(tmp_path, model, capsy
     assert no_temporaries(tmp_path)
 
 
-def test_stale_files_aot_wrote_last_time_are_removed(tmp_path, model, capsys):
-    out = tmp_path / "lib"
-    assert run(capsys, "compile", model, "-o", out)[0] == 0
+def test_stale_files_aot_wrote_last_time_are_removed(tmp_path, model, library, capsys):
+    out = copy_of(library, tmp_path)
     # as if the previous compile had also written a backend's kernels and a board's libc/ folder
     meta = json.loads((out / "metadata.json").read_text())
     meta["files"] += ["kernels_old.c", "libc/string.c"]
@@ -95,9 +106,8 @@ def test_stale_files_aot_wrote_last_time_are_removed(tmp_path, model, capsys):
     assert sorted(tree(out)) == sorted(recorded(out) + ["main.c"])
 
 
-def test_a_tampered_file_list_never_reaches_outside_the_folder(tmp_path, model, capsys):
-    out = tmp_path / "lib"
-    assert run(capsys, "compile", model, "-o", out)[0] == 0
+def test_a_tampered_file_list_never_reaches_outside_the_folder(tmp_path, model, library, capsys):
+    out = copy_of(library, tmp_path)
     victim = tmp_path / "victim.txt"
     victim.write_text("keep")
     meta = json.loads((out / "metadata.json").read_text())
@@ -118,9 +128,8 @@ def test_a_folder_aot_did_not_write_is_refused_naming_its_files(tmp_path, model,
     assert tree(out) == before and no_temporaries(tmp_path)
 
 
-def test_a_user_file_where_aot_writes_one_needs_force(tmp_path, model, capsys):
-    out = tmp_path / "lib"
-    assert run(capsys, "compile", model, "-o", out)[0] == 0
+def test_a_user_file_where_aot_writes_one_needs_force(tmp_path, model, library, capsys):
+    out = copy_of(library, tmp_path)
     meta = json.loads((out / "metadata.json").read_text())
     meta["files"].remove("model.c")  # model.c is now the user's
     (out / "metadata.json").write_text(json.dumps(meta))
@@ -149,9 +158,8 @@ def test_force_keeps_other_files_and_only_force_clean_deletes_them(tmp_path, mod
     assert sibling.read_text() == "outside" and no_temporaries(tmp_path)
 
 
-def test_a_failed_recompile_leaves_the_previous_library_whole(tmp_path, model, capsys, monkeypatch):
-    out = tmp_path / "lib"
-    assert run(capsys, "compile", model, "-o", out)[0] == 0
+def test_a_failed_recompile_leaves_the_previous_library_whole(tmp_path, model, library, capsys, monkeypatch):
+    out = copy_of(library, tmp_path)
     (out / "main.c").write_text("mine\n")
     before = tree(out)
     real_move, moves, fail_at = writer._move, [], len(recorded(out)) + 3

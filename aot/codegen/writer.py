@@ -182,6 +182,7 @@ class FolderOutput:
         self.backup: Path | None = None
         self.created = False
         self.made_parents: list[Path] = []
+        self.remove: list[str] = []  # entries leaving the folder (decided while staging)
         self.moved: list[str] = []  # old entries moved into the backup, in order
         self.placed: list[str] = []  # new files moved into the folder
 
