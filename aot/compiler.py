@@ -2,9 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +15,7 @@ from .backends.partition import annotate_backends, merge_composites, partition_b
 from .backends.registry import REGISTRY
 from .codegen.emit import render_library
 from .codegen.lower import Call, lower
+from .codegen.writer import write_folder
 from .errors import AotError
 from .frontend import import_onnx
 from .ir import Graph, c_identifier
@@ -191,38 +189,8 @@ def compile_model(source: str | Path | onnx.ModelProto | Graph, options: Compile
     return CompiledModel(graph, calls, plan, files, options)
 
 
-def _owned_by_aot(folder: Path) -> bool:
-    meta = folder / "metadata.json"
-    try:
-        return json.loads(meta.read_text()).get("generator") == "aot"
-    except (OSError, ValueError):
-        return False
-
-
-def write_library(compiled: CompiledModel, out_dir: str | Path, *, force: bool = False) -> Path:
-    """Write the library folder atomically: a temporary sibling folder renamed into place, so a
-    failure never leaves a half-written folder; a folder holding other files is refused unless forced."""
-    out = Path(out_dir)
-    if out.exists():
-        if not out.is_dir():
-            raise AotError(f"output path '{out}' exists and is not a folder")
-        if any(out.iterdir()) and not _owned_by_aot(out) and not force:
-            raise AotError(f"output folder '{out}' holds files that aot did not write; choose an empty or "
-                           f"new folder, or pass --force to replace its contents")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        for name, text in sorted(compiled.files.items()):
-            (tmp / name).parent.mkdir(parents=True, exist_ok=True)  # board files may sit in libc/
-            (tmp / name).write_text(text)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+def write_library(compiled: CompiledModel, out_dir: str | Path, *, force: bool = False, clean: bool = False) -> Path:
+    """Write the library folder (aot/codegen/writer.py): only aot's own files are replaced, a failure
+    leaves the previous library whole; a folder holding other files is refused unless ``force``, and
+    other files are deleted only with ``force`` and ``clean``."""
+    return write_folder(compiled.files, out_dir, force=force, clean=clean)

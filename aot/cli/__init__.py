@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from pathlib import Path
-
-import onnx
 
 from .. import __version__
 from ..errors import AotError
@@ -29,25 +28,38 @@ def _check_output_folder(model: Path, output: Path) -> None:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from ..compiler import compile_model, write_library
-    from ..ir.export import to_onnx
+    from ..codegen.writer import FileOutput, FolderOutput, write_outputs
+    from ..compiler import compile_model
     t0 = time.perf_counter()
     _check_output_folder(Path(args.model), Path(args.output))
     emit = Path(args.emit_onnx) if args.emit_onnx else None
     if emit is not None and not emit.parent.is_dir():
         raise AotError(f"--emit-onnx: folder '{emit.parent}' does not exist")
+    if args.clean and not args.force:
+        raise AotError("--clean deletes files aot did not write from the output folder, so it needs --force too")
     compiled = compile_model(args.model, apply_board_options(compile_options(args), args))
-    # Everything that can fail on the model runs before anything is written.
-    exported = to_onnx(compiled.graph) if emit is not None else None
-    out = write_library(compiled, args.output, force=args.force)
-    if exported is not None:
-        onnx.save(exported, str(emit))
+    # Everything that can fail on the model runs before anything is written; then all outputs are
+    # written as one transaction (aot/codegen/writer.py).
+    outputs: list = [FolderOutput(compiled.files, args.output, force=args.force, clean=args.clean)]
+    if emit is not None:
+        outputs.append(FileOutput(emit, _onnx_bytes(compiled.graph), what="--emit-onnx"))
+    write_outputs(outputs)
+    out = Path(args.output)
     for note in compiled.graph.notes:
         print(f"note: {note}")
     m = compiled.metadata["memory"]
     print(f"wrote {out}/ ({len(compiled.calls)} layers, arena {m['arena_bytes']} B, weights {m['weights_bytes']} B) "
           f"in {time.perf_counter() - t0:.2f} s; build with: make -C {out}")
     return 0
+
+
+def _onnx_bytes(graph) -> bytes:
+    """The optimized IR as a serialized ONNX model (for --emit-onnx), before anything is written."""
+    from ..ir.export import to_onnx
+    try:
+        return to_onnx(graph).SerializeToString()
+    except ValueError as exc:  # protobuf refuses models over 2 GB
+        raise AotError(f"--emit-onnx: the optimized model cannot be saved as one ONNX file ({exc})") from None
 
 
 def _quantized_graph(args: argparse.Namespace):
@@ -61,6 +73,8 @@ def _quantized_graph(args: argparse.Namespace):
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
+    import onnx  # not at the top: `aot --help` and Ctrl-C at startup stay fast
+
     from ..ir.export import to_onnx
     out = Path(args.output)
     if not out.parent.is_dir():
@@ -164,7 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    "weights, Makefile, CMakeLists.txt, metadata.json).")
     add_compile_options(p)
     p.add_argument("-o", "--output", required=True, help="output folder")
-    p.add_argument("--force", action="store_true", help="replace an output folder that holds other files")
+    p.add_argument("--force", action="store_true",
+                   help="write into an output folder that holds files aot did not write (they are kept)")
+    p.add_argument("--clean", action="store_true",
+                   help="with --force: delete the files in the output folder that aot did not write")
     p.add_argument("--emit-onnx", metavar="FILE", help="also save the optimized IR as an ONNX model")
     p.add_argument("--quantize", choices=["int8"], help="quantize a float model first (needs --calib)")
     p.add_argument("--recast", type=recast_spec, metavar="DTYPE:OUT:OPS[:SKIP]",
@@ -240,10 +257,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Interrupt:
+    """Whether Ctrl-C was pressed: a library may turn the KeyboardInterrupt raised inside its import
+    into another error (numpy: an ImportError), which must still end quietly with 130."""
+
+    seen = False
+
+    @classmethod
+    def handler(cls, signum: int, frame: object) -> None:
+        cls.seen = True
+        raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        previous = signal.signal(signal.SIGINT, _Interrupt.handler)
+    except ValueError:  # not the main thread: leave signals alone
+        previous = None
+    try:
+        return _run(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _run(argv: list[str] | None) -> int:
+    _Interrupt.seen = False
+    try:  # parsing too: Ctrl-C there is as quiet as during a command
+        args = build_parser().parse_args(argv)
         return args.func(args)
+    except KeyboardInterrupt:
+        return _interrupted()
     except AotError as exc:
         print(f"aot: error: {exc}", file=sys.stderr)
         return 2
@@ -254,9 +298,15 @@ def main(argv: list[str] | None = None) -> int:
         where = f" ({exc.filename})" if exc.filename else ""
         print(f"aot: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("aot: interrupted", file=sys.stderr)
-        return 130
+    except Exception:
+        if _Interrupt.seen:  # the interrupt, re-raised by a library as another error
+            return _interrupted()
+        raise
+
+
+def _interrupted() -> int:
+    print("aot: interrupted", file=sys.stderr)
+    return 130
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ another format (a PNG, a TFLite flatbuffer, a text file, ...), or it is a protob
 from __future__ import annotations
 
 import difflib
+import stat
 from pathlib import Path
 
 import onnx
@@ -41,8 +42,7 @@ def load_onnx(path: str | Path) -> onnx.ModelProto:
             if close:
                 hint = f" Did you mean {' or '.join(repr(str(path.parent / c)) for c in close)}?"
         raise AotError(f"model file '{path}' does not exist.{hint}")
-    if path.is_dir():
-        raise AotError(f"'{path}' is a folder, not an ONNX model file")
+    _check_regular_file(path)
     try:
         model = onnx.load(str(path), load_external_data=False)
     except (DecodeError, ValueError, RuntimeError, UnicodeDecodeError) as exc:
@@ -59,6 +59,18 @@ def load_onnx(path: str | Path) -> onnx.ModelProto:
                        "truncated or was not written by an ONNX exporter", model=str(path))
     check_opset(model, str(path))
     return model
+
+
+def _check_regular_file(path: Path) -> None:
+    """Refuse folders, FIFOs and devices before reading: reading a FIFO or /dev/zero never ends."""
+    mode = path.stat().st_mode  # stat follows a symbolic link to what it names, and never blocks
+    if stat.S_ISDIR(mode):
+        raise AotError(f"'{path}' is a folder, not an ONNX model file")
+    if not stat.S_ISREG(mode):
+        kind = ("a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a character device" if stat.S_ISCHR(mode)
+                else "a block device" if stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
+                else "not a regular file")
+        raise AotError(f"'{path}' is {kind}, not an ONNX model file; save the model to a regular file first")
 
 
 def _load_external_data(model: onnx.ModelProto, path: Path) -> None:
