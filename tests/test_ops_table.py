@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper
+from onnx import helper
 
 from aot.backends import REGISTRY, Kernel, TemplateBackend, register_backend
 from aot.backends.patterns import Pattern, op

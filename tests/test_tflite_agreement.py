@@ -5,16 +5,18 @@ against the ONNX files tf2onnx made from them, compiled by aot, on random and re
 from __future__ import annotations
 
 import importlib.util
+import platform
 import sys
 from pathlib import Path
 
 import pytest
 
-try:
+# The test extras install tflite-micro where PyPI has wheels for it (Linux x86_64): missing there is a
+# failure; on other platforms the package does not exist, and only there is the test skipped.
+if sys.platform == "linux" and platform.machine() == "x86_64":
     import tflite_micro  # noqa: F401
-except ImportError:
-    pytest.skip("TFLite Micro agreement needs the PyPI package tflite-micro (pip install tflite-micro)",
-                allow_module_level=True)
+else:
+    pytest.importorskip("tflite_micro", reason="tflite-micro has wheels for Linux x86_64 only")
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "tflite_agreement.py"
 

@@ -109,11 +109,10 @@ class Graph:
         self.names.release(old)
         t.name = name
         self.tensors[name] = t
+        self.replace_uses(old, name)  # readers and graph outputs
         for n in self.nodes:
-            n.inputs = [name if i == old else i for i in n.inputs]
             n.outputs = [name if o == old else o for o in n.outputs]
         self.inputs = [name if i == old else i for i in self.inputs]
-        self.outputs = [name if o == old else o for o in self.outputs]
         return name
 
     def remove_tensor(self, name: str) -> None:
