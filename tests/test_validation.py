@@ -48,6 +48,31 @@ CASES = {
                       None, "IR version 99"),
     "output_declared_wrong": (model([helper.make_node("Relu", ["x"], ["y"])], [("x", [1, 3])], [("y", [1, 4])]),
                               None, "declared with shape [1, 4]"),
+    # ONNX binds X and W to one type T; shape inference does not check it, the schema check does.
+    "conv_int32_weights": (model([helper.make_node("Conv", ["x", "w"], ["y"], name="c")], [("x", [1, 2, 5, 5])],
+                                 [("y", [1, 3, 3, 3])], {"w": W.astype(np.int32)}), "Conv", "input W is int32"),
+    "add_of_mixed_types": (model([helper.make_node("Add", ["x", "k"], ["y"], name="a")], [("x", [1, 3])],
+                                 [("y", [1, 3])], {"k": np.ones((1, 3), np.int32)}), "Add",
+                           "input B is int32 but input A is float32"),
+    "conv_kernel_larger_than_input": (model([helper.make_node("Conv", ["x", "w"], ["y"], name="c")],
+                                            [("x", [1, 2, 2, 2])], [("y", None)], {"w": W}), "Conv",
+                                      "spans 3 on spatial axis 0, more than the padded input (2 + pads 0+0 = 2)"),
+    "pool_window_larger_than_input": (model([helper.make_node("AveragePool", ["x"], ["y"], name="p",
+                                                              kernel_shape=[1, 5])], [("x", [1, 1, 4, 4])],
+                                            [("y", None)]), "AveragePool", "spans 5 on spatial axis 1"),
+    "gather_index_out_of_range": (model([helper.make_node("Gather", ["x", "i"], ["y"], name="g", axis=1)],
+                                        [("x", [1, 4])], [("y", None)], {"i": np.array([1, 7, -5], np.int64)}),
+                                  "Gather", "indices [-5, 7] are out of range for axis 1 of size 4 (valid: -4 to 3)"),
+    # Sizes the generated C's int indices and offsets cannot address are refused with figures.
+    "input_over_int_max": (model([helper.make_node("Relu", ["x"], ["y"])], [("x", [1, 50000, 50000])],
+                                 [("y", [1, 50000, 50000])]), None, "10,000,000,000 bytes"),
+    "conv_pads_of_100000": (model([helper.make_node("Conv", ["x", "w"], ["y"], name="c", pads=[100000] * 4)],
+                                  [("x", [1, 2, 4, 4])], [("y", None)], {"w": W}), None,
+                            "Conv output 'y': shape [1, 3, 200002, 200002] holds 120,002,400,012 elements"),
+    "arena_over_int_max": (model([helper.make_node("Conv", ["x", "w"], ["a"], pads=[10000] * 4),
+                                  helper.make_node("Relu", ["a"], ["b"]), helper.make_node("Add", ["a", "b"], ["y"])],
+                                 [("x", [1, 1, 4, 4])], [("y", None)], {"w": np.ones((1, 1, 3, 3), np.float32)}),
+                           None, "the activation arena needs 3,200,640,032 bytes"),
 }
 
 
@@ -74,6 +99,31 @@ def test_duplicate_initializers_are_refused(tmp_path, capsys):
     onnx.save(proto, str(path))
     assert main(["compile", str(path), "-o", str(tmp_path / "out")]) == 2
     assert "defined twice" in capsys.readouterr().err
+
+
+def test_quantized_conv_is_checked_like_conv(tmp_path, capsys):
+    """QLinearConv is expanded into Conv after import; its window is checked at import all the same."""
+    i8 = TensorProto.INT8
+    consts = {"xs": np.float32(0.1), "xz": np.int8(0), "w": np.ones((4, 1, 5, 5), np.int8), "ws": np.float32(0.1),
+              "wz": np.int8(0), "ys": np.float32(0.1), "yz": np.int8(0)}
+    graph = helper.make_graph([helper.make_node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz"], ["y"],
+                                                name="qc")], "q", [helper.make_tensor_value_info("x", i8, [1, 1, 2, 2])],
+                              [helper.make_tensor_value_info("y", i8, None)],
+                              [numpy_helper.from_array(np.asarray(v), k) for k, v in consts.items()])
+    path = tmp_path / "qconv.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    assert main(["compile", str(path), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert f"model '{path}', node 'qc': invalid QLinearConv" in err and "spans 5 on spatial axis 0" in err, err
+
+
+def test_negative_input_dimension_gets_a_hint_the_cli_accepts(tmp_path, capsys):
+    path = tmp_path / "negative.onnx"
+    onnx.save(model([helper.make_node("Relu", ["x"], ["y"])], [("x", [1, -1])], [("y", None)]), str(path))
+    assert main(["compile", str(path), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "declares dimension -1 at axis 1" in err and "--input-shape x=1,1" in err, err
+    assert main(["compile", str(path), "-o", str(tmp_path / "out"), "--input-shape", "x=1,1"]) == 0
 
 
 def _with_constant(tensor: onnx.TensorProto) -> onnx.ModelProto:

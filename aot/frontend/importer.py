@@ -19,6 +19,7 @@ from ..ops import op_spec
 from ..errors import AotError, ShapeError, UnsupportedOpError
 from ..ir import Graph
 from ..ir.dtypes import np_dtype_of
+from .checks import size_problem, type_constraint_problem
 from .loader import default_opset, load_onnx
 from .node_eval import evaluate, infer
 
@@ -106,6 +107,9 @@ class _Importer:
         if needed > 2 ** 34:  # 16 G elements: no microcontroller or host model of this project's kind
             raise self.error(ShapeError, f"initializer '{init.name}' has dims {list(init.dims)} ({needed} elements), "
                              f"far more than a model compiled to C can hold")
+        too_large = size_problem(tuple(init.dims), onnx.helper.tensor_dtype_to_np_dtype(init.data_type).itemsize)
+        if too_large:
+            raise self.error(ShapeError, f"initializer '{init.name}': {too_large}")
         try:
             values = numpy_helper.to_array(init)
         except (ValueError, TypeError, KeyError) as exc:
@@ -173,6 +177,10 @@ class _Importer:
                                      f"(shape {[x.dim_value if x.HasField('dim_value') else x.dim_param or '?' for x in tt.shape.dim]}): it "
                                      f"holds no values; give the size you need with --input-shape "
                                      f"'{vi.name}=D0,D1,...'")
+                if d.HasField("dim_value") and d.dim_value < 0:
+                    raise self.error(ShapeError, f"input '{vi.name}' declares dimension {d.dim_value} at axis {axis}; "
+                                     f"ONNX dimensions are sizes (0 or more) or symbolic names. Give the shape with "
+                                     f"--input-shape {_shape_flag(vi)}")
                 if d.HasField("dim_value") and d.dim_value > 0:
                     shape.append(d.dim_value)
                 elif axis == 0:
@@ -180,13 +188,15 @@ class _Importer:
                     self.graph.notes.append(f"input '{vi.name}': dynamic batch dimension "
                                             f"'{d.dim_param or '?'}' set to 1")
                 else:
-                    flag = shlex.quote(f"{vi.name}=" + ",".join(str(x.dim_value or 1) for x in tt.shape.dim))
                     raise self.error(ShapeError, f"input '{vi.name}' has a dynamic dimension "
                                      f"'{d.dim_param or '?'}' at axis {axis} (shape "
                                      f"{[x.dim_value or x.dim_param or '?' for x in tt.shape.dim]}); only a "
                                      f"leading batch dimension defaults to 1. Give a static shape with "
-                                     f"--input-shape {flag} (replace the 1s of dynamic dimensions with the "
-                                     f"sizes you need)")
+                                     f"--input-shape {_shape_flag(vi)} (replace the 1s of dynamic dimensions with "
+                                     f"the sizes you need)")
+        too_large = size_problem(tuple(shape), np.dtype(dtype).itemsize)
+        if too_large:
+            raise self.error(ShapeError, f"input '{vi.name}': {too_large}")
         t = self.graph.add_tensor(vi.name, shape, dtype)
         self.ir_name[vi.name] = t.name
         self.graph.inputs.append(t.name)
@@ -218,6 +228,11 @@ class _Importer:
             if i and i not in self.ir_name:
                 raise self.error(AotError, f"input '{i}' of {node.op_type} is never produced", node_name)
         inputs = [(i, self.graph.tensors[self.ir_name[i]]) if i else None for i in node.input]
+        wrong_types = type_constraint_problem(node, [x[1].dtype if x else None for x in inputs],
+                                              self.opsets.get(node.domain if node.domain != "ai.onnx" else "", 1))
+        if wrong_types:
+            raise self.error(ShapeError, f"invalid {node.op_type} (opset {self.opsets.get('', '?')}): {wrong_types}",
+                             node_name)
         if node.op_type in ("Shape", "Size") and node.domain in ("", "ai.onnx") and inputs and inputs[0]:
             # Shapes are static after import: Shape/Size of any tensor is a constant, which lets
             # Shape->Gather->Concat->Reshape chains fold.
@@ -250,6 +265,9 @@ class _Importer:
                 outputs.append("")
                 continue
             shape, dtype = next(present)
+            too_large = size_problem(tuple(shape), np.dtype(dtype).itemsize)
+            if too_large:
+                raise self.error(ShapeError, f"{node.op_type} output '{o}': {too_large}", node_name)
             t = self.graph.add_tensor(o, shape, dtype)
             self.ir_name[o] = t.name
             outputs.append(t.name)
@@ -259,6 +277,12 @@ class _Importer:
                                        outputs, attrs, name=node_name, domain=node.domain)
         ir_node.meta["onnx_name"] = node.name
         self._validate(ir_node, node_name)
+        for o in (x for x in outputs if x):
+            if 0 in self.graph.tensors[o].shape:
+                raise self.error(ShapeError, f"{node.op_type} computes an empty output '{o}' (shape "
+                                 f"{list(self.graph.tensors[o].shape)}) from inputs of shapes "
+                                 f"{[list(x[1].shape) if x else None for x in inputs]}; a compiled model computes "
+                                 f"tensors that hold values", node_name)
         self.graph.nodes.append(ir_node)
 
     def _validate(self, node, node_name: str) -> None:
@@ -278,6 +302,12 @@ class _Importer:
         for o, r in zip([o for o in node.output if o], results):
             self._add_const(o, np.asarray(r))
         return True
+
+
+def _shape_flag(vi: onnx.ValueInfoProto) -> str:
+    """An --input-shape value for ``vi`` with 1 wherever the model gives no positive size."""
+    dims = [str(d.dim_value) if d.HasField("dim_value") and d.dim_value > 0 else "1" for d in vi.type.tensor_type.shape.dim]
+    return shlex.quote(f"{vi.name}=" + ",".join(dims))
 
 
 def _has_subgraph(node: onnx.NodeProto) -> bool:

@@ -21,7 +21,7 @@ def verify(graph: Graph, after: str | None = None) -> None:
     where = f" (after pass '{after}')" if after else ""
 
     def fail(msg: str) -> None:
-        raise VerificationError(msg + where, model=graph.name)
+        raise VerificationError(msg + where, model=graph.source or graph.name)
 
     for name, t in graph.tensors.items():
         if name != t.name:

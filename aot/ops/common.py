@@ -46,3 +46,22 @@ def spatial_attrs_problem(node: Node, spatial: int, kernel: list[int] | None) ->
     if kernel is not None and (len(kernel) != spatial or any(k < 1 for k in kernel)):
         return f"kernel_shape {kernel} must be {spatial} values of at least 1"
     return None
+
+
+def window_fits_problem(node: Node, in_spatial: list[int], kernel: list[int]) -> str | None:
+    """Why the (dilated) window does not fit once in the padded input, for explicit or VALID padding
+    (SAME padding always yields at least one output)."""
+    if node.attrs.get("auto_pad", "NOTSET") in ("SAME_UPPER", "SAME_LOWER"):
+        return None
+    spatial = len(in_spatial)
+    pads = [0] * (2 * spatial) if node.attrs.get("auto_pad") == "VALID" else \
+        list(node.attrs.get("pads") or [0] * (2 * spatial))
+    dilations = list(node.attrs.get("dilations") or [1] * spatial)
+    for axis in range(spatial):
+        extent = (kernel[axis] - 1) * dilations[axis] + 1
+        padded = in_spatial[axis] + pads[axis] + pads[axis + spatial]
+        if extent > padded:
+            return (f"the window ({'x'.join(map(str, kernel))}, dilations {dilations}) spans {extent} on spatial "
+                    f"axis {axis}, more than the padded input ({in_spatial[axis]} + pads "
+                    f"{pads[axis]}+{pads[axis + spatial]} = {padded})")
+    return None

@@ -1,8 +1,10 @@
 """Convolution: the op whose layout, weights and fusions matter most."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ..ir import Graph, Node
-from .common import constant_operands, spatial_attrs_problem
+from .common import constant_operands, spatial_attrs_problem, window_fits_problem
 from .registry import register_op
 from .spec import Int8Form, OpSpec
 
@@ -32,8 +34,20 @@ def validate_conv(graph: Graph, node: Node) -> str | None:
         b = graph.tensors[node.inputs[2]]
         if b.shape != (out_channels,):
             return f"bias shape {list(b.shape)} must be [{out_channels}] (one value per output channel)"
-    return spatial_attrs_problem(node, len(x.shape) - 2, list(w.shape[2:]))
+    return spatial_attrs_problem(node, len(x.shape) - 2, list(w.shape[2:])) or \
+        window_fits_problem(node, list(x.shape[2:]), list(w.shape[2:]))
 
+
+def validate_qlinear_conv(graph: Graph, node: Node) -> str | None:
+    """QLinearConv (x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp[, B]) against Conv's rules."""
+    if len(node.inputs) < 8:
+        return f"QLinearConv takes 8 or 9 inputs, it has {len(node.inputs)}"
+    bias = node.inputs[8:9]
+    return validate_conv(graph, replace(node, inputs=[node.inputs[0], node.inputs[3], *bias]))
+
+
+# Imported as written and expanded into Conv by aot/quant/expand_qlinear.py; only validated here.
+register_op(OpSpec("QLinearConv", "conv", validate=validate_qlinear_conv, macs=conv_macs))
 
 register_op(OpSpec(
     "Conv", "conv", validate=validate_conv, layout="sensitive", weight_input=1, fuses_activation=True, absorbs_bias_add=True,

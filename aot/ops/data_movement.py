@@ -1,6 +1,8 @@
 """Ops that move or select values without arithmetic."""
 from __future__ import annotations
 
+import numpy as np
+
 from ..ir import Graph, Node
 from .registry import register_op
 from .spec import Int8Form, OpSpec
@@ -46,10 +48,28 @@ def validate_pad(graph: Graph, node: Node) -> str | None:
     return None
 
 
+def validate_gather(graph: Graph, node: Node) -> str | None:
+    indices = graph.const(node.inputs[1])
+    if indices is None:
+        return None  # runtime indices: the kernel clamps them
+    x = graph.tensors[node.inputs[0]]
+    axis = int(node.attrs.get("axis", 0))
+    if not -len(x.shape) <= axis < len(x.shape):
+        return f"axis {axis} is outside the input's rank {len(x.shape)}"
+    dim = x.shape[axis]
+    flat = np.asarray(indices).reshape(-1)
+    bad = flat[(flat < -dim) | (flat >= dim)]
+    if bad.size:
+        return (f"indices {sorted({int(i) for i in bad})[:8]} are out of range for axis {axis} of size {dim} "
+                f"(valid: {-dim} to {dim - 1})")
+    return None
+
+
 for _op in ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose"):
     register_op(OpSpec(_op, "data_movement", int8=MOVES_INT8, macs=_no_macs,
                        validate=validate_reshape if _op != "Transpose" else None))
 register_op(OpSpec("Concat", "data_movement", int8=CONCAT_INT8, macs=_no_macs))
 register_op(OpSpec("Pad", "data_movement", layout="preserving", int8=PAD_INT8, macs=_no_macs, validate=validate_pad))
-for _op in ("Slice", "Split", "Gather"):
+for _op in ("Slice", "Split"):
     register_op(OpSpec(_op, "data_movement", macs=_no_macs))
+register_op(OpSpec("Gather", "data_movement", macs=_no_macs, validate=validate_gather))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph, Node
-from .common import spatial_attrs_problem
+from .common import spatial_attrs_problem, window_fits_problem
 from .registry import register_op
 from .spec import Int8Form, OpSpec
 
@@ -32,7 +32,7 @@ def validate_window_pool(graph: Graph, node: Node) -> str | None:
         extent = (kernel[axis] - 1) * dilations[axis] + 1
         if pads[axis] >= extent or pads[axis + spatial] >= extent:
             return f"pads {pads} must be smaller than the window ({extent}) on every axis"
-    return None
+    return window_fits_problem(node, list(x.shape[2:]), list(kernel))
 
 
 # MaxPool picks input values: its output keeps the input's scale (a Requantize follows if the file differs).

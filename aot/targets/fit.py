@@ -13,6 +13,8 @@ from ..ir import Graph
 from ..planner import MemoryPlan
 from .board import Board, Region, format_bytes
 
+INT_MAX = 2 ** 31 - 1
+
 TOP = 3  # largest contributors named in the error
 
 
@@ -120,9 +122,12 @@ def _problem(report: FitReport, region: str) -> str:
 
 def check_fit(board: Board, graph: Graph, calls: list[Call], plan: MemoryPlan) -> None:
     """Raise an AotError naming what is needed, what the board has and the largest contributors."""
+    if plan.arena_bytes > INT_MAX:  # on any board, the host included: offsets are int in the C
+        raise AotError(f"the activation arena needs {plan.arena_bytes:,} bytes; the generated C places tensors at "
+                       f"int offsets, so the arena may hold at most {INT_MAX:,} bytes", model=graph.source or graph.name)
     report = fit_report(board, graph, calls, plan)
     if report is None or report.ok:
         return
     problems = [_problem(report, r) for r in report.regions() if not report.fits(r)]
     raise AotError(f"the model does not fit board '{board.name}' ({board.description}):\n  "
-                   + "\n  ".join(problems) + "\n" + report.table(), model=graph.name)
+                   + "\n  ".join(problems) + "\n" + report.table(), model=graph.source or graph.name)
