@@ -1,4 +1,7 @@
 """The one exception type users see: a message that names the model, the node and the reason."""
+from __future__ import annotations
+
+from dataclasses import dataclass
 
 
 class AotError(Exception):
@@ -22,3 +25,37 @@ class UnsupportedOpError(AotError):
 
 class ShapeError(AotError):
     pass
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """One node that stops a model from compiling: what it is and why."""
+
+    op: str  # op type, with its domain when not the default one
+    opset: int | str
+    node: str
+    reason: str
+    dtypes: str = ""  # of its inputs, e.g. "float32, int64"
+
+
+def unsupported_models_error(blockers: list[Blocker], model: str | None) -> UnsupportedOpError:
+    """Every blocker at once, grouped by op and reason, so one run tells the user all that is missing."""
+    groups: dict[tuple[str, int | str, str, str], list[str]] = {}
+    for b in blockers:
+        groups.setdefault((b.op, b.opset, b.dtypes, b.reason), []).append(b.node)
+    ops = sorted({b.op for b in blockers})
+    lines = []
+    for (op, opset, dtypes, reason), nodes in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][3])):
+        shown = ", ".join(repr(n) for n in nodes[:MAX_NODES_SHOWN])
+        more = f" and {len(nodes) - MAX_NODES_SHOWN} more" if len(nodes) > MAX_NODES_SHOWN else ""
+        of = f", {dtypes}" if dtypes else ""
+        lines.append(f"  {op} (opset {opset}{of}): {'node' if len(nodes) == 1 else 'nodes'} {shown}{more}: {reason}")
+    hint = "`aot ops` lists what each backend supports."
+    if len(lines) == 1:  # one paragraph, like every other error
+        return UnsupportedOpError(f"cannot compile {lines[0].strip()}. {hint}", model=model)
+    count = f"{len(ops)} operator{'s' if len(ops) > 1 else ''} ({len(blockers)} node{'s' if len(blockers) > 1 else ''})"
+    return UnsupportedOpError(f"{count} cannot be compiled; every blocker, by op:\n" + "\n".join(lines) + "\n" + hint,
+                              model=model)
+
+
+MAX_NODES_SHOWN = 5

@@ -19,7 +19,7 @@ from aot.resources import examples_dir
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = examples_dir() / "demo_cnn.onnx"
-SUBCOMMANDS = ["compile", "quantize", "verify", "inspect", "demo", "run", "boards"]
+SUBCOMMANDS = ["compile", "quantize", "verify", "inspect", "demo", "run", "boards", "ops"]
 
 
 def run(argv: list, capsys) -> tuple[int, str, str]:
@@ -226,3 +226,12 @@ def test_bundled_demo_model_is_reproducible(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "again.onnx").read_bytes() == DEMO.read_bytes()
     assert DEMO.stat().st_size < 64 * 1024
+
+
+def test_ops_lists_each_backends_ops_with_dtypes(capsys):
+    assert main(["ops"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line for line in out.splitlines()[:-1]}
+    assert "ref (float32)" in rows["Relu"] and "int8" in rows["Conv"] and "arm-dsp (int8)" in rows["Conv"]
+    assert out.splitlines()[-1].startswith(f"{len(rows)} ops on ")
+    assert main(["ops", "--backend", "nope"]) == 2

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import AotError, UnsupportedOpError
+from ..errors import AotError, Blocker, unsupported_models_error
 from ..ir import Graph, Node
 from ..passes import PassContext, graph_pass
 from .patterns import dissolve_composite, find_matches, make_composite
@@ -53,10 +53,13 @@ def merge_composites(graph: Graph, ctx: PassContext) -> Graph:
 @graph_pass("annotate_backends")
 def annotate_backends(graph: Graph, ctx: PassContext) -> Graph:
     backends = selected_backends(ctx)
+    blockers = []
     for node in graph.nodes:
         node.meta["backends"] = [b.name for b in backends if b.kernel_for(node, graph) is not None]
         if not node.meta["backends"]:
-            raise _unsupported(graph, node, backends)
+            blockers.append(_blocker(graph, node, backends))
+    if blockers:  # all of them at once: one run tells the user everything that is missing
+        raise unsupported_models_error(blockers, graph.source or graph.name)
     return graph
 
 
@@ -88,12 +91,11 @@ def regions(graph: Graph) -> list[Region]:
     return out
 
 
-def _unsupported(graph: Graph, node: Node, backends: list[Backend]) -> UnsupportedOpError:
-    reasons = "; ".join(f"{b.name}: {b.reject_reason(node, graph)}" for b in backends)
-    ops = sorted({op for b in backends for op in b.supported_ops()})
-    shapes = [graph.tensors[i].shape for i in node.present_inputs]
+def _blocker(graph: Graph, node: Node, backends: list[Backend]) -> Blocker:
+    why = {b.name: b.reject_reason(node, graph) for b in backends}
+    reasons = "no backend implements this op" if all(r == "op not implemented" for r in why.values()) else \
+        "; ".join(f"{name}: {reason}" for name, reason in why.items())
     dtypes = sorted({graph.tensors[i].dtype for i in node.present_inputs})
-    return UnsupportedOpError(
-        f"operator {node.op_type} (opset {graph.opset}{', domain ' + node.domain if node.domain else ''}) "
-        f"with inputs {shapes} of {', '.join(dtypes)} is not supported ({reasons}). Supported ops: "
-        f"{', '.join(ops)}.", model=graph.source or graph.name, node=node.meta.get("onnx_name") or node.name)
+    op = f"{node.domain}.{node.op_type}" if node.domain else node.op_type
+    opset = graph.opset if not node.domain else node.meta.get("domain_opset", "?")
+    return Blocker(op, opset, node.meta.get("onnx_name") or node.name, reasons, ", ".join(dtypes))

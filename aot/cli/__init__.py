@@ -159,6 +159,29 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ops(args: argparse.Namespace) -> int:
+    from ..backends.registry import REGISTRY
+    from ..plugins import load_plugins
+    load_plugins(args.plugin)
+    names = args.backend or REGISTRY.names()
+    unknown = [n for n in names if n not in REGISTRY.names()]
+    if unknown:
+        raise AotError(f"unknown backend(s) {', '.join(unknown)}; registered: {', '.join(REGISTRY.names())}")
+    table: dict[str, dict[str, set[str]]] = {}  # op -> backend -> dtypes
+    for name in names:
+        backend = REGISTRY.get(name)
+        kernels = getattr(backend, "kernels", None)
+        for op in backend.supported_ops():
+            dtypes = {d for k in kernels or [] if op in k.op_types for d in k.dtypes}
+            table.setdefault(op, {})[name] = dtypes
+    width = max((len(op) for op in table), default=2)
+    for op in sorted(table):
+        cells = [f"{b} ({', '.join(sorted(d))})" if d else b for b, d in table[op].items()]
+        print(f"{op:<{width}}  {'; '.join(cells)}")
+    print(f"{len(table)} ops on {len(names)} backend(s)")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from ..flows.demo import run_demo
     return run_demo(Path(args.out) if args.out else None, cc=args.cc)
@@ -253,6 +276,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="keep the generated library in DIR")
     p.add_argument("--cc", default="cc", help="host C compiler (default cc)")
     p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("ops", help="the ops each backend supports, with their dtypes",
+                       description="List every op a registered backend has a kernel for, per backend, with the "
+                                   "dtypes of the kernels (first input and outputs).")
+    p.add_argument("--backend", action="append", metavar="NAME", help="only this backend (repeatable)")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="load a plug-in first (a module or .py file registering backends or ops)")
+    p.set_defaults(func=cmd_ops)
     add_board_commands(sub)
     return parser
 

@@ -13,15 +13,16 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnx.inliner
 from onnx import numpy_helper, version_converter
 
 from ..ops import op_spec
-from ..errors import AotError, ShapeError, UnsupportedOpError
+from ..errors import AotError, Blocker, ShapeError, unsupported_models_error
 from ..ir import Graph
 from ..ir.dtypes import np_dtype_of
 from .checks import size_problem, type_constraint_problem
 from .loader import default_opset, load_onnx
-from .node_eval import evaluate, infer
+from .node_eval import ValueDependentShape, evaluate, infer
 
 CANONICAL_MIN_OPSET = 13
 KEEP_UNFOLDED = ("DequantizeLinear",)
@@ -42,10 +43,15 @@ class _Importer:
         self.model_name = model_name
         self.input_shapes = {k: tuple(int(d) for d in v) for k, v in input_shapes.items()}
         self.freeze = freeze
-        self.model = self._canonical_opset(model)
+        self.model = self._canonical_opset(_inline_functions(model, model_name))
         self.opsets = {imp.domain or "": imp.version for imp in self.model.opset_import}
         self.graph = Graph(name=_graph_name(model_name), opset=default_opset(self.model))
         self.ir_name: dict[str, str] = {}  # ONNX tensor name -> IR tensor name
+        # Nodes that stop the compile; import goes on past them so one error lists them all. The
+        # outputs of a blocked node have no known shape: nodes reading them are only checked for
+        # whether any backend has their op.
+        self.blockers: list[Blocker] = []
+        self.unresolved: set[str] = set()
 
     def _canonical_opset(self, model: onnx.ModelProto) -> onnx.ModelProto:
         """Bring old models to opset 13, where ops take their modern (input-based) forms."""
@@ -85,6 +91,9 @@ class _Importer:
             self._add_const(init.name, self._initializer_values(init))
         for node in _topological(g.node, set(self.ir_name), self):
             self._import_node(node)
+        if self.blockers:
+            self._block_unsupported_imported_nodes()
+            raise unsupported_models_error(self.blockers, self.model_name)
         for out in g.output:
             if out.name not in self.ir_name:
                 raise self.error(AotError, f"graph output '{out.name}' is never produced")
@@ -224,6 +233,11 @@ class _Importer:
                                  node_name) from None
             self._add_const(node.output[0], value)
             return
+        if any(i in self.unresolved for i in node.input if i):
+            if not _backend_has_op(node.op_type, node.domain):
+                self._block(node, node_name, "no backend implements this op")
+            self.unresolved.update(o for o in node.output if o)
+            return
         for i in node.input:
             if i and i not in self.ir_name:
                 raise self.error(AotError, f"input '{i}' of {node.op_type} is never produced", node_name)
@@ -249,12 +263,16 @@ class _Importer:
         try:
             out_types = infer(node, [(n, t.shape, t.dtype, t.data) for n, t in (x for x in inputs if x)],
                               self.opsets)
+        except ValueDependentShape as exc:
+            self._block(node, node_name, f"not supported: output shape depends on input values (of "
+                        f"{', '.join(repr(i) for i in exc.runtime_inputs)}, computed at run time)")
+            self.unresolved.update(o for o in node.output if o)
+            return
         except Exception as exc:
             if node.domain not in ("", "ai.onnx") or not onnx.defs.has(node.op_type) or _has_subgraph(node):
-                raise self.error(UnsupportedOpError, f"operator {node.op_type} (domain "
-                                 f"'{node.domain or 'ai.onnx'}', opset {self.opsets.get(node.domain, 'not declared')}) "
-                                 f"is not supported by aot. Supported ops: "
-                                 f"{', '.join(_supported_ops())}.", node_name) from None
+                self._block(node, node_name, _why_unknown(node, self.opsets))
+                self.unresolved.update(o for o in node.output if o)
+                return
             raise self.error(ShapeError, f"shape inference failed for {node.op_type} with input shapes "
                              f"{[x[1].shape if x else None for x in inputs]}: {str(exc).splitlines()[0]}",
                              node_name) from None
@@ -276,14 +294,25 @@ class _Importer:
         ir_node = self.graph.make_node(node.op_type, [self.ir_name[i] if i else "" for i in node.input],
                                        outputs, attrs, name=node_name, domain=node.domain)
         ir_node.meta["onnx_name"] = node.name
+        if node.domain not in ("", "ai.onnx"):
+            ir_node.meta["domain_opset"] = self.opsets.get(node.domain, "not declared")
         self._validate(ir_node, node_name)
-        for o in (x for x in outputs if x):
-            if 0 in self.graph.tensors[o].shape:
-                raise self.error(ShapeError, f"{node.op_type} computes an empty output '{o}' (shape "
-                                 f"{list(self.graph.tensors[o].shape)}) from inputs of shapes "
-                                 f"{[list(x[1].shape) if x else None for x in inputs]}; a compiled model computes "
-                                 f"tensors that hold values", node_name)
         self.graph.nodes.append(ir_node)
+
+    def _block(self, node: onnx.NodeProto, node_name: str, reason: str) -> None:
+        domain = node.domain if node.domain not in ("", "ai.onnx") else ""
+        op = f"{domain}.{node.op_type}" if domain else node.op_type
+        dtypes = sorted({self.graph.tensors[self.ir_name[i]].dtype for i in node.input if i in self.ir_name})
+        self.blockers.append(Blocker(op, self.opsets.get(domain, "not declared"), node_name, reason, ", ".join(dtypes)))
+
+    def _block_unsupported_imported_nodes(self) -> None:
+        """Imported nodes whose op no backend has join the blockers (their other checks come later)."""
+        for n in self.graph.nodes:
+            if not _backend_has_op(n.op_type, n.domain):
+                dtypes = sorted({self.graph.tensors[i].dtype for i in n.present_inputs})
+                self.blockers.append(Blocker(n.op_type, self.opsets.get(n.domain, "not declared"),
+                                             n.meta.get("onnx_name") or n.name, "no backend implements this op",
+                                             ", ".join(dtypes)))
 
     def _validate(self, node, node_name: str) -> None:
         """The op table's checks of attributes and operand shapes, before anything relies on them."""
@@ -315,10 +344,36 @@ def _has_subgraph(node: onnx.NodeProto) -> bool:
     return any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute)
 
 
-def _supported_ops() -> list[str]:
-    # Imported here: the frontend does not otherwise depend on backends, only this message does.
+def _inline_functions(model: onnx.ModelProto, model_name: str) -> onnx.ModelProto:
+    """Model-local functions (torch.onnx dynamo exports wrap modules in them) replaced by their bodies."""
+    if not model.functions:
+        return model
+    try:
+        return onnx.inliner.inline_local_functions(model)
+    except Exception as exc:  # noqa: BLE001 - the C++ inliner raises bare RuntimeErrors
+        raise AotError(f"could not inline the model's {len(model.functions)} local functions: "
+                       f"{str(exc).splitlines()[0]}", model=model_name) from None
+
+
+def _backend_has_op(op_type: str, domain: str) -> bool:
+    # Imported here: the frontend does not otherwise depend on backends, only this check does.
     from ..backends.registry import REGISTRY
-    return sorted({op for name in REGISTRY.names() for op in REGISTRY.get(name).supported_ops()})
+    if domain not in ("", "ai.onnx"):
+        return False
+    return any(op_type in REGISTRY.get(name).supported_ops() for name in REGISTRY.names())
+
+
+def _why_unknown(node: onnx.NodeProto, opsets: dict[str, int]) -> str:
+    domain = node.domain if node.domain not in ("", "ai.onnx") else ""
+    if _has_subgraph(node):
+        return "control flow (subgraphs) is not compiled; export the model with the loop unrolled or the branch fixed"
+    if domain and domain not in opsets:
+        return f"its domain '{domain}' is not declared in the model's opset_import"
+    if domain == "ai.onnx.ml":
+        return "the classic-ML domain ai.onnx.ml is not supported"
+    if domain:
+        return f"custom domain '{domain}': no backend implements it (a plug-in backend can, see docs/adding-an-op.md)"
+    return "no backend implements this op"
 
 
 def _graph_name(model_name: str) -> str:

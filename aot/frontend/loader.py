@@ -15,7 +15,9 @@ from google.protobuf.message import DecodeError
 
 from ..errors import AotError
 
-MIN_OPSET, MAX_OPSET = 7, 21
+# Up to the newest opset the installed onnx package defines: its shape inference and reference
+# evaluator know every op version up to there, and the kernels read attributes by their meaning.
+MIN_OPSET, MAX_OPSET = 7, onnx.defs.onnx_opset_version()
 
 # Leading bytes of formats people mistake for (or save instead of) an ONNX model.
 _MAGIC: list[tuple[int, bytes, str]] = [

@@ -60,10 +60,39 @@ def infer(node: onnx.NodeProto, inputs: list[tuple[str, tuple, str, np.ndarray |
             found[vi.name] = (tuple(d.dim_value for d in tt.shape.dim), np_dtype_of(tt.elem_type))
     missing = [o for o in node.output if o and o not in found]
     if missing:
-        feeds = {n: (d if d is not None else np.zeros(s, dtype=t)) for n, s, t, d in inputs}
-        results = ReferenceEvaluator(_single_node_model(node, [(n, s, t, None) for n, s, t, _ in inputs],
-                                                        opsets)).run(None, feeds)
-        for o, r in zip([o for o in node.output if o], results):
-            r = np.asarray(r)
-            found[o] = (tuple(r.shape), r.dtype.name)
+        # ONNX shape inference leaves some static shapes unknown; the reference evaluator on two
+        # different fillings of the runtime inputs gives them, and tells a value-dependent shape
+        # (NonZero, Reshape to a computed shape) from a static one.
+        runtime = [n for n, _, _, d in inputs if d is None]
+        evaluator = ReferenceEvaluator(_single_node_model(node, [(n, s, t, None) for n, s, t, _ in inputs], opsets))
+        shapes = []
+        for fill in (_zeros, _ramp):
+            feeds = {n: (d if d is not None else fill(s, t)) for n, s, t, d in inputs}
+            try:
+                results = [np.asarray(r) for r in evaluator.run(None, feeds)]
+            except Exception:  # noqa: BLE001 - the evaluator raises numpy's errors for impossible shapes
+                if runtime:
+                    raise ValueDependentShape(runtime) from None
+                raise
+            shapes.append([(tuple(r.shape), r.dtype.name) for r in results])
+        if shapes[0] != shapes[1]:
+            raise ValueDependentShape(runtime)
+        for o, shape_dtype in zip([o for o in node.output if o], shapes[0]):
+            found[o] = shape_dtype
     return [found[o] for o in node.output if o]
+
+
+class ValueDependentShape(ValueError):
+    """The output shape of a node depends on the values of its runtime inputs."""
+
+    def __init__(self, runtime_inputs: list[str]):
+        self.runtime_inputs = runtime_inputs
+        super().__init__(f"output shape depends on the values of {', '.join(runtime_inputs)}")
+
+
+def _zeros(shape: tuple, dtype: str) -> np.ndarray:
+    return np.zeros(shape, dtype=dtype)
+
+
+def _ramp(shape: tuple, dtype: str) -> np.ndarray:
+    return (np.arange(int(np.prod(shape, dtype=np.int64))) % 7 + 1).astype(dtype).reshape(shape)
