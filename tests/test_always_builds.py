@@ -57,7 +57,17 @@ def names_model() -> onnx.ModelProto:
                       [float_input(n, shape) for n in ("memcpy", "main", "model_run", "MODEL_ARENA_SIZE")])
 
 
-MODELS = {"outputs": outputs_model, "constant_only": constant_only_model, "names": names_model}
+def empty_split_model() -> onnx.ModelProto:
+    """A Split with empty outputs in the arena: each gets its own address, since kernels take their
+    operands as restrict pointers (gcc -Werror=restrict refused two at one offset)."""
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Split", ["r", "sizes"], ["a", "b", "c"], axis=1),
+             helper.make_node("Neg", ["a"], ["y"]), helper.make_node("Neg", ["b"], ["z"]),
+             helper.make_node("Neg", ["c"], ["w"])]
+    return make_model(nodes, [float_input("x", [1, 4])], [float_input("y", [1, 4]), float_input("z", [1, 0]),
+                                                          float_input("w", [1, 0])], {"sizes": np.array([4, 0, 0], np.int64)})
+
+
+MODELS = {"empty_split": empty_split_model, "outputs": outputs_model, "constant_only": constant_only_model, "names": names_model}
 
 
 def make_library(lib: Path, cc: str) -> None:

@@ -76,7 +76,9 @@ def plan_memory(graph: Graph, steps: list[Step], aliases: dict[str, str], alignm
             if storage[rd].kind == "arena":
                 last[r] = max(last.get(r, idx), idx)
     names = [r for r in first if storage[r].kind == "arena"]
-    requests = [BufferRequest(graph.tensors[r].nbytes, first[r], last[r]) for r in names]
+    # An empty tensor still gets a byte of its own: kernels take their operands as restrict pointers,
+    # and two operands at one address (gcc -Werror=restrict) would be undefined behaviour.
+    requests = [BufferRequest(max(graph.tensors[r].nbytes, 1), first[r], last[r]) for r in names]
     scratch_steps = [i for i, s in enumerate(steps) if s.scratch_bytes > 0]
     requests += [BufferRequest(steps[i].scratch_bytes, i, i) for i in scratch_steps]
     offsets = assign_offsets(requests, alignment)
