@@ -539,6 +539,28 @@ def test_standalone_activation_requantizes(data, tmp_path_factory, rounding):
     check_cases(data, tmp_path_factory, ("Requantize",), add_standalone_activation, rounding)
 
 
+# -- elementwise maps as lookup tables ----------------------------------------------------------------
+LOOKUP_ATTRS = {"LeakyRelu": lambda d: {"alpha": f32(d.draw(st.floats(0.01, 0.5)))},
+                "HardSigmoid": lambda d: {"alpha": f32(d.draw(st.floats(0.1, 0.5))), "beta": 0.5}}
+LOOKUP_OPS = ("Sigmoid", "Tanh", "Exp", "HardSigmoid", "LeakyRelu",  # HardSwish: opset 14, this module is 13
+              "Softplus", "Softsign", "Sqrt",
+              "Abs", "Neg", "Floor", "Ceil", "Reciprocal")
+
+
+def add_lookup(m: QdqModel, data: st.DataObject, rng: np.random.Generator) -> tuple[str, ...]:
+    op = data.draw(st.sampled_from(LOOKUP_OPS))
+    qx = qparams(data)
+    x = m.int8_input([data.draw(st.integers(1, 4)) for _ in range(data.draw(st.integers(1, 3)))], qx)
+    m.quantized_output(m.op(op, [x], **LOOKUP_ATTRS.get(op, lambda d: {})(data)), qparams(data))
+    return (op,)
+
+
+@per_rounding(16)
+def test_elementwise_maps_run_as_lookup_tables(data, tmp_path_factory, rounding):
+    """DQ -> Sigmoid / Tanh / Exp / ... -> Q: one 256-entry table of the QDQ result per layer."""
+    check_cases(data, tmp_path_factory, (), add_lookup, rounding)
+
+
 # -- data movement ---------------------------------------------------------------------------------
 def add_mover(m: QdqModel, data: st.DataObject, rng: np.random.Generator) -> tuple[str, ...]:
     op = data.draw(st.sampled_from(["Reshape", "Flatten", "Transpose"]))

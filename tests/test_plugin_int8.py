@@ -18,7 +18,7 @@ from onnx import TensorProto, helper, numpy_helper
 from aot import plugins
 from aot.backends import REGISTRY
 from aot.compiler import CompileOptions, compile_model, write_library
-from aot.errors import AotError
+from aot.quant import golden
 from aot.quant.golden_runner import run_golden
 from aot.reference import run_reference
 from aot.flows.board_run import run_on_board
@@ -73,9 +73,12 @@ def inputs(n: int = 1) -> list[np.ndarray]:
     return [rng.uniform(-6.4, 6.35, (1, 4, 8, 8)).astype(np.float32) for _ in range(n)]
 
 
-def test_without_the_plugin_int8_sigmoid_is_refused():
-    with pytest.raises(AotError, match="no int8 kernel for Sigmoid"):
-        compile_model(qdq_model(False))
+def test_without_the_plugin_silu_runs_as_two_ref_layers():
+    """The ref backend runs int8 Sigmoid as its own lookup table and the Mul on its own; only the
+    plug-in fuses them into one table."""
+    compiled = compile_model(qdq_model(True))
+    layers = [(layer["op_type"], layer["backend"], layer["kernel"]) for layer in compiled.metadata["layers"]]
+    assert ("Sigmoid", "ref", "int8/lookup") in layers and any(op == "Mul" for op, _, _ in layers), layers
 
 
 @pytest.mark.parametrize("silu", [False, True], ids=["sigmoid", "silu_pattern"])
@@ -123,6 +126,8 @@ def test_int8_op_without_golden_is_an_error(lut8, monkeypatch):
     """No silent float fallback in the golden model for an integer kernel that brings no golden."""
     compiled = compile_model(qdq_model(False), CompileOptions(backends=["lut8", "ref"]))
     monkeypatch.setattr(next(k for k in lut8.kernels if k.op_types == ("Sigmoid",)), "golden", None)
+    # as for an op only the plug-in runs in int8: aot's golden model has no integer form of it either
+    monkeypatch.delitem(golden.INT8_KERNELS, "Sigmoid")
     with pytest.raises(ValueError, match="no golden model"):
         run_golden(compiled.graph, inputs(1))
 

@@ -72,12 +72,14 @@ ACTIVATION_FORMS: dict[str, UnaryForm] = {
 }
 IDENTITY = UnaryForm(c=lambda e, at: e, numpy=lambda y, at: y)
 
-# In int8, the maps that clamp (Relu, Clip) become the clamp bounds of a Requantize.
+# In int8, the maps that clamp (Relu, Clip) become the clamp bounds of a Requantize; every other map
+# becomes a lookup table of its 256 possible inputs.
 CLAMPING = Int8Form("activation", activation_inputs=(0,), lowers_to="Requantize")
+LOOKUP = Int8Form("lookup", activation_inputs=(0,))
 
 for _op, _form in ACTIVATION_FORMS.items():
     register_op(OpSpec(_op, "activations", layout="agnostic", unary=_form, macs=output_size,
-                       int8=CLAMPING if _form.int8_range else None, min_opset=14 if _op == "HardSwish" else None))
+                       int8=CLAMPING if _form.int8_range else LOOKUP, min_opset=14 if _op == "HardSwish" else None))
 # A quantized Identity moves int8 values (a Requantize follows where the file's scales differ).
 register_op(OpSpec("Identity", "activations", layout="agnostic", unary=IDENTITY, pass_through=True,
                    int8=Int8Form("data_movement", activation_inputs=(0,))))

@@ -55,7 +55,10 @@ class UnaryForm:
 #   "same_scale":      output shares the input's scale; a Requantize follows where they differ (MaxPool)
 #   "activation":      becomes a Requantize whose clamp is the activation (Relu, Clip)
 #   "data_movement":   moves int8 values unchanged; a Requantize where the scales differ (Reshape, Concat)
-Int8Rule = Literal["conv", "fully_connected", "pad", "rescale", "same_scale", "activation", "data_movement"]
+#   "lookup":          an elementwise map as a 256-entry table of its QDQ result (Sigmoid, Tanh, Exp)
+# "lookup": an elementwise map of one int8 input run as a 256-entry table built at compile time
+# from the op's numpy form (aot/quant/kernel_params.py lookup_table): the QDQ form's exact result.
+Int8Rule = Literal["conv", "fully_connected", "pad", "rescale", "same_scale", "activation", "data_movement", "lookup"]
 
 
 @dataclass(frozen=True)

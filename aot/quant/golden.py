@@ -14,7 +14,8 @@ from ..backends.ref.kernels.spatial import window
 from ..ir import Graph, Node
 from .fixed_point import rescale
 from .gemmlowp import softmax_row
-from .kernel_params import (add_qparams, average_qparams, conv_qparams, dequantize_linear_qparams, fc_qparams,
+from ..ops import op_types
+from .kernel_params import (lookup_table, ort_quantize, add_qparams, average_qparams, conv_qparams, dequantize_linear_qparams, fc_qparams,
                             mul_qparams, output_params, quantize_linear_qparams, requantize_qparams, softmax_qparams)
 
 
@@ -164,9 +165,11 @@ def softmax(node: Node, graph: Graph, x: np.ndarray) -> np.ndarray:
 
 def quantize_linear(node: Node, graph: Graph, x: np.ndarray) -> np.ndarray:
     p = quantize_linear_qparams(node, graph)
-    with np.errstate(invalid="ignore", over="ignore", under="ignore"):  # NaN, inf, huge, tiny: defined below
-        r = np.rint(x.astype(np.float32) / np.float32(p["scale"])) + np.float32(p["zp"])
-    return np.where(np.isnan(r), np.float32(-128), np.clip(r, -128, 127)).astype(np.int8)  # NaN: -128, as ORT
+    return ort_quantize(x, p["scale"], p["zp"])
+
+
+def lookup(node: Node, graph: Graph, x: np.ndarray) -> np.ndarray:
+    return lookup_table(node, graph)[x.astype(np.int64) + 128]
 
 
 def dequantize_linear(node: Node, graph: Graph, x: np.ndarray) -> np.ndarray:
@@ -178,5 +181,7 @@ INT8_KERNELS = {
     "Conv": conv, "Gemm": fully_connected, "Add": add, "Mul": mul, "Requantize": requantize_op,
     "MaxPool": max_pool, "AveragePool": average_pool, "GlobalAveragePool": global_average_pool,
     "Softmax": softmax,
+    # every elementwise map the op table runs in int8 as a table (Sigmoid, Tanh, Exp, ...)
+    **{op: lookup for op in op_types(lambda spec: spec.int8 is not None and spec.int8.rule == "lookup")},
 }
 EDGE_KERNELS = {"QuantizeLinear": quantize_linear, "DequantizeLinear": dequantize_linear}

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from ..ir import Graph, Node, QuantParams
-from ..ops import int8_activation_range
+from ..ops import int8_activation_range, op_spec
 from .fixed_point import quantize_multiplier, quantize_multipliers
 from .gemmlowp import softmax_tables
 
@@ -190,3 +190,30 @@ def dequantize_linear_qparams(node: Node, graph: Graph) -> dict:
         from .qparams import node_qparams
         q = node_qparams(graph, node, node.inputs[0])
     return {"scale": float(q.scale.reshape(-1)[0]), "zp": int(q.zero_point.reshape(-1)[0])}
+
+
+def ort_quantize(real: np.ndarray, scale: float, zp: int) -> np.ndarray:
+    """QuantizeLinear as ONNX Runtime computes it: float32 division, round half to even, saturate;
+    NaN gives -128 (what its x86 kernel yields)."""
+    with np.errstate(invalid="ignore", over="ignore", under="ignore", divide="ignore"):
+        r = np.rint(np.asarray(real, np.float32) / np.float32(scale)) + np.float32(zp)
+    return np.where(np.isnan(r), np.float32(-128), np.clip(r, -128, 127)).astype(np.int8)
+
+
+def lookup_table(node: Node, graph: Graph) -> np.ndarray:
+    """int8 -> int8 for all 256 inputs: the QDQ form DequantizeLinear -> op -> QuantizeLinear evaluated
+    in float32 with the op table's numpy form, so the table is the exact QDQ result."""
+    form = op_spec(node.op_type).unary
+    attrs = form.attrs(graph, node)
+    if attrs is None:
+        raise ValueError(f"{node.op_type} '{node.name}' has parameters that are not compile-time constants")
+    x, y = node.inputs[0], node.outputs[0]
+    q = np.arange(-128, 128, dtype=np.int32)
+    real = (q - zero_point_of(graph, x)).astype(np.float32) * np.float32(scale_of(graph, x))
+    with np.errstate(all="ignore"):  # the map may overflow or be undefined for some codes, as in float
+        mapped = np.asarray(form.numpy(real, attrs), np.float32)
+    return ort_quantize(mapped, scale_of(graph, y), zero_point_of(graph, y))
+
+
+def lookup_qparams(node: Node, graph: Graph) -> dict:
+    return {"table": [int(v) for v in lookup_table(node, graph)]}

@@ -198,6 +198,7 @@ class _Lowering:
         lowering = {"conv": lambda: [self._conv(m)], "fully_connected": lambda: [self._fully_connected(m)],
                     "pad": lambda: self._pad(m), "rescale": lambda: self._simple(m),
                     "same_scale": lambda: self._simple(m), "activation": lambda: self._simple(m),
+                    "lookup": lambda: self._simple(m),
                     "data_movement": lambda: self._data_movement(m)}
         return lowering[rule]()
 

@@ -1,8 +1,9 @@
 """lut8: a third-party int8 backend, loaded as a plug-in (``aot compile --plugin tests/plugins/lut8.py``).
 
-It claims what the reference backend lacks: int8 Sigmoid, and the two-node int8 pattern
-x * Sigmoid(x) (SiLU, as exporters emit it), each as one 256-entry lookup table computed at compile
-time and applied by its own C runtime (lut8_src/lut8.c, header in lut8_src/include, a define it
+It claims int8 Sigmoid (the reference backend has its own table; listed first, the plug-in's wins)
+and what the reference backend lacks: the two-node int8 pattern x * Sigmoid(x) (SiLU, as exporters
+emit it) as one table. Each is a 256-entry lookup table computed at compile time and applied by its
+own C runtime (lut8_src/lut8.c, header in lut8_src/include, a define it
 contributes). Each kernel brings its golden model (the same table), so the golden runner checks the
 C bit for bit. Only the public API is used: TemplateBackend, patterns, BuildContribution,
 register_backend.
