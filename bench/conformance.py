@@ -56,8 +56,8 @@ ROOT = Path(__file__).resolve().parents[1]
 GROUPS = ("float32", "other dtypes")
 INDEX_TYPES = {"tensor(int32)", "tensor(int64)"}
 DEFAULT_DOMAINS = ("", "ai.onnx")
-NEW_OPSET_ASSERT = "no_previous_version"  # the converter's adapter for ops that did not exist before
-TYPE_ASSERT = "type_restriction"  # ... and for types the older opset does not allow
+# The version converter's assertions for a type the older opset does not allow.
+TYPE_ASSERTS = re.compile(r"type_restriction|unallowed_types")
 
 
 def _suite():
@@ -183,6 +183,12 @@ def first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"[:500]
 
 
+def compiler_error(exc: BaseException) -> str:
+    """The C compiler's first error line of a failed build (the exception's first line only names the file)."""
+    errors = [line.strip() for line in str(exc).splitlines() if "error:" in line]
+    return f" {errors[0]}" if errors else ""
+
+
 def newer_ops(model: onnx.ModelProto, opset: int) -> list[str]:
     """Default-domain ops of the model that do not exist at ``opset`` (no adapter can bring them down)."""
     out = []
@@ -219,10 +225,12 @@ def classify(exc: BaseException, stage: str, info: TestInfo, model: onnx.ModelPr
         newer = newer_ops(model, max_opset)
         if newer:
             return "unsupported op", f"unsupported op {newer[0]} (opset > {max_opset})"
+        if info.unknown_ops:  # the op would block the test after a successful conversion too
+            return "unsupported op", f"unsupported op {info.unknown_ops[0]}"
         bad = unsupported_dtypes(model)
-        if TYPE_ASSERT in text and bad:
+        if TYPE_ASSERTS.search(text) and bad:
             return "unsupported dtype", f"unsupported dtype {bad[0]}"
-        return "opset conversion error", f"opset conversion error ({NEW_OPSET_ASSERT if NEW_OPSET_ASSERT in text else 'converter'})"
+        return "opset conversion error", "opset conversion error"
     if stage == "build":
         return "build error", "build error"
     if stage in ("run", "compare"):
@@ -288,7 +296,7 @@ def run_one(info: TestInfo, workroot: Path, cc: str) -> Result:
         problems = suite.run_case(suite.case_of(folder, model), workdir, cc=cc, progress=progress)
     except Exception as exc:  # every failure is a result of that test, not of the run
         category, reason = classify(exc, progress.stage, info, model, suite.MAX_OPSET)
-        return result(category, reason, first_line(exc))
+        return result(category, reason, first_line(exc) + compiler_error(exc))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     if problems:
