@@ -241,6 +241,7 @@ def classify(exc: BaseException, stage: str, info: TestInfo, model: onnx.ModelPr
     if isinstance(exc, UnsupportedOpError):
         match = REJECTED_OP.search(text)
         op, why = (match.group(1), match.group(2) or "") if match else ("?", "")
+        op = next((u for u in info.unknown_ops if u.split(".")[-1] == op), op)  # with its domain, if any
         if "op not implemented" in why or not why:
             return "unsupported op", f"unsupported op {op}"
         dtype = REJECTED_DTYPE.search(why)
@@ -493,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
             "elapsed_s": round(elapsed)}
     note = (f"onnx {meta['onnx']} node tests ({found} found, {len(results)} run), aot {meta['aot_commit']}, "
             f"{opts.cc} {suite.CFLAGS}, rtol {suite.RTOL:g} + atol {suite.ATOL:g}, "
-            f"{elapsed / 60:.0f} min with --jobs {opts.jobs}.")
+            f"{elapsed:.0f} s with --jobs {opts.jobs}.")
     lines = ["# ONNX node-test conformance (`python bench/conformance.py`)", "", note, "",
              *summary_table(results), "", *worklist(results), "", "## Per op", "",
              "A test counts for the op it tests (an `_expanded` test for the op it expands).", "",
