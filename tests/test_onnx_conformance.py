@@ -85,26 +85,32 @@ def load_case_model(folder: Path) -> onnx.ModelProto:
     return model
 
 
+def case_of(folder: Path, model: onnx.ModelProto | None = None) -> Case:
+    """Any node test as a Case, supported or not (bench/conformance.py runs all of them)."""
+    if model is None:
+        model = onnx.load(str(folder / "model.onnx"), load_external_data=False)
+    ops = tuple(sorted({n.op_type for n in model.graph.node}))
+    return Case(folder.name, folder, default_opset(model), ops, tuple(inputs_to_freeze(model)),
+                sorted(folder.glob("test_data_set_*")))
+
+
 def describe(folder: Path, supported: set[str]) -> Case | None:
     """The test as a Case when it is applicable, else None."""
     model = onnx.load(str(folder / "model.onnx"), load_external_data=False)
-    ops = tuple(sorted({n.op_type for n in model.graph.node}))
-    if not ops or any(n.domain not in ("", "ai.onnx") for n in model.graph.node) or not set(ops) <= supported:
+    case = case_of(folder, model)
+    if not case.ops or any(n.domain not in ("", "ai.onnx") for n in model.graph.node) or not set(case.ops) <= supported:
         return None
-    freeze = inputs_to_freeze(model)
     inits = {i.name for i in model.graph.initializer}
-    data_inputs = [i for i in model.graph.input if i.name not in inits and i.name not in freeze]
+    data_inputs = [i for i in model.graph.input if i.name not in inits and i.name not in case.freeze]
     float32 = onnx.TensorProto.FLOAT
     if any(_elem_type(vi) != float32 for vi in data_inputs + list(model.graph.output)):
         return None
-    opset = default_opset(model)
-    if opset > MAX_OPSET:
+    if case.opset > MAX_OPSET:
         try:
             load_case_model(folder)
         except Exception:  # no down-conversion adapter for one of its ops: not runnable here
             return None
-    sets = sorted(folder.glob("test_data_set_*"))
-    return Case(folder.name, folder, opset, ops, tuple(freeze), sets) if sets else None
+    return case if case.data_sets else None
 
 
 def discover() -> list[Case]:
@@ -119,35 +125,60 @@ def read_tensors(data_set: Path, kind: str) -> list[np.ndarray]:
     return [numpy_helper.to_array(onnx.load_tensor(str(f))) for f in files]
 
 
-def run_case(case: Case, workdir: Path, cc: str = "gcc") -> list[str]:
+@dataclass
+class Progress:
+    """The step run_case is in, so a caller that catches its exception knows which step failed."""
+    stage: str = "convert"
+
+
+def mismatch(got: np.ndarray, want: np.ndarray) -> str | None:
+    """Why ``got`` is not the expected output, or None. Floats within rtol + atol; other types exactly."""
+    if got.shape != want.shape:
+        return f"shape {got.shape}, expected {want.shape}"
+    if got.dtype != want.dtype:  # a conforming library returns the declared element type
+        return f"dtype {got.dtype}, expected {want.dtype}"
+    if not np.issubdtype(want.dtype, np.floating):
+        return None if np.array_equal(got, want) else f"{int(np.sum(got != want))} of {want.size} values differ"
+    if np.allclose(got, want, rtol=RTOL, atol=ATOL, equal_nan=True):
+        return None
+    err = np.abs(got.astype(np.float64) - want)
+    return f"max abs error {np.nanmax(err):.3g}"
+
+
+def run_case(case: Case, workdir: Path, cc: str = "gcc", progress: Progress | None = None) -> list[str]:
     """Compile, build and run one node test on each data set; the mismatches found (empty: pass)."""
+    progress = progress or Progress()
+    progress.stage = "convert"
     model = load_case_model(case.folder)
     inits = {i.name for i in model.graph.initializer}
     input_names = [i.name for i in model.graph.input if i.name not in inits]
     problems: list[str] = []
     built: dict[bytes, object] = {}
     for data_set in case.data_sets:
+        progress.stage = "read data"
         values = dict(zip(input_names, read_tensors(data_set, "input")))
         frozen = {n: values[n] for n in case.freeze}
         key = b"".join(v.tobytes() + str(v.shape).encode() for v in frozen.values())
         if key not in built:  # data sets that freeze other values need their own library
             # The data set's shapes are the static shapes (some models leave dimensions symbolic).
             shapes = {n: v.shape for n, v in values.items() if n not in frozen}
+            progress.stage = "compile"
             compiled = compile_model(model, CompileOptions(freeze_inputs=frozen, input_shapes=shapes))
             lib = write_library(compiled, workdir / f"lib{len(built)}")
+            progress.stage = "build"
             built[key] = load(lib, cc=cc, cflags=CFLAGS)
         host = built[key]
+        progress.stage = "run"
         outputs = host.run({n: v for n, v in values.items() if n not in frozen})
+        progress.stage = "compare"
         expected = read_tensors(data_set, "output")
         if len(outputs) != len(expected):
             problems.append(f"{data_set.name}: {len(outputs)} outputs, expected {len(expected)}")
             continue
         for idx, (got, want) in enumerate(zip(outputs, expected)):
-            if got.shape != want.shape:
-                problems.append(f"{data_set.name} output {idx}: shape {got.shape}, expected {want.shape}")
-            elif not np.allclose(got, want, rtol=RTOL, atol=ATOL, equal_nan=True):
-                err = np.abs(got.astype(np.float64) - want)
-                problems.append(f"{data_set.name} output {idx}: max abs error {np.nanmax(err):.3g}")
+            why = mismatch(got, want)
+            if why:
+                problems.append(f"{data_set.name} output {idx}: {why}")
     return problems
 
 
