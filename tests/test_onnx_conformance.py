@@ -1,9 +1,8 @@
 """ONNX backend node tests (shipped in the onnx<=1.22.0 wheel) compiled, built and run on the host.
 
-A test is collected when its ops are all supported by the ref backend, its data tensors are
-float32 and its model uses opset <= 21, or a newer opset that onnx.version_converter brings down to
-21: onnx 1.22 re-generated most tests at opset 22-25, whose op versions only added types (bfloat16,
-int4, ...), so for float32 they are the opset-21 ops. Graph inputs that a kernel consumes at compile
+A test is collected when its ops are all supported by the ref backend and its data tensors are
+float32; its model runs at its own opset (aot reads opsets up to the installed onnx's newest; a
+model newer still would be brought down by onnx.version_converter). Graph inputs that a kernel consumes at compile
 time (Reshape shape, Slice starts, Pad pads, Clip bounds, BatchNormalization statistics...) are
 frozen as constants; which ones follows from the kernels' ``static_inputs``, never from the test.
 
