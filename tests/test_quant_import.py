@@ -67,11 +67,40 @@ def test_non_constant_scale_is_rejected(tmp_path):
         compile_model(path)
 
 
-def test_uint8_activations_are_rejected_with_reason(tmp_path):
+def test_uint8_graph_inputs_are_rejected_with_reason(tmp_path):
+    """Inside the model uint8 codes become int8 ones; at the API they would change the caller's types."""
     path = tmp_path / "m.onnx"
     onnx.save(qdq_conv_model(act_dtype=TensorProto.UINT8), path)
-    with pytest.raises(AotError, match="uint8.*int8 activations only"):
+    with pytest.raises(AotError, match="graph input 'x' is uint8 quantized; aot's integer kernels take int8"):
         compile_model(path)
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_onnxruntime_uint8_activations_run_as_int8_bit_exact(per_channel, tmp_path):
+    """ONNX Runtime's quantizer with QUInt8 activations (its long-time default): each uint8 code and
+    zero point shifted by 128 is the same value, so the int8 kernels run it; verify's int8 check
+    (C == golden bit for bit, ONNX Runtime within its criteria) passes."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from conftest import tiny_cnn_model
+
+    class Samples(CalibrationDataReader):
+        def __init__(self):
+            rng = np.random.default_rng(0)
+            self.feeds = iter([{"input": rng.standard_normal((1, 3, 8, 8)).astype(np.float32)} for _ in range(8)])
+
+        def get_next(self):
+            return next(self.feeds, None)
+
+    float_path, q_path = tmp_path / "f.onnx", tmp_path / "q.onnx"
+    onnx.save(tiny_cnn_model(), float_path)
+    quantize_static(str(float_path), str(q_path), Samples(), quant_format=QuantFormat.QDQ, per_channel=per_channel,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    assert any(t.data_type == TensorProto.UINT8 for t in onnx.load(q_path).graph.initializer)
+    compiled = compile_model(q_path)
+    assert {"Conv", "Gemm"} <= {n.op_type for n in compiled.graph.nodes
+                                if compiled.graph.tensors[n.outputs[0]].dtype == "int8"}
+    check = check_quantized(q_path, samples=10, progress=False)
+    assert check.bit_exact and check.ok(), check.table()
 
 
 def test_mismatched_scale_shape_is_rejected(tmp_path):

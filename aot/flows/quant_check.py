@@ -163,6 +163,15 @@ def samples_from_arrays(graph: Graph, arrays: list[np.ndarray]) -> list[list[np.
     return [[s[i] for s in per_input] for i in range(count.pop())]
 
 
+def _declared_elem_type(model: onnx.ModelProto, name: str | None) -> int | None:
+    """The element type ONNX shape inference gives tensor ``name`` in ``model``."""
+    inferred = onnx.shape_inference.infer_shapes(model)
+    for vi in list(inferred.graph.value_info) + list(inferred.graph.output) + list(inferred.graph.input):
+        if vi.name == name:
+            return vi.type.tensor_type.elem_type
+    return None
+
+
 def check_quantized(model_path: str | Path, *, options: CompileOptions | None = None, samples: int = 20,
                     inputs: list[list[np.ndarray]] | None = None, seed: int = 0, cc: str = "cc",
                     progress: bool = True, criteria: Criteria | None = None) -> QuantCheck:
@@ -170,6 +179,8 @@ def check_quantized(model_path: str | Path, *, options: CompileOptions | None = 
     model = load_onnx(model_path)
     base = compile_model(model, options)
     extra = pre_softmax_tensor(base.graph)
+    if extra is not None and _declared_elem_type(model, base.graph.tensors[extra].onnx_name) != onnx_elem_type("int8"):
+        extra = None  # a uint8 model's tensor: exposing it would make a uint8 graph output, which aot refuses
     if extra is not None:
         t = base.graph.tensors[extra]
         model.graph.output.append(onnx.helper.make_tensor_value_info(t.onnx_name, onnx_elem_type(t.dtype), list(t.shape)))
