@@ -539,6 +539,24 @@ def test_standalone_activation_requantizes(data, tmp_path_factory, rounding):
     check_cases(data, tmp_path_factory, ("Requantize",), add_standalone_activation, rounding)
 
 
+# -- MatMul of two activations -------------------------------------------------------------------------
+def add_batch_matmul(m: QdqModel, data: st.DataObject, rng: np.random.Generator) -> None:
+    """[batch..., M, K] x [batch..., K, N] with numpy broadcasting of the batch axes (attention scores)."""
+    M, K, N = (data.draw(st.integers(1, 5)) for _ in range(3))
+    batch = [data.draw(st.integers(1, 3)) for _ in range(data.draw(st.integers(0, 2)))]
+    a_batch = [d if data.draw(st.booleans()) else 1 for d in batch]
+    b_batch = [d if data.draw(st.booleans()) else 1 for d in batch][data.draw(st.integers(0, len(batch))):]
+    a = m.int8_input(a_batch + [M, K], qparams(data))
+    b = m.int8_input(b_batch + [K, N], qparams(data))
+    m.quantized_output(m.activation(m.op("MatMul", [a, b]), activation(data)), qparams(data, -12.0, 6.0))
+
+
+@per_rounding(12)
+def test_matmul_of_two_activations(data, tmp_path_factory, rounding):
+    """DQ(a) x DQ(b) -> Q: both operands int8 activations, batch axes broadcast."""
+    check_cases(data, tmp_path_factory, ("MatMul",), add_batch_matmul, rounding)
+
+
 # -- elementwise maps as lookup tables ----------------------------------------------------------------
 LOOKUP_ATTRS = {"LeakyRelu": lambda d: {"alpha": f32(d.draw(st.floats(0.01, 0.5)))},
                 "HardSigmoid": lambda d: {"alpha": f32(d.draw(st.floats(0.1, 0.5))), "beta": 0.5}}

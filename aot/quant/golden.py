@@ -12,11 +12,12 @@ import numpy as np
 
 from ..backends.ref.kernels.spatial import window
 from ..ir import Graph, Node
+from ..ops import op_types
 from .fixed_point import rescale
 from .gemmlowp import softmax_row
-from ..ops import op_types
-from .kernel_params import (lookup_table, ort_quantize, add_qparams, average_qparams, conv_qparams, dequantize_linear_qparams, fc_qparams,
-                            mul_qparams, output_params, quantize_linear_qparams, requantize_qparams, softmax_qparams)
+from .kernel_params import (add_qparams, average_qparams, batch_matmul_qparams, conv_qparams,
+                            dequantize_linear_qparams, fc_qparams, lookup_table, mul_qparams, ort_quantize,
+                            output_params, quantize_linear_qparams, requantize_qparams, softmax_qparams)
 
 
 def _finish(acc: np.ndarray, mult, shift, p: dict) -> np.ndarray:
@@ -78,6 +79,12 @@ def add(node: Node, graph: Graph, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def mul(node: Node, graph: Graph, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     p = mul_qparams(node, graph)
     return _finish((a.astype(np.int64) + p["a_offset"]) * (b.astype(np.int64) + p["b_offset"]),
+                   p["mult"], p["shift"], p)
+
+
+def batch_matmul(node: Node, graph: Graph, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    p = batch_matmul_qparams(node, graph)
+    return _finish(np.matmul(a.astype(np.int64) + p["a_offset"], b.astype(np.int64) + p["b_offset"]),
                    p["mult"], p["shift"], p)
 
 
@@ -180,7 +187,7 @@ def dequantize_linear(node: Node, graph: Graph, x: np.ndarray) -> np.ndarray:
 INT8_KERNELS = {
     "Conv": conv, "Gemm": fully_connected, "Add": add, "Mul": mul, "Requantize": requantize_op,
     "MaxPool": max_pool, "AveragePool": average_pool, "GlobalAveragePool": global_average_pool,
-    "Softmax": softmax,
+    "Softmax": softmax, "MatMul": batch_matmul,
     # every elementwise map the op table runs in int8 as a table (Sigmoid, Tanh, Exp, ...)
     **{op: lookup for op in op_types(lambda spec: spec.int8 is not None and spec.int8.rule == "lookup")},
 }

@@ -119,6 +119,11 @@ def mul_qparams(node: Node, graph: Graph) -> dict:
             **output_params(node, graph)}
 
 
+def batch_matmul_qparams(node: Node, graph: Graph) -> dict:
+    """MatMul of two int8 activations: the product's requantization is Mul's (a_scale * b_scale / y_scale)."""
+    return mul_qparams(node, graph)
+
+
 def requantize_qparams(node: Node, graph: Graph) -> dict:
     x, y = node.inputs[0], node.outputs[0]
     m, s = quantize_multiplier(scale_of(graph, x) / scale_of(graph, y))

@@ -237,6 +237,8 @@ class _Lowering:
         core = m.core
         if core.op_type == "Gemm" and not plain_gemm(core):
             raise Unmappable("Gemm with transA or alpha/beta != 1")
+        if core.op_type == "MatMul" and self.dq_of_activation(core.inputs[1]) is not None:
+            return self._matmul_of_activations(m)
         x = self.activation(core.inputs[0])
         if len(self.g.tensors[x].shape) != 2:
             raise Unmappable("fully connected input is not 2-D")
@@ -262,6 +264,17 @@ class _Lowering:
         node = self.g.make_node("Gemm", [x, w_t.name] + ([bias] if bias else []), [out],
                                 {"transA": 0, "transB": 1, "alpha": 1.0, "beta": 1.0}, name=core.name)
         node.meta = dict(core.meta)
+        self._activation_attr(m, node)
+        return node
+
+    def _matmul_of_activations(self, m: Match) -> Node:
+        """MatMul of two int8 activations (attention scores, batched products): both operands keep
+        their own scale and zero point; the product requantizes with a_scale * b_scale / y_scale."""
+        if m.bias_add is not None:
+            raise Unmappable("a bias Add after a MatMul of two activations")
+        a, b = self.activation(m.core.inputs[0]), self.activation(m.core.inputs[1])
+        node = self.g.make_node("MatMul", [a, b], [self.output(m.q)], name=m.core.name)
+        node.meta = dict(m.core.meta)
         self._activation_attr(m, node)
         return node
 

@@ -348,3 +348,30 @@ def _dequantize_params(node: Node, graph: Graph) -> dict:
 
 REF.kernel("DequantizeLinear", template="ref/int8/dequantize_linear.c.j2", check=_edge_check,
            dtypes=("float32", "int8"), static_inputs=(1, 2), input_names=("X",), output_names=("Y",))(_dequantize_params)
+
+
+# -- MatMul of two int8 activations ------------------------------------------------------------------
+def _batch_matmul_check(node: Node, graph: Graph) -> str | None:
+    a, b = (graph.tensors[i] for i in node.inputs[:2])
+    if a.is_constant or b.is_constant:
+        return "one operand is a constant (a fully connected layer runs as Gemm)"
+    if len(a.shape) < 2 or len(b.shape) < 2:
+        return "int8 MatMul of activations takes operands of rank 2 or more"
+    for t in (a, b, graph.tensors[node.outputs[0]]):
+        if t.quant is None or t.quant.scale.size != 1:
+            return f"int8 tensor '{t.name}' needs one scale and zero point"
+    return None
+
+
+def _batch_matmul_params(node: Node, graph: Graph) -> dict:
+    a, b = (graph.tensors[i] for i in node.inputs[:2])
+    y = graph.tensors[node.outputs[0]]
+    M, K, N = a.shape[-2], a.shape[-1], b.shape[-1]
+    # Batch axes broadcast like numpy's matmul; strides count whole matrices.
+    dims, (sa, sb, sy) = loop_nest(y.shape[:-2], [a.shape[:-2], b.shape[:-2], y.shape[:-2]])
+    return {"M": M, "K": K, "N": N, "dims": dims, "sa": [s * M * K for s in sa], "sb": [s * K * N for s in sb],
+            "sy": [s * M * N for s in sy], **kp.batch_matmul_qparams(node, graph)}
+
+
+REF.kernel("MatMul", template="ref/int8/batch_matmul.c.j2", check=_batch_matmul_check, dtypes=S8, roundings=BOTH,
+           input_names=("A", "B"), output_names=("Y",))(_batch_matmul_params)
