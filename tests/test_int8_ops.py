@@ -557,6 +557,22 @@ def test_matmul_of_two_activations(data, tmp_path_factory, rounding):
     check_cases(data, tmp_path_factory, ("MatMul",), add_batch_matmul, rounding)
 
 
+# -- ReduceMean ---------------------------------------------------------------------------------------
+def add_reduce_mean(m: QdqModel, data: st.DataObject, rng: np.random.Generator) -> None:
+    shape = [data.draw(st.integers(1, 5)) for _ in range(data.draw(st.integers(1, 4)))]
+    axes = sorted(data.draw(st.sets(st.integers(0, len(shape) - 1), min_size=1)))
+    x = m.int8_input(shape, qparams(data))
+    signed = [a - len(shape) if data.draw(st.booleans()) else a for a in axes]
+    m.quantized_output(m.op("ReduceMean", [x], axes=signed, keepdims=int(data.draw(st.booleans()))),
+                       qparams(data))
+
+
+@per_rounding(12)
+def test_reduce_mean(data, tmp_path_factory, rounding):
+    """DQ -> ReduceMean over any axes -> Q: TFLite's MEAN (one multiplier for scale ratio / count)."""
+    check_cases(data, tmp_path_factory, ("ReduceMean",), add_reduce_mean, rounding)
+
+
 # -- elementwise maps as lookup tables ----------------------------------------------------------------
 LOOKUP_ATTRS = {"LeakyRelu": lambda d: {"alpha": f32(d.draw(st.floats(0.01, 0.5)))},
                 "HardSigmoid": lambda d: {"alpha": f32(d.draw(st.floats(0.1, 0.5))), "beta": 0.5}}

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backends.ref.kernels.reduce import reduced_axes
 from ..backends.ref.kernels.spatial import window
 from ..ir import Graph, Node
 from ..ops import op_types
 from .fixed_point import rescale
 from .gemmlowp import softmax_row
 from .kernel_params import (add_qparams, average_qparams, batch_matmul_qparams, conv_qparams,
-                            dequantize_linear_qparams, fc_qparams, lookup_table, mul_qparams, ort_quantize,
+                            dequantize_linear_qparams, fc_qparams, lookup_table, mean_qparams, mul_qparams, ort_quantize,
                             output_params, quantize_linear_qparams, requantize_qparams, softmax_qparams)
 
 
@@ -154,6 +155,14 @@ def global_average_pool(node: Node, graph: Graph, x: np.ndarray) -> np.ndarray:
     return y.reshape(graph.tensors[node.outputs[0]].shape)
 
 
+def reduce_mean(node: Node, graph: Graph, x: np.ndarray) -> np.ndarray:
+    axes = tuple(reduced_axes(node, graph))
+    count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+    p = mean_qparams(node, graph, count)
+    acc = (x.astype(np.int64) + p["in_offset"]).sum(axis=axes)
+    return _finish(acc, p["mult"], p["shift"], p).reshape(graph.tensors[node.outputs[0]].shape)
+
+
 def softmax(node: Node, graph: Graph, x: np.ndarray) -> np.ndarray:
     p = softmax_qparams(node, graph)
     if p["tflite"]:
@@ -187,7 +196,7 @@ def dequantize_linear(node: Node, graph: Graph, x: np.ndarray) -> np.ndarray:
 INT8_KERNELS = {
     "Conv": conv, "Gemm": fully_connected, "Add": add, "Mul": mul, "Requantize": requantize_op,
     "MaxPool": max_pool, "AveragePool": average_pool, "GlobalAveragePool": global_average_pool,
-    "Softmax": softmax, "MatMul": batch_matmul,
+    "Softmax": softmax, "MatMul": batch_matmul, "ReduceMean": reduce_mean,
     # every elementwise map the op table runs in int8 as a table (Sigmoid, Tanh, Exp, ...)
     **{op: lookup for op in op_types(lambda spec: spec.int8 is not None and spec.int8.rule == "lookup")},
 }

@@ -146,6 +146,21 @@ def _padded(node: Node, graph: Graph) -> bool:
     return any(win.pads_begin) or any(win.pads_end)
 
 
+def _count_multiplier(ratio: float, count: int, rounding: str) -> tuple[int, int]:
+    """(multiplier, shift) of ratio / count: TFLite's integer division of the multiplier in "tflite"
+    rounding, the exactly rounded quotient otherwise."""
+    if rounding == "tflite":
+        return _mean_multiplier(*quantize_multiplier(ratio), count)
+    return quantize_multiplier(ratio / count)
+
+
+def mean_qparams(node: Node, graph: Graph, count: int) -> dict:
+    """int8 ReduceMean: out = sum(x - x_zp) * sx / (sy * count)."""
+    x, y = node.inputs[0], node.outputs[0]
+    mult, shift = _count_multiplier(scale_of(graph, x) / scale_of(graph, y), count, graph.rounding)
+    return {"in_offset": -zero_point_of(graph, x), "mult": mult, "shift": shift, **output_params(node, graph)}
+
+
 def average_qparams(node: Node, graph: Graph, max_count: int) -> dict:
     """One (multiplier, shift) per possible window element count: out = sum * sx / (sy * count).
     "tflite": the multipliers of TFLite's Mean (used by GlobalAveragePool, and by AveragePool where
@@ -154,11 +169,7 @@ def average_qparams(node: Node, graph: Graph, max_count: int) -> dict:
     half away from zero."""
     x, y = node.inputs[0], node.outputs[0]
     sx, sy = scale_of(graph, x), scale_of(graph, y)
-    if graph.rounding == "tflite":
-        m, s = quantize_multiplier(sx / sy)
-        pairs = [_mean_multiplier(m, s, c) for c in range(1, max_count + 1)]
-    else:
-        pairs = [quantize_multiplier(sx / sy / c) for c in range(1, max_count + 1)]
+    pairs = [_count_multiplier(sx / sy, c, graph.rounding) for c in range(1, max_count + 1)]
     avg_div = (graph.rounding == "tflite" and node.op_type == "AveragePool" and _same_quantization(graph, x, y)
                and not (node.attrs.get("count_include_pad", 0) and _padded(node, graph)))
     return {"in_offset": -zero_point_of(graph, x), "count_mult": [p[0] for p in pairs],

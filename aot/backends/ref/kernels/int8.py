@@ -20,6 +20,7 @@ from ...registry import is_channels_last
 from .broadcast import loop_nest
 from .conv import conv_params
 from .pool import pool_params
+from .reduce import reduce_params, reduced_axes
 from .spatial import spatial_check, window
 
 S8 = ("int8",)
@@ -375,3 +376,23 @@ def _batch_matmul_params(node: Node, graph: Graph) -> dict:
 
 REF.kernel("MatMul", template="ref/int8/batch_matmul.c.j2", check=_batch_matmul_check, dtypes=S8, roundings=BOTH,
            input_names=("A", "B"), output_names=("Y",))(_batch_matmul_params)
+
+
+# -- ReduceMean -------------------------------------------------------------------------------------
+def _mean_check(node: Node, graph: Graph) -> str | None:
+    if len(node.inputs) > 1 and node.inputs[1] and graph.const(node.inputs[1]) is None:
+        return "axes computed at run time"
+    if not reduced_axes(node, graph):
+        return "no axis reduced (noop_with_empty_axes)"
+    return _has_quant(_activations)(node, graph)
+
+
+def _mean_params(node: Node, graph: Graph) -> dict:
+    loops = reduce_params(node, graph)
+    x = graph.tensors[node.inputs[0]]
+    count = int(np.prod([x.shape[a] for a in reduced_axes(node, graph)], dtype=np.int64))
+    return {**loops, **kp.mean_qparams(node, graph, count)}
+
+
+REF.kernel("ReduceMean", template="ref/int8/mean.c.j2", check=_mean_check, dtypes=S8, roundings=BOTH,
+           static_inputs=(1,), input_names=("X",), output_names=("Y",))(_mean_params)
