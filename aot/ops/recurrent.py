@@ -36,6 +36,14 @@ ACTIVATIONS: dict[str, tuple[bool, bool, float, float]] = {
 }
 
 
+def activation_names(node: Node) -> list[str] | None:
+    """The ``activations`` attribute as strings (the importer keeps STRINGS attributes as bytes)."""
+    names = node.attrs.get("activations")
+    if names is None:
+        return None
+    return [n.decode() if isinstance(n, bytes) else str(n) for n in names]
+
+
 @dataclass(frozen=True)
 class Activation:
     name: str  # lower case, a key of ACTIVATIONS
@@ -47,7 +55,7 @@ def activations(node: Node) -> list[list[Activation]]:
     """Per direction, the layer's activation functions with their parameters."""
     gates, count, defaults = RECURRENT[node.op_type]
     dirs = DIRECTIONS[node.attrs.get("direction", "forward")]
-    names = [str(n) for n in node.attrs.get("activations") or defaults * dirs]
+    names = activation_names(node) or list(defaults * dirs)
     if len(names) == count and dirs == 2:
         names = names * 2
     alphas, betas = list(node.attrs.get("activation_alpha") or []), list(node.attrs.get("activation_beta") or [])
@@ -107,9 +115,9 @@ def validate_recurrent(graph: Graph, node: Node) -> str | None:
     for idx, (label, shape) in expected.items():
         if idx < len(node.inputs) and node.inputs[idx] and list(graph.tensors[node.inputs[idx]].shape) != shape:
             return f"{label} shape {list(graph.tensors[node.inputs[idx]].shape)} must be {shape}"
-    names = node.attrs.get("activations")
+    names = activation_names(node)
     if names is not None:
-        unknown = [n for n in names if str(n).lower() not in ACTIVATIONS]
+        unknown = [n for n in names if n.lower() not in ACTIVATIONS]
         if unknown:
             return f"activations {unknown} are not RNN activations ({', '.join(sorted(ACTIVATIONS))}, any case)"
         if len(names) not in (count, count * dirs):
