@@ -101,6 +101,16 @@ def validate_conv_transpose(graph: Graph, node: Node) -> str | None:
     y = graph.tensors[node.outputs[0]]
     if y.shape[:2] != (x.shape[0], out_channels):
         return f"the output {list(y.shape)} must be ({x.shape[0]}, {out_channels}, ...)"
+    if output_shape is not None:
+        for axis in range(spatial):
+            full = strides[axis] * (x.shape[axis + 2] - 1) + output_padding[axis] + \
+                (w.shape[axis + 2] - 1) * dilations[axis] + 1
+            # ONNX Runtime refuses an output_shape the input could not have produced (padding < 0
+            # beyond what the stride's rounding allows)
+            if y.shape[axis + 2] >= full + strides[axis]:
+                return (f"output_shape {list(output_shape)}: {y.shape[axis + 2]} on spatial axis {axis} exceeds "
+                        f"the full output {full} of input size {x.shape[axis + 2]} (stride {strides[axis]}, kernel "
+                        f"{w.shape[axis + 2]}, dilation {dilations[axis]}, output_padding {output_padding[axis]})")
     return None
 
 
