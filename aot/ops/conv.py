@@ -96,7 +96,7 @@ def validate_conv_transpose(graph: Graph, node: Node) -> str | None:
             return (f"output_padding {output_padding}: {p} on spatial axis {axis} must be at least 0 and less "
                     f"than its stride {s} or dilation {d}")
     output_shape = node.attrs.get("output_shape")
-    if output_shape is not None and len(output_shape) not in (spatial, spatial + 2):
+    if output_shape is not None and len(output_shape) != spatial:
         return f"output_shape {list(output_shape)} must have {spatial} values (one per spatial axis)"
     y = graph.tensors[node.outputs[0]]
     if y.shape[:2] != (x.shape[0], out_channels):

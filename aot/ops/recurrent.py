@@ -2,7 +2,8 @@
 
 The activation functions an RNN may name, and how their alpha/beta are consumed, follow ONNX Runtime
 (rnn_helpers): the activation_alpha / activation_beta lists are read in order by the activations that
-take a parameter, and a bidirectional layer given one direction's list uses it for both.
+take a parameter; a bidirectional layer lists both directions' functions (ONNX Runtime refuses one
+direction's list there).
 """
 from __future__ import annotations
 
@@ -56,8 +57,6 @@ def activations(node: Node) -> list[list[Activation]]:
     gates, count, defaults = RECURRENT[node.op_type]
     dirs = DIRECTIONS[node.attrs.get("direction", "forward")]
     names = activation_names(node) or list(defaults * dirs)
-    if len(names) == count and dirs == 2:
-        names = names * 2
     alphas, betas = list(node.attrs.get("activation_alpha") or []), list(node.attrs.get("activation_beta") or [])
     out: list[Activation] = []
     for name in names:
@@ -96,7 +95,7 @@ def validate_recurrent(graph: Graph, node: Node) -> str | None:
         return f"X must have rank 3 ({'[batch, seq, input]' if layout else '[seq, batch, input]'}), it is {list(x)}"
     if len(node.inputs) < 3 or not node.inputs[1] or not node.inputs[2]:
         return "W and R are required"
-    w, r = graph.tensors[node.inputs[1]].shape, graph.tensors[node.inputs[2]].shape
+    w = graph.tensors[node.inputs[1]].shape  # R is checked with the other operands below
     dirs = DIRECTIONS[direction]
     if len(w) != 3 or w[0] != dirs or w[1] % gates or w[2] != x[2]:
         return (f"W shape {list(w)} must be [{dirs}, {gates} x hidden_size, {x[2]}] (directions, gates x hidden, "
@@ -120,8 +119,9 @@ def validate_recurrent(graph: Graph, node: Node) -> str | None:
         unknown = [n for n in names if n.lower() not in ACTIVATIONS]
         if unknown:
             return f"activations {unknown} are not RNN activations ({', '.join(sorted(ACTIVATIONS))}, any case)"
-        if len(names) not in (count, count * dirs):
-            return f"activations lists {len(names)} functions; {op} takes {count} per direction ({count * dirs})"
+        if len(names) != count * dirs:
+            return (f"activations lists {len(names)} functions; {op} takes {count} per direction, {count * dirs} "
+                    f"for a {direction} layer")
     clip = node.attrs.get("clip")
     if clip is not None and not float(clip) > 0:
         return f"clip {clip} must be positive"

@@ -16,6 +16,10 @@ from ....ops.recurrent import Activation, activations, recurrent_dims
 from .. import REF
 
 INPUTS = ("X", "W", "R", "B", "seq_lens", "H0", "C0", "P")  # C parameter names, by ONNX input position
+# ONNX Runtime's LSTM and GRU clip every gate pre-activation, to +-FLT_MAX when no clip is given,
+# with selects under which a NaN becomes +clip (a NaN input saturates the gates rather than
+# propagating, and an infinity becomes FLT_MAX); its RNN clips only when asked and lets a NaN through.
+CLIP_NAN_TO_BOUND = {"LSTM": True, "GRU": True, "RNN": False}
 
 
 def activation_c(a: Activation, v: str) -> str:
@@ -23,7 +27,7 @@ def activation_c(a: Activation, v: str) -> str:
     computes it (std::min/std::max argument order decides what a NaN gives)."""
     alpha, beta = c_float(a.alpha), c_float(a.beta)
     u = f"({alpha} * {v} + {beta})"
-    return {
+    return "(" + {
         "affine": f"{alpha} * {v} + {beta}",
         "relu": f"(0.0f < {v} ? {v} : 0.0f)",  # std::max(0.0f, v): NaN -> 0
         "leakyrelu": f"({v} >= 0.0f ? {v} : {alpha} * {v})",
@@ -31,12 +35,12 @@ def activation_c(a: Activation, v: str) -> str:
         "tanh": f"tanhf({v})",
         "scaledtanh": f"{alpha} * tanhf({beta} * {v})",
         "sigmoid": f"1.0f / (1.0f + expf(-{v}))",
-        # std::max(0, std::min(1, alpha v + beta)): NaN -> 1
-        "hardsigmoid": f"({u} < 1.0f ? (0.0f < {u} ? {u} : 0.0f) : 1.0f)",
+        # std::min(1, std::max(0, alpha v + beta)): NaN -> 0
+        "hardsigmoid": f"(0.0f < {u} ? ({u} < 1.0f ? {u} : 1.0f) : 0.0f)",
         "elu": f"({v} >= 0.0f ? {v} : {alpha} * (expf({v}) - 1.0f))",
         "softsign": f"{v} / (1.0f + fabsf({v}))",
         "softplus": f"logf(expf({v}) + 1.0f)",
-    }[a.name]
+    }[a.name] + ")"
 
 
 def _present(node: Node, index: int) -> bool:
@@ -61,6 +65,7 @@ def recurrent_params(node: Node, graph: Graph) -> dict:
         "op": node.op_type, "S": S, "B": B, "I": I, "H": H, "D": D, "G": G, "GH": G * H, "dirs": dirs,
         "out_param": outs, "has_bias": _present(node, 3), "has_h0": _present(node, 5), "has_c0": _present(node, 6),
         "has_p": _present(node, 7), "clip_value": c_float(clip) if clip is not None else None,
+        "clip_nan": CLIP_NAN_TO_BOUND[node.op_type], "flt_max": c_float(np.finfo(np.float32).max),
         "input_forget": bool(node.attrs.get("input_forget", 0)),
         "linear_before_reset": bool(node.attrs.get("linear_before_reset", 0)),
         # C index expressions of the row of time t, batch b (direction d) in X, Y and the states
