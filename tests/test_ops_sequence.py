@@ -57,7 +57,7 @@ class SeqModel(Model):
         if peepholes:
             ins.append(self.weight((dirs, 3 * hidden)))
         count = min(outputs, 3 if op == "LSTM" else 2)
-        return self.op(op, ins, outputs=count, hidden_size=hidden, direction=direction, layout=layout, **attrs)
+        return self.op(op, ins, outputs=count, hidden_size=hidden, direction=direction, **({"layout": layout} if layout else {}), **attrs)
 
 
 def build(model: onnx.ModelProto, path: Path, cc: str = "gcc", **options):
