@@ -54,3 +54,64 @@ register_op(OpSpec(
     folds_batchnorm=True, macs=conv_macs,
     int8=Int8Form("conv", quantizable=lambda g, n: constant_operands(g, n, (0,)), activation_inputs=(0,),
                   weight_axis=lambda node: 0)))
+
+
+def conv_transpose_macs(graph: Graph, node: Node) -> int:
+    """Every input element times one weight per output channel of its group and tap."""
+    w = graph.tensors[node.inputs[1]]
+    return graph.tensors[node.inputs[0]].size * (w.size // max(w.shape[0], 1))
+
+
+def validate_conv_transpose(graph: Graph, node: Node) -> str | None:
+    x, w = graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
+    if len(w.shape) != len(x.shape) or len(x.shape) < 3:
+        return f"weight rank {len(w.shape)} differs from input rank {len(x.shape)} (both N or C, C, spatial...)"
+    spatial = len(x.shape) - 2
+    group = int(node.attrs.get("group", 1))
+    channels = x.shape[1]
+    if group < 1 or channels % group:
+        return f"group {group} must be at least 1 and divide the input channels ({channels})"
+    if w.shape[0] != channels:
+        return (f"the weight {list(w.shape)} is (C, M/group, k...): its first dimension must be the input's "
+                f"{channels} channels")
+    out_channels = w.shape[1] * group
+    kernel = node.attrs.get("kernel_shape")
+    if kernel is not None and list(kernel) != list(w.shape[2:]):
+        return f"kernel_shape {list(kernel)} differs from the weight's spatial shape {list(w.shape[2:])}"
+    if len(node.inputs) > 2 and node.inputs[2]:
+        b = graph.tensors[node.inputs[2]]
+        if b.shape != (out_channels,):
+            return f"bias shape {list(b.shape)} must be [{out_channels}] (one value per output channel)"
+    problem = spatial_attrs_problem(node, spatial, list(w.shape[2:]))
+    if problem:
+        return problem
+    strides = list(node.attrs.get("strides") or [1] * spatial)
+    dilations = list(node.attrs.get("dilations") or [1] * spatial)
+    output_padding = list(node.attrs.get("output_padding") or [0] * spatial)
+    if len(output_padding) != spatial:
+        return f"output_padding {output_padding} must have {spatial} values (one per spatial axis)"
+    for axis, (p, s, d) in enumerate(zip(output_padding, strides, dilations)):
+        # ONNX: output_padding must be smaller than the stride or the dilation of its axis
+        if p < 0 or p >= max(s, d):
+            return (f"output_padding {output_padding}: {p} on spatial axis {axis} must be at least 0 and less "
+                    f"than its stride {s} or dilation {d}")
+    output_shape = node.attrs.get("output_shape")
+    if output_shape is not None and len(output_shape) != spatial:
+        return f"output_shape {list(output_shape)} must have {spatial} values (one per spatial axis)"
+    y = graph.tensors[node.outputs[0]]
+    if y.shape[:2] != (x.shape[0], out_channels):
+        return f"the output {list(y.shape)} must be ({x.shape[0]}, {out_channels}, ...)"
+    if output_shape is not None:
+        for axis in range(spatial):
+            full = strides[axis] * (x.shape[axis + 2] - 1) + output_padding[axis] + \
+                (w.shape[axis + 2] - 1) * dilations[axis] + 1
+            # ONNX Runtime refuses an output_shape the input could not have produced (padding < 0
+            # beyond what the stride's rounding allows)
+            if y.shape[axis + 2] >= full + strides[axis]:
+                return (f"output_shape {list(output_shape)}: {y.shape[axis + 2]} on spatial axis {axis} exceeds "
+                        f"the full output {full} of input size {x.shape[axis + 2]} (stride {strides[axis]}, kernel "
+                        f"{w.shape[axis + 2]}, dilation {dilations[axis]}, output_padding {output_padding[axis]})")
+    return None
+
+
+register_op(OpSpec("ConvTranspose", "conv", validate=validate_conv_transpose, macs=conv_transpose_macs))
