@@ -47,6 +47,60 @@ static inline float aot_softsign_f(float x) { return x / (1.0f + fabsf(x)); }
 /* log(1 + e^x) without overflow; NaN stays NaN (through fabsf/expf). */
 static inline float aot_softplus_f(float x) { return (x > 0.0f ? x : 0.0f) + logf(1.0f + expf(-fabsf(x))); }
 static inline float aot_max_f(float a, float b) { return a > b ? a : b; }
+/* The ONNX activations of float32, as ONNX Runtime computes them (NaN in, NaN out, except where ORT's
+ * comparison sends NaN to the zero branch: ThresholdedRelu, Shrink). */
+static inline float aot_elu_f(float x, float alpha) { return x >= 0.0f ? x : alpha * (expf(x) - 1.0f); }
+static inline float aot_selu_f(float x, float alpha, float gamma) {
+    return x > 0.0f ? gamma * x : gamma * (alpha * expf(x) - alpha);
+}
+/* max(0, x) + min(0, alpha * (exp(x / alpha) - 1)): for x > 0 the second term is 0, otherwise the first. */
+static inline float aot_celu_f(float x, float alpha) { return x > 0.0f ? x : alpha * (expf(x / alpha) - 1.0f); }
+static inline float aot_thresholded_relu_f(float x, float alpha) { return x > alpha ? x : 0.0f; }
+static inline float aot_shrink_f(float x, float lambd, float bias) {
+    return x < -lambd ? x + bias : (x > lambd ? x - bias : 0.0f);
+}
+/* x * tanh(softplus(x)); -inf gives -inf * 0 = NaN, as in ONNX Runtime. */
+static inline float aot_mish_f(float x) { return x * tanhf(aot_softplus_f(x)); }
+static inline float aot_gelu_tanh_f(float x) {
+    return 0.5f * x * (1.0f + tanhf(0.797884561f * (x + 0.044715f * x * x * x)));
+}
+
+/* ---- integer arithmetic with ONNX Runtime's results where they are defined ----------------------
+ * Division truncates toward zero. C leaves x / 0 and INT_MIN / -1 undefined (ORT raises SIGFPE on x86):
+ * here x / 0 and x % 0 give 0, and INT_MIN / -1 wraps to INT_MIN (computed in the unsigned type).
+ * aot_fmod_* is C's remainder (the sign of the dividend: Mod fmod=1), aot_mod_* takes the sign of the
+ * divisor (Mod fmod=0, Python's %). */
+#define AOT_SIGNED_DIVISION(T, U, S)                                                                  \
+    static inline T aot_div_##S(T a, T b) {                                                           \
+        return b == 0 ? (T)0 : (b == -1 ? (T)((U)0 - (U)a) : (T)(a / b));                             \
+    }                                                                                                 \
+    static inline T aot_fmod_##S(T a, T b) { return (b == 0 || b == -1) ? (T)0 : (T)(a % b); }        \
+    static inline T aot_mod_##S(T a, T b) {                                                           \
+        const T r = aot_fmod_##S(a, b);                                                               \
+        return (r != 0 && ((r < 0) != (b < 0))) ? (T)(r + b) : r;                                     \
+    }
+#define AOT_UNSIGNED_DIVISION(T, S)                                                                   \
+    static inline T aot_div_##S(T a, T b) { return b == 0 ? (T)0 : (T)(a / b); }                      \
+    static inline T aot_fmod_##S(T a, T b) { return b == 0 ? (T)0 : (T)(a % b); }                     \
+    static inline T aot_mod_##S(T a, T b) { return aot_fmod_##S(a, b); }
+AOT_SIGNED_DIVISION(int8_t, uint8_t, s8)
+AOT_SIGNED_DIVISION(int16_t, uint16_t, s16)
+AOT_SIGNED_DIVISION(int32_t, uint32_t, s32)
+AOT_SIGNED_DIVISION(int64_t, uint64_t, s64)
+AOT_UNSIGNED_DIVISION(uint8_t, u8)
+AOT_UNSIGNED_DIVISION(uint16_t, u16)
+AOT_UNSIGNED_DIVISION(uint32_t, u32)
+AOT_UNSIGNED_DIVISION(uint64_t, u64)
+/* Pow of an integer base is pow in double truncated to the type, as ONNX Runtime computes it; these
+ * finish it: NaN gives 0 and results out of the type's range saturate (a C conversion is undefined there).
+ * (pow itself stays in the kernel: boards without a libm declare only the float functions.) */
+static inline int32_t aot_double_to_s32(double r) {
+    return r != r ? 0 : (r >= 2147483648.0 ? INT32_MAX : (r <= -2147483649.0 ? INT32_MIN : (int32_t)r));
+}
+static inline int64_t aot_double_to_s64(double r) {
+    return r != r ? 0 : (r >= 9223372036854775808.0 ? INT64_MAX : (r < -9223372036854775808.0 ? INT64_MIN : (int64_t)r));
+}
+
 /* MaxPool's step: a NaN value makes the result NaN for good (the window started at -FLT_MAX, as ONNX
  * Runtime's does, so a window of -inf gives -FLT_MAX). ONNX Runtime's own NaN handling depends on its
  * vector path (shape and CPU); it has NaN only where this does. Ordinary values: the larger, the first on a tie. */

@@ -48,6 +48,10 @@ class Kernel:
     # The bit-exact model of what the kernel computes, golden(node, graph, *activation_inputs) -> output,
     # for integer kernels whose arithmetic aot.quant.golden does not already define (a plug-in's LUT).
     golden: Callable[..., Any] | None = None
+    # Computes on the stored numbers themselves (wrap-around integer arithmetic, comparisons, casts), not
+    # on quantized values: tensors with quantization parameters are refused, and PTQ does not count the
+    # kernel as one that runs int8 layers (supports_int8).
+    plain: bool = False
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -72,6 +76,8 @@ class Kernel:
             if idx < len(node.inputs) and node.inputs[idx] and graph.const(node.inputs[idx]) is None:
                 return f"input {idx} ('{node.inputs[idx]}') must be a compile-time constant"
         quantized = any(graph.tensors[o].quant is not None for o in node.outputs if o)
+        if self.plain and (quantized or any(graph.tensors[i].quant is not None for i in node.inputs if i)):
+            return "quantized tensors (the kernel computes on plain numbers)"
         if self.roundings is not None and quantized and graph.rounding not in self.roundings:
             return f"{graph.rounding} rounding (kernel implements {', '.join(self.roundings)})"
         return self.check(node, graph) if self.check else None
@@ -190,7 +196,7 @@ class TemplateBackend(Backend):
         return sorted({op for k in self.kernels for op in k.op_types})
 
     def supports_int8(self, op_type: str) -> bool:
-        return any(op_type in k.op_types and "int8" in k.dtypes for k in self.kernels)
+        return any(op_type in k.op_types and "int8" in k.dtypes and not k.plain for k in self.kernels)
 
 
 @dataclass

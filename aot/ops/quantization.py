@@ -9,3 +9,5 @@ from .spec import OpSpec
 for _op in ("QuantizeLinear", "DequantizeLinear", "Requantize"):
     register_op(OpSpec(_op, "quantization", layout="agnostic", macs=output_size))
 register_op(OpSpec("Cast", "quantization", macs=output_size))
+# CastLike: Cast to the dtype of its second input (whose values are not read).
+register_op(OpSpec("CastLike", "quantization", macs=output_size, min_opset=15))

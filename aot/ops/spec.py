@@ -45,6 +45,39 @@ class UnaryForm:
     attrs: Callable[[Graph, Node], Attrs | None] = lambda graph, node: {}
     fusable: bool = False
     int8_range: Callable[[Attrs], tuple[float, float]] | None = None
+    # The dtypes of x the C form handles (the ref kernel's check), and its form for each of them:
+    # ``typed(expr, attrs, dtype)``; without it ``c`` serves float32 alone. ``output``: the output's dtype
+    # when it is not the input's (IsNaN: "bool").
+    dtypes: tuple[str, ...] = ("float32",)
+    typed: Callable[[str, Attrs, str], str] | None = None
+    output: str | None = None
+
+    def c_for(self, expr: str, attrs: Attrs, dtype: str) -> str:
+        """The C expression of f applied to ``expr`` of ``dtype`` (one of ``dtypes``)."""
+        return self.typed(expr, attrs, dtype) if self.typed is not None else self.c(expr, attrs)
+
+
+@dataclass(frozen=True)
+class BroadcastForm:
+    """An elementwise op of several operands with numpy broadcasting (Add, Pow, Equal, Where, Max...):
+    its C and numpy forms side by side.
+
+    ``c(operands, attrs, dtypes)`` is the C expression over the operands' C expressions, given their
+    dtypes; ``numpy(arrays, attrs)`` computes it on arrays. ``dtypes``: the dtypes of the first operand
+    the C form handles; ``operand_dtypes(dtypes)`` says why a combination of operand dtypes is not
+    handled (None when it is). ``variadic``: the op takes any number of operands and folds them with
+    ``c`` applied pairwise (Max, Sum), then applies ``finish(expr, count, dtype)`` (Mean's division).
+    ``output``: the output's dtype when it is fixed ("bool" for comparisons); otherwise it is the
+    operands' (for Where, its values')."""
+
+    c: Callable[[list[str], Attrs, list[str]], str]
+    numpy: Callable[[list[np.ndarray], Attrs], np.ndarray]
+    dtypes: tuple[str, ...] = ("float32",)
+    attrs: Callable[[Graph, Node], Attrs] = lambda graph, node: {}
+    operand_dtypes: Callable[[list[str]], str | None] | None = None
+    variadic: bool = False
+    finish: Callable[[str, int, str], str] | None = None
+    output: str | None = None
 
 
 # The integer form of a quantized (DequantizeLinear -> op -> QuantizeLinear) layer, by rule:
@@ -86,6 +119,7 @@ class OpSpec:
     data_inputs: int = 1  # inputs that carry the data (the rest are parameters): 2 for binary ops
     weight_input: int | None = None  # the constant weight whose layout follows the op's (Conv: 1)
     unary: UnaryForm | None = None  # set for elementwise maps of one input
+    broadcast: BroadcastForm | None = None  # set for elementwise ops of several broadcast operands
     fuses_activation: bool = False  # a fusable UnaryForm consumer can run inside this op's kernel
     absorbs_bias_add: bool = False  # fuse_bias: a following Add of a per-channel constant joins it
     folds_batchnorm: bool = False  # fold_batchnorm: a following BatchNormalization folds into its weights

@@ -10,4 +10,9 @@ float sinf(float); float cosf(float); float tanf(float); float atanf(float); flo
 float sinhf(float); float coshf(float); float log1pf(float); float expm1f(float); float fmodf(float, float);
 double exp(double); double log(double); double sqrt(double); double floor(double); double round(double);
 long lroundf(float); long lrintf(float);
+float asinhf(float); float acoshf(float); float atanhf(float);
+double sin(double); double cos(double); double tan(double); double asin(double); double acos(double);
+double atan(double); double sinh(double); double cosh(double); double tanh(double); double asinh(double);
+double acosh(double); double atanh(double); double erf(double); double ceil(double); double fabs(double);
+double nearbyint(double); double fmod(double, double); double pow(double, double);
 #endif

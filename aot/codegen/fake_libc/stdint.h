@@ -14,4 +14,8 @@ typedef unsigned long uintptr_t; typedef long intptr_t;
 #define INT16_MAX 32767
 #define UINT8_MAX 255
 #define INT64_MAX 9223372036854775807LL
+#define INT64_MIN (-9223372036854775807LL - 1)
+#define UINT16_MAX 65535
+#define UINT32_MAX 4294967295U
+#define UINT64_MAX 18446744073709551615ULL
 #endif

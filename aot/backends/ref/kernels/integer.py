@@ -1,15 +1,20 @@
 """Integer kernels without requantization, the targets of ``recast``: Conv / Gemm / MatMul reading
-int8 or int16 and writing int32 accumulators, and Cast between float32 and integer types."""
+int8 or int16 and writing int32 accumulators, and Cast / CastLike between float32, float64, the integer
+types and bool."""
 from __future__ import annotations
 
+import numpy as np
+
+from ....codegen.cformat import c_int
 from ....ir import Graph, Node
+from ....ir.dtypes import c_type
+from ....ops.ctyping import ALL, FLOATS, INTS
 from .. import REF
 from .conv import conv_params
 from .spatial import spatial_check
 
 NARROW = ("int8", "uint8", "int16")
-CAST_TYPES = ("float32", "int8", "int16", "int32")
-INT_LIMITS = {"int8": (-128, 127), "int16": (-32768, 32767), "int32": (-2147483648, 2147483647)}
+CAST_TYPES = ALL
 
 
 def _accumulating(node: Node, graph: Graph) -> str | None:
@@ -66,13 +71,30 @@ REF.kernel("MatMul", "Gemm", template="ref/integer/matmul.c.j2", check=_matmul_c
            input_names=("A", "B", "C"), output_names=("Y",))(_matmul_params)
 
 
+# ONNX Runtime's result for NaN on x86 (its conversions compile to cvttss2si and friends, whose
+# "integer indefinite" value is truncated to the narrow types): measured with onnxruntime 1.32.
+CAST_NAN = {"int8": 0, "uint8": 0, "int16": 0, "uint16": 0, "int32": -2 ** 31, "uint32": 2 ** 31,
+            "int64": -2 ** 63, "uint64": 2 ** 63}
+
+
+def _real_literal(value: int, dtype: str) -> str:
+    """An integral bound as an exact literal of the float type ``dtype`` (all are powers of two or 0)."""
+    return f"{float(value):.1f}" + ("f" if dtype == "float32" else "")
+
+
 def _cast_params(node: Node, graph: Graph) -> dict:
     src, dst = graph.tensors[node.inputs[0]].dtype, graph.tensors[node.outputs[0]].dtype
-    lo, hi = INT_LIMITS.get(dst, (None, None))
-    bits = dst[3:] if dst.startswith("int") else ""
-    # NaN: what ONNX Runtime gives on x86 (the int32 conversion's INT32_MIN, truncated to the narrower types)
-    return {"to_int_from_float": src == "float32" and dst != "float32", "lo": lo, "hi": hi,
-            "lo_name": f"INT{bits}_MIN", "hi_name": f"INT{bits}_MAX", "nan_value": "INT32_MIN" if bits == "32" else 0}
+    if dst == "bool":  # any non-zero value is true, NaN too (NaN != 0)
+        return {"saturate": False, "expr": "(X[i] != 0)"}
+    if src in FLOATS and dst in INTS:
+        info = np.iinfo(dst)
+        # In-range values truncate toward zero; out-of-range values and infinities saturate (C leaves the
+        # conversion undefined there, ONNX Runtime wraps on x86); NaN gives ONNX Runtime's value.
+        return {"saturate": True, "lo": c_int(info.min), "hi": c_int(info.max), "nan_value": c_int(CAST_NAN[dst]),
+                "lo_real": _real_literal(int(info.min), src), "hi_real": _real_literal(int(info.max) + 1, src)}
+    # Integer to integer wraps modulo 2^bits (two's complement, as ONNX Runtime); integers to floats
+    # round to nearest; float64 to float32 rounds to nearest and overflows to infinity.
+    return {"saturate": False, "expr": f"({c_type(dst)})X[i]"}
 
 
 def _cast_check(node: Node, graph: Graph) -> str | None:
@@ -80,5 +102,5 @@ def _cast_check(node: Node, graph: Graph) -> str | None:
     return None if dtypes <= set(CAST_TYPES) else f"Cast between {sorted(dtypes)}"
 
 
-REF.kernel("Cast", template="ref/integer/cast.c.j2", check=_cast_check, dtypes=CAST_TYPES, input_names=("X",),
-           output_names=("Y",))(_cast_params)
+REF.kernel("Cast", "CastLike", template="ref/integer/cast.c.j2", check=_cast_check, dtypes=CAST_TYPES, plain=True,
+           input_names=("X", "Like"), output_names=("Y",))(_cast_params)
