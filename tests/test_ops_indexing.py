@@ -153,3 +153,84 @@ def test_scatter(opset, tmp_path):
     m.op("ScatterND", [m.input((2, 2)), m.feed(np.array([[0, 1], [1, 0]], np.int64)), m.input((2,))])
     m.op("ScatterND", [m.input((3,), "bool"), m.feed(np.array([[2]], np.int64)), m.input((1,), "bool")])
     check(m, tmp_path)
+
+
+# -- selections and scans ---------------------------------------------------------------------------
+def test_topk_and_arg(tmp_path):
+    m = Model(opset=13)
+    m.op("TopK", [m.input((3, 7)), m.ints([3])], outputs=2)
+    m.op("TopK", [m.input((3, 7)), m.ints([2])], outputs=2, largest=0)
+    m.op("TopK", [m.input((2, 5, 3)), m.ints([5])], outputs=2, axis=1)
+    m.op("TopK", [m.feed(np.array([[1, 3, 3, 2, 3, 1]], np.int32)), m.ints([4])], outputs=2)  # ties
+    m.op("TopK", [m.feed(np.array([[1, 3, 3, 2, 3, 1]], np.int64)), m.ints([3])], outputs=2, largest=0)
+    ties = np.array([[2.0, 1.0, 2.0, 1.0, 2.0], [0.0, 0.0, 0.0, 1.0, 1.0]], np.float32)
+    for op in ("ArgMax", "ArgMin"):
+        for keep in (0, 1):
+            m.op(op, [m.input((3, 4, 5))], axis=1, keepdims=keep)
+            m.op(op, [m.input((3, 4))], axis=-1, keepdims=keep)
+        for last in (0, 1):
+            m.op(op, [m.feed(ties)], axis=1, select_last_index=last)
+            m.op(op, [m.feed(ties.astype(np.int8))], axis=0, keepdims=0, select_last_index=last)
+        m.op(op, [m.input((4, 3), "uint8")])
+    check(m, tmp_path)
+
+
+def test_cumsum_trilu_onehot(tmp_path):
+    m = Model(opset=14)
+    for exclusive in (0, 1):
+        for reverse in (0, 1):
+            m.op("CumSum", [m.input((3, 4)), m.ints(1)], exclusive=exclusive, reverse=reverse)
+            m.op("CumSum", [m.input((2, 3, 2), "int32"), m.const(-2, np.int32)], exclusive=exclusive, reverse=reverse)
+    m.op("CumSum", [m.input((5,), "int64"), m.ints(0)])
+    for upper in (0, 1):
+        for k in (None, 0, 1, -1, 5, -7):
+            inputs = [m.input((2, 3, 4))] + ([] if k is None else [m.ints(k)])
+            m.op("Trilu", inputs, upper=upper)
+        m.op("Trilu", [m.input((4, 3), "int64"), m.ints(1)], upper=upper)
+        m.op("Trilu", [m.input((3, 3), "bool"), m.ints(-1)], upper=upper)
+    m.op("OneHot", [m.feed(np.array([[0, 3, -1], [2, 7, -5]], np.int64)), m.ints(4), m.const([0.0, 1.0])])
+    # ONNX Runtime has OneHot for a few (indices, values, depth) type triples only; these cover them
+    m.op("OneHot", [m.feed(np.array([1, 2, 0], np.int32)), m.const(3.0), m.const([-1.0, 5.0])], axis=0)
+    m.op("OneHot", [m.feed(np.array([[1.7, -0.5], [2.9, -3.2]], np.float32)), m.ints(3),
+                    m.const([2, 9], np.int64)], axis=1)
+    m.op("OneHot", [m.feed(np.array([0, 4, 2, 9], np.int64)), m.const(5, np.int32), m.const([0.5, 2.5])], axis=-2)
+    check(m, tmp_path)
+
+
+# -- shape ops --------------------------------------------------------------------------------------------
+def test_shape_ops(tmp_path):
+    m = Model(opset=13)
+    m.op("Expand", [m.input((3, 1)), m.ints([2, 3, 4])])
+    m.op("Expand", [m.input((1, 4)), m.ints([3, 1])])  # the shape broadcasts too
+    m.op("Expand", [m.input((2, 1, 3), "int64"), m.ints([2, 5, 3])])
+    m.op("Expand", [m.input((1,), "bool"), m.ints([4])])
+    m.op("Tile", [m.input((2, 3)), m.ints([2, 3])])
+    m.op("Tile", [m.input((2, 1, 3), "uint16"), m.ints([1, 4, 1])])
+    m.op("Tile", [m.input((3,)), m.ints([1])])
+    for mode in ("DCR", "CRD"):
+        m.op("DepthToSpace", [m.input((1, 8, 2, 3))], blocksize=2, mode=mode)
+        m.op("DepthToSpace", [m.input((2, 9, 1, 2), "uint8")], blocksize=3, mode=mode)
+    m.op("SpaceToDepth", [m.input((1, 2, 4, 6))], blocksize=2)
+    m.op("SpaceToDepth", [m.input((2, 1, 3, 3))], blocksize=3)
+    check(m, tmp_path)
+
+
+def test_constant_shape_ops_fold(tmp_path):
+    """Range, ConstantOfShape and NonZero of constants have a static output: the importer folds
+    them; with a runtime input their output shape would depend on values, which is refused."""
+    m = Model(opset=13)
+    r = m.op("Range", [m.const(1.0), m.const(4.0), m.const(0.5)], output=False)[0]
+    m.op("Add", [m.input((6,)), r])
+    c = m.op("ConstantOfShape", [m.ints([2, 3])], output=False,
+             value=numpy_helper.from_array(np.array([2.5], np.float32)))[0]
+    m.op("Mul", [m.input((2, 3)), c])
+    nz = m.op("NonZero", [m.const([[1, 0, 2], [0, 3, 0]], np.int32)], output=False)[0]
+    m.op("Concat", [m.input((2, 3), "int64"), nz], axis=0)
+    check(m, tmp_path)
+    for op, inputs in [("Range", [m.const(0.0), "limit", m.const(1.0)]), ("NonZero", ["limit"])]:
+        vi = [helper.make_tensor_value_info("limit", onnx.TensorProto.FLOAT, [] if op == "Range" else [4])]
+        g = helper.make_graph([helper.make_node(op, inputs, ["y"])], "g", vi,
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.UNDEFINED, None)], m.inits)
+        model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+        with pytest.raises(AotError, match="output shape depends on the values"):
+            compile_model(model, CompileOptions())
