@@ -234,3 +234,32 @@ def test_constant_shape_ops_fold(tmp_path):
         model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
         with pytest.raises(AotError, match="output shape depends on the values"):
             compile_model(model, CompileOptions())
+
+
+# -- Einsum ---------------------------------------------------------------------------------------------
+EINSUMS = [("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)]), ("bhqd,bhkd->bhqk", [(1, 2, 3, 4), (1, 2, 5, 4)]),
+           ("bhqk,bhkd->bhqd", [(1, 2, 3, 5), (1, 2, 5, 4)]), ("ij->ji", [(3, 4)]), ("ij,jk", [(2, 3), (3, 4)]),
+           ("i,i->", [(5,), (5,)]), ("i,j->ij", [(3,), (4,)]), ("ij->i", [(3, 4)]), ("ii->i", [(3, 3)]),
+           ("ii", [(4, 4)]), ("...ij,...jk->...ik", [(2, 3, 4), (2, 4, 2)]), ("bij->", [(2, 3, 2)]),
+           ("nchw->nhwc", [(1, 2, 3, 4)]), ("...ij,...jk", [(1, 3, 4), (2, 4, 2)]), ("ij,ij->ij", [(2, 3), (2, 3)]), ("bn,anm,bm->ba", [(2, 3), (4, 3, 5), (2, 5)])]
+
+
+def test_einsum(tmp_path):
+    m = Model(opset=12)
+    for eq, shapes in EINSUMS:
+        m.op("Einsum", [m.input(s) for s in shapes], equation=eq)
+    m.op("Einsum", [m.input((2, 3)), m.const(np.ones((3, 4), np.float32))], equation="ij,jk->ik")  # a weight
+    check(m, tmp_path)
+
+
+@pytest.mark.parametrize("eq,shapes,reason", [
+    ("ij,jk->ik", [(2, 3), (4, 5)], "letter 'j' has sizes 3 and 4"),
+    ("ij->ik", [(2, 3)], r"output letters \['k'\] appear in no operand"),
+    ("ij->jj", [(2, 3)], "repeats a letter")])
+def test_einsum_refused(eq, shapes, reason):
+    inputs = [helper.make_tensor_value_info(f"x{i}", onnx.TensorProto.FLOAT, list(s)) for i, s in enumerate(shapes)]
+    node = helper.make_node("Einsum", [f"x{i}" for i in range(len(shapes))], ["y"], equation=eq)
+    g = helper.make_graph([node], "g", inputs, [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    with pytest.raises(AotError, match=reason):
+        compile_model(model, CompileOptions())

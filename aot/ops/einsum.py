@@ -55,10 +55,11 @@ def parse_einsum(equation: str, shapes: list[tuple[int, ...]]) -> EinsumSpec:
             own = len(shape) - len(term.replace("...", ""))
             term = term.replace("...", ell[ell_rank - own:])
         for c, d in zip(term, shape):
+            if c in ell and 1 in (sizes.get(c, d), d):  # ellipsis axes broadcast (numpy's rule)
+                sizes[c] = max(sizes.get(c, d), d)
+                continue
             if c in sizes and sizes[c] != d:
-                # an ellipsis axis of size 1 broadcasts in numpy; the kernel does not, so say so
-                raise ValueError(f"letter '{c}' has sizes {sizes[c]} and {d} (broadcasting over '...' "
-                                 f"is not supported)" if c in ell else f"letter '{c}' has sizes {sizes[c]} and {d}")
+                raise ValueError(f"letter '{c}' has sizes {sizes[c]} and {d}")
             sizes[c] = d
         inputs.append(term)
     if arrow:
