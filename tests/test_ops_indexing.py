@@ -263,3 +263,56 @@ def test_einsum_refused(eq, shapes, reason):
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
     with pytest.raises(AotError, match=reason):
         compile_model(model, CompileOptions())
+
+
+# -- Resize ---------------------------------------------------------------------------------------------
+TRANSFORMS = ["half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "half_pixel_symmetric"]
+
+
+def test_resize_nearest(tmp_path):
+    m = Model(opset=19)
+    for nearest in ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil"):
+        for transform in TRANSFORMS + ["tf_half_pixel_for_nn"]:
+            m.op("Resize", [m.input((1, 2, 3, 4)), "", m.const([1, 1, 1.7, 0.6])], mode="nearest",
+                 nearest_mode=nearest, coordinate_transformation_mode=transform)
+    m.op("Resize", [m.input((1, 1, 4, 4), "uint8"), "", m.const([1, 1, 2, 2])])  # integers are moved
+    m.op("Resize", [m.input((2, 3, 4), "int32"), "", "", m.ints([2, 6, 3])])
+    m.op("Resize", [m.input((1, 2, 3, 5)), "", "", m.ints([6, 3])], axes=[2, 3])
+    m.op("Resize", [m.input((1, 2, 4, 5)), "", "", m.ints([7, 3])], axes=[3, 2], keep_aspect_ratio_policy="not_larger")
+    m.op("Resize", [m.input((1, 2, 4, 5)), "", "", m.ints([7, 3])], axes=[2, 3], keep_aspect_ratio_policy="not_smaller")
+    check(m, tmp_path)
+
+
+@pytest.mark.parametrize("mode", ["linear", "cubic"])
+def test_resize_interpolating(mode, tmp_path):
+    m = Model(opset=19)
+    for transform in TRANSFORMS:
+        m.op("Resize", [m.input((1, 2, 4, 5)), "", m.const([1, 1, 2.0, 1.5])], mode=mode,
+             coordinate_transformation_mode=transform)
+        m.op("Resize", [m.input((1, 1, 6, 7)), "", m.const([1, 1, 0.5, 0.6])], mode=mode,
+             coordinate_transformation_mode=transform)
+    # sizes; ONNX Runtime's cubic takes 2-D or 4-D only
+    m.op("Resize", [m.input((2, 3, 4) if mode == "linear" else (1, 2, 3, 4)), "", "",
+                    m.ints([2, 5, 7] if mode == "linear" else [1, 2, 5, 7])], mode=mode)
+    m.op("Resize", [m.input((1, 2, 8, 8)), "", "", m.ints([3, 5])], mode=mode, axes=[2, 3], antialias=1)
+    m.op("Resize", [m.input((1, 1, 6, 6)), m.const([0.2, 0.3, 0.8, 0.9]), "", m.ints([4, 5])], mode=mode,
+         axes=[2, 3], coordinate_transformation_mode="tf_crop_and_resize")
+    m.op("Resize", [m.input((1, 1, 4, 4)), m.const([0, 0, -0.2, 0.3, 1, 1, 1.3, 0.9]), "", m.ints([1, 1, 5, 3])],
+         mode=mode, coordinate_transformation_mode="tf_crop_and_resize", extrapolation_value=7.5)
+    if mode == "cubic":
+        for a, excl in ((-0.5, 1), (-0.75, 1), (-0.5, 0)):
+            m.op("Resize", [m.input((1, 1, 4, 5)), "", m.const([1, 1, 1.6, 0.7])], mode=mode, cubic_coeff_a=a,
+                 exclude_outside=excl)
+    check(m, tmp_path)
+
+
+def test_resize_older_opsets_and_upsample(tmp_path):
+    m = Model(opset=11)
+    m.op("Resize", [m.input((1, 2, 3, 3)), m.const([]), m.const([1, 1, 2, 2])], mode="linear")
+    m.op("Resize", [m.input((1, 2, 3, 3)), m.const([]), m.const([1, 1, 2, 3])], mode="nearest",
+         coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+    m.op("Resize", [m.input((1, 1, 3, 4)), m.const([]), m.const([]), m.ints([1, 1, 5, 2])], mode="cubic")
+    check(m, tmp_path / "11")
+    m = Model(opset=9)
+    m.op("Upsample", [m.input((1, 2, 2, 3)), m.const([1, 1, 2, 3])], mode="nearest")
+    check(m, tmp_path / "9")
