@@ -31,10 +31,11 @@ def einsum_params(node: Node, graph: Graph) -> dict:
 
 
 def _einsum_check(node: Node, graph: Graph) -> str | None:
-    if any(graph.tensors[n].dtype != "float32" for n in node.inputs):
-        return "Einsum on non-float32 operands"
+    if any(graph.tensors[n].dtype != graph.tensors[node.outputs[0]].dtype for n in node.inputs):
+        return "Einsum operands of different dtypes"
     return None
 
 
-REF.kernel("Einsum", template="ref/einsum.c.j2", check=_einsum_check, output_names=("Y",),
+REF.kernel("Einsum", template="ref/einsum.c.j2", check=_einsum_check, dtypes=("float32", "float64"),
+           output_names=("Y",),
            name="einsum")(einsum_params)

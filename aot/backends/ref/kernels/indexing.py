@@ -23,14 +23,14 @@ NUMERIC = tuple(d for d in ALL_DTYPES if d != "bool")
 INDEX_DTYPES = ("int32", "int64")
 _UNSIGNED_OF = {"int8": "uint32_t", "uint8": "uint32_t", "int16": "uint32_t", "uint16": "uint32_t",
                 "int32": "uint32_t", "uint32": "uint32_t", "int64": "uint64_t", "uint64": "uint64_t"}
-_C_TYPE = {"float32": "float", "int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "uint16": "uint16_t",
+_C_TYPE = {"float32": "float", "float64": "double", "int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "uint16": "uint16_t",
            "int32": "int32_t", "uint32": "uint32_t", "int64": "int64_t", "uint64": "uint64_t", "bool": "uint8_t"}
 
 
 def arith(dtype: str, op: str) -> Callable[[str, str], str]:
     """C for ``a op b`` in ``dtype``. Integers compute in the unsigned type of their width, so an
     overflow wraps (what ONNX Runtime's kernels do on every target) instead of being undefined."""
-    if dtype == "float32":
+    if dtype in ("float32", "float64"):
         return lambda a, b: f"{a} {op} {b}"
     if dtype == "bool":  # add is or, mul is and (ONNX Runtime's bool arithmetic)
         return lambda a, b: f"({a} {'|' if op == '+' else '&'} {b})"
@@ -129,7 +129,7 @@ def onehot_params(node: Node, graph: Graph) -> dict:
     depth = int(float(np.asarray(graph.const(node.inputs[1])).reshape(-1)[0]))
     axis = int(node.attrs.get("axis", -1)) % (len(ind.shape) + 1)
     dtype = ind.dtype
-    if dtype == "float32":
+    if dtype in ("float32", "float64"):
         # compared as floats first: the conversion to int64 below is then always defined (NaN fails)
         in_range = f"raw > {c_float(-depth - 1)} && raw < {c_float(depth)}"
     elif dtype.startswith("uint") or dtype == "bool":

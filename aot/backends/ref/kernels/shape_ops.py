@@ -14,7 +14,7 @@ from .. import REF
 from .data_movement import move, nonempty
 
 # Every type these ops move: bool is uint8_t in C.
-ALL_DTYPES = ("float32", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64", "bool")
+ALL_DTYPES = ("float32", "float64", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64", "bool")
 
 
 def expand_params(node: Node, graph: Graph) -> dict:
