@@ -316,3 +316,94 @@ def test_resize_older_opsets_and_upsample(tmp_path):
     m = Model(opset=9)
     m.op("Upsample", [m.input((1, 2, 2, 3)), m.const([1, 1, 2, 3])], mode="nearest")
     check(m, tmp_path / "9")
+
+
+# -- models -------------------------------------------------------------------------------------------
+def embedding_model(vocab: int = 50, dim: int = 8, tokens: int = 6) -> tuple[onnx.ModelProto, str]:
+    """Token ids (int64 input) -> Gather of a [vocab, dim] table -> mean over tokens -> classifier."""
+    rng = np.random.default_rng(3)
+    inits = [numpy_helper.from_array(rng.standard_normal((vocab, dim)).astype(np.float32), "table"),
+             numpy_helper.from_array(rng.standard_normal((dim, 3)).astype(np.float32), "w"),
+             numpy_helper.from_array(np.array([1], np.int64), "axes")]
+    nodes = [helper.make_node("Gather", ["table", "ids"], ["emb"], name="embed"),
+             helper.make_node("ReduceMean", ["emb", "axes"], ["pooled"], name="pool", keepdims=0),
+             helper.make_node("MatMul", ["pooled", "w"], ["logits"], name="fc"),
+             helper.make_node("Softmax", ["logits"], ["probs"], name="softmax", axis=-1)]
+    g = helper.make_graph(nodes, "embedding", [helper.make_tensor_value_info("ids", onnx.TensorProto.INT64,
+                                                                             [2, tokens])],
+                          [helper.make_tensor_value_info("probs", onnx.TensorProto.FLOAT, [2, 3])], inits)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    onnx.checker.check_model(model, full_check=True)
+    return model, "ids"
+
+
+def test_embedding_lookup(tmp_path):
+    model, name = embedding_model()
+    host = load(write_library(compile_model(model, CompileOptions()), tmp_path / "lib"))
+    rng = np.random.default_rng(0)
+    for ids in (rng.integers(0, 50, (2, 6)), rng.integers(-50, 50, (2, 6)), np.full((2, 6), 49)):
+        feeds = {name: ids.astype(np.int64)}
+        np.testing.assert_allclose(host.run(feeds)[0], run_reference(model, feeds)[0], atol=ATOL, rtol=RTOL)
+
+
+def clamped(indices: np.ndarray, dim: int) -> np.ndarray:
+    """The documented treatment of a runtime index: wrapped once when negative, then clamped."""
+    i = indices.astype(np.int64)
+    i = np.where(i < 0, i + dim, i)
+    return np.clip(i, 0, dim - 1).astype(indices.dtype)
+
+
+BAD = np.array([[1000, -1000], [np.iinfo(np.int64).max, np.iinfo(np.int64).min], [5, -6]], np.int64)
+
+
+def out_of_range_model() -> tuple[onnx.ModelProto, dict[str, np.ndarray], dict[str, np.ndarray], Model]:
+    """Every runtime-index op fed indices far outside their axes: the model, its feeds, and the same
+    feeds with the indices clamped (what the C computes; ONNX Runtime runs those)."""
+    m = Model(opset=18)
+    bad32 = np.array([[7, -9], [2 ** 31 - 1, -2 ** 31], [0, 3]], np.int32)
+    fixed: dict[str, np.ndarray] = {}
+
+    def bad(values: np.ndarray, clamp: np.ndarray) -> str:
+        name = m.feed(values)
+        fixed[name] = clamp
+        return name
+
+    m.op("Gather", [m.input((5, 4)), bad(BAD, clamped(BAD, 5))])
+    m.op("Gather", [m.input((3, 5), "int32"), bad(bad32, clamped(bad32, 5))], axis=1)
+    m.op("GatherElements", [m.input((3, 2)), bad(BAD, clamped(BAD, 3))])
+    tuples = np.stack([clamped(BAD[:, 0], 3), clamped(BAD[:, 1], 4)], axis=1)
+    m.op("GatherND", [m.input((3, 4)), bad(BAD, tuples)])
+    m.op("ScatterND", [m.input((3, 4)), bad(BAD, tuples), m.input((3,))])
+    column = BAD[:, :1].copy()
+    m.op("ScatterElements", [m.input((3, 2)), bad(column, clamped(column, 3)), m.input((3, 1))], axis=0,
+         reduction="add")
+    m.op("OneHot", [m.feed(BAD), m.ints(4), m.const([0.0, 1.0])])  # out of range: a row of off values
+    return m.proto(), m.feeds, {**m.feeds, **fixed}, m
+
+
+def test_out_of_range_indices_are_clamped(tmp_path):
+    model, feeds, fixed, m = out_of_range_model()
+    host = load(write_library(compile_model(model, CompileOptions()), tmp_path / "lib"))
+    assert_matches(m, host.run(feeds), run_reference(model, fixed))
+
+
+def test_out_of_range_indices_under_sanitizers(tmp_path):
+    """The same model built with clang -fsanitize=address,undefined: no report, same outputs."""
+    from test_sanitizers import build_sanitized, sanitizer_compiler
+    cc = sanitizer_compiler("clang", tmp_path)
+    model, feeds, fixed, m = out_of_range_model()
+    compiled = compile_model(model, CompileOptions())
+    meta = compiled.metadata
+    exe = build_sanitized(write_library(compiled, tmp_path / "lib"), meta, cc)
+    record = b"".join(np.ascontiguousarray(feeds[s["onnx_name"]], s["dtype"]).tobytes() for s in meta["inputs"])
+    (tmp_path / "in.bin").write_bytes(record)
+    run = subprocess.run([str(exe), str(tmp_path / "in.bin"), str(tmp_path / "out.bin"), "1"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and "runtime error" not in run.stderr and "Sanitizer" not in run.stderr, run.stderr[-3000:]
+    raw, pos, got = (tmp_path / "out.bin").read_bytes(), 0, []
+    for o in meta["outputs"]:
+        n = o["size"] * np.dtype(o["dtype"]).itemsize
+        got.append(np.frombuffer(raw[pos:pos + n], o["dtype"]).reshape(o["shape"]))
+        pos += n
+    assert_matches(m, got, run_reference(model, fixed))
