@@ -407,3 +407,112 @@ def test_out_of_range_indices_under_sanitizers(tmp_path):
         got.append(np.frombuffer(raw[pos:pos + n], o["dtype"]).reshape(o["shape"]))
         pos += n
     assert_matches(m, got, run_reference(model, fixed))
+
+
+def unet_model() -> onnx.ModelProto:
+    """A small U-Net: two downsampling stages, Resize back up (nearest, then linear) with skip Concats."""
+    rng = np.random.default_rng(5)
+    inits, nodes = [], []
+
+    def conv(x: str, cin: int, cout: int, name: str) -> str:
+        inits.append(numpy_helper.from_array((rng.standard_normal((cout, cin, 3, 3)) * 0.3).astype(np.float32),
+                                             f"{name}.w"))
+        inits.append(numpy_helper.from_array((rng.standard_normal(cout) * 0.1).astype(np.float32), f"{name}.b"))
+        nodes.append(helper.make_node("Conv", [x, f"{name}.w", f"{name}.b"], [f"{name}.c"], name=name, pads=[1] * 4))
+        nodes.append(helper.make_node("Relu", [f"{name}.c"], [f"{name}.r"], name=f"{name}.relu"))
+        return f"{name}.r"
+
+    def pool(x: str, name: str) -> str:
+        nodes.append(helper.make_node("MaxPool", [x], [name], name=name, kernel_shape=[2, 2], strides=[2, 2]))
+        return name
+
+    def up(x: str, name: str, mode: str) -> str:
+        inits.append(numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), f"{name}.scales"))
+        nodes.append(helper.make_node("Resize", [x, "", f"{name}.scales"], [name], name=name, mode=mode,
+                                      coordinate_transformation_mode="half_pixel" if mode == "linear" else "asymmetric",
+                                      nearest_mode="floor"))
+        return name
+
+    def cat(a: str, b: str, name: str) -> str:
+        nodes.append(helper.make_node("Concat", [a, b], [name], name=name, axis=1))
+        return name
+
+    e1 = conv("image", 1, 4, "enc1")
+    e2 = conv(pool(e1, "down1"), 4, 8, "enc2")
+    mid = conv(pool(e2, "down2"), 8, 8, "mid")
+    d2 = conv(cat(up(mid, "up2", "nearest"), e2, "skip2"), 16, 8, "dec2")
+    d1 = conv(cat(up(d2, "up1", "linear"), e1, "skip1"), 12, 4, "dec1")
+    inits.append(numpy_helper.from_array((rng.standard_normal((2, 4, 1, 1)) * 0.5).astype(np.float32), "head.w"))
+    nodes.append(helper.make_node("Conv", [d1, "head.w"], ["mask"], name="head"))
+    g = helper.make_graph(nodes, "unet", [helper.make_tensor_value_info("image", onnx.TensorProto.FLOAT, [1, 1, 16, 16])],
+                          [helper.make_tensor_value_info("mask", onnx.TensorProto.FLOAT, [1, 2, 16, 16])], inits)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def test_unet_with_resize_passes_verify(tmp_path, capsys):
+    from aot.cli import main
+    path = tmp_path / "unet.onnx"
+    onnx.save(unet_model(), str(path))
+    code = main(["verify", str(path), "--samples", "3"])
+    out = capsys.readouterr().out
+    assert code == 0 and "verify: PASS" in out, out
+
+
+# -- ONNX node tests with integer, bool or float64 data ------------------------------------------------
+# tests/test_onnx_conformance.py runs the node tests whose data is float32; these ops mostly take or
+# give indices (int64), bool masks or float64 data, so their other node tests run here, with the same
+# freezing, build and tolerance.
+import test_onnx_conformance as conformance  # noqa: E402
+
+INDEXING_OPS = {"Gather", "GatherElements", "GatherND", "ScatterND", "ScatterElements", "Expand", "Tile", "Range",
+                "ConstantOfShape", "TopK", "ArgMax", "ArgMin", "CumSum", "Trilu", "OneHot", "DepthToSpace",
+                "SpaceToDepth", "Resize", "Upsample", "Einsum", "NonZero"}
+TYPED_DTYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.BOOL} | {
+    getattr(onnx.TensorProto, t) for t in ("INT8", "UINT8", "INT16", "UINT16", "INT32", "UINT32", "INT64", "UINT64")}
+# Node tests of these ops that cannot compile, with why.
+TYPED_REFUSED = {
+    "test_tril_zero": "an empty (0-sized) tensor is refused at import",
+    "test_triu_zero": "an empty (0-sized) tensor is refused at import",
+}
+
+
+def typed_node_cases() -> list:
+    if not conformance.NODE_DIR.is_dir():
+        return []
+    supported = set(conformance.REF.supported_ops())
+    float_suite = {c.name for c in conformance.CASES}
+    cases = []
+    for folder in sorted(conformance.NODE_DIR.iterdir()):
+        if folder.name in float_suite or not (folder / "model.onnx").is_file():
+            continue
+        model = onnx.load(str(folder / "model.onnx"), load_external_data=False)
+        ops = tuple(sorted({n.op_type for n in model.graph.node}))
+        if not ops or not set(ops) <= supported or not set(ops) & INDEXING_OPS:
+            continue
+        if any(n.domain not in ("", "ai.onnx") for n in model.graph.node):
+            continue
+        values = list(model.graph.input) + list(model.graph.output)
+        if any(conformance._elem_type(vi) not in TYPED_DTYPES for vi in values):
+            continue
+        sets = sorted(folder.glob("test_data_set_*"))
+        if sets:
+            cases.append(conformance.Case(folder.name, folder, conformance.default_opset(model), ops,
+                                          tuple(conformance.inputs_to_freeze(model)), sets))
+    return cases
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.name) for c in typed_node_cases()
+                                  if c.name not in TYPED_REFUSED])
+def test_typed_node_test(case, tmp_path):
+    problems = conformance.run_case(case, tmp_path)
+    assert not problems, f"{case.name} ({', '.join(case.ops)}): " + "; ".join(problems)
+
+
+@pytest.mark.parametrize("name", sorted(TYPED_REFUSED))
+def test_typed_node_test_refused(name, tmp_path):
+    case = next(c for c in typed_node_cases() if c.name == name)
+    with pytest.raises(AotError):
+        conformance.run_case(case, tmp_path)
