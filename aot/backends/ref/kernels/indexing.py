@@ -156,8 +156,15 @@ def topk_params(node: Node, graph: Graph) -> dict:
     x = graph.tensors[node.inputs[0]]
     axis = int(node.attrs.get("axis", -1)) % len(x.shape)
     k = int(np.asarray(graph.const(node.inputs[1])).reshape(-1)[0])
-    op = ">" if int(node.attrs.get("largest", 1)) else "<"
-    return {**_slices(x.shape, axis), "k": k, "better": lambda a, b: f"{a} {op} {b}"}
+    largest = bool(int(node.attrs.get("largest", 1)))
+    if x.dtype not in ("float32", "float64"):
+        op = ">" if largest else "<"
+        better = lambda a, b: f"{a} {op} {b}"  # noqa: E731
+    elif largest:  # NaN ranks above every number (ONNX Runtime's order), so it comes first ...
+        better = lambda a, b: f"({a} > {b} || ({a} != {a} && {b} == {b}))"  # noqa: E731
+    else:  # ... and is the last candidate for the smallest
+        better = lambda a, b: f"({a} < {b} || ({b} != {b} && {a} == {a}))"  # noqa: E731
+    return {**_slices(x.shape, axis), "k": k, "better": better}
 
 
 REF.kernel("TopK", template="ref/indexing/topk.c.j2", static_inputs=(1,), dtypes=NUMERIC, input_names=("X", "K"),

@@ -6,6 +6,7 @@ already; the kernel serves graphs built after import)."""
 from __future__ import annotations
 
 import numpy as np
+from onnx import numpy_helper
 
 from ....codegen.cformat import c_array_body
 from ....codegen.cformat import strides as dense_strides
@@ -72,15 +73,27 @@ REF.kernel("DepthToSpace", "SpaceToDepth", template="ref/copy.c.j2", dtypes=ALL_
            output_names=("Y",), name="depth_space")(depth_space_params)
 
 
-def constant_params(node: Node, graph: Graph) -> dict:
-    """The output of a node whose every input is a constant, computed by ONNX's reference evaluator."""
-    from ....frontend.node_eval import evaluate
-    import onnx
-
-    proto = onnx.helper.make_node(node.op_type, [n or "" for n in node.inputs], list(node.outputs), **node.attrs)
-    values = evaluate(proto, [(n, np.asarray(graph.const(n))) for n in node.inputs if n], {"": graph.opset})
+def constant_values(node: Node, graph: Graph) -> np.ndarray:
+    """The output of Range, ConstantOfShape or NonZero from their constant inputs."""
     y = graph.tensors[node.outputs[0]]
-    return {"table": c_array_body(np.asarray(values[0]).astype(y.dtype)), "size": y.size}
+    if node.op_type == "Range":
+        start, _, delta = (np.asarray(graph.const(n)).reshape(()) for n in node.inputs[:3])
+        # ONNX Runtime adds delta repeatedly (in the output type), not start + i * delta
+        values, v = [], start.astype(y.dtype)
+        for _ in range(y.size):
+            values.append(v)
+            v = (v + delta).astype(y.dtype)
+        return np.asarray(values, y.dtype)
+    if node.op_type == "ConstantOfShape":
+        value = node.attrs.get("value")
+        fill = numpy_helper.to_array(value).reshape(-1)[0] if value is not None else 0
+        return np.full(y.shape, fill, y.dtype)
+    return np.asarray(np.nonzero(np.asarray(graph.const(node.inputs[0]))), np.int64).reshape(y.shape)
+
+
+def constant_params(node: Node, graph: Graph) -> dict:
+    y = graph.tensors[node.outputs[0]]
+    return {"table": c_array_body(constant_values(node, graph)), "size": y.size}
 
 
 def _constant_check(node: Node, graph: Graph) -> str | None:
