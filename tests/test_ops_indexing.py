@@ -290,6 +290,8 @@ def test_resize_nearest(tmp_path):
     m.op("Resize", [m.input((1, 1, 4, 4), "uint8"), "", m.const([1, 1, 2, 2])])  # integers are moved
     m.op("Resize", [m.input((2, 3, 4), "int32"), "", "", m.ints([2, 6, 3])])
     m.op("Resize", [m.input((1, 2, 3, 5)), "", "", m.ints([6, 3])], axes=[2, 3])
+    m.op("Resize", [m.input((1, 2, 3, 4)), "", m.const([1, 1, 1, 1])], mode="linear")  # every axis kept: a copy
+    m.op("Resize", [m.input((1, 1, 1, 1)), "", m.const([1, 1, 1, 1])], mode="cubic")
     m.op("Resize", [m.input((1, 2, 4, 5)), "", "", m.ints([7, 3])], axes=[3, 2], keep_aspect_ratio_policy="not_larger")
     m.op("Resize", [m.input((1, 2, 4, 5)), "", "", m.ints([7, 3])], axes=[2, 3], keep_aspect_ratio_policy="not_smaller")
     check(m, tmp_path)

@@ -204,14 +204,24 @@ def resize_params(node: Node, graph: Graph) -> dict:
     ys = dense_strides(y.shape)
     # the loop variable of each axis ("0" where the output axis has size 1: no loop)
     var = [f"o{a}" if y.shape[a] > 1 else "0" for a in range(rank)]
-    direct = [f"{var[a]} * {xs[a]}" for a in range(rank) if a not in tables and y.shape[a] > 1]
+    def term(a: int, stride: int) -> str:
+        return var[a] + (f" * {stride}" if stride != 1 else "")
+
+    direct = [term(a, xs[a]) for a in range(rank) if a not in tables and y.shape[a] > 1]
     return {"tables": [tables[a] for a in sorted(tables)], "loops": [(var[a], y.shape[a]) for a in range(rank)
                                                                       if y.shape[a] > 1],
             "var": var, "base": " + ".join(direct) or "0",
-            "yoff": " + ".join(f"{var[a]} * {ys[a]}" for a in range(rank) if y.shape[a] > 1) or "0",
-            "extrapolation": c_float(at["extrapolation"]), "weighted": at["mode"] != "nearest",
-            "array": lambda values: c_array_body(np.asarray(values, np.float32 if isinstance(values[0], float)
-                                                                else np.int64), per_line=12)}
+            "yoff": " + ".join(term(a, ys[a]) for a in range(rank) if y.shape[a] > 1) or "0",
+            # nearest (and any Resize that leaves every axis as it is): one read per output element
+            "pick": " + ".join(direct + [f"ix{a}[{var[a]}]" for a in sorted(tables)]) or "0",
+            "extrapolation": c_float(at["extrapolation"]), "weighted": at["mode"] != "nearest" and bool(tables),
+            "array": _c_table}
+
+
+def _c_table(values: list) -> str:
+    """A table's initializer, 8 values a line, indented inside the kernel's body."""
+    data = np.asarray(values, np.float32 if isinstance(values[0], float) else np.int64)
+    return c_array_body(data, per_line=8).replace(",\n  ", ",\n        ")
 
 
 def _resize_check(node: Node, graph: Graph) -> str | None:
