@@ -555,3 +555,36 @@ def test_constant_kernel_tables(op, inputs, attrs):
     got = constant_values(node, g)
     assert got.dtype == want.dtype and got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+# -- validation ---------------------------------------------------------------------------------------
+F, I64 = onnx.TensorProto.FLOAT, onnx.TensorProto.INT64
+SCALES2 = [("r", np.zeros(0, np.float32)), ("s", np.array([1, 1, 2, 2], np.float32))]
+
+
+@pytest.mark.parametrize("op,inputs,inits,attrs,reason", [
+    ("Resize", [("x", F, [1, 1, 2, 2]), ("", 0, 0), ("s", F, [4])], [], {}, "scales must be a compile-time constant"),
+    ("Resize", [("x", F, [1, 1, 2, 2])], SCALES2, {"mode": "area"}, "mode 'area' is not nearest, linear, cubic"),
+    ("Resize", [("x", F, [1, 1, 2, 2])], SCALES2, {"coordinate_transformation_mode": "weird"},
+     "coordinate_transformation_mode 'weird' is not one of"),
+    ("Resize", [("x", F, [1, 1, 2, 2])], SCALES2, {"nearest_mode": "up"}, "nearest_mode 'up' is not one of"),
+    ("Resize", [("x", F, [1, 1, 2, 2])], [SCALES2[0], ("s", np.array([1, 1, 2, -2], np.float32))], {"mode": "linear"},
+     r"scales \[1.0, 1.0, 2.0, -2.0\] must be positive"),
+    ("TopK", [("x", F, [3, 4]), ("k", I64, [1])], [], {}, "K is a runtime input"),
+    ("DepthToSpace", [("x", F, [1, 8, 2, 2])], [], {"blocksize": 2, "mode": "XYZ"}, "mode 'XYZ' is not DCR or CRD"),
+    ("Tile", [("x", F, [2, 2]), ("r", I64, [2])], [], {}, "repeats is a runtime input"),
+    ("ScatterElements", [("x", F, [3, 3]), ("i", I64, [1, 3]), ("u", F, [1, 3])], [], {"reduction": "avg"},
+     "reduction 'avg' is not none, add, mul, max or min"),
+    ("CumSum", [("x", F, [3, 3]), ("a", I64, [])], [], {}, "axis is a runtime input"),
+    ("Trilu", [("x", F, [3, 3]), ("k", I64, [])], [], {}, "k is a runtime input"),
+    ("Einsum", [("a", F, [2, 3]), ("b", F, [3, 4])], [], {"equation": "ij,jk->ik,"}, "characters other than letters"),
+])
+def test_invalid_nodes_are_refused_with_reasons(op, inputs, inits, attrs, reason):
+    vis = [helper.make_tensor_value_info(n, t, s) for n, t, s in inputs if n]
+    names = [n for n, _, _ in inputs] + [n for n, _ in inits]
+    node = helper.make_node(op, names, ["y", "i"] if op == "TopK" else ["y"], **attrs)
+    outs = [helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in node.output]
+    g = helper.make_graph([node], "g", vis, outs, [numpy_helper.from_array(v, n) for n, v in inits])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+    with pytest.raises(AotError, match=f"invalid {op} .*{reason}"):
+        compile_model(model, CompileOptions())
