@@ -290,6 +290,8 @@ def test_resize_nearest(tmp_path):
     m.op("Resize", [m.input((1, 1, 4, 4), "uint8"), "", m.const([1, 1, 2, 2])])  # integers are moved
     m.op("Resize", [m.input((2, 3, 4), "int32"), "", "", m.ints([2, 6, 3])])
     m.op("Resize", [m.input((1, 2, 3, 5)), "", "", m.ints([6, 3])], axes=[2, 3])
+    m.op("Resize", [m.input((1, 1, 4, 4)), m.const([0, 0, -0.3, 0.1, 1, 1, 0.9, 1.4]), "", m.ints([1, 1, 3, 5])],
+         coordinate_transformation_mode="tf_crop_and_resize", extrapolation_value=2.0)
     m.op("Resize", [m.input((1, 2, 3, 4)), "", m.const([1, 1, 1, 1])], mode="linear")  # every axis kept: a copy
     m.op("Resize", [m.input((1, 1, 1, 1)), "", m.const([1, 1, 1, 1])], mode="cubic")
     m.op("Resize", [m.input((1, 2, 4, 5)), "", "", m.ints([7, 3])], axes=[3, 2], keep_aspect_ratio_policy="not_larger")
@@ -483,7 +485,7 @@ import test_onnx_conformance as conformance  # noqa: E402
 
 INDEXING_OPS = {"Gather", "GatherElements", "GatherND", "ScatterND", "ScatterElements", "Expand", "Tile", "Range",
                 "ConstantOfShape", "TopK", "ArgMax", "ArgMin", "CumSum", "Trilu", "OneHot", "DepthToSpace",
-                "SpaceToDepth", "Resize", "Upsample", "Einsum", "NonZero"}
+                "SpaceToDepth", "Resize", "Upsample", "Einsum", "NonZero", "Scatter"}
 TYPED_DTYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.BOOL} | {
     getattr(onnx.TensorProto, t) for t in ("INT8", "UINT8", "INT16", "UINT16", "INT32", "UINT32", "INT64", "UINT64")}
 # Node tests of these ops that cannot compile, with why.

@@ -222,6 +222,8 @@ def _einsum_macs(graph: Graph, node: Node) -> int:
 
 for _op, _validate in (("GatherElements", validate_gather_elements), ("GatherND", validate_gather_nd),
                        ("ScatterND", validate_scatter_nd), ("ScatterElements", validate_scatter_elements),
+                       # Scatter: ScatterElements' name before opset 11 (the importer's upgrade renames it)
+                       ("Scatter", validate_scatter_elements),
                        ("OneHot", validate_onehot), ("Expand", validate_expand), ("Tile", validate_tile),
                        ("Range", validate_static_shape), ("ConstantOfShape", validate_static_shape),
                        ("NonZero", validate_static_shape), ("DepthToSpace", validate_depth_space),

@@ -85,7 +85,7 @@ def elements_params(node: Node, graph: Graph) -> dict:
     x, i = graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
     axis = int(node.attrs.get("axis", 0)) % len(x.shape)
     xs = dense_strides(x.shape)
-    scatter = node.op_type == "ScatterElements"
+    scatter = node.op_type in ("ScatterElements", "Scatter")
     return {"dims": list(i.shape), "noff": lin("i", list(dense_strides(i.shape))), "xoff": lin("i", list(xs), axis),
             "axis": axis, "axis_stride": xs[axis], "dim": x.shape[axis], "scatter": scatter,
             "reduce": reduction(x.dtype, node.attrs.get("reduction", "none")) if scatter else None}
@@ -100,7 +100,7 @@ def _scatter_check(node: Node, graph: Graph) -> str | None:
 
 REF.kernel("GatherElements", template="ref/indexing/elements.c.j2", check=_indices_check, dtypes=ALL_DTYPES,
            input_names=("X", "I"), output_names=("Y",), name="gather_elements")(elements_params)
-REF.kernel("ScatterElements", template="ref/indexing/elements.c.j2", check=_scatter_check, dtypes=ALL_DTYPES,
+REF.kernel("ScatterElements", "Scatter", template="ref/indexing/elements.c.j2", check=_scatter_check, dtypes=ALL_DTYPES,
            input_names=("X", "I", "U"), output_names=("Y",), name="scatter_elements")(elements_params)
 
 
