@@ -203,10 +203,6 @@ def validate_einsum(graph: Graph, node: Node) -> str | None:
     return None
 
 
-def _output_size(graph: Graph, node: Node) -> int:
-    return sum(graph.tensors[o].size for o in node.outputs if o)
-
-
 def _input_size(graph: Graph, node: Node) -> int:
     return graph.tensors[node.inputs[0]].size
 

@@ -36,7 +36,7 @@ def validate_resize(graph: Graph, node: Node) -> str | None:
         return f"mode '{mode}' is not {', '.join(MODES)}"
     rank = len(graph.tensors[node.inputs[0]].shape)
     if node.op_type == "Upsample":
-        given, scales = _operand(graph, node, 1)
+        _, scales = _operand(graph, node, 1)
         if scales is None and "scales" in a:
             scales = np.asarray(a["scales"], np.float32)
         if scales is None:
@@ -69,7 +69,7 @@ def validate_resize(graph: Graph, node: Node) -> str | None:
     if (given <= 0).any():
         return f"{'scales' if has_scales else 'sizes'} {given.tolist()} must be positive"
     if transform == "tf_crop_and_resize":
-        has_roi, roi = _operand(graph, node, 1)
+        _, roi = _operand(graph, node, 1)
         if roi is None:
             return "tf_crop_and_resize needs a constant roi"
         if roi.size != 2 * len(axes):

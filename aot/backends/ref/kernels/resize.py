@@ -47,7 +47,7 @@ def _operand(graph: Graph, node: Node, idx: int) -> np.ndarray | None:
 
 def resize_attributes(node: Node, graph: Graph) -> dict:
     """The node's settings in Resize-19 terms, per axis of the input (Upsample included)."""
-    x, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
+    x = graph.tensors[node.inputs[0]]
     rank = len(x.shape)
     a = node.attrs
     if node.op_type == "Upsample":
@@ -80,7 +80,6 @@ def resize_attributes(node: Node, graph: Graph) -> dict:
         flat = roi_given.reshape(-1).tolist()
         for i, ax in enumerate(axes):
             roi[ax], roi[rank + ax] = flat[i], flat[len(axes) + i]
-    del y
     return {"mode": a.get("mode", "nearest"), "transform": a.get("coordinate_transformation_mode", "half_pixel"),
             "nearest_mode": a.get("nearest_mode", "round_prefer_floor"),
             "cubic_a": float(a.get("cubic_coeff_a", -0.75)), "exclude_outside": bool(int(a.get("exclude_outside", 0))),
