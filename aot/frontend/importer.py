@@ -21,6 +21,7 @@ from ..errors import AotError, Blocker, ShapeError, unsupported_models_error
 from ..ir import Graph
 from ..ir.dtypes import np_dtype_of
 from .checks import size_problem, type_constraint_problem
+from .legacy_resize import apply_legacy_resize_attributes, legacy_resize_attributes
 from .loader import default_opset, load_onnx
 from .node_eval import ValueDependentShape, evaluate, infer
 
@@ -57,9 +58,11 @@ class _Importer:
         """Bring old models to opset 13, where ops take their modern (input-based) forms."""
         if default_opset(model) >= CANONICAL_MIN_OPSET:
             return model
+        legacy_resizes = legacy_resize_attributes(model, self.model_name) if default_opset(model) < 11 else {}
         try:
             upgraded = version_converter.convert_version(model, CANONICAL_MIN_OPSET)
             upgraded.ir_version = max(upgraded.ir_version, 7)
+            apply_legacy_resize_attributes(upgraded, legacy_resizes)
             return upgraded
         except Exception as exc:  # the converter raises bare RuntimeErrors/IndexErrors on odd models
             raise AotError(f"could not upgrade the model from opset {default_opset(model)} to "
