@@ -58,7 +58,7 @@ class _Importer:
         """Bring old models to opset 13, where ops take their modern (input-based) forms."""
         if default_opset(model) >= CANONICAL_MIN_OPSET:
             return model
-        legacy_resizes = legacy_resize_attributes(model, self.model_name) if default_opset(model) < 11 else {}
+        legacy_resizes = legacy_resize_attributes(model, self.model_name, self.freeze) if default_opset(model) < 11 else {}
         try:
             upgraded = version_converter.convert_version(model, CANONICAL_MIN_OPSET)
             upgraded.ir_version = max(upgraded.ir_version, 7)

@@ -16,9 +16,12 @@ from ..errors import AotError
 LEGACY = ("Resize", "Upsample")
 
 
-def legacy_resize_attributes(model: onnx.ModelProto, model_name: str) -> dict[str, dict[str, str]]:
-    """Output name -> the attributes its Resize must get after the upgrade (models before opset 11)."""
+def legacy_resize_attributes(model: onnx.ModelProto, model_name: str,
+                             frozen: dict[str, np.ndarray] | None = None) -> dict[str, dict[str, str]]:
+    """Output name -> the attributes its Resize must get after the upgrade (models before opset 11);
+    ``frozen``: graph inputs given as constants."""
     inits = {t.name: t for t in model.graph.initializer}
+    inits.update({name: numpy_helper.from_array(np.asarray(v), name) for name, v in (frozen or {}).items()})
     constants = {n.output[0]: n for n in model.graph.node if n.op_type == "Constant"}
     wanted: dict[str, dict[str, str]] = {}
     for node in model.graph.node:

@@ -2,6 +2,8 @@
 the outer loops, the reduced axes the inner loops, each merged where the input is contiguous."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from ....codegen.cformat import c_float
@@ -53,10 +55,17 @@ def reduce_params(node: Node, graph: Graph) -> dict:
     if count == 0:  # the empty set: the reduction's identity (NaN for a mean, log(0) = -inf)
         result = {"ReduceMean": "NAN", "ReduceLogSum": "(-INFINITY)", "ReduceLogSumExp": "(-INFINITY)",
                   "ReduceL2": "0.0f", "ReduceMax": "(-INFINITY)", "ReduceMin": "INFINITY"}.get(node.op_type, init)
+    result = result.format(n=c_float(count))
+    if x.dtype == "float64":  # the double forms of the float32 math functions
+        init, update, result = (_double_math(e) for e in (init, update, result))
     return {"kdims": kdims, "kx": kx, "ky": ky, "rdims": rdims, "rx": rx, "init": init, "update": update,
-            "result": result.format(n=c_float(count)), "two_pass": node.op_type == "ReduceLogSumExp" and count > 0,
+            "result": result, "two_pass": node.op_type == "ReduceLogSumExp" and count > 0,
             "empty": count == 0, "out_size": graph.tensors[node.outputs[0]].size}
 
 
-REF.kernel(*REDUCTIONS, template="ref/reduce.c.j2", static_inputs=(1,), input_names=("X",),
-           output_names=("Y",))(reduce_params)
+def _double_math(expr: str) -> str:
+    return re.sub(r"\b(expf|logf|sqrtf|fabsf)\(", lambda m: m.group(1)[:-1] + "(", expr)
+
+
+REF.kernel(*REDUCTIONS, template="ref/reduce.c.j2", static_inputs=(1,), dtypes=("float32", "float64"),
+           input_names=("X",), output_names=("Y",))(reduce_params)
