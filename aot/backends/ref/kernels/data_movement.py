@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 from ....codegen.cformat import strides as dense_strides
 from ....ir import Graph, Node
+from ....ops.ctyping import ALL as ALL_DTYPES
 from .. import REF
 
-ANY_DTYPE = ("float32", "int8", "uint8", "int16", "int32", "int64")
+ANY_DTYPE = ALL_DTYPES  # moving values works the same for every element type
 
 
 @dataclass

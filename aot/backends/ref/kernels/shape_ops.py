@@ -11,11 +11,9 @@ from onnx import numpy_helper
 from ....codegen.cformat import c_array_body
 from ....codegen.cformat import strides as dense_strides
 from ....ir import Graph, Node
+from ....ops.ctyping import ALL as ALL_DTYPES  # every type these ops move: bool is uint8_t in C
 from .. import REF
 from .data_movement import move, nonempty
-
-# Every type these ops move: bool is uint8_t in C.
-ALL_DTYPES = ("float32", "float64", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64", "bool")
 
 
 def expand_params(node: Node, graph: Graph) -> dict:
