@@ -159,6 +159,16 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _kernel_dtypes(kernel, op: str) -> tuple[str, ...]:
+    """The dtypes a kernel runs ``op`` on: a generic elementwise kernel only those of the op's form."""
+    from ..ops import op_spec
+    spec = op_spec(op)
+    form = spec and (spec.unary or spec.broadcast)
+    if kernel.plain and form is not None:
+        return tuple(d for d in kernel.dtypes if d in form.dtypes)
+    return kernel.dtypes
+
+
 def cmd_ops(args: argparse.Namespace) -> int:
     from ..backends.registry import REGISTRY
     from ..plugins import load_plugins
@@ -172,7 +182,7 @@ def cmd_ops(args: argparse.Namespace) -> int:
         backend = REGISTRY.get(name)
         kernels = getattr(backend, "kernels", None)
         for op in backend.supported_ops():
-            dtypes = {d for k in kernels or [] if op in k.op_types for d in k.dtypes}
+            dtypes = {d for k in kernels or [] if op in k.op_types for d in _kernel_dtypes(k, op)}
             table.setdefault(op, {})[name] = dtypes
     width = max((len(op) for op in table), default=2)
     for op in sorted(table):

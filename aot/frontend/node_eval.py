@@ -65,18 +65,23 @@ def infer(node: onnx.NodeProto, inputs: list[tuple[str, tuple, str, np.ndarray |
         # (NonZero, Reshape to a computed shape) from a static one.
         runtime = [n for n, _, _, d in inputs if d is None]
         evaluator = ReferenceEvaluator(_single_node_model(node, [(n, s, t, None) for n, s, t, _ in inputs], opsets))
-        shapes = []
-        for fill in (_zeros, _ramp):
-            feeds = {n: (d if d is not None else fill(s, t)) for n, s, t, d in inputs}
+
+        def shapes_with(ramped: set[str]) -> list[tuple[tuple[int, ...], str]] | None:
+            """Output shapes with the ``ramped`` runtime inputs filled 1..7 and the others 0 (None: fails)."""
+            feeds = {n: (d if d is not None else (_ramp if n in ramped else _zeros)(s, t)) for n, s, t, d in inputs}
             try:
-                results = [np.asarray(r) for r in evaluator.run(None, feeds)]
+                return [(tuple(np.asarray(r).shape), np.asarray(r).dtype.name) for r in evaluator.run(None, feeds)]
             except Exception:  # noqa: BLE001 - the evaluator raises numpy's errors for impossible shapes
-                if runtime:
-                    raise ValueDependentShape(runtime) from None
-                raise
-            shapes.append([(tuple(r.shape), r.dtype.name) for r in results])
-        if shapes[0] != shapes[1]:
-            raise ValueDependentShape(runtime)
+                return None
+
+        base = shapes_with(set())
+        if base is None and not runtime:
+            evaluator.run(None, {n: d for n, _, _, d in inputs})  # raises the evaluator's own error
+        if base is None or shapes_with(set(runtime)) != base:
+            # The inputs whose values change the shape on their own (all of them when none does alone).
+            culprits = [r for r in runtime if shapes_with({r}) != base]
+            raise ValueDependentShape(culprits or runtime)
+        shapes = [base]
         for o, shape_dtype in zip([o for o in node.output if o], shapes[0]):
             found[o] = shape_dtype
     return [found[o] for o in node.output if o]
