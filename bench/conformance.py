@@ -173,7 +173,9 @@ def _twin_op(twin: str) -> str | None:
 # -- why a test failed --------------------------------------------------------------------------
 
 ELEM_TYPE = re.compile(r"element type TensorProto\.(\w+)")
-REJECTED_OP = re.compile(r"operator (\S+) \(.*?is not supported(?: \((.*)\))?")
+# aot's unsupported-model error: one "OP (opset N, dtypes): node(s) 'a', 'b': reason" per blocker
+BLOCKER = re.compile(r"(?:cannot compile |^  )(\S+) \(opset [^)]*\): nodes? '.*?'(?:, '.*?')*(?: and \d+ more)?: "
+                     r"(.*?)(?:\. `aot ops` lists.*)?$", re.M)
 REJECTED_DTYPE = re.compile(r"dtype (\w+) of")
 QUANTIZED_AS = re.compile(r"quantized as (\w+)")
 
@@ -239,11 +241,14 @@ def classify(exc: BaseException, stage: str, info: TestInfo, model: onnx.ModelPr
         return "shape/import error", "test data unreadable"
     # compile: what aot refused, most specific first
     if isinstance(exc, UnsupportedOpError):
-        match = REJECTED_OP.search(text)
-        op, why = (match.group(1), match.group(2) or "") if match else ("?", "")
+        blockers = BLOCKER.findall(text)
+        # the blocker of the op under test when it is one of them, else the first
+        op, why = next((b for b in blockers if b[0].split(".")[-1] == info.op), blockers[0] if blockers else ("?", ""))
         op = next((u for u in info.unknown_ops if u.split(".")[-1] == op), op)  # with its domain, if any
-        if "op not implemented" in why or not why:
+        if "no backend implements" in why or "op not implemented" in why or "domain" in why or not why:
             return "unsupported op", f"unsupported op {op}"
+        if "output shape depends on input values" in why:
+            return "unsupported op variant", f"{op}: output shape depends on runtime input values"
         dtype = REJECTED_DTYPE.search(why)
         if dtype:
             return "unsupported dtype", f"unsupported dtype {dtype.group(1)} ({op})"

@@ -21,6 +21,7 @@ from ..errors import AotError, Blocker, ShapeError, unsupported_models_error
 from ..ir import Graph
 from ..ir.dtypes import np_dtype_of
 from .checks import size_problem, type_constraint_problem
+from .functions import expand_function_ops
 from .legacy_resize import apply_legacy_resize_attributes, legacy_resize_attributes
 from .loader import default_opset, load_onnx
 from .node_eval import ValueDependentShape, evaluate, infer
@@ -44,7 +45,8 @@ class _Importer:
         self.model_name = model_name
         self.input_shapes = {k: tuple(int(d) for d in v) for k, v in input_shapes.items()}
         self.freeze = freeze
-        self.model = self._canonical_opset(_inline_functions(model, model_name))
+        self.model = expand_function_ops(self._canonical_opset(_inline_functions(model, model_name)),
+                                         lambda op: _backend_has_op(op, ""))
         self.opsets = {imp.domain or "": imp.version for imp in self.model.opset_import}
         self.graph = Graph(name=_graph_name(model_name), opset=default_opset(self.model))
         self.ir_name: dict[str, str] = {}  # ONNX tensor name -> IR tensor name
@@ -56,8 +58,8 @@ class _Importer:
 
     def _canonical_opset(self, model: onnx.ModelProto) -> onnx.ModelProto:
         """Bring old models to opset 13, where ops take their modern (input-based) forms."""
-        if default_opset(model) >= CANONICAL_MIN_OPSET:
-            return model
+        if default_opset(model) >= CANONICAL_MIN_OPSET or not any(i.domain in ("", "ai.onnx") for i in model.opset_import):
+            return model  # modern already, or no ONNX op to upgrade (only other domains, named as blockers)
         legacy_resizes = legacy_resize_attributes(model, self.model_name, self.freeze) if default_opset(model) < 11 else {}
         try:
             upgraded = version_converter.convert_version(model, CANONICAL_MIN_OPSET)
@@ -358,12 +360,16 @@ def _inline_functions(model: onnx.ModelProto, model_name: str) -> onnx.ModelProt
                        f"{str(exc).splitlines()[0]}", model=model_name) from None
 
 
+# Ops the importer computes itself (shapes are static, constants fold): no backend needs them.
+IMPORTER_OPS = ("Shape", "Size", "Constant")
+
+
 def _backend_has_op(op_type: str, domain: str) -> bool:
     # Imported here: the frontend does not otherwise depend on backends, only this check does.
     from ..backends.registry import REGISTRY
     if domain not in ("", "ai.onnx"):
         return False
-    return any(op_type in REGISTRY.get(name).supported_ops() for name in REGISTRY.names())
+    return op_type in IMPORTER_OPS or any(op_type in REGISTRY.get(name).supported_ops() for name in REGISTRY.names())
 
 
 def _why_unknown(node: onnx.NodeProto, opsets: dict[str, int]) -> str:
