@@ -259,6 +259,7 @@ class _Importer:
                                        outputs, attrs, name=node_name, domain=node.domain)
         ir_node.meta["onnx_name"] = node.name
         self._validate(ir_node, node_name)
+        self._check_output_sizes(ir_node, node_name)
         self.graph.nodes.append(ir_node)
 
     def _validate(self, node, node_name: str) -> None:
@@ -269,6 +270,17 @@ class _Importer:
             if reason is not None:
                 raise self.error(ShapeError, f"invalid {node.op_type} (opset {self.opsets.get('', '?')}): {reason}",
                                  node_name)
+
+    def _check_output_sizes(self, node, node_name: str) -> None:
+        """ONNX shape inference gives sizes of 0 or below (a window larger than its padded input, a Pad
+        or Slice removing more than an axis holds) without complaint; no kernel computes those, and an
+        empty layer's C has nothing to do (after the op's own checks, whose messages say more)."""
+        for o in node.outputs:
+            shape = self.graph.tensors[o].shape if o else ()
+            if any(d <= 0 for d in shape):
+                what = "a negative size" if min(shape) < 0 else "no values"
+                raise self.error(ShapeError, f"invalid {node.op_type} (opset {self.opsets.get('', '?')}): its output "
+                                 f"'{o}' would have shape {list(shape)}, {what}", node_name)
 
     def _fold(self, node: onnx.NodeProto, inputs, node_name: str) -> bool:
         try:

@@ -1,0 +1,58 @@
+"""Writes the fuzzer's corpus: the smallest model of each failure tests/test_fuzz.py (or a long local run
+of tests/fuzz_long.py) found, named after what it exercises. tests/test_fuzz_corpus.py replays every
+.onnx file here with the fuzzer's checks. Run from the repo root after adding a case:
+
+    python tests/fuzz_corpus/make_cases.py
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+HERE = Path(__file__).resolve().parent
+F = TensorProto.FLOAT
+
+
+def model(nodes: list, inputs: list, outputs: list, inits: dict | None = None, opset: int = 13) -> onnx.ModelProto:
+    """A model from (name, shape) inputs and outputs (float unless given as (name, shape, elem_type))."""
+    def vi(spec):
+        return helper.make_tensor_value_info(spec[0], spec[2] if len(spec) > 2 else F, spec[1])
+    graph = helper.make_graph(nodes, "fuzz_case", [vi(i) for i in inputs], [vi(o) for o in outputs],
+                              [numpy_helper.from_array(np.asarray(v), k) for k, v in (inits or {}).items()])
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="aot-fuzz")
+    m.ir_version = 8
+    return m
+
+
+def pad_negative_output_dim() -> onnx.ModelProto:
+    """Pad with negative pads that remove more than the axis holds: ONNX infers a size of -1, which
+    reached the IR verifier after the first pass (a message naming the graph, not the file)."""
+    return model([helper.make_node("Pad", ["x", "p"], ["y"], name="pad")], [("x", [1, 2])], [("y", None)],
+                 {"p": np.array([0, -2, 0, -1], np.int64)})
+
+
+def conv_output_empty() -> onnx.ModelProto:
+    """A Conv whose kernel is taller than its input: ONNX infers an output of height 0, and the C
+    kernel for it declared variables it never used, failing the -Werror build."""
+    return model([helper.make_node("Conv", ["x", "w"], ["y"], name="conv")], [("x", [1, 1, 2, 4])], [("y", None)],
+                 {"w": np.ones((1, 1, 3, 1), np.float32)})
+
+
+CASES: dict[str, Callable[[], onnx.ModelProto | bytes]] = {
+    "pad_negative_output_dim": pad_negative_output_dim,
+    "conv_output_empty": conv_output_empty,
+}
+
+
+def main() -> None:
+    for name, build in CASES.items():
+        proto = build()
+        (HERE / f"{name}.onnx").write_bytes(proto if isinstance(proto, bytes) else proto.SerializeToString())
+
+
+if __name__ == "__main__":
+    main()
