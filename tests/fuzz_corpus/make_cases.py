@@ -42,9 +42,22 @@ def conv_output_empty() -> onnx.ModelProto:
                  {"w": np.ones((1, 1, 3, 1), np.float32)})
 
 
+def input_elem_type_99() -> onnx.ModelProto:
+    """An input whose element type is a number no ONNX version defines: naming it for the message
+    raised KeyError inside onnx.helper (a traceback)."""
+    return model([helper.make_node("Relu", ["x"], ["y"])], [("x", [1, 2], 99)], [("y", [1, 2])])
+
+
+def input_elem_type_undefined() -> onnx.ModelProto:
+    """The same with UNDEFINED (0), what a value info without a type reads as."""
+    return model([helper.make_node("Relu", ["x"], ["y"])], [("x", [1, 2], 0)], [("y", [1, 2])])
+
+
 CASES: dict[str, Callable[[], onnx.ModelProto | bytes]] = {
     "pad_negative_output_dim": pad_negative_output_dim,
     "conv_output_empty": conv_output_empty,
+    "input_elem_type_99": input_elem_type_99,
+    "input_elem_type_undefined": input_elem_type_undefined,
 }
 
 
