@@ -694,7 +694,7 @@ def mutate_structure(draw, m: onnx.ModelProto) -> str:
 
 def mutate_versions(draw, m: onnx.ModelProto) -> str:
     kind = draw(st.sampled_from(["opset", "opset", "ir", "extra_domain", "no_opset", "dup_opset"]))
-    if kind == "opset":
+    if kind == "opset" and m.opset_import:
         m.opset_import[0].version = draw(st.integers(1, 25))
     elif kind == "ir":
         m.ir_version = draw(st.sampled_from([0, 1, 3, 4, 6, 7, 9, 10, 11, 12, 13]))

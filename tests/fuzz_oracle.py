@@ -1,7 +1,7 @@
 """What the fuzzer asserts of every model file (issue 9, item 8), shared by tests/test_fuzz.py, the
 corpus replay (tests/test_fuzz_corpus.py) and long local runs:
 
-* ``aot compile`` (in-process, under a time limit) returns 0 or 2 and never raises;
+* ``aot compile`` (in a forked child, under a time limit) returns 0 or 2, never raises nor crashes;
 * exit 2: stderr is one ``aot: error: ...`` paragraph naming the model; no output folder, and no
   staging or backup folder (``.<out>.tmp-*``, ``.<out>.old-*``) is left beside it;
 * exit 0: the folder builds with its own Makefile under clang's AddressSanitizer and
@@ -15,15 +15,20 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
+import select
 import signal
 import subprocess
+import time
 import traceback
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+import aot.compiler
 from aot.cli import main
+from conftest import tiny_cnn_model
 from sanitized_build import build_sanitized
 
 COMPILE_SECONDS = 30.0  # a tiny model compiles in well under a second; more is a hang
@@ -38,35 +43,69 @@ class FuzzFailure(AssertionError):
         super().__init__(f"{kind}: {detail}")
 
 
-class _CompileTimeout(BaseException):
-    """Raised by the alarm inside the compile: a BaseException so no handler in aot swallows it."""
-
-
-def _alarm(signum: int, frame: object) -> None:
-    raise _CompileTimeout
-
-
-def compile_model_file(model: Path, out: Path, timeout: float = COMPILE_SECONDS) -> tuple[int, str]:
-    """``aot compile model -o out`` in this process: (exit code, stderr). Raises FuzzFailure on an
-    exception escaping main (the user would see a traceback) or on running past ``timeout``."""
+def _compile_here(model: Path, out: Path) -> dict:
+    """The compile itself, in the forked child: its exit code and stderr, or the escaping exception."""
     err = io.StringIO()
-    previous = signal.signal(signal.SIGALRM, _alarm)
-    signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()), \
                 warnings.catch_warnings():
             warnings.simplefilter("ignore")  # numpy's overflow warnings while folding are not failures
             code = main(["compile", str(model), "-o", str(out)])
-    except _CompileTimeout:
-        raise FuzzFailure("hang", f"aot compile ran for more than {timeout:.0f} s") from None
-    except Exception as exc:
+    except BaseException as exc:  # noqa: B036 -- reported to the parent, which fails the check
         tb = traceback.extract_tb(exc.__traceback__)[-1]
-        raise FuzzFailure(f"traceback {type(exc).__name__} at {Path(tb.filename).name}:{tb.lineno}",
-                          "".join(traceback.format_exception(exc))[-4000:]) from None
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-    return code, err.getvalue()
+        return {"exception": f"{type(exc).__name__} at {Path(tb.filename).name}:{tb.lineno}",
+                "traceback": "".join(traceback.format_exception(exc))[-4000:]}
+    return {"code": code, "stderr": err.getvalue()}
+
+
+_warm = False
+
+
+def _warm_up() -> None:
+    """One compile in this process before the first fork: aot, onnx and numpy import much lazily (the
+    writer, onnx's reference ops), and a child would pay for those imports on every model."""
+    global _warm
+    if not _warm:
+        aot.compiler.compile_model(tiny_cnn_model())
+        _warm = True
+
+
+def compile_model_file(model: Path, out: Path, timeout: float = COMPILE_SECONDS) -> tuple[int, str]:
+    """``aot compile model -o out`` in a forked child of this process (the imports are already done, so
+    this costs milliseconds, and a crash inside a native library such as onnx's C++ is reported rather
+    than killing the test run): (exit code, stderr). Raises FuzzFailure on an exception escaping main
+    (the user would see a traceback), a crash, or running past ``timeout``."""
+    _warm_up()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: compile, send the result, leave without running the parent's cleanup
+        os.close(read_end)
+        try:
+            with os.fdopen(write_end, "wb") as pipe:
+                pipe.write(json.dumps(_compile_here(model, out)).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    chunks, deadline = [], time.monotonic() + timeout
+    with os.fdopen(read_end, "rb", buffering=0) as pipe:
+        while True:
+            ready, _, _ = select.select([pipe], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                raise FuzzFailure("hang", f"aot compile ran for more than {timeout:.0f} s")
+            chunk = pipe.read(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        name = signal.Signals(os.WTERMSIG(status)).name
+        raise FuzzFailure(f"crash {name}", f"aot compile died of {name} (a native library crashed)")
+    result = json.loads(b"".join(chunks) or b"{}")
+    if "exception" in result:
+        raise FuzzFailure(f"traceback {result['exception']}", result["traceback"])
+    return result["code"], result["stderr"]
 
 
 def check_refusal(model: Path, out: Path, stderr: str) -> None:
