@@ -19,7 +19,7 @@ from ..ops import op_spec
 from ..errors import AotError, ShapeError, UnsupportedOpError
 from ..ir import Graph
 from ..ir.dtypes import np_dtype_of
-from .loader import default_opset, load_onnx
+from .loader import check_outputs_produced, default_opset, load_onnx
 from .node_eval import evaluate, infer
 
 CANONICAL_MIN_OPSET = 13
@@ -50,6 +50,7 @@ class _Importer:
         """Bring old models to opset 13, where ops take their modern (input-based) forms."""
         if default_opset(model) >= CANONICAL_MIN_OPSET:
             return model
+        check_outputs_produced(model, self.model_name)
         try:
             upgraded = version_converter.convert_version(model, CANONICAL_MIN_OPSET)
             upgraded.ir_version = max(upgraded.ir_version, 7)

@@ -53,11 +53,18 @@ def input_elem_type_undefined() -> onnx.ModelProto:
     return model([helper.make_node("Relu", ["x"], ["y"])], [("x", [1, 2], 0)], [("y", [1, 2])])
 
 
+def opset7_output_never_produced() -> onnx.ModelProto:
+    """An opset-7 model whose graph output nothing produces: onnx's version converter (aot upgrades
+    models below opset 13) crashed the process with a segmentation fault."""
+    return model([], [("x", [1, 2])], [("y", [1, 2])], opset=7)
+
+
 CASES: dict[str, Callable[[], onnx.ModelProto | bytes]] = {
     "pad_negative_output_dim": pad_negative_output_dim,
     "conv_output_empty": conv_output_empty,
     "input_elem_type_99": input_elem_type_99,
     "input_elem_type_undefined": input_elem_type_undefined,
+    "opset7_output_never_produced": opset7_output_never_produced,
 }
 
 
