@@ -31,6 +31,7 @@ from aot.cli import main
 from conftest import tiny_cnn_model
 from sanitized_build import build_sanitized
 
+INT_MAX = 2 ** 31 - 1
 COMPILE_SECONDS = 30.0  # a tiny model compiles in well under a second; more is a hang
 RUN_SECONDS = 60.0
 # -O0: the fuzzer's models are tiny and mostly build time matters; the sanitizers work at any level.
@@ -152,6 +153,9 @@ def random_inputs(meta: dict, seed: int = 0) -> tuple[bytes, int]:
 def check_library(lib: Path, work: Path, cc: str = "clang") -> None:
     """Build ``lib`` under the sanitizers and run it on random and special inputs."""
     meta = json.loads((lib / "metadata.json").read_text())
+    huge = [t["name"] for t in meta["inputs"] + meta["outputs"] if t["size"] > INT_MAX]
+    if huge:  # C indexes with int: such a library cannot be right, and its driver would not link
+        raise FuzzFailure("accepted huge tensor", f"inputs/outputs {huge} hold more than INT_MAX elements")
     try:
         exe = build_sanitized(lib, meta, cc, FLAGS, timeout=RUN_SECONDS)
     except AssertionError as exc:

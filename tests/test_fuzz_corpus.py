@@ -15,9 +15,19 @@ sys.path.insert(0, str(CORPUS))
 from make_cases import CASES  # noqa: E402
 
 FILES = sorted(CORPUS.glob("*.onnx"))
+# Cases whose fix is on another branch: strict, so the merge that fixes one fails here until its entry goes.
+PENDING = {
+    "shape_of_huge_input": "the traceback is fixed; aot still accepts an input over INT_MAX elements (the "
+                           "importer's INT_MAX refusal is on another branch)",
+}
 
 
-@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def _marks(path: Path) -> list:
+    reason = PENDING.get(path.stem)
+    return [pytest.mark.xfail(strict=True, raises=AssertionError, reason=reason)] if reason else []
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, id=p.stem, marks=_marks(p)) for p in FILES])
 def test_corpus_case(path: Path, tmp_path: Path) -> None:
     check_model_bytes(path.read_bytes(), tmp_path)
 

@@ -223,8 +223,9 @@ class _Importer:
             # Shapes are static after import: Shape/Size of any tensor is a constant, which lets
             # Shape->Gather->Concat->Reshape chains fold.
             src = inputs[0][1]
-            self._add_const(node.output[0], evaluate(node, [(inputs[0][0], np.zeros(src.shape, src.dtype))],
-                                                     self.opsets)[0])
+            # A zero-strided view: Shape/Size read only the shape, and a huge input allocates nothing
+            placeholder = np.broadcast_to(np.zeros((), src.dtype), src.shape)
+            self._add_const(node.output[0], evaluate(node, [(inputs[0][0], placeholder)], self.opsets)[0])
             return
         # DequantizeLinear of constant weights stays a node: QDQ lowering needs the int8 weights and
         # their scales; the fold_constants pass turns what remains into float constants.

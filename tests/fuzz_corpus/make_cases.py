@@ -59,12 +59,20 @@ def opset7_output_never_produced() -> onnx.ModelProto:
     return model([], [("x", [1, 2])], [("y", [1, 2])], opset=7)
 
 
+def shape_of_huge_input() -> onnx.ModelProto:
+    """Shape of a 2**40-element input: the importer evaluated Shape on a zero array of the input's
+    shape and died of numpy's MemoryError (4 TiB) with a traceback."""
+    return model([helper.make_node("Shape", ["x"], ["y"])], [("x", [2 ** 20, 2 ** 20])],
+                 [("y", [2], TensorProto.INT64)])
+
+
 CASES: dict[str, Callable[[], onnx.ModelProto | bytes]] = {
     "pad_negative_output_dim": pad_negative_output_dim,
     "conv_output_empty": conv_output_empty,
     "input_elem_type_99": input_elem_type_99,
     "input_elem_type_undefined": input_elem_type_undefined,
     "opset7_output_never_produced": opset7_output_never_produced,
+    "shape_of_huge_input": shape_of_huge_input,
 }
 
 
