@@ -66,6 +66,16 @@ def shape_of_huge_input() -> onnx.ModelProto:
                  [("y", [2], TensorProto.INT64)])
 
 
+def depthwise_conv_taps_all_in_padding() -> onnx.ModelProto:
+    """A depthwise Conv whose dilated kernel row [-1, +1] misses the one-column input on both sides
+    (the kernel height has taps): every output is the bias, but the C kernel set the window origin and
+    the input and weight pointers and never read them, failing the -Werror build."""
+    return model([helper.make_node("Conv", ["x", "w", "b"], ["y"], name="conv", dilations=[1, 2],
+                                   pads=[0, 1, 0, 1], group=2)],
+                 [("x", [1, 2, 2, 1])], [("y", [1, 2, 2, 1])],
+                 {"w": np.ones((2, 1, 1, 2), np.float32), "b": np.array([0.5, -1.0], np.float32)})
+
+
 CASES: dict[str, Callable[[], onnx.ModelProto | bytes]] = {
     "pad_negative_output_dim": pad_negative_output_dim,
     "conv_output_empty": conv_output_empty,
@@ -73,6 +83,7 @@ CASES: dict[str, Callable[[], onnx.ModelProto | bytes]] = {
     "input_elem_type_undefined": input_elem_type_undefined,
     "opset7_output_never_produced": opset7_output_never_produced,
     "shape_of_huge_input": shape_of_huge_input,
+    "depthwise_conv_taps_all_in_padding": depthwise_conv_taps_all_in_padding,
 }
 
 
