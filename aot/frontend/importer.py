@@ -20,7 +20,7 @@ from ..errors import AotError, ShapeError, UnsupportedOpError
 from ..ir import Graph
 from ..ir.dtypes import np_dtype_of
 from .loader import check_outputs_produced, default_opset, load_onnx
-from .node_eval import evaluate, infer
+from .node_eval import arity_problem, evaluate, infer
 
 CANONICAL_MIN_OPSET = 13
 KEEP_UNFOLDED = ("DequantizeLinear",)
@@ -215,6 +215,9 @@ class _Importer:
                                  node_name) from None
             self._add_const(node.output[0], value)
             return
+        arity = arity_problem(node, self.opsets)
+        if arity is not None:
+            raise self.error(ShapeError, f"invalid {node.op_type} (opset {self.opsets.get('', '?')}): {arity}", node_name)
         for i in node.input:
             if i and i not in self.ir_name:
                 raise self.error(AotError, f"input '{i}' of {node.op_type} is never produced", node_name)

@@ -76,6 +76,13 @@ def depthwise_conv_taps_all_in_padding() -> onnx.ModelProto:
                  {"w": np.ones((2, 1, 1, 2), np.float32), "b": np.array([0.5, -1.0], np.float32)})
 
 
+def cast_extra_input() -> onnx.ModelProto:
+    """A Cast with a second input its schema does not have: shape inference let it through and it
+    became an unused parameter of the C kernel, failing the -Werror build."""
+    return model([helper.make_node("Cast", ["x", "x"], ["y"], name="cast", to=TensorProto.INT32)],
+                 [("x", [1, 2])], [("y", [1, 2], TensorProto.INT32)])
+
+
 CASES: dict[str, Callable[[], onnx.ModelProto | bytes]] = {
     "pad_negative_output_dim": pad_negative_output_dim,
     "conv_output_empty": conv_output_empty,
@@ -84,6 +91,7 @@ CASES: dict[str, Callable[[], onnx.ModelProto | bytes]] = {
     "opset7_output_never_produced": opset7_output_never_produced,
     "shape_of_huge_input": shape_of_huge_input,
     "depthwise_conv_taps_all_in_padding": depthwise_conv_taps_all_in_padding,
+    "cast_extra_input": cast_extra_input,
 }
 
 
