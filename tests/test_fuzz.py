@@ -1,10 +1,12 @@
 """The structure-aware fuzzer in the suite (issue 9, item 8): hypothesis draws ONNX models of the ops aot
 supports, mostly valid and then mutated or corrupted (tests/fuzz_models.py), and every one must compile
 with exit 0 into C that builds and runs clean under ASan+UBSan, or be refused with exit 2 and one
-paragraph, never a traceback, a hang or leftovers (tests/fuzz_oracle.py).
+paragraph, never a traceback, a crash, a hang or leftovers (tests/fuzz_oracle.py).
 
-The runs are derandomized so CI is reproducible; AOT_FUZZ_EXAMPLES=N runs N examples per test locally
-(AOT_FUZZ_SEED=S for another sequence than CI's). Failures found are kept in tests/fuzz_corpus/.
+Each test is split into shards with fixed seeds, so CI is reproducible and pytest-xdist spreads them
+over the workers (about a minute with -n 2). Locally, AOT_FUZZ_EXAMPLES=N runs N examples per shard
+and AOT_FUZZ_SEED=S starts the shards' seeds at S for other sequences than CI's; tests/fuzz_long.py
+keeps going past failures. Failures found are kept in tests/fuzz_corpus/.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, seed, settings
 
 from conftest import require_tool
@@ -19,18 +22,9 @@ from fuzz_models import FuzzCase, fuzz_cases
 from fuzz_oracle import check_model_bytes
 
 EXAMPLES = int(os.environ.get("AOT_FUZZ_EXAMPLES", "0"))
-SEED = os.environ.get("AOT_FUZZ_SEED")
-
-
-def fuzz_settings(ci_examples: int):
-    return settings(max_examples=EXAMPLES or ci_examples, deadline=None, derandomize=SEED is None,
-                    database=None, print_blob=True,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                           HealthCheck.filter_too_much])
-
-
-def maybe_seeded(test):
-    return seed(int(SEED))(test) if SEED is not None else test
+FIRST_SEED = int(os.environ.get("AOT_FUZZ_SEED", "0"))
+SHARDS = 4
+VALID_EXAMPLES, MUTATED_EXAMPLES = 20, 60  # per shard, in CI
 
 
 def check(case: FuzzCase) -> None:
@@ -38,19 +32,27 @@ def check(case: FuzzCase) -> None:
         check_model_bytes(case.data, Path(work))
 
 
-@maybe_seeded
-@fuzz_settings(ci_examples=60)
-@given(fuzz_cases(max_mutations=0, corrupt=False))
-def test_valid_looking_models_compile_build_and_run_clean(case: FuzzCase) -> None:
+def run_shard(strategy, shard: int, examples: int) -> None:
+    """``examples`` cases of ``strategy`` from the shard's own fixed seed, each checked."""
+    @seed(FIRST_SEED + shard)
+    @settings(max_examples=EXAMPLES or examples, deadline=None, database=None, print_blob=True,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                     HealthCheck.filter_too_much])
+    @given(strategy)
+    def shard_test(case: FuzzCase) -> None:
+        check(case)
+    shard_test()
+
+
+@pytest.mark.parametrize("shard", range(SHARDS))
+def test_valid_looking_models_compile_build_and_run_clean(shard: int) -> None:
     """Unmutated chains: most compile, so this is the sanitizer half of the fuzzer."""
-    check(case)
+    run_shard(fuzz_cases(max_mutations=0, corrupt=False), 100 + shard, VALID_EXAMPLES)
 
 
-@maybe_seeded
-@fuzz_settings(ci_examples=150)
-@given(fuzz_cases(max_mutations=3))
-def test_mutated_models_are_compiled_or_refused_cleanly(case: FuzzCase) -> None:
-    check(case)
+@pytest.mark.parametrize("shard", range(SHARDS))
+def test_mutated_models_are_compiled_or_refused_cleanly(shard: int) -> None:
+    run_shard(fuzz_cases(max_mutations=3), 200 + shard, MUTATED_EXAMPLES)
 
 
 def test_clang_is_installed() -> None:
