@@ -277,12 +277,15 @@ class _Importer:
                                  node_name)
 
     def _check_output_sizes(self, node, node_name: str) -> None:
-        """ONNX shape inference gives sizes of 0 or below (a window larger than its padded input, a Pad
-        or Slice removing more than an axis holds) without complaint; no kernel computes those, and an
-        empty layer's C has nothing to do (after the op's own checks, whose messages say more)."""
+        """ONNX shape inference gives negative sizes (a Pad removing more than an axis holds) and, for
+        a window larger than its padded input, empty Conv and pool outputs without complaint; their C
+        kernels have nothing to compute. Other ops' empty outputs (Slice, Split, reductions of empty
+        sets) are ONNX semantics aot keeps. Runs after the op's own checks, whose messages say more."""
+        spec = op_spec(node.op_type)
+        windowed = spec is not None and spec.family in ("conv", "pool")
         for o in node.outputs:
             shape = self.graph.tensors[o].shape if o else ()
-            if any(d <= 0 for d in shape):
+            if any(d < 0 for d in shape) or (windowed and any(d == 0 for d in shape)):
                 what = "a negative size" if min(shape) < 0 else "no values"
                 raise self.error(ShapeError, f"invalid {node.op_type} (opset {self.opsets.get('', '?')}): its output "
                                  f"'{o}' would have shape {list(shape)}, {what}", node_name)
