@@ -22,57 +22,7 @@ from aot.compiler import compile_model, write_library
 from aot.reference import run_reference
 
 from conftest import require_tool
-
-SANITIZE = "-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all"
-CTYPES = {"float32": "float", "int8": "int8_t", "uint8": "uint8_t", "int32": "int32_t", "int64": "int64_t"}
-
-
-def driver_source(meta: dict) -> str:
-    """main(in_file, out_file, records): each record is every input's bytes in order; writes every output's."""
-    prefix, ins, outs = meta["prefix"], meta["inputs"], meta["outputs"]
-    decl = [f"static {CTYPES[t['dtype']]} in{i}[{t['size']}];" for i, t in enumerate(ins)]
-    decl += [f"static {CTYPES[t['dtype']]} out{i}[{t['size']}];" for i, t in enumerate(outs)]
-    reads = "\n".join(f"        if (fread(in{i}, sizeof in{i}, 1, fi) != 1) return 3;" for i in range(len(ins)))
-    writes = "\n".join(f"        fwrite(out{i}, sizeof out{i}, 1, fo);" for i in range(len(outs)))
-    args = ", ".join([f"in{i}" for i in range(len(ins))] + [f"out{i}" for i in range(len(outs))])
-    return f"""#include <stdio.h>
-#include <stdlib.h>
-#include <stdint.h>
-#include "model.h"
-{chr(10).join(decl)}
-int main(int argc, char** argv) {{
-    FILE* fi;
-    FILE* fo;
-    int r, records;
-    if (argc != 4) return 2;
-    fi = fopen(argv[1], "rb");
-    fo = fopen(argv[2], "wb");
-    if (!fi || !fo) return 2;
-    records = atoi(argv[3]);
-    for (r = 0; r < records; ++r) {{
-{reads}
-        if ({prefix}_run({args}) != 0) return 4;
-{writes}
-    }}
-    fclose(fi);
-    fclose(fo);
-    return 0;
-}}
-"""
-
-
-def build_sanitized(lib_dir: Path, meta: dict, cc: str) -> Path:
-    prefix = meta["prefix"]
-    make = subprocess.run(["make", "-s", "-C", str(lib_dir), f"lib{prefix}.a", f"CC={cc}", f"CFLAGS={SANITIZE}"],
-                          capture_output=True, text=True)
-    assert make.returncode == 0, make.stdout + make.stderr
-    (lib_dir / "driver.c").write_text(driver_source(meta))
-    exe = lib_dir / "driver"
-    link = subprocess.run([cc, "-std=c99", *SANITIZE.split(), "-I", str(lib_dir), str(lib_dir / "driver.c"),
-                           str(lib_dir / f"lib{prefix}.a"), "-lm", "-o", str(exe)], capture_output=True, text=True)
-    assert link.returncode == 0, link.stdout + link.stderr
-    return exe
-
+from sanitized_build import SANITIZE, build_sanitized
 
 def float_modes(shape: list[int], rng: np.random.Generator) -> dict[str, np.ndarray]:
     size = int(np.prod(shape))

@@ -23,8 +23,8 @@ from ..ir.dtypes import np_dtype_of
 from .checks import size_problem, type_constraint_problem
 from .functions import expand_function_ops
 from .legacy_resize import apply_legacy_resize_attributes, legacy_resize_attributes
-from .loader import default_opset, load_onnx
-from .node_eval import ValueDependentShape, evaluate, infer
+from .loader import check_outputs_produced, default_opset, load_onnx
+from .node_eval import ValueDependentShape, arity_problem, evaluate, infer
 
 CANONICAL_MIN_OPSET = 13
 KEEP_UNFOLDED = ("DequantizeLinear",)
@@ -60,6 +60,7 @@ class _Importer:
         """Bring old models to opset 13, where ops take their modern (input-based) forms."""
         if default_opset(model) >= CANONICAL_MIN_OPSET or not any(i.domain in ("", "ai.onnx") for i in model.opset_import):
             return model  # modern already, or no ONNX op to upgrade (only other domains, named as blockers)
+        check_outputs_produced(model, self.model_name)  # onnx's converter crashes on dangling outputs
         legacy_resizes = legacy_resize_attributes(model, self.model_name, self.freeze) if default_opset(model) < 11 else {}
         try:
             upgraded = version_converter.convert_version(model, CANONICAL_MIN_OPSET)
@@ -238,6 +239,9 @@ class _Importer:
                                  node_name) from None
             self._add_const(node.output[0], value)
             return
+        arity = arity_problem(node, self.opsets)
+        if arity is not None:
+            raise self.error(ShapeError, f"invalid {node.op_type} (opset {self.opsets.get('', '?')}): {arity}", node_name)
         if any(i in self.unresolved for i in node.input if i):
             if not _backend_has_op(node.op_type, node.domain):
                 self._block(node, node_name, "no backend implements this op")
@@ -256,8 +260,9 @@ class _Importer:
             # Shapes are static after import: Shape/Size of any tensor is a constant, which lets
             # Shape->Gather->Concat->Reshape chains fold.
             src = inputs[0][1]
-            self._add_const(node.output[0], evaluate(node, [(inputs[0][0], np.zeros(src.shape, src.dtype))],
-                                                     self.opsets)[0])
+            # A zero-strided view: Shape/Size read only the shape, and a huge input allocates nothing
+            placeholder = np.broadcast_to(np.zeros((), src.dtype), src.shape)
+            self._add_const(node.output[0], evaluate(node, [(inputs[0][0], placeholder)], self.opsets)[0])
             return
         # DequantizeLinear of constant weights stays a node: QDQ lowering needs the int8 weights and
         # their scales; the fold_constants pass turns what remains into float constants.
@@ -302,6 +307,7 @@ class _Importer:
         if node.domain not in ("", "ai.onnx"):
             ir_node.meta["domain_opset"] = self.opsets.get(node.domain, "not declared")
         self._validate(ir_node, node_name)
+        self._check_output_sizes(ir_node, node_name)
         self.graph.nodes.append(ir_node)
 
     def _block(self, node: onnx.NodeProto, node_name: str, reason: str) -> None:
@@ -327,6 +333,20 @@ class _Importer:
             if reason is not None:
                 raise self.error(ShapeError, f"invalid {node.op_type} (opset {self.opsets.get('', '?')}): {reason}",
                                  node_name)
+
+    def _check_output_sizes(self, node, node_name: str) -> None:
+        """ONNX shape inference gives negative sizes (a Pad removing more than an axis holds) and, for
+        a window larger than its padded input, empty Conv and pool outputs without complaint; their C
+        kernels have nothing to compute. Other ops' empty outputs (Slice, Split, reductions of empty
+        sets) are ONNX semantics aot keeps. Runs after the op's own checks, whose messages say more."""
+        spec = op_spec(node.op_type)
+        windowed = spec is not None and spec.family in ("conv", "pool")
+        for o in node.outputs:
+            shape = self.graph.tensors[o].shape if o else ()
+            if any(d < 0 for d in shape) or (windowed and any(d == 0 for d in shape)):
+                what = "a negative size" if min(shape) < 0 else "no values"
+                raise self.error(ShapeError, f"invalid {node.op_type} (opset {self.opsets.get('', '?')}): its output "
+                                 f"'{o}' would have shape {list(shape)}, {what}", node_name)
 
     def _fold(self, node: onnx.NodeProto, inputs, node_name: str) -> bool:
         try:

@@ -204,3 +204,13 @@ def check_opset(model: onnx.ModelProto, model_name: str) -> None:
         raise AotError(f"the model uses ONNX opset {opset}; aot supports opsets {MIN_OPSET} to {MAX_OPSET}. "
                        f"Convert it with onnx.version_converter.convert_version(model, "
                        f"{min(max(opset, MIN_OPSET), MAX_OPSET)}).", model=model_name)
+
+
+def check_outputs_produced(model: onnx.ModelProto, model_name: str) -> None:
+    """Every graph output is an input, an initializer or some node's output: onnx's version converter
+    crashes the process (a segmentation fault) on a graph output nothing produces."""
+    g = model.graph
+    defined = {i.name for i in g.input} | {i.name for i in g.initializer} | {o for n in g.node for o in n.output}
+    for out in g.output:
+        if out.name not in defined:
+            raise AotError(f"graph output '{out.name}' is never produced", model=model_name)

@@ -101,3 +101,20 @@ def _zeros(shape: tuple, dtype: str) -> np.ndarray:
 
 def _ramp(shape: tuple, dtype: str) -> np.ndarray:
     return (np.arange(int(np.prod(shape, dtype=np.int64))) % 7 + 1).astype(dtype).reshape(shape)
+
+
+def arity_problem(node: onnx.NodeProto, opsets: dict[str, int]) -> str | None:
+    """How the node's input and output counts break its ONNX schema, or None. ONNX shape inference
+    does not check them: an extra input of a Relu or Cast became an unused C kernel parameter."""
+    if node.domain not in ("", "ai.onnx"):
+        return None
+    try:
+        schema = onnx.defs.get_schema(node.op_type, opsets.get("", 1), "")
+    except onnx.defs.SchemaError:
+        return None  # unknown ops are reported by the support checks
+    for what, count, low, high in (("inputs", len(node.input), schema.min_input, schema.max_input),
+                                   ("outputs", len(node.output), schema.min_output, schema.max_output)):
+        if not low <= count <= high:
+            expected = f"{low}" if low == high else f"{low} to {high}"
+            return f"it has {count} {what}; {node.op_type}-{schema.since_version} takes {expected}"
+    return None

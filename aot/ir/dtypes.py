@@ -1,6 +1,6 @@
 """ONNX element types <-> numpy dtype names <-> C types."""
 import numpy as np
-from onnx import TensorProto, helper
+from onnx import TensorProto
 
 _ONNX_TO_NP = {
     TensorProto.FLOAT: "float32", TensorProto.DOUBLE: "float64", TensorProto.FLOAT16: "float16",
@@ -21,7 +21,11 @@ def np_dtype_of(elem_type: int) -> str:
     try:
         return _ONNX_TO_NP[elem_type]
     except KeyError:
-        raise ValueError(f"unsupported ONNX element type {helper.tensor_dtype_to_string(elem_type)}") from None
+        # onnx.helper.tensor_dtype_to_string raises KeyError on UNDEFINED (0) and on numbers no ONNX version
+        # defines (a corrupt file)
+        known = elem_type in TensorProto.DataType.values()
+        name = TensorProto.DataType.Name(elem_type) if known else f"{elem_type} (not an ONNX element type)"
+        raise ValueError(f"unsupported ONNX element type {name}") from None
 
 
 def onnx_elem_type(dtype: str) -> int:

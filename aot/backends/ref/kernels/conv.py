@@ -152,18 +152,22 @@ def _depthwise_plan(dims: list[dict], unroll: bool) -> dict:
     ``unroll``, interior column runs go in blocks with their taps written out: each row type gets
     ``reads``, per tap (its index in W, the C expression of the input read by output ``ow0 + i``)."""
     dd, dh, dw = dims
+    col_runs = _runs(dw)
+    # When every column's window lies in the padding, no row has a tap either: its rows are all bias
+    # (otherwise their window origin and the input and weight pointers are set and never read).
+    any_column = any(c["khi"] > c["klo"] for c in col_runs)
     rows = []
     for rd in _runs(dd):
         for rh in _runs(dh):
             taps = [((kd * dh["K"] + kh) * dw["K"] + kw,
                      kd * dd["d"] * dd["istride"] + kh * dh["d"] * dh["istride"] + kw * dw["d"])
                     for kd in range(rd["klo"], rd["khi"]) for kh in range(rh["klo"], rh["khi"])
-                    for kw in range(dw["K"])]
+                    for kw in range(dw["K"]) if any_column]
             step = "" if dw["s"] == 1 else f" * {dw['s']}"
             reads = [(t, f"x[row + ow0{step}{_plus(off)} + i{step}]") for t, off in taps]
             rows.append({"d": rd, "h": rh, "taps": taps, "reads": reads, "flat": None})
     cols = []
-    for run in _runs(dw):
+    for run in col_runs:
         run["full"] = run["full"] and unroll
         run["blocks"] = _blocks(run["start"], run["end"]) if run["full"] else []
         cols.append(run)
