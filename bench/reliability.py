@@ -3,8 +3,8 @@
     python bench/reliability.py [--fuzz-examples 2000] [--jobs 2] [--models ../shared/models]
 
 Runs the suites that probe reliability (each as its own pytest run, counting its test cases and
-their outcomes), a longer fuzzer run than CI's (tests/test_fuzz.py with ``AOT_FUZZ_EXAMPLES``, which
-also reports how many generated models aot compiled and how many it refused), and a determinism
+their outcomes), a longer fuzzer run than CI's (tests/fuzz_long.py on seeds CI does not use, counting
+the generated models aot compiled and ran under the sanitizers, refused, or failed on), and a determinism
 check: every shared model and the bundled example compiled twice in separate processes with
 different hash seeds, every generated file compared byte for byte. Prints a markdown table and
 writes bench/results/reliability.json.
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import filecmp
+import re
 import json
 import os
 import subprocess
@@ -43,6 +44,8 @@ SUITES = [
      "two threads with their own arenas under ThreadSanitizer: no race, same results"),
     ("Fuzz corpus", ["tests/test_fuzz_corpus.py"],
      "every case the fuzzer ever found stays fixed"),
+    ("Fuzzer in CI", ["tests/test_fuzz.py"],
+     "fixed-seed shards of valid-looking and mutated models (the bounded run every CI does)"),
 ]
 
 
@@ -81,18 +84,33 @@ def run_suite(label: str, files: list[str], meaning: str, jobs: int, env: dict[s
     return result
 
 
-def fuzz(examples: int, jobs: int) -> SuiteResult:
-    with tempfile.TemporaryDirectory(prefix="aot-fuzz-stats-") as tmp:
-        stats_dir = Path(tmp)
-        result = run_suite(f"Fuzzer ({examples:,} models)", ["tests/test_fuzz.py"],
-                           "exit 0 with C that builds and runs ASan/UBSan-clean, or exit 2 with a message; "
-                           "never a traceback, hang or leftovers",
-                           jobs, {"AOT_FUZZ_EXAMPLES": str(examples), "AOT_FUZZ_STATS": str(stats_dir)})
+def fuzz(examples: int, jobs: int, seed: int) -> SuiteResult:
+    """tests/fuzz_long.py in ``jobs`` processes: half of the examples valid-looking (every accepted one
+    built and run under ASan+UBSan), half mutated or corrupted; counts of accepted, refused, failed."""
+    result = SuiteResult(f"Fuzzer ({examples:,} generated models)", ["tests/fuzz_long.py"],
+                         "exit 0 with C that builds (-Werror) and runs ASan/UBSan-clean, or exit 2 with one "
+                         "paragraph and nothing left behind; never a traceback, crash or hang")
+    per_job = max(examples // (2 * jobs), 1)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="aot-fuzz-") as tmp:
+        runs = [[sys.executable, str(REPO / "tests" / "fuzz_long.py"), "--examples", str(per_job),
+                 "--seed", str(seed + k), "--out", str(Path(tmp) / f"findings{k}")] + (["--valid-only"] if k % 2 else [])
+                for k in range(2 * jobs)]
         totals: dict[str, int] = {}
-        for f in stats_dir.glob("*.json"):  # one file per pytest worker/test
-            for k, v in json.loads(f.read_text()).items():
-                totals[k] = totals.get(k, 0) + int(v)
-        result.extra = totals
+        for batch in range(0, len(runs), jobs):
+            procs = [subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                     for cmd in runs[batch:batch + jobs]]
+            for proc in tqdm(procs, desc=f"fuzz batch {batch // jobs + 1}", file=sys.stderr):
+                out, _ = proc.communicate()
+                final = next((line for line in reversed(out.splitlines()) if line.startswith("final:")), "")
+                for kind, count in re.findall(r"(FAIL [^,]+?|accepted|refused) (\d+)", final):
+                    totals[kind] = totals.get(kind, 0) + int(count)
+    result.seconds = time.perf_counter() - start
+    failed = sum(v for k, v in totals.items() if k.startswith("FAIL"))
+    result.tests = sum(totals.values())
+    result.passed, result.failed = result.tests - failed, failed
+    result.extra = {"examples": result.tests, "compiled": totals.get("accepted", 0),
+                    "refused": totals.get("refused", 0), "failures": {k: v for k, v in totals.items() if k.startswith("FAIL")}}
     return result
 
 
@@ -145,13 +163,14 @@ def table(results: list[SuiteResult]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fuzz-examples", type=int, default=2000)
+    parser.add_argument("--fuzz-seed", type=int, default=1000, help="first seed (CI's shards use 0..7)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--models", type=Path, default=DEFAULT_MODELS)
     opts = parser.parse_args(argv)
     results = []
     for label, files, meaning in tqdm(SUITES, desc="suites", file=sys.stderr):
         results.append(run_suite(label, files, meaning, opts.jobs))
-    results.append(fuzz(opts.fuzz_examples, opts.jobs))
+    results.append(fuzz(opts.fuzz_examples, opts.jobs, opts.fuzz_seed))
     results.append(determinism(opts.models))
     print(table(results))
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
