@@ -172,7 +172,7 @@ def _twin_op(twin: str) -> str | None:
 
 # -- why a test failed --------------------------------------------------------------------------
 
-ELEM_TYPE = re.compile(r"element type TensorProto\.(\w+)")
+ELEM_TYPE = re.compile(r"element type (?:TensorProto\.)?([A-Z][A-Z0-9_]+)")
 # aot's unsupported-model error: one "OP (opset N, dtypes): node(s) 'a', 'b': reason" per blocker
 BLOCKER = re.compile(r"(?:cannot compile |^  )(\S+) \(opset [^)]*\): nodes? '.*?'(?:, '.*?')*(?: and \d+ more)?: "
                      r"(.*?)(?:\. `aot ops` lists.*)?$", re.M)
