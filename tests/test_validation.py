@@ -173,3 +173,16 @@ def test_constant_without_value(tmp_path, capsys):
     path.write_bytes(proto.SerializeToString())
     assert main(["compile", str(path), "-o", str(tmp_path / "out")]) == 2
     assert "node 'const': Constant needs exactly one value attribute" in capsys.readouterr().err
+
+
+def test_a_constant_output_without_a_c_type_is_refused(tmp_path, capsys):
+    """A float16 output that folds to a constant reached code generation and raised a KeyError."""
+    value = numpy_helper.from_array(np.array([1.0, 2.0], np.float16))
+    graph = helper.make_graph([helper.make_node("Constant", [], ["half"], value=value)], "g",
+                              [helper.make_tensor_value_info("x", F, [1])],
+                              [helper.make_tensor_value_info("half", TensorProto.FLOAT16, [2])])
+    path = tmp_path / "half.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    assert main(["compile", str(path), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "graph output 'half' is float16, which has no C type" in err and "Traceback" not in err, err

@@ -5,7 +5,9 @@ from dataclasses import dataclass
 
 from ..backends.ref.kernels.data_movement import ANY_DTYPE, copy_params
 from ..backends.registry import REGISTRY, Kernel
+from ..errors import AotError
 from ..ir import Graph, Node
+from ..ir.dtypes import C_TYPES
 from ..planner import Step
 from .symbols import function_names, rename_clashing_io, separate_outputs
 
@@ -24,9 +26,21 @@ class Call:
     step: Step
 
 
+def _check_c_types(graph: Graph) -> None:
+    """Graph inputs and outputs (a folded constant output included) need a C type in the API; the
+    kernels' own dtype checks cover everything else."""
+    for name in [*graph.inputs, *graph.outputs]:
+        dtype = graph.tensors[name].dtype
+        if dtype not in C_TYPES:
+            kind = "input" if name in graph.inputs else "output"
+            raise AotError(f"graph {kind} '{graph.tensors[name].onnx_name or name}' is {dtype}, which has no C type "
+                           f"here (aot's tensors are {', '.join(sorted(C_TYPES))})", model=graph.source or graph.name)
+
+
 def lower(graph: Graph, prefix: str) -> tuple[list[Call], dict[str, str]]:
     """Calls in schedule order, and the alias map (alias-op output -> its input) for the planner.
     Adds the copies outputs need and renames what would clash in C first (aot/codegen/symbols.py)."""
+    _check_c_types(graph)
     separate_outputs(graph)
     rename_clashing_io(graph, prefix)
     functions = function_names(graph, prefix)
