@@ -63,6 +63,11 @@ CASES = {
     "gather_index_out_of_range": (model([helper.make_node("Gather", ["x", "i"], ["y"], name="g", axis=1)],
                                         [("x", [1, 4])], [("y", None)], {"i": np.array([1, 7, -5], np.int64)}),
                                   "Gather", "indices [-5, 7] are out of range for axis 1 of size 4 (valid: -4 to 3)"),
+    # Attributes the op's schema does not define, or of another type: ONNX Runtime refuses both.
+    "unknown_attribute": (model([helper.make_node("Abs", ["x"], ["y"], name="a", pads=[1, 1])], [("x", [1, 3])],
+                                [("y", [1, 3])]), "Abs", "attribute 'pads' is not one of Abs's"),
+    "attribute_of_wrong_type": (model([helper.make_node("Softmax", ["x"], ["y"], name="s", axis=[1])],
+                                      [("x", [1, 3])], [("y", [1, 3])]), "Softmax", "attribute 'axis' is INTS"),
     # Sizes the generated C's int indices and offsets cannot address are refused with figures.
     "input_over_int_max": (model([helper.make_node("Relu", ["x"], ["y"])], [("x", [1, 50000, 50000])],
                                  [("y", [1, 50000, 50000])]), None, "10,000,000,000 bytes"),

@@ -71,3 +71,22 @@ def size_problem(shape: tuple[int, ...], itemsize: int) -> str | None:
         return (f"shape {list(shape)} holds {elements:,} elements ({elements * itemsize:,} bytes); the generated C "
                 f"indexes and places tensors with int, so a tensor may hold at most {INT_MAX:,} bytes")
     return None
+
+
+def attribute_problem(node: onnx.NodeProto, opset: int) -> str | None:
+    """An attribute the op's schema does not define, or one of another type (ONNX Runtime refuses both;
+    a kernel reading an INTS where it expects an INT would fail)."""
+    try:
+        schema = onnx.defs.get_schema(node.op_type, opset, node.domain)
+    except onnx.defs.SchemaError:
+        return None  # unknown op or domain: the support checks report it
+    for attr in node.attribute:
+        formal = schema.attributes.get(attr.name)
+        if formal is None:
+            known = ", ".join(sorted(schema.attributes)) or "none"
+            return f"attribute '{attr.name}' is not one of {node.op_type}'s (its attributes: {known})"
+        if attr.type != formal.type and attr.type != onnx.AttributeProto.UNDEFINED:
+            given = onnx.AttributeProto.AttributeType.Name(attr.type)
+            wanted = onnx.AttributeProto.AttributeType.Name(formal.type)
+            return f"attribute '{attr.name}' is {given}, {node.op_type} takes {wanted}"
+    return None

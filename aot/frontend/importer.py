@@ -20,7 +20,7 @@ from ..ops import op_spec
 from ..errors import AotError, Blocker, ShapeError, unsupported_models_error
 from ..ir import Graph
 from ..ir.dtypes import np_dtype_of
-from .checks import size_problem, type_constraint_problem
+from .checks import attribute_problem, size_problem, type_constraint_problem
 from .functions import expand_function_ops
 from .legacy_resize import apply_legacy_resize_attributes, legacy_resize_attributes
 from .loader import check_outputs_produced, default_opset, load_onnx
@@ -239,7 +239,8 @@ class _Importer:
                                  node_name) from None
             self._add_const(node.output[0], value)
             return
-        arity = arity_problem(node, self.opsets)
+        arity = arity_problem(node, self.opsets) or \
+            attribute_problem(node, self.opsets.get(node.domain if node.domain != "ai.onnx" else "", 1))
         if arity is not None:
             raise self.error(ShapeError, f"invalid {node.op_type} (opset {self.opsets.get('', '?')}): {arity}", node_name)
         if any(i in self.unresolved for i in node.input if i):

@@ -83,6 +83,14 @@ def cast_extra_input() -> onnx.ModelProto:
                  [("x", [1, 2])], [("y", [1, 2], TensorProto.INT32)])
 
 
+def split_axis_of_wrong_type() -> onnx.ModelProto:
+    """A Split whose axis attribute is a list (INTS, the schema says INT): the kernel's int() of it raised
+    a TypeError traceback (found by bench/reliability.py's long run, seed 1002)."""
+    node = helper.make_node("Split", ["x"], ["a", "b"], name="split")
+    node.attribute.append(helper.make_attribute("axis", [-1, -1]))
+    return model([node], [("x", [10])], [("a", None), ("b", None)], opset=20)
+
+
 CASES: dict[str, Callable[[], onnx.ModelProto | bytes]] = {
     "pad_negative_output_dim": pad_negative_output_dim,
     "conv_output_empty": conv_output_empty,
@@ -92,6 +100,7 @@ CASES: dict[str, Callable[[], onnx.ModelProto | bytes]] = {
     "shape_of_huge_input": shape_of_huge_input,
     "depthwise_conv_taps_all_in_padding": depthwise_conv_taps_all_in_padding,
     "cast_extra_input": cast_extra_input,
+    "split_axis_of_wrong_type": split_axis_of_wrong_type,
 }
 
 
