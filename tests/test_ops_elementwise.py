@@ -23,16 +23,12 @@ from aot.codegen.csyntax import check_sources
 from aot.compiler import compile_model, write_library
 from aot.errors import AotError
 from aot.ops import op_spec
+from aot.ops.ctyping import ALL, FLOATS, INTS, SIGNED, UNSIGNED
 from aot.reference import run_reference
 from aot.targets.host import load
 from conftest import require_tool
 
 RTOL, ATOL = 1e-5, 1e-5
-FLOATS = ["float32", "float64"]
-SIGNED = ["int8", "int16", "int32", "int64"]
-UNSIGNED = ["uint8", "uint16", "uint32", "uint64"]
-INTS = SIGNED + UNSIGNED
-ALL = FLOATS + INTS + ["bool"]
 SPECIAL = [np.nan, np.inf, -np.inf, 0.0, -0.0, 0.5, -0.5, 1.5, 2.5, -2.5, 1e-30, -1e-30, 1e30, -1e30, 3.0, -3.0]
 
 

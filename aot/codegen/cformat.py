@@ -6,30 +6,28 @@ import math
 import numpy as np
 
 
-def c_float(value: float) -> str:
-    """A float32 literal that round-trips exactly (9 significant digits)."""
-    v = float(np.float32(value))
+def _c_literal(v: float, digits: int, suffix: str, specials: tuple[str, str, str]) -> str:
+    """A C floating literal of ``v`` with ``digits`` significant digits (enough to round-trip);
+    ``specials``: the spellings of NaN, +inf and -inf."""
+    nan, pos_inf, neg_inf = specials
     if math.isnan(v):
-        return "NAN"
+        return nan
     if math.isinf(v):
-        return "INFINITY" if v > 0 else "(-INFINITY)"
-    text = f"{v:.9g}"
+        return pos_inf if v > 0 else neg_inf
+    text = f"{v:.{digits}g}"
     if not any(c in text for c in ".e"):
         text += ".0"
-    return text + "f"
+    return text + suffix
+
+
+def c_float(value: float) -> str:
+    """A float32 literal that round-trips exactly (9 significant digits)."""
+    return _c_literal(float(np.float32(value)), 9, "f", ("NAN", "INFINITY", "(-INFINITY)"))
 
 
 def c_double(value: float) -> str:
     """A double literal that round-trips exactly (17 significant digits)."""
-    v = float(value)
-    if math.isnan(v):
-        return "((double)NAN)"
-    if math.isinf(v):
-        return "((double)INFINITY)" if v > 0 else "(-(double)INFINITY)"
-    text = f"{v:.17g}"
-    if not any(c in text for c in ".e"):
-        text += ".0"
-    return text
+    return _c_literal(float(value), 17, "", ("((double)NAN)", "((double)INFINITY)", "(-(double)INFINITY)"))
 
 
 def c_int(value: int) -> str:

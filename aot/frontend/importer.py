@@ -45,8 +45,9 @@ class _Importer:
         self.model_name = model_name
         self.input_shapes = {k: tuple(int(d) for d in v) for k, v in input_shapes.items()}
         self.freeze = freeze
+        self.compiled_ops = _compiled_ops()  # asked per node below: gathered from the registry once
         self.model = expand_function_ops(self._canonical_opset(_inline_functions(model, model_name)),
-                                         lambda op: _backend_has_op(op, ""))
+                                         lambda op: self._has_kernel(op, ""))
         self.opsets = {imp.domain or "": imp.version for imp in self.model.opset_import}
         self.graph = Graph(name=_graph_name(model_name), opset=default_opset(self.model))
         self.ir_name: dict[str, str] = {}  # ONNX tensor name -> IR tensor name
@@ -244,7 +245,7 @@ class _Importer:
         if arity is not None:
             raise self.error(ShapeError, f"invalid {node.op_type} (opset {self.opsets.get('', '?')}): {arity}", node_name)
         if any(i in self.unresolved for i in node.input if i):
-            if not _backend_has_op(node.op_type, node.domain):
+            if not self._has_kernel(node.op_type, node.domain):
                 self._block(node, node_name, "no backend implements this op")
             self.unresolved.update(o for o in node.output if o)
             return
@@ -311,6 +312,9 @@ class _Importer:
         self._check_output_sizes(ir_node, node_name)
         self.graph.nodes.append(ir_node)
 
+    def _has_kernel(self, op_type: str, domain: str) -> bool:
+        return domain in ("", "ai.onnx") and op_type in self.compiled_ops
+
     def _block(self, node: onnx.NodeProto, node_name: str, reason: str) -> None:
         domain = node.domain if node.domain not in ("", "ai.onnx") else ""
         op = f"{domain}.{node.op_type}" if domain else node.op_type
@@ -320,7 +324,7 @@ class _Importer:
     def _block_unsupported_imported_nodes(self) -> None:
         """Imported nodes whose op no backend has join the blockers (their other checks come later)."""
         for n in self.graph.nodes:
-            if not _backend_has_op(n.op_type, n.domain):
+            if not self._has_kernel(n.op_type, n.domain):
                 dtypes = sorted({self.graph.tensors[i].dtype for i in n.present_inputs})
                 self.blockers.append(Blocker(n.op_type, self.opsets.get(n.domain, "not declared"),
                                              n.meta.get("onnx_name") or n.name, "no backend implements this op",
@@ -385,12 +389,11 @@ def _inline_functions(model: onnx.ModelProto, model_name: str) -> onnx.ModelProt
 IMPORTER_OPS = ("Shape", "Size", "Constant")
 
 
-def _backend_has_op(op_type: str, domain: str) -> bool:
+def _compiled_ops() -> frozenset[str]:
+    """Default-domain ops aot compiles: every backend's kernels and the importer's own."""
     # Imported here: the frontend does not otherwise depend on backends, only this check does.
     from ..backends.registry import REGISTRY
-    if domain not in ("", "ai.onnx"):
-        return False
-    return op_type in IMPORTER_OPS or any(op_type in REGISTRY.get(name).supported_ops() for name in REGISTRY.names())
+    return frozenset(IMPORTER_OPS).union(*(REGISTRY.get(name).supported_ops() for name in REGISTRY.names()))
 
 
 def _why_unknown(node: onnx.NodeProto, opsets: dict[str, int]) -> str:

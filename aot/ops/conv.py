@@ -9,10 +9,15 @@ from .registry import register_op
 from .spec import Int8Form, OpSpec
 
 
-def conv_macs(graph: Graph, node: Node) -> int:
-    """Output elements x (input channels per group x kernel taps): the weight's size per output channel."""
+def _weights_per_row(graph: Graph, node: Node) -> int:
+    """The weight's size per entry of its first axis (input channels per group x kernel taps for Conv)."""
     w = graph.tensors[node.inputs[1]]
-    return graph.tensors[node.outputs[0]].size * (w.size // max(w.shape[0], 1))
+    return w.size // max(w.shape[0], 1)
+
+
+def conv_macs(graph: Graph, node: Node) -> int:
+    """Output elements x (input channels per group x kernel taps)."""
+    return graph.tensors[node.outputs[0]].size * _weights_per_row(graph, node)
 
 
 def validate_conv(graph: Graph, node: Node) -> str | None:
@@ -47,7 +52,7 @@ def validate_qlinear_conv(graph: Graph, node: Node) -> str | None:
 
 
 # Imported as written and expanded into Conv by aot/quant/expand_qlinear.py; only validated here.
-register_op(OpSpec("QLinearConv", "conv", validate=validate_qlinear_conv, macs=conv_macs))
+register_op(OpSpec("QLinearConv", "conv", validate=validate_qlinear_conv))
 
 register_op(OpSpec(
     "Conv", "conv", validate=validate_conv, layout="sensitive", weight_input=1, fuses_activation=True, absorbs_bias_add=True,
@@ -58,8 +63,7 @@ register_op(OpSpec(
 
 def conv_transpose_macs(graph: Graph, node: Node) -> int:
     """Every input element times one weight per output channel of its group and tap."""
-    w = graph.tensors[node.inputs[1]]
-    return graph.tensors[node.inputs[0]].size * (w.size // max(w.shape[0], 1))
+    return graph.tensors[node.inputs[0]].size * _weights_per_row(graph, node)
 
 
 def validate_conv_transpose(graph: Graph, node: Node) -> str | None:
