@@ -5,7 +5,7 @@ test_ops_float.py). ONNX Runtime is the reference where it runs the op; where it
 ``layout=1`` recurrent layers, even LRN sizes, opset-23 RMSNormalization) the reference is ONNX Runtime
 on the equivalent layout-0 model, the ONNX reference evaluator, or the ONNX node test's data.
 Tolerance: abs 1e-4 + rel 1e-4. The last tests run an LSTM keyword spotter, a GRU and a ConvTranspose
-autoencoder with ``aot run --board cortex-m4`` under QEMU (skipped without the cross toolchain).
+autoencoder with ``aot run --board cortex-m4`` under QEMU (the cross toolchain is part of the install).
 """
 from __future__ import annotations
 
@@ -500,8 +500,8 @@ def test_aot_run_on_cortex_m4(name, tmp_path, capsys):
     from aot.cli.board import add_board_commands
     from aot.targets.board import resolve_board
     missing = resolve_board("cortex-m4").missing_tools("gcc")
-    if missing:
-        pytest.skip(f"{', '.join(missing)} not installed (boards/install-toolchains.sh)")
+    # as tests/test_qemu_models.py: the cross toolchain is part of the install, its absence a failure
+    assert not missing, f"{', '.join(missing)} not installed: run boards/install-toolchains.sh"
     path = tmp_path / f"{name}.onnx"
     onnx.save(BOARD_MODELS[name](), str(path))
     parser = argparse.ArgumentParser(prog="aot")
