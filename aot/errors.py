@@ -20,7 +20,12 @@ class AotError(Exception):
 
 
 class UnsupportedOpError(AotError):
-    pass
+    """An op, dtype or shape no backend compiles; ``blockers`` lists each node that stops the model."""
+
+    def __init__(self, message: str, *, model: str | None = None, node: str | None = None,
+                 blockers: tuple["Blocker", ...] = ()):
+        super().__init__(message, model=model, node=node)
+        self.blockers = blockers
 
 
 class ShapeError(AotError):
@@ -36,6 +41,9 @@ class Blocker:
     node: str
     reason: str
     dtypes: str = ""  # of its inputs, e.g. "float32, int64"
+    # graph inputs whose values decide the node's output shape (fixing them at compile time would let
+    # the node compile: ``--fix-input``)
+    deciding_inputs: tuple[str, ...] = ()
 
 
 def unsupported_models_error(blockers: list[Blocker], model: str | None) -> UnsupportedOpError:
@@ -52,10 +60,10 @@ def unsupported_models_error(blockers: list[Blocker], model: str | None) -> Unsu
         lines.append(f"  {op} (opset {opset}{of}): {'node' if len(nodes) == 1 else 'nodes'} {shown}{more}: {reason}")
     hint = "`aot ops` lists what each backend supports."
     if len(lines) == 1:  # one paragraph, like every other error
-        return UnsupportedOpError(f"cannot compile {lines[0].strip()}. {hint}", model=model)
+        return UnsupportedOpError(f"cannot compile {lines[0].strip()}. {hint}", model=model, blockers=tuple(blockers))
     count = f"{len(ops)} operator{'s' if len(ops) > 1 else ''} ({len(blockers)} node{'s' if len(blockers) > 1 else ''})"
     return UnsupportedOpError(f"{count} cannot be compiled; every blocker, by op:\n" + "\n".join(lines) + "\n" + hint,
-                              model=model)
+                              model=model, blockers=tuple(blockers))
 
 
 MAX_NODES_SHOWN = 5

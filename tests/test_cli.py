@@ -235,3 +235,47 @@ def test_ops_lists_each_backends_ops_with_dtypes(capsys):
     assert "ref (float32)" in rows["Relu"] and "int8" in rows["Conv"] and "arm-dsp (int8)" in rows["Conv"]
     assert out.splitlines()[-1].startswith(f"{len(rows)} ops on ")
     assert main(["ops", "--backend", "nope"]) == 2
+
+
+# -- --fix-input ----------------------------------------------------------------------------------
+def center_crop_model(path: Path) -> Path:
+    """CenterCropPad whose target shape is a graph input: its output shape depends on that input's values."""
+    from onnx import TensorProto, helper
+    node = helper.make_node("CenterCropPad", ["x", "shape"], ["y"], axes=[2, 3])
+    graph = helper.make_graph([node], "crop", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8]),
+                                               helper.make_tensor_value_info("shape", TensorProto.INT64, [2])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
+    return path
+
+
+def test_a_value_dependent_shape_names_the_input_to_fix(tmp_path, capsys):
+    code, out, err = run(["compile", center_crop_model(tmp_path / "crop.onnx"), "-o", tmp_path / "lib"], capsys)
+    assert code == 2 and not (tmp_path / "lib").exists()
+    assert "output shape depends on input values" in err and "graph input 'shape'" in err and "--fix-input" in err
+    assert "'x'" not in err.split("computed at run time")[1]  # x's shape is static: not a deciding input
+
+
+def test_fix_input_compiles_and_verifies_against_onnxruntime(tmp_path, capsys):
+    model = center_crop_model(tmp_path / "crop.onnx")
+    code, out, err = run(["verify", model, "--fix-input", "shape=4,10"], capsys)
+    assert code == 0, err
+    assert "1x3x4x10" in out and "verify: PASS" in out
+    np.save(tmp_path / "shape.npy", np.array([6, 2], dtype=np.int64))
+    code, out, err = run(["compile", model, "--fix-input", f"shape=@{tmp_path / 'shape.npy'}", "-o", tmp_path / "lib"],
+                         capsys)
+    assert code == 0, err
+    header = (tmp_path / "lib" / "model.h").read_text()
+    assert "shape" not in header.split("model_run(")[1].split(";")[0]  # a fixed input leaves the C API
+
+
+@pytest.mark.parametrize("flag, message", [
+    ("shap=4,4", "--fix-input names 'shap', but the model's inputs are 'x', 'shape'"),
+    ("shape=4,4,4", "3 value(s) do not fit the input's declared shape [2]"),
+    ("shape=4.5,4", "the values are not integers"),
+])
+def test_fix_input_mistakes_are_clear_errors(tmp_path, capsys, flag, message):
+    code, out, err = run(["compile", center_crop_model(tmp_path / "crop.onnx"), "--fix-input", flag,
+                          "-o", tmp_path / "lib"], capsys)
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "lib").exists()

@@ -4,7 +4,9 @@ A test is collected when its ops are all supported by the ref backend and its da
 float32; its model runs at its own opset (aot reads opsets up to the installed onnx's newest; a
 model newer still would be brought down by onnx.version_converter). Graph inputs that a kernel consumes at compile
 time (Reshape shape, Slice starts, Pad pads, Clip bounds, BatchNormalization statistics...) are
-frozen as constants; which ones follows from the kernels' ``static_inputs``, never from the test.
+frozen as constants; which ones follows from the kernels' ``static_inputs``, never from the test. A few
+numbers given as a graph input (an axis, a size, a target shape) that an output shape depends on are fixed
+too, as a user does with ``aot compile --fix-input`` (``compile_fixing_parameters``); data inputs never are.
 
 Tolerance: outputs match the expected output_*.pb within rtol 1e-3 + atol 1e-5 (the node tests'
 expected values come from numpy in float64/float32, so a tighter bound would measure numpy's rounding).
@@ -22,6 +24,7 @@ from onnx import numpy_helper, version_converter
 
 from aot.backends.ref import REF
 from aot.compiler import CompileOptions, compile_model, write_library
+from aot.errors import UnsupportedOpError
 from aot.frontend.loader import MAX_OPSET
 from aot.targets.host import load
 
@@ -133,6 +136,33 @@ def read_tensors(data_set: Path, kind: str) -> list[np.ndarray]:
 class Progress:
     """The step run_case is in, so a caller that catches its exception knows which step failed."""
     stage: str = "convert"
+    fixed: list[str] = field(default_factory=list)  # inputs fixed because an output shape depends on them
+
+
+# A graph input is a parameter (an axis, a size, a frame length, a target shape) rather than data when it
+# holds a few numbers; only parameters are fixed at compile time when an output shape depends on them, as a
+# user does with `aot compile --fix-input`. Data inputs (NonMaxSuppression's boxes, Unique's values) are not.
+MAX_PARAMETER_VALUES = 8
+
+
+def is_parameter(value: np.ndarray) -> bool:
+    return value.size <= MAX_PARAMETER_VALUES and (value.ndim == 0 or np.issubdtype(value.dtype, np.integer))
+
+
+def compile_fixing_parameters(model: onnx.ModelProto, values: dict[str, np.ndarray], frozen: dict[str, np.ndarray],
+                              progress: Progress):
+    """compile_model with ``frozen`` inputs, fixing parameter inputs that decide an output shape as well."""
+    while True:
+        shapes = {n: v.shape for n, v in values.items() if n not in frozen}
+        try:
+            return compile_model(model, CompileOptions(freeze_inputs=frozen, input_shapes=shapes)), frozen
+        except UnsupportedOpError as exc:
+            deciding = {i for b in exc.blockers for i in b.deciding_inputs}
+            more = sorted(i for i in deciding if i not in frozen and i in values and is_parameter(values[i]))
+            if not more:
+                raise
+            progress.fixed.extend(more)
+            frozen = {**frozen, **{i: values[i] for i in more}}
 
 
 def mismatch(got: np.ndarray, want: np.ndarray) -> str | None:
@@ -161,13 +191,12 @@ def run_case(case: Case, workdir: Path, cc: str = "gcc", progress: Progress | No
     for data_set in case.data_sets:
         progress.stage = "read data"
         values = dict(zip(input_names, read_tensors(data_set, "input")))
-        frozen = {n: values[n] for n in case.freeze}
+        frozen = {n: values[n] for n in case.freeze + tuple(progress.fixed)}
         key = b"".join(v.tobytes() + str(v.shape).encode() for v in frozen.values())
         if key not in built:  # data sets that freeze other values need their own library
             # The data set's shapes are the static shapes (some models leave dimensions symbolic).
-            shapes = {n: v.shape for n, v in values.items() if n not in frozen}
             progress.stage = "compile"
-            compiled = compile_model(model, CompileOptions(freeze_inputs=frozen, input_shapes=shapes))
+            compiled, frozen = compile_fixing_parameters(model, values, frozen, progress)
             lib = write_library(compiled, workdir / f"lib{len(built)}")
             progress.stage = "build"
             built[key] = load(lib, cc=cc, cflags=CFLAGS)

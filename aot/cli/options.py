@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+import numpy as np
+
 from ..errors import AotError
 
 
@@ -22,10 +24,31 @@ def input_shape(text: str) -> tuple[str, tuple[int, ...]]:
                                          f"got '{text}'") from None
 
 
+def fixed_input(text: str) -> tuple[str, np.ndarray]:
+    """NAME=V0,V1,... or NAME=@values.npy: a graph input given its value at compile time."""
+    name, sep, values = text.partition("=")
+    if not sep or not name or not values:
+        raise argparse.ArgumentTypeError(f"expected NAME=V0,V1,... or NAME=@file.npy (e.g. axis=1), got '{text}'")
+    if values.startswith("@"):
+        try:
+            return name, np.load(values[1:], allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise argparse.ArgumentTypeError(f"--fix-input {name}: cannot read {values[1:]}: {exc}") from None
+    try:
+        numbers = [float(v) if any(c in v.lower() for c in ".en") else int(v) for v in values.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--fix-input {name}: expected comma-separated numbers, got "
+                                         f"'{values}'") from None
+    return name, np.asarray(numbers)
+
+
 def add_compile_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="ONNX model file")
     p.add_argument("--input-shape", type=input_shape, action="append", default=[], metavar="NAME=D0,D1,..",
                    help="static shape for a model input with dynamic dimensions (repeatable)")
+    p.add_argument("--fix-input", type=fixed_input, action="append", default=[], metavar="NAME=V0,V1,..",
+                   help="give a model input its value at compile time (a size, axis or shape parameter an output "
+                        "shape depends on); it leaves the C API. Values inline or NAME=@file.npy (repeatable)")
     p.add_argument("--prefix", default="model", help="C symbol prefix of the library (default: model)")
     p.add_argument("--backend", action="append", default=[], metavar="NAME",
                    help="backend to use, in order of preference (repeatable; default: the board's list, e.g. "
@@ -100,7 +123,8 @@ def compile_options(args: argparse.Namespace):
         dtype, out_dtype, ops, skip = args.recast
         recast = RecastOptions(dtype, out_dtype, ops, skip)
     return CompileOptions(quantize=quantize, recast=recast, prefix=args.prefix, backends=args.backend or None, alignment=args.alignment,
-                          input_shapes=dict(args.input_shape), dump_ir_after=set(args.dump_ir_after),
+                          input_shapes=dict(args.input_shape), freeze_inputs=dict(args.fix_input),
+                          dump_ir_after=set(args.dump_ir_after),
                           allow_float_fallback=args.allow_float_fallback, plugins=list(args.plugin),
                           desired_layouts=dict(args.layout), layout_skip_layers=list(args.layout_skip),
                           backend_options=backend_options_of(args.backend_option), rounding=args.rounding)

@@ -157,7 +157,7 @@ def reference_outputs(source: str | Path | onnx.ModelProto, compiled: CompiledMo
     if is_quantized(compiled.graph):
         return "golden model", run_golden(compiled.graph, feeds)
     named = {spec["onnx_name"]: value for spec, value in zip(host.inputs, feeds)}
-    return "onnxruntime", run_reference(source, named)
+    return "onnxruntime", run_reference(source, {**compiled.graph.fixed_inputs, **named})
 
 
 def read_outputs(run: QemuRun, specs: list[dict]) -> list[np.ndarray]:

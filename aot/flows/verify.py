@@ -184,7 +184,7 @@ def verify_model(model_path: str | Path, *, options: CompileOptions | None = Non
         else:
             batches = [random_inputs(model, seed + i) for i in range(samples or FLOAT_SAMPLES)]
         got = _stacked([model.run(feeds) for feeds in batches])
-        ref = _stacked([run_reference(model_path, feeds) for feeds in batches])
+        ref = _stacked([run_reference(model_path, {**compiled.graph.fixed_inputs, **feeds}) for feeds in batches])
         report = VerifyReport(lib_dir=lib_dir if keep_dir else None, atol=atol, rtol=rtol, samples=len(batches))
         for spec, g, r in zip(model.outputs, got, ref):
             report.checks.append(compare(spec["onnx_name"], g, r, atol, rtol, "onnxruntime"))

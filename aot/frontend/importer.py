@@ -82,16 +82,19 @@ class _Importer:
         initializers = {i.name: i for i in g.initializer}
         # Checked before any input is read, so a misspelt name is reported rather than the dynamic
         # dimension the user was trying to fix with it.
-        unknown = set(self.input_shapes) - {i.name for i in g.input if i.name not in initializers}
-        if unknown:
-            raise self.error(AotError, f"--input-shape names {', '.join(repr(u) for u in sorted(unknown))}, "
-                             f"but the model's inputs are "
-                             f"{', '.join(repr(i.name) for i in g.input if i.name not in initializers)}")
+        runtime_inputs = [i.name for i in g.input if i.name not in initializers]
+        for flag, names in (("--input-shape", self.input_shapes), ("--fix-input", self.freeze)):
+            unknown = set(names) - set(runtime_inputs)
+            if unknown:
+                raise self.error(AotError, f"{flag} names {', '.join(repr(u) for u in sorted(unknown))}, "
+                                 f"but the model's inputs are {', '.join(repr(i) for i in runtime_inputs)}")
         for inp in g.input:
             if inp.name in initializers:
                 continue  # IR-3 style: the initializer wins, it is a constant
             if inp.name in self.freeze:
-                self._add_const(inp.name, np.asarray(self.freeze[inp.name]))
+                fixed = self._fixed_value(inp, np.asarray(self.freeze[inp.name]))
+                self.graph.fixed_inputs[inp.name] = fixed
+                self._add_const(inp.name, fixed)
                 continue
             self._add_input(inp)
         for init in g.initializer:
@@ -108,6 +111,28 @@ class _Importer:
             self._check_declared_output(out)
         self.graph.source = self.model_name
         return self.graph
+
+    def _fixed_value(self, vi: onnx.ValueInfoProto, value: np.ndarray) -> np.ndarray:
+        """A value fixed for a graph input (``--fix-input``), in the input's dtype and declared shape."""
+        try:
+            dtype = np_dtype_of(vi.type.tensor_type.elem_type)
+        except ValueError as exc:
+            raise self.error(AotError, f"--fix-input {vi.name}: {exc}") from None
+        dims = [d.dim_value if d.HasField("dim_value") else -1 for d in vi.type.tensor_type.shape.dim]
+        shape = value.shape
+        if vi.type.tensor_type.HasField("shape"):
+            if len(dims) == 0 and value.size == 1:
+                shape = ()
+            elif len(dims) == 1 and value.ndim <= 1:
+                shape = (value.size,)
+            elif -1 not in dims and int(np.prod(dims)) == value.size:
+                shape = tuple(dims)
+            if len(shape) != len(dims) or any(d not in (-1, s) for d, s in zip(dims, shape)):
+                raise self.error(AotError, f"--fix-input {vi.name}: {value.size} value(s) do not fit the input's "
+                                 f"declared shape {[d if d >= 0 else '?' for d in dims]}")
+        if value.dtype.kind in "fc" and np.dtype(dtype).kind in "iub" and not np.all(value == np.round(value)):
+            raise self.error(AotError, f"--fix-input {vi.name}: the input is {dtype}, the values are not integers")
+        return value.astype(dtype).reshape(shape)
 
     def _initializer_values(self, init: onnx.TensorProto) -> np.ndarray:
         """The initializer as an array, or an error saying how its data disagrees with its dims/type."""
@@ -266,6 +291,15 @@ class _Importer:
             placeholder = np.broadcast_to(np.zeros((), src.dtype), src.shape)
             self._add_const(node.output[0], evaluate(node, [(inputs[0][0], placeholder)], self.opsets)[0])
             return
+        if (node.op_type == "CastLike" and node.domain in ("", "ai.onnx") and len(inputs) == 2 and inputs[0]
+                and inputs[0][1].is_constant and inputs[1] and not inputs[1][1].is_constant):
+            # CastLike reads only the dtype of its second input: a constant cast like a runtime tensor
+            # (attention bodies cast -inf like Q) is a constant.
+            like = inputs[1][1]
+            placeholder = np.broadcast_to(np.zeros((), like.dtype), like.shape)
+            self._add_const(node.output[0], evaluate(node, [(inputs[0][0], inputs[0][1].data),
+                                                            (inputs[1][0], placeholder)], self.opsets)[0])
+            return
         # DequantizeLinear of constant weights stays a node: QDQ lowering needs the int8 weights and
         # their scales; the fold_constants pass turns what remains into float constants.
         foldable = node.op_type not in KEEP_UNFOLDED
@@ -276,8 +310,12 @@ class _Importer:
             out_types = infer(node, [(n, t.shape, t.dtype, t.data) for n, t in (x for x in inputs if x)],
                               self.opsets)
         except ValueDependentShape as exc:
+            deciding = self._graph_inputs_behind(exc.runtime_inputs)
+            fix = (f"; fixing graph input {', '.join(repr(i) for i in deciding)} at compile time "
+                   f"(--fix-input NAME=VALUES) would make it static" if deciding else "")
             self._block(node, node_name, f"not supported: output shape depends on input values (of "
-                        f"{', '.join(repr(i) for i in exc.runtime_inputs)}, computed at run time)")
+                        f"{', '.join(repr(i) for i in exc.runtime_inputs)}, computed at run time{fix})",
+                        deciding_inputs=tuple(deciding))
             self.unresolved.update(o for o in node.output if o)
             return
         except Exception as exc:
@@ -315,11 +353,32 @@ class _Importer:
     def _has_kernel(self, op_type: str, domain: str) -> bool:
         return domain in ("", "ai.onnx") and op_type in self.compiled_ops
 
-    def _block(self, node: onnx.NodeProto, node_name: str, reason: str) -> None:
+    def _block(self, node: onnx.NodeProto, node_name: str, reason: str,
+               deciding_inputs: tuple[str, ...] = ()) -> None:
         domain = node.domain if node.domain not in ("", "ai.onnx") else ""
         op = f"{domain}.{node.op_type}" if domain else node.op_type
         dtypes = sorted({self.graph.tensors[self.ir_name[i]].dtype for i in node.input if i in self.ir_name})
-        self.blockers.append(Blocker(op, self.opsets.get(domain, "not declared"), node_name, reason, ", ".join(dtypes)))
+        self.blockers.append(Blocker(op, self.opsets.get(domain, "not declared"), node_name, reason, ", ".join(dtypes),
+                                     deciding_inputs))
+
+    def _is_constant(self, onnx_name: str) -> bool:
+        ir = self.ir_name.get(onnx_name)
+        return ir is not None and self.graph.tensors[ir].is_constant
+
+    def _graph_inputs_behind(self, tensors: list[str]) -> list[str]:
+        """The graph inputs whose values flow into ``tensors`` (in the model's input order)."""
+        producer = {o: n for n in self.model.graph.node for o in n.output if o}
+        graph_inputs = {i.name for i in self.model.graph.input} - {i.name for i in self.model.graph.initializer}
+        seen: set[str] = set()
+        stack = list(tensors)
+        while stack:
+            name = stack.pop()
+            if name in seen or self._is_constant(name):
+                continue  # a folded value (Shape of a static input...) depends on no input's values
+            seen.add(name)
+            if name in producer:
+                stack.extend(i for i in producer[name].input if i)
+        return [i.name for i in self.model.graph.input if i.name in seen and i.name in graph_inputs]
 
     def _block_unsupported_imported_nodes(self) -> None:
         """Imported nodes whose op no backend has join the blockers (their other checks come later)."""

@@ -81,6 +81,9 @@ class Graph:
         # Requantization rounding of the integer kernels (aot/quant/fixed_point.py): "single" or
         # "tflite" (TensorFlow Lite's double rounding). C kernels and the golden model both read it.
         self.rounding: str = "single"
+        # Graph inputs given a value at compile time (--fix-input): ONNX name -> value. They are constants
+        # of the graph, not parameters of the C API; a reference run of the ONNX model needs them back.
+        self.fixed_inputs: dict[str, np.ndarray] = {}
 
     # -- construction -----------------------------------------------------------------------------
     def add_tensor(self, raw_name: str, shape: Iterable[int], dtype: str, *, layout: str | None = None,
