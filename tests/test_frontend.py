@@ -260,3 +260,28 @@ def test_classic_ml_domain_is_refused_cleanly(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "cannot compile ai.onnx.ml.Normalizer (opset 3, float32): node 'norm': " in err, err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_op_of_another_domain_with_a_function_body_is_expanded(tmp_path):
+    """ai.onnx.preview's FlexAttention (with a score_mod subgraph) compiles through its schema's body and
+    matches the ONNX reference evaluator (ONNX Runtime has no kernel for the preview domain)."""
+    from onnx.reference import ReferenceEvaluator
+
+    from aot.compiler import compile_model, write_library
+    from aot.targets.host import load
+    scores = helper.make_tensor_value_info("s", TensorProto.FLOAT, None)
+    halved = helper.make_tensor_value_info("t", TensorProto.FLOAT, None)
+    score_mod = helper.make_graph([helper.make_node("Mul", ["s", "half"], ["t"])], "score_mod", [scores], [halved],
+                                  [numpy_helper.from_array(np.array(0.5, np.float32), "half")])
+    node = helper.make_node("FlexAttention", ["q", "k", "v"], ["y"], domain="ai.onnx.preview", score_mod=score_mod)
+    dims = {"q": [1, 2, 3, 4], "k": [1, 2, 5, 4], "v": [1, 2, 5, 6]}
+    graph = helper.make_graph([node], "flex", [helper.make_tensor_value_info(n, TensorProto.FLOAT, d)
+                                               for n, d in dims.items()],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 26),
+                                                    helper.make_opsetid("ai.onnx.preview", 1)])
+    rng = np.random.default_rng(0)
+    feeds = {n: rng.standard_normal(d).astype(np.float32) for n, d in dims.items()}
+    got = load(write_library(compile_model(model), tmp_path / "lib")).run(feeds)[0]
+    want = ReferenceEvaluator(model).run(None, feeds)[0]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

@@ -531,3 +531,18 @@ def test_clang_with_syntax_check(tmp_path):
     model, lib, _ = build(m, tmp_path, cc="clang")
     assert check_sources(lib) == []
     check(m, tmp_path / "clang", cc="clang")
+
+
+# -- MatMul in the operands' own type ---------------------------------------------------------------
+@pytest.mark.parametrize("dtype", ["float64", "int32", "int64", "uint32", "uint64"])
+def test_typed_matmul_matches_onnxruntime_with_wraparound_and_broadcast_batches(tmp_path, dtype):
+    m = Model()
+    low, high = (-3.0, 3.0) if dtype == "float64" else (None, None)
+    a = m.input((2, 1, 3, 5), dtype) if low is None else m.input((2, 1, 3, 5), dtype, low, high)
+    b = m.input((4, 5, 2), dtype) if low is None else m.input((4, 5, 2), dtype, low, high)
+    v = m.input((5,), dtype) if low is None else m.input((5,), dtype, low, high)
+    outs = [m.op("MatMul", [a, b]), m.op("MatMul", [v, b]), m.op("MatMul", [a, v])]
+    model, lib, got = build(m, tmp_path)
+    want = run_reference(model, m.feeds)
+    for name, g, w in zip(outs, got, want):
+        assert_same(g, w, f"MatMul {dtype} {name}")

@@ -20,8 +20,8 @@ MAX_ROUNDS = 4  # nested function ops (a body using another function op) are a f
 
 
 def expand_function_ops(model: onnx.ModelProto, has_kernel: Callable[[str], bool]) -> onnx.ModelProto:
-    """``model`` with every default-domain node whose op ``has_kernel`` denies and whose schema has a
-    function body replaced by that body (the model itself when there is none)."""
+    """``model`` with every node whose op ``has_kernel`` denies (or of a domain other than the default one)
+    and whose schema has a function body replaced by that body (the model itself when there is none)."""
     for _ in range(MAX_ROUNDS):
         expanded = _expand_once(model, has_kernel)
         if expanded is None:
@@ -30,15 +30,25 @@ def expand_function_ops(model: onnx.ModelProto, has_kernel: Callable[[str], bool
     return model
 
 
-def _default_opset(model: onnx.ModelProto) -> int:
-    return next((imp.version for imp in model.opset_import if imp.domain in ("", "ai.onnx")), 0)
+def _opsets(model: onnx.ModelProto) -> dict[str, int]:
+    return {("" if imp.domain == "ai.onnx" else imp.domain): imp.version for imp in model.opset_import}
 
 
 def _expand_once(model: onnx.ModelProto, has_kernel: Callable[[str], bool]) -> onnx.ModelProto | None:
-    opset = _default_opset(model)
-    candidates = [n for n in model.graph.node if n.domain in ("", "ai.onnx") and not has_kernel(n.op_type)
-                  and _schema(n.op_type, opset) is not None]
-    if not candidates or not opset:
+    opsets = _opsets(model)
+
+    def domain(node: onnx.NodeProto) -> str:
+        return "" if node.domain == "ai.onnx" else node.domain
+
+    def schema_of(node: onnx.NodeProto) -> onnx.defs.OpSchema | None:
+        # Kernels are registered for default-domain ops; another domain's op (ai.onnx.preview's
+        # FlexAttention) is always expanded when its schema has a body.
+        if domain(node) == EXPANDED_DOMAIN or (domain(node) == "" and has_kernel(node.op_type)):
+            return None
+        return _schema(node.op_type, opsets.get(domain(node), 0), domain(node))
+
+    candidates = [n for n in model.graph.node if schema_of(n) is not None]
+    if not candidates or not opsets.get(""):
         return None
     types = _value_types(model)
     model = onnx.ModelProto.FromString(model.SerializeToString())  # edit a copy
@@ -46,10 +56,11 @@ def _expand_once(model: onnx.ModelProto, has_kernel: Callable[[str], bool]) -> o
     functions = []
     for index, original in enumerate(candidates):
         node = by_output[tuple(original.output)]
-        body = _function_body(node, _schema(node.op_type, opset), opset, types)
+        schema, opset = schema_of(node), opsets[domain(node)]
+        body = _function_body(node, schema, opset, types)
         if body is None:
             continue
-        _add_default_attributes(node, _schema(node.op_type, opset))  # the inliner binds only given ones
+        _add_default_attributes(node, schema)  # the inliner binds only given ones
         body.domain, body.name = EXPANDED_DOMAIN, f"{node.op_type}_{index}"
         node.domain, node.op_type = EXPANDED_DOMAIN, body.name
         functions.append(body)
@@ -72,9 +83,11 @@ def _add_default_attributes(node: onnx.NodeProto, schema: onnx.defs.OpSchema) ->
             node.attribute.append(default)
 
 
-def _schema(op_type: str, opset: int) -> onnx.defs.OpSchema | None:
+def _schema(op_type: str, opset: int, domain: str = "") -> onnx.defs.OpSchema | None:
+    if not opset:
+        return None
     try:
-        schema = onnx.defs.get_schema(op_type, opset, "")
+        schema = onnx.defs.get_schema(op_type, opset, domain)
     except onnx.defs.SchemaError:
         return None
     return schema if schema.has_function or schema.has_context_dependent_function else None

@@ -12,6 +12,7 @@ import itertools
 import numpy as np
 
 from ....codegen.cformat import c_float
+from ....ops.ctyping import wide_unsigned
 from ....ir import Graph, Node
 from .. import REF
 from .broadcast import broadcast_strides
@@ -96,3 +97,24 @@ def matmul_params(node: Node, graph: Graph) -> dict:
 
 
 REF.kernel("MatMul", template="ref/matmul.c.j2", input_names=("A", "B"), output_names=("Y",))(matmul_params)
+
+
+# MatMul of float64 or integer operands (exporters' index arithmetic, double-precision models): a plain
+# loop in the operands' type; the float32 kernel above is the fast one.
+TYPED_MATMUL = ("float64", "int32", "int64", "uint32", "uint64")
+
+
+def typed_matmul_params(node: Node, graph: Graph) -> dict:
+    dtype = graph.tensors[node.outputs[0]].dtype
+    acc_type = "double" if dtype == "float64" else wide_unsigned(dtype)
+    return {**matmul_params(node, graph), "acc_type": acc_type}
+
+
+def _typed_matmul_check(node: Node, graph: Graph) -> str | None:
+    if any(graph.tensors[i].quant is not None for i in node.inputs[:2]):
+        return "quantized operands go to the int8 kernels"
+    return None
+
+
+REF.kernel("MatMul", template="ref/matmul_typed.c.j2", dtypes=TYPED_MATMUL, plain=True, check=_typed_matmul_check,
+           input_names=("A", "B"), output_names=("Y",), name="matmul_typed")(typed_matmul_params)
