@@ -48,7 +48,7 @@ OPSET = 13
 CASES = 3  # independent cases of the op per model: one C build checks several
 INT8_TEMPLATES = "ref/int8/"
 # Ops that move int8 values without arithmetic (their kernels are dtype-generic copies).
-MOVERS = ("Reshape", "Flatten", "Transpose", "Concat", "Pad", "Squeeze", "Unsqueeze", "Identity")
+MOVERS = ("Reshape", "Flatten", "Transpose", "Concat", "Pad", "Squeeze", "Unsqueeze", "Identity", "Resize")
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 ROUNDINGS = ["single", "tflite"]
 TFLITE_SHARE = 3  # the tflite mode runs a third of the examples: it shares every kernel body
@@ -616,6 +616,53 @@ def add_mover(m: QdqModel, data: st.DataObject, rng: np.random.Generator) -> tup
 def test_reshape_flatten_transpose(data, tmp_path_factory, rounding):
     """Same scales: the op alone on int8; different scales: the op then a Requantize."""
     check_cases(data, tmp_path_factory, (), add_mover, rounding)
+
+
+def add_prelu(m: QdqModel, data: st.DataObject, rng: np.random.Generator) -> tuple[str, ...]:
+    channels = data.draw(st.integers(1, 4))
+    shape = [1, channels] + [data.draw(st.integers(1, 3)) for _ in range(data.draw(st.integers(0, 2)))]
+    qx = qparams(data)
+    x = m.int8_input(shape, qx)
+    kind = data.draw(st.sampled_from(["scalar", "per_channel", "int8_weight"]))
+    per_channel = [channels] + [1] * (len(shape) - 2)
+    values = rng.uniform(-0.5, 1.5, size=per_channel if kind != "scalar" else [1]).astype(np.float32)
+    if kind == "int8_weight":  # the slope quantized by the exporter, behind a DequantizeLinear
+        scale = float(np.max(np.abs(values))) / 127
+        slope = m.weight(np.rint(values / scale), np.float32(scale), axis=0)
+    else:
+        slope = m.const(values)
+    m.quantized_output(m.op("PRelu", [x, slope]), rescaled(data, qx))
+    return ()
+
+
+@per_rounding(12)
+def test_prelu(data, tmp_path_factory, rounding):
+    """PRelu with a scalar or per-channel slope (float, or int8 behind a DequantizeLinear): two
+    requantizations, the slope's product for negative inputs."""
+    check_cases(data, tmp_path_factory, ("PRelu",), add_prelu, rounding)
+
+
+def add_resize(m: QdqModel, data: st.DataObject, rng: np.random.Generator) -> tuple[str, ...]:
+    spatial = [data.draw(st.integers(2, 4)) for _ in range(2)]  # halving keeps at least one row
+    qx = qparams(data)
+    x = m.int8_input([1, data.draw(st.integers(1, 3))] + spatial, qx)
+    scales = [1.0, 1.0] + [data.draw(st.sampled_from([0.5, 1.0, 1.5, 2.0, 3.0])) for _ in spatial]
+    transform = data.draw(st.sampled_from(["asymmetric", "half_pixel", "align_corners", "pytorch_half_pixel"]))
+    mode = data.draw(st.sampled_from(["nearest", "linear"]))
+    attrs = {"nearest_mode": data.draw(st.sampled_from(["round_prefer_floor", "floor", "ceil", "round_prefer_ceil"]))} \
+        if mode == "nearest" else {}
+    y = m.op("Resize", [x, "", m.const(np.array(scales, np.float32))], mode=mode,
+             coordinate_transformation_mode=transform, **attrs)
+    m.quantized_output(y, rescaled(data, qx))
+    return ()
+
+
+@per_rounding(12)
+def test_resize(data, tmp_path_factory, rounding):
+    """Resize on int8 (a U-Net's or detector's upsampling): nearest moves values (requantizing them where
+    the output's quantization differs), linear interpolates x - zp with Q10 weights (TFLite's bilinear)
+    and requantizes the sum once."""
+    check_cases(data, tmp_path_factory, ("Resize",), add_resize, rounding)
 
 
 def add_concat(m: QdqModel, data: st.DataObject, rng: np.random.Generator) -> tuple[str, ...]:

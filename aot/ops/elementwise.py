@@ -159,7 +159,9 @@ for _op in ("Sub", "Div", "Pow"):
 register_op(OpSpec("Mod", "elementwise", layout="agnostic", data_inputs=2, broadcast=BROADCAST_FORMS["Mod"],
                    macs=output_size, validate=_validate_mod))
 # PRelu's slope broadcasts along named axes: its output keeps the layout, Transposes are not pushed through.
-register_op(OpSpec("PRelu", "elementwise", layout="preserving", broadcast=BROADCAST_FORMS["PRelu"], macs=output_size))
+register_op(OpSpec("PRelu", "elementwise", layout="preserving", broadcast=BROADCAST_FORMS["PRelu"], macs=output_size,
+                   int8=Int8Form("rescale", quantizable=lambda g, n: g.const(n.inputs[1]) is not None,
+                                 activation_inputs=(0,))))
 # Variadic: any number of data operands, so Transposes are not pushed through them.
 for _op in ("Max", "Min", "Sum", "Mean"):
     register_op(OpSpec(_op, "elementwise", broadcast=BROADCAST_FORMS[_op], macs=output_size))

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..ir import Graph, Node
 from .registry import register_op
-from .spec import OpSpec
+from .spec import Int8Form, OpSpec
 
 MODES = ("nearest", "linear", "cubic")
 TRANSFORMS = ("half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners", "asymmetric",
@@ -81,5 +81,21 @@ def _output_size(graph: Graph, node: Node) -> int:
     return graph.tensors[node.outputs[0]].size
 
 
+def _int8_computable(graph: Graph, node: Node) -> bool:
+    """Nearest (values moved) or linear without antialias over at most two axes (TFLite's int8 bilinear)."""
+    mode = node.attrs.get("mode", "nearest")
+    if mode == "nearest":
+        return True
+    x, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
+    return (mode == "linear" and not int(node.attrs.get("antialias", 0))
+            and node.attrs.get("coordinate_transformation_mode") != "tf_crop_and_resize"
+            and sum(a != b for a, b in zip(x.shape, y.shape)) <= 2)
+
+
+# On int8, nearest moves values and linear interpolates them in integers (TFLite's int8
+# ResizeNearestNeighbor and ResizeBilinear); the kernel requantizes to the output's scale itself. Cubic
+# stays in float (a QDQ model runs it between DequantizeLinear/QuantizeLinear with --allow-float-fallback).
+RESIZE_INT8 = Int8Form("rescale", quantizable=_int8_computable, activation_inputs=(0,))
+
 for _op in ("Resize", "Upsample"):
-    register_op(OpSpec(_op, "resize", macs=_output_size, validate=validate_resize))
+    register_op(OpSpec(_op, "resize", macs=_output_size, validate=validate_resize, int8=RESIZE_INT8))

@@ -11,12 +11,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..backends.ref.kernels.reduce import reduced_axes
+from ..backends.ref.kernels.resize import FRACTION_BITS, axis_table, fixed_point_weights, resize_attributes
 from ..backends.ref.kernels.spatial import window
 from ..ir import Graph, Node
 from ..ops import op_types
 from .fixed_point import rescale
 from .gemmlowp import softmax_row
-from .kernel_params import (add_qparams, average_qparams, batch_matmul_qparams, conv_qparams,
+from .kernel_params import (add_qparams, int8_resize_qparams, prelu_qparams, zero_point_of, average_qparams, batch_matmul_qparams, conv_qparams,
                             dequantize_linear_qparams, fc_qparams, lookup_table, mean_qparams, mul_qparams, ort_quantize,
                             output_params, quantize_linear_qparams, requantize_qparams, softmax_qparams)
 
@@ -193,8 +194,51 @@ def dequantize_linear(node: Node, graph: Graph, x: np.ndarray) -> np.ndarray:
     return (x.astype(np.int32) - p["zp"]).astype(np.float32) * np.float32(p["scale"])
 
 
+def prelu(node: Node, graph: Graph, x: np.ndarray) -> np.ndarray:
+    p = prelu_qparams(node, graph)
+    v = x.astype(np.int64) + p["in_offset"]
+    alpha = np.asarray(p["alpha"], np.int64)
+    if p["per_axis"]:  # the slope's axis: position // inner % len(alpha) in the flat input
+        flat = np.arange(v.size) // p["inner"] % alpha.size
+        alpha = alpha[flat].reshape(v.shape)
+    pos = rescale(v, p["pos_mult"], p["pos_shift"], p["rounding"])
+    neg = rescale(v * alpha, p["neg_mult"], p["neg_shift"], p["rounding"])
+    y = np.where(v >= 0, pos, neg) + p["out_zp"]
+    return np.clip(y, p["act_min"], p["act_max"]).astype(np.int8)
+
+
+def resize(node: Node, graph: Graph, x: np.ndarray) -> np.ndarray:
+    """int8 Resize on the positions (and, for linear, the Q10 weights) of the C kernel's sampling tables.
+    Those follow ONNX Runtime (the ONNX reference differs, e.g. pytorch_half_pixel to a length-1 axis),
+    so the golden model takes the same positions rather than onnx.reference's."""
+    y_shape = graph.tensors[node.outputs[0]].shape
+    at = resize_attributes(node, graph)
+    acc = x.astype(np.int64)
+    bits = 0
+    for axis, (n_in, n_out) in enumerate(zip(x.shape, y_shape)):
+        table = axis_table(axis, n_in, n_out, 1, at, x.ndim)
+        if table is None:
+            continue
+        index = np.asarray(table.index, np.int64).reshape(n_out, table.taps)
+        taken = np.take(acc, index, axis=axis)  # the axis becomes (n_out, taps)
+        if at["mode"] == "nearest":
+            acc = np.squeeze(taken, axis=axis + 1)
+            continue
+        if not bits:
+            taken = taken - zero_point_of(graph, node.inputs[0])  # interpolate x - zp
+        weight = np.asarray(fixed_point_weights(table), np.int64).reshape(n_out, table.taps)
+        shape = [1] * taken.ndim
+        shape[axis], shape[axis + 1] = n_out, table.taps
+        acc = np.sum(taken * weight.reshape(shape), axis=axis + 1)
+        bits += FRACTION_BITS
+    p = int8_resize_qparams(node, graph, bits)
+    if not p["requantize"]:
+        return acc.astype(np.int8)
+    return _finish(acc if bits else acc + p["in_offset"], p["mult"], p["shift"], p)
+
+
 INT8_KERNELS = {
-    "Conv": conv, "Gemm": fully_connected, "Add": add, "Mul": mul, "Requantize": requantize_op,
+    "Conv": conv, "PRelu": prelu, "Resize": resize, "Upsample": resize, "Gemm": fully_connected, "Add": add, "Mul": mul, "Requantize": requantize_op,
     "MaxPool": max_pool, "AveragePool": average_pool, "GlobalAveragePool": global_average_pool,
     "Softmax": softmax, "MatMul": batch_matmul, "ReduceMean": reduce_mean,
     # every elementwise map the op table runs in int8 as a table (Sigmoid, Tanh, Exp, ...)

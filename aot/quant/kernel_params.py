@@ -233,3 +233,55 @@ def lookup_table(node: Node, graph: Graph) -> np.ndarray:
 
 def lookup_qparams(node: Node, graph: Graph) -> dict:
     return {"table": [int(v) for v in lookup_table(node, graph)]}
+
+
+# PRelu on int8 (TFLite's recipe): x >= zero point: (x - zp) * s_in / s_out; below: (x - zp) * alpha_q
+# * s_in * s_alpha / s_out. The slope is quantized here to 15 bits per tensor (symmetric), so a float
+# slope or one dequantized from the file's int8 costs well under one LSB on the output: the product
+# (x - zp) * alpha_q stays within 255 * 32767 in int32.
+PRELU_SLOPE_BITS = 15
+
+
+def prelu_slope(graph: Graph, node: Node) -> tuple[np.ndarray, int, int] | None:
+    """The slope as one value per index of a single axis of the input: (values, axis, inner size), axis -1
+    for a scalar slope; None when it is not constant or varies along more than one axis."""
+    slope = graph.const(node.inputs[1])
+    if slope is None:
+        return None
+    shape = graph.tensors[node.inputs[0]].shape
+    try:
+        full = np.broadcast_to(np.asarray(slope, np.float64), shape)
+    except ValueError:
+        return None
+    varying = [a for a in range(len(shape)) if shape[a] > 1 and not np.all(np.diff(full, axis=a) == 0)]
+    if not varying:
+        return np.asarray([full.reshape(-1)[0]]), -1, 1
+    if len(varying) > 1:
+        return None
+    axis = varying[0]
+    values = full[tuple(slice(None) if a == axis else 0 for a in range(len(shape)))]
+    return values, axis, int(np.prod(shape[axis + 1:], dtype=np.int64))
+
+
+def prelu_qparams(node: Node, graph: Graph) -> dict:
+    values, axis, inner = prelu_slope(graph, node)
+    x, y = node.inputs[0], node.outputs[0]
+    s_in, s_out = scale_of(graph, x), scale_of(graph, y)
+    peak = float(np.max(np.abs(values)))
+    s_alpha = peak / ((1 << PRELU_SLOPE_BITS) - 1) if peak > 0 else 1.0
+    alpha = [int(v) for v in np.rint(values / s_alpha).astype(np.int64)]
+    pos_mult, pos_shift = quantize_multiplier(s_in / s_out)
+    neg_mult, neg_shift = quantize_multiplier(s_in * s_alpha / s_out)
+    return {"in_offset": -zero_point_of(graph, x), "alpha": alpha, "inner": inner, "per_axis": axis >= 0,
+            "pos_mult": pos_mult, "pos_shift": pos_shift, "neg_mult": neg_mult, "neg_shift": neg_shift,
+            **output_params(node, graph)}
+
+
+def int8_resize_qparams(node: Node, graph: Graph, fraction_bits: int) -> dict:
+    """Resize on int8: the sum of Q``fraction_bits`` weighted (x - zp) back to the output's quantization
+    (nearest: fraction_bits 0, and no requantization at all when the quantizations agree)."""
+    x, y = node.inputs[0], node.outputs[0]
+    mult, shift = quantize_multiplier(scale_of(graph, x) / scale_of(graph, y) / (1 << fraction_bits))
+    same = not fraction_bits and _same_quantization(graph, x, y) and not node.attrs.get("activation")
+    return {"in_offset": -zero_point_of(graph, x), "mult": mult, "shift": shift, "requantize": not same,
+            **output_params(node, graph)}

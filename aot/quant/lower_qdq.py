@@ -309,6 +309,10 @@ class _Lowering:
                 inputs.append(name)
             elif acts is None or idx in acts:
                 inputs.append(self.activation(name))
+            elif self.dq_of_constant(name) is not None:
+                # a quantized parameter (PRelu's slope): the kernel takes its real values
+                values = np.asarray(self._dequantized(self.dq_of_constant(name)), np.float32)
+                inputs.append(self.g.add_constant(name + "_real", values.reshape(self.g.tensors[name].shape)).name)
             else:
                 raise Unmappable(f"input {idx} of {core.op_type} is not constant")
         out = self.output(m.q)

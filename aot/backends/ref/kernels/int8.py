@@ -396,3 +396,15 @@ def _mean_params(node: Node, graph: Graph) -> dict:
 
 REF.kernel("ReduceMean", template="ref/int8/mean.c.j2", check=_mean_check, dtypes=S8, roundings=BOTH,
            static_inputs=(1,), input_names=("X",), output_names=("Y",))(_mean_params)
+
+
+# -- PRelu ------------------------------------------------------------------------------------------
+def _prelu_check(node: Node, graph: Graph) -> str | None:
+    if kp.prelu_slope(graph, node) is None:
+        return "int8 PRelu needs a constant slope that is one value or varies along one axis"
+    return _has_quant(_activations)(node, graph)
+
+
+REF.kernel("PRelu", template="ref/int8/prelu.c.j2", check=_prelu_check, dtypes=S8, roundings=BOTH,
+           static_inputs=(1,), input_names=("X",), output_names=("Y",))(
+    lambda node, graph: kp.prelu_qparams(node, graph))

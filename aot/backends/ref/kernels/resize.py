@@ -22,6 +22,8 @@ from ....codegen.cformat import c_array_body, c_float
 from ....codegen.cformat import strides as dense_strides
 from ....ir import Graph, Node
 from .. import REF
+from ....quant.kernel_params import int8_resize_qparams
+from .int8 import BOTH
 from .shape_ops import ALL_DTYPES
 
 f32 = np.float32
@@ -214,7 +216,50 @@ def resize_params(node: Node, graph: Graph) -> dict:
             # nearest (and any Resize that leaves every axis as it is): one read per output element
             "pick": " + ".join(direct + [f"ix{a}[{var[a]}]" for a in sorted(tables)]) or "0",
             "extrapolation": c_float(at["extrapolation"]), "weighted": at["mode"] != "nearest" and bool(tables),
-            "array": _c_table}
+            "fixed_point": False, "quantized": False, "requantize": False, "array": _c_table}
+
+
+# int8 Resize. Nearest moves the int8 values (requantized where the output's scale or zero point
+# differs); linear interpolates them with Q10 weights per axis (TFLite's ResizeBilinear) and requantizes
+# the sum once, the division by 2^(10 * axes) folded into the multiplier, so the output is one rounding
+# from the exact result whatever its scale. Each output's weights sum to exactly 2^10 per axis.
+FRACTION_BITS = 10
+MAX_FIXED_POINT_AXES = 2  # 255 * 2^20 * 4 taps fits int32
+
+
+def fixed_point_weights(table: AxisTable) -> list[int]:
+    """Q10 weights of a linear table: round each, and give the rounding error to the output's largest."""
+    out = []
+    for o in range(len(table.weight) // table.taps):
+        w = table.weight[o * table.taps:(o + 1) * table.taps]
+        q = [int(math.floor(v * (1 << FRACTION_BITS) + 0.5)) for v in w]
+        q[max(range(len(w)), key=lambda i: w[i])] += (1 << FRACTION_BITS) - sum(q)
+        out += q
+    return out
+
+
+def int8_resize_params(node: Node, graph: Graph) -> dict:
+    params = resize_params(node, graph)
+    bits = 0
+    if params["weighted"]:
+        for t in params["tables"]:
+            t.weight = fixed_point_weights(t)
+        bits = FRACTION_BITS * len(params["tables"])
+    return {**params, **int8_resize_qparams(node, graph, bits), "quantized": True, "fixed_point": params["weighted"],
+            "fraction_bits": FRACTION_BITS, "total_bits": bits}
+
+
+def _int8_resize_check(node: Node, graph: Graph) -> str | None:
+    at = resize_attributes(node, graph)
+    x, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
+    if x.quant is None or y.quant is None:
+        return "int8 Resize needs quantized tensors"
+    if at["mode"] == "nearest":
+        return None
+    if at["mode"] != "linear" or at["antialias"] or at["transform"] == "tf_crop_and_resize":
+        return "int8 interpolation is linear without antialias or tf_crop_and_resize"
+    resized = sum(a != b for a, b in zip(x.shape, y.shape))
+    return None if resized <= MAX_FIXED_POINT_AXES else f"int8 linear Resize of {resized} axes (at most 2)"
 
 
 def _c_table(values: list) -> str:
@@ -224,6 +269,8 @@ def _c_table(values: list) -> str:
 
 
 def _resize_check(node: Node, graph: Graph) -> str | None:
+    if any(graph.tensors[t].quant is not None for t in (node.inputs[0], node.outputs[0])):
+        return "quantized tensors (the int8 Resize kernel)"
     at_mode = node.attrs.get("mode", "nearest")
     dtype = graph.tensors[node.inputs[0]].dtype
     if at_mode in ("linear", "bilinear", "cubic") and dtype != "float32":
@@ -237,3 +284,5 @@ REF.kernel("Resize", template="ref/resize.c.j2", static_inputs=(1, 2, 3), check=
            input_names=("X",), output_names=("Y",), name="resize")(resize_params)
 REF.kernel("Upsample", template="ref/resize.c.j2", static_inputs=(1,), check=_resize_check, dtypes=ALL_DTYPES,
            input_names=("X",), output_names=("Y",), name="upsample")(resize_params)
+REF.kernel("Resize", template="ref/resize.c.j2", static_inputs=(1, 2, 3), check=_int8_resize_check, dtypes=("int8",),
+           roundings=BOTH, priority=10, input_names=("X",), output_names=("Y",), name="resize_int8")(int8_resize_params)
