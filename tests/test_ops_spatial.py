@@ -1,0 +1,86 @@
+"""Spatial sampling, pooling-like and linear-algebra ops of the ref backend against ONNX Runtime:
+GridSample, AffineGrid, LpPool, Hardmax, LpNormalization, CumProd, EyeLike, ReverseSequence, Det,
+MaxUnpool, Col2Im, RoiAlign, DeformConv, TensorScatter.
+
+As in tests/test_ops_indexing.py, each test puts several independent cases into one ONNX model, so
+one C build covers them all; floats must agree within abs 1e-4 + rel 1e-4, other dtypes exactly.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from test_ops_indexing import Model, check
+
+
+def _grid(m: Model, shape, spread: float = 1.3) -> str:
+    """A grid input whose positions reach past [-1, 1] (padding) on every side."""
+    return m.feed(m.rng.uniform(-spread, spread, size=shape).astype(np.float32))
+
+
+# -- GridSample ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("cc", ["gcc", "clang"])
+def test_grid_sample_2d(cc, tmp_path):
+    m = Model(opset=20)
+    for mode in ("linear", "nearest", "cubic"):
+        for padding in ("zeros", "border", "reflection"):
+            for align in (0, 1):
+                m.op("GridSample", [m.input((2, 3, 4, 5)), _grid(m, (2, 3, 6, 2))], mode=mode,
+                     padding_mode=padding, align_corners=align)
+    # far outside [-1, 1]: reflection folds several times, border clamps, zeros reads nothing
+    far = np.array([[[[-7.3, 2.2], [5.1, -9.6], [0.999, -1.001], [1.0, 1.0], [-1.0, -1.0]]]], np.float32)
+    for mode in ("linear", "nearest", "cubic"):
+        for padding in ("zeros", "border", "reflection"):
+            m.op("GridSample", [m.input((1, 2, 3, 4)), m.feed(far)], mode=mode, padding_mode=padding)
+    # nearest: halves round to even (positions exactly between two pixels)
+    halves = np.array([[[[-0.75, -0.5], [-0.25, 0.0], [0.25, 0.5], [0.75, 1.0]]]], np.float32)
+    m.op("GridSample", [m.input((1, 1, 2, 4)), m.feed(halves)], mode="nearest")
+    m.op("GridSample", [m.input((1, 1, 1, 1)), _grid(m, (1, 2, 2, 2))], mode="linear", padding_mode="reflection")
+    m.op("GridSample", [m.feed(m.rng.uniform(-3, 3, (1, 2, 3, 3))), m.feed(m.rng.uniform(-1.2, 1.2, (1, 4, 2, 2)))],
+         mode="cubic", padding_mode="border", align_corners=1)
+    check(m, tmp_path, cc)
+
+
+def test_grid_sample_opset16_names(tmp_path):
+    m = Model(opset=16)
+    for mode in ("bilinear", "nearest", "bicubic"):
+        m.op("GridSample", [m.input((1, 2, 4, 4)), _grid(m, (1, 3, 3, 2))], mode=mode)
+        m.op("GridSample", [m.input((2, 1, 3, 5)), _grid(m, (2, 4, 2, 2))], mode=mode, padding_mode="reflection",
+             align_corners=1)
+    m.op("GridSample", [m.input((1, 1, 3, 3)), _grid(m, (1, 2, 2, 2))])  # defaults: bilinear, zeros
+    check(m, tmp_path)
+
+
+def test_grid_sample_float64(tmp_path):
+    m = Model(opset=20)
+    for mode in ("linear", "nearest", "cubic"):
+        for padding in ("zeros", "reflection"):
+            x = m.feed(m.rng.uniform(-3, 3, (2, 1, 3, 5)))  # float64 data and grid
+            g = m.feed(m.rng.uniform(-1.4, 1.4, (2, 4, 2, 2)))
+            m.op("GridSample", [x, g], mode=mode, padding_mode=padding, align_corners=1)
+    check(m, tmp_path)
+
+
+def test_grid_sample_3d(tmp_path):
+    m = Model(opset=20)
+    for mode in ("linear", "nearest"):
+        for padding in ("zeros", "border", "reflection"):
+            for align in (0, 1):
+                m.op("GridSample", [m.input((2, 2, 3, 4, 3)), _grid(m, (2, 2, 3, 2, 3))], mode=mode,
+                     padding_mode=padding, align_corners=align)
+    check(m, tmp_path)
+
+
+def test_grid_sample_nan_and_infinite_positions(tmp_path):
+    """NaN, infinite and huge grid positions sample at the axis' low border (ONNX Runtime's sanitising);
+    at 1e10 the float32 linear weights vanish (x1 + 1 rounds back to x)."""
+    m = Model(opset=20)
+    odd = np.array([[[[np.nan, 0.0], [0.0, np.nan], [np.inf, 0.2], [-np.inf, 0.3], [0.5, 0.5], [1e30, -0.4],
+                      [-1e30, 0.1], [1e10, 0.0], [-3e9, 0.6], [0.2, np.inf]]]], np.float32)
+    for mode in ("linear", "nearest", "cubic"):
+        for padding in ("zeros", "border", "reflection"):
+            for align in (0, 1):
+                m.op("GridSample", [m.input((1, 2, 3, 3)), m.feed(odd)], mode=mode, padding_mode=padding,
+                     align_corners=align)
+    m.op("GridSample", [m.input((1, 1, 1, 1)), m.feed(odd)], padding_mode="reflection", align_corners=1)
+    check(m, tmp_path)
