@@ -84,3 +84,20 @@ def test_grid_sample_nan_and_infinite_positions(tmp_path):
                      align_corners=align)
     m.op("GridSample", [m.input((1, 1, 1, 1)), m.feed(odd)], padding_mode="reflection", align_corners=1)
     check(m, tmp_path)
+
+
+# -- AffineGrid -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("cc", ["gcc", "clang"])
+def test_affine_grid(cc, tmp_path):
+    m = Model(opset=20)
+    for align in (0, 1):
+        m.op("AffineGrid", [m.input((2, 2, 3)), m.ints([2, 3, 4, 5])], align_corners=align)
+        m.op("AffineGrid", [m.input((1, 3, 4)), m.ints([1, 1, 3, 2, 4])], align_corners=align)
+        m.op("AffineGrid", [m.input((1, 2, 3)), m.ints([1, 1, 1, 3])], align_corners=align)  # one row: y = 1
+        theta = m.feed(m.rng.uniform(-2, 2, (2, 2, 3)))  # float64
+        m.op("AffineGrid", [theta, m.ints([2, 1, 3, 3])], align_corners=align)
+    # the usual spatial transformer: AffineGrid feeding GridSample
+    theta = m.feed(np.array([[[0.8, -0.3, 0.1], [0.25, 1.1, -0.2]]], np.float32))
+    grid = m.op("AffineGrid", [theta, m.ints([1, 2, 5, 6])], output=False)[0]
+    m.op("GridSample", [m.input((1, 2, 4, 4)), grid], padding_mode="border")
+    check(m, tmp_path, cc)

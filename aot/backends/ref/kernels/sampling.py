@@ -57,3 +57,41 @@ def _grid_sample_check(node: Node, graph: Graph) -> str | None:
 
 REF.kernel("GridSample", template="ref/sampling/grid_sample.c.j2", check=_grid_sample_check, dtypes=FLOATS,
            input_names=("X", "G"), output_names=("Y",), name="grid_sample")(grid_sample_params)
+
+
+# -- AffineGrid -----------------------------------------------------------------------------------------
+def base_axis(length: int, align: bool) -> list[float]:
+    """One axis of ONNX Runtime's base grid: float32 linspace(-1, 1, length) (a length of 1 gives 1,
+    as Eigen's LinSpaced), scaled by (length - 1) / length without align_corners."""
+    f32 = np.float32
+    if length == 1:
+        values = [f32(1)]
+    else:
+        step = f32(f32(2) / f32(length - 1))
+        values = [f32(1) if i == length - 1 else f32(f32(-1) + f32(i) * step) for i in range(length)]
+    if not align:
+        values = [f32(f32(v * f32(length - 1)) / f32(length)) for v in values]
+    return [float(v) for v in values]
+
+
+def affine_grid_params(node: Node, graph: Graph) -> dict:
+    theta = graph.tensors[node.inputs[0]]
+    size = [int(v) for v in np.asarray(graph.const(node.inputs[1])).reshape(-1)]
+    align = bool(int(node.attrs.get("align_corners", 0)))
+    spatial = size[2:]  # [H, W] or [D, H, W]
+    r = len(spatial)
+    # the base grid per output axis: x runs along W, y along H, z along D
+    axes = [base_axis(n, align) for n in reversed(spatial)]
+    return {**float_math(theta.dtype), "N": size[0], "R": r, "dims": spatial, "axes": axes,
+            "count": int(np.prod(spatial, dtype=np.int64))}
+
+
+def _affine_grid_check(node: Node, graph: Graph) -> str | None:
+    size = graph.const(node.inputs[1])
+    if size is None or np.asarray(size).size not in (4, 5):
+        return "size must be a constant [N, C, H, W] or [N, C, D, H, W]"
+    return None
+
+
+REF.kernel("AffineGrid", template="ref/sampling/affine_grid.c.j2", static_inputs=(1,), check=_affine_grid_check,
+           dtypes=FLOATS, input_names=("Theta",), output_names=("Y",), name="affine_grid")(affine_grid_params)
