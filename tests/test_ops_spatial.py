@@ -101,3 +101,33 @@ def test_affine_grid(cc, tmp_path):
     grid = m.op("AffineGrid", [theta, m.ints([1, 2, 5, 6])], output=False)[0]
     m.op("GridSample", [m.input((1, 2, 4, 4)), grid], padding_mode="border")
     check(m, tmp_path, cc)
+
+
+# -- LpPool, LpNormalization ------------------------------------------------------------------------------
+@pytest.mark.parametrize("cc", ["gcc", "clang"])
+def test_lp_pool(cc, tmp_path):
+    m = Model(opset=18)
+    for p in (1, 2, 3):
+        m.op("LpPool", [m.input((1, 2, 5, 6))], kernel_shape=[2, 3], p=p)
+    m.op("LpPool", [m.input((2, 3, 7))], kernel_shape=[3], strides=[2], pads=[1, 2])
+    m.op("LpPool", [m.input((1, 2, 6, 6))], kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)
+    m.op("LpPool", [m.input((1, 1, 7, 7))], kernel_shape=[2, 2], dilations=[2, 3])
+    for auto_pad in ("SAME_UPPER", "SAME_LOWER", "VALID"):
+        m.op("LpPool", [m.input((1, 2, 5, 5))], kernel_shape=[2, 3], strides=[2, 1], auto_pad=auto_pad)
+    m.op("LpPool", [m.input((1, 1, 3, 4, 4))], kernel_shape=[2, 2, 2], pads=[0, 1, 1, 1, 0, 1])
+    special = np.array([[[[1.0, np.nan, -2.0], [np.inf, 3.0, -np.inf], [0.0, -0.0, 1e20]]]], np.float32)
+    m.op("LpPool", [m.feed(special)], kernel_shape=[2, 2])
+    m.op("LpPool", [m.feed(special)], kernel_shape=[1, 2], p=1)
+    check(m, tmp_path, cc)
+
+
+def test_lp_normalization(tmp_path):
+    m = Model(opset=13)
+    for p in (1, 2):
+        for axis in (-1, 0, 1):
+            m.op("LpNormalization", [m.input((3, 4, 2))], axis=axis, p=p)
+        special = np.array([[1.0, np.nan, 3.0], [0.0, 0.0, 0.0], [np.inf, 1.0, -2.0], [-0.0, 0.0, -1.0]], np.float32)
+        m.op("LpNormalization", [m.feed(special)], p=p)
+        m.op("LpNormalization", [m.feed(m.rng.uniform(-2, 2, (2, 5)))], p=p, axis=0)  # float64
+    m.op("LpNormalization", [m.input((4, 3))])  # defaults: p=2, axis=-1
+    check(m, tmp_path)
