@@ -131,3 +131,71 @@ def test_lp_normalization(tmp_path):
         m.op("LpNormalization", [m.feed(m.rng.uniform(-2, 2, (2, 5)))], p=p, axis=0)  # float64
     m.op("LpNormalization", [m.input((4, 3))])  # defaults: p=2, axis=-1
     check(m, tmp_path)
+
+
+# -- Hardmax, CumProd, ReverseSequence --------------------------------------------------------------------
+@pytest.mark.parametrize("cc", ["gcc", "clang"])
+def test_hardmax(cc, tmp_path):
+    m = Model(opset=13)
+    for axis in (-1, 0, 1, 2):
+        m.op("Hardmax", [m.input((3, 4, 5))], axis=axis)
+    ties = np.array([[2.0, 1.0, 2.0], [-np.inf, -np.inf, -np.inf], [np.inf, 5.0, np.inf], [0.0, -0.0, 0.0]], np.float32)
+    m.op("Hardmax", [m.feed(ties)])
+    m.op("Hardmax", [m.feed(ties)], axis=0)
+    m.op("Hardmax", [m.input((1,))])
+    check(m, tmp_path, cc)
+
+
+def test_hardmax_nan_is_never_the_maximum(tmp_path):
+    """NaN: the first maximum of the other values, zeros for NaN alone (ONNX Runtime's NaN result
+    depends on Eigen's vectorisation, so this checks the documented rule against numpy)."""
+    from test_ops_indexing import build
+    x = np.array([[np.nan, 1.0, 3.0, 3.0], [np.nan, np.nan, np.nan, np.nan], [2.0, np.nan, -1.0, 2.0]], np.float32)
+    m = Model(opset=13)
+    m.op("Hardmax", [m.feed(x)])
+    _, host = build(m, tmp_path)
+    want = np.zeros_like(x)
+    for row, values in enumerate(x):
+        if not np.isnan(values).all():
+            want[row, np.nanargmax(values)] = 1.0
+    np.testing.assert_array_equal(host.run(m.feeds)[0], want)
+
+
+@pytest.mark.parametrize("cc", ["gcc", "clang"])
+def test_cumprod(cc, tmp_path):
+    m = Model(opset=26)
+    for exclusive in (0, 1):
+        for reverse in (0, 1):
+            m.op("CumProd", [m.input((3, 4), low=-2, high=2), m.ints(1)], exclusive=exclusive, reverse=reverse)
+            m.op("CumProd", [m.input((2, 3, 2), "int32"), m.const(-2, np.int32)], exclusive=exclusive, reverse=reverse)
+            m.op("CumProd", [m.feed(m.rng.uniform(-2, 2, (4, 3))), m.ints(0)], exclusive=exclusive,
+                 reverse=reverse)  # float64
+    m.op("CumProd", [m.feed(np.array([1e30, 1e30, 0.0, np.nan, 2.0], np.float32)), m.ints(0)])
+    # integer overflow wraps around, as ONNX Runtime's does
+    m.op("CumProd", [m.feed(np.array([100000, 100000, 7, -3], np.int32)), m.ints(0)])
+    m.op("CumProd", [m.feed(np.array([[1 << 40, 1 << 30], [3, 5]], np.int64)), m.ints(1)])
+    check(m, tmp_path, cc)
+
+
+def test_reverse_sequence(tmp_path):
+    m = Model(opset=13)
+    m.op("ReverseSequence", [m.input((4, 3)), m.feed(np.array([4, 1, 2], np.int64))])
+    m.op("ReverseSequence", [m.input((3, 5, 2)), m.feed(np.array([5, 0, 3], np.int64))], batch_axis=0, time_axis=1)
+    m.op("ReverseSequence", [m.input((5, 2, 2, 3), "int8"), m.feed(np.array([2, 5], np.int64))])
+    m.op("ReverseSequence", [m.input((2, 4), "bool"), m.feed(np.array([3, 4], np.int64))], batch_axis=0,
+         time_axis=1)
+    check(m, tmp_path)
+
+
+def test_reverse_sequence_clamps_lengths(tmp_path):
+    """Lengths outside 0..steps (ONNX Runtime rejects them) are clamped: no read outside the input."""
+    from test_ops_indexing import build
+    x = np.arange(12, dtype=np.float32).reshape(4, 3)
+    lens = np.array([-2, 9, 2], np.int64)
+    m = Model(opset=13)
+    m.op("ReverseSequence", [m.feed(x), m.feed(lens)])
+    _, host = build(m, tmp_path)
+    want = x.copy()
+    for b, n in enumerate(np.clip(lens, 0, 4)):
+        want[:n, b] = x[:n, b][::-1]
+    np.testing.assert_array_equal(host.run(m.feeds)[0], want)
