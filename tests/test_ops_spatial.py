@@ -199,3 +199,41 @@ def test_reverse_sequence_clamps_lengths(tmp_path):
     for b, n in enumerate(np.clip(lens, 0, 4)):
         want[:n, b] = x[:n, b][::-1]
     np.testing.assert_array_equal(host.run(m.feeds)[0], want)
+
+
+# -- Det, EyeLike -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("cc", ["gcc", "clang"])
+def test_det(cc, tmp_path):
+    m = Model(opset=22)
+    for n in (1, 2, 3, 5):
+        m.op("Det", [m.input((n, n))])
+    m.op("Det", [m.input((2, 3, 4, 4))])
+    singular = np.array([[[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [1.0, 0.0, 1.0]],  # dependent rows
+                         [[0.0, 1.0, 2.0], [0.0, 3.0, 1.0], [0.0, 5.0, 4.0]],  # a zero column
+                         [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]],  # a permutation
+                         [[np.inf, 1.0, 0.0], [1.0, 2.0, 0.0], [0.0, 0.0, 1.0]]], np.float32)
+    m.op("Det", [m.feed(singular)])
+    m.op("Det", [m.feed(np.array([[np.nan, 1.0], [0.0, 0.0]], np.float32))])
+    check(m, tmp_path, cc)
+
+
+def test_det_float64_against_numpy(tmp_path):
+    """ONNX Runtime has no float64 Det: numpy's determinant is the reference."""
+    from test_ops_indexing import build
+    x = np.random.default_rng(3).uniform(-2, 2, (3, 6, 6))
+    m = Model(opset=22)
+    m.op("Det", [m.feed(x)])
+    _, host = build(m, tmp_path)
+    got = host.run(m.feeds)[0]
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, np.linalg.det(x), rtol=1e-12)
+
+
+def test_eye_like(tmp_path):
+    m = Model(opset=22)
+    for k in (0, 1, -1, 3, -5, 9):
+        m.op("EyeLike", [m.input((3, 4))], k=k)
+    m.op("EyeLike", [m.input((4, 2), "int32")], dtype=1, k=-2)  # int32 in, float out
+    m.op("EyeLike", [m.input((2, 3), "int64")], k=1)
+    m.op("EyeLike", [m.input((3, 3))], dtype=7)  # int64
+    check(m, tmp_path)
