@@ -59,3 +59,53 @@ def _grid_sample_macs(graph: Graph, node: Node) -> int:
 
 register_op(OpSpec("GridSample", "sampling", macs=_grid_sample_macs, validate=validate_grid_sample, min_opset=16))
 register_op(OpSpec("AffineGrid", "sampling", macs=output_size, validate=validate_affine_grid, min_opset=20))
+
+
+def _ints(graph: Graph, node: Node, idx: int) -> list[int] | None:
+    if idx >= len(node.inputs) or not node.inputs[idx]:
+        return None
+    value = graph.const(node.inputs[idx])
+    return None if value is None else [int(v) for v in np.asarray(value).reshape(-1)]
+
+
+def validate_col2im(graph: Graph, node: Node) -> str | None:
+    image, block = _ints(graph, node, 1), _ints(graph, node, 2)
+    if image is None or block is None:
+        return "image_shape and block_shape must be compile-time constants (the output shape depends on them)"
+    r = len(image)
+    if len(block) != r or r < 1:
+        return f"image_shape {image} and block_shape {block} must have one value per spatial axis"
+    if any(v < 1 for v in image + block):
+        return f"image_shape {image} and block_shape {block} must be positive"
+    pads = list(node.attrs.get("pads") or [0] * 2 * r)
+    strides = list(node.attrs.get("strides") or [1] * r)
+    dilations = list(node.attrs.get("dilations") or [1] * r)
+    if len(pads) != 2 * r or len(strides) != r or len(dilations) != r or min(strides + dilations) < 1 or min(pads) < 0:
+        return f"pads {pads}, strides {strides}, dilations {dilations} do not fit {r} spatial axes"
+    x = _shape(graph, node.inputs[0])
+    blocks = 1
+    for d in range(r):
+        extent = dilations[d] * (block[d] - 1) + 1
+        n = (image[d] + pads[d] + pads[d + r] - extent) // strides[d] + 1
+        if n < 1:
+            return f"the block does not fit the padded image on axis {d}"
+        blocks *= n
+    bprod = int(np.prod(block))
+    if len(x) != 3 or x[1] % bprod or x[2] != blocks:
+        return f"input of shape {list(x)}; expected [N, C * {bprod}, {blocks}] for these shapes"
+    return None
+
+
+def validate_max_unpool(graph: Graph, node: Node) -> str | None:
+    x, i = _shape(graph, node.inputs[0]), _shape(graph, node.inputs[1])
+    if x != i:
+        return f"indices of shape {list(i)} for data of shape {list(x)} (MaxUnpool needs one shape)"
+    if len(node.inputs) > 2 and node.inputs[2] and graph.const(node.inputs[2]) is None:
+        return "output_shape is a runtime input; aot needs it constant"
+    return None
+
+
+register_op(OpSpec("Col2Im", "sampling", macs=lambda graph, node: graph.tensors[node.inputs[0]].size,
+                   validate=validate_col2im, min_opset=18))
+register_op(OpSpec("MaxUnpool", "sampling", layout="sensitive", macs=lambda graph, node: graph.tensors[node.inputs[0]].size,
+                   validate=validate_max_unpool))
