@@ -295,3 +295,38 @@ def test_max_unpool_skips_indices_outside_the_output(tmp_path):
     want = np.zeros((1, 1, 4, 4), np.float32)
     want.reshape(-1)[2] = 3.0
     np.testing.assert_array_equal(host.run(m.feeds)[0], want)
+
+
+# -- RoiAlign -----------------------------------------------------------------------------------------------
+def _rois(m: Model, count: int, size: float, dtype=np.float32) -> str:
+    corners = m.rng.uniform(-0.2 * size, 1.1 * size, (count, 2, 2))
+    return m.feed(np.concatenate([corners.min(axis=1), corners.max(axis=1)], axis=1).astype(dtype))
+
+
+@pytest.mark.parametrize("cc", ["gcc", "clang"])
+def test_roi_align(cc, tmp_path):
+    m = Model(opset=16)
+    batch = m.feed(np.array([1, 0, 1, 1, 0], np.int64))
+    for mode in ("avg", "max"):
+        for transform in ("half_pixel", "output_half_pixel"):
+            m.op("RoiAlign", [m.input((2, 3, 6, 7)), _rois(m, 5, 7), batch], mode=mode,
+                 coordinate_transformation_mode=transform, output_height=3, output_width=2)
+            m.op("RoiAlign", [m.input((2, 2, 10, 8)), _rois(m, 5, 20), batch], mode=mode,
+                 coordinate_transformation_mode=transform, spatial_scale=0.5, sampling_ratio=2)
+    # malformed and far-away ROIs: reversed corners, a point, outside the map
+    odd = m.feed(np.array([[4.0, 4.0, 1.0, 2.0], [2.0, 2.0, 2.0, 2.0], [-9.0, -9.0, -5.0, -6.0], [3.0, 1.0, 30.0, 4.0]],
+                          np.float32))
+    for transform in ("half_pixel", "output_half_pixel"):
+        m.op("RoiAlign", [m.input((1, 2, 5, 5)), odd, m.feed(np.zeros(4, np.int64))],
+             coordinate_transformation_mode=transform, output_height=2, output_width=2, sampling_ratio=1)
+    m.op("RoiAlign", [m.feed(m.rng.uniform(-2, 2, (1, 2, 5, 6))), _rois(m, 3, 6, np.float64),
+                      m.feed(np.zeros(3, np.int64))], output_height=2, output_width=3)  # float64
+    check(m, tmp_path, cc)
+
+
+def test_roi_align_opset10_default_is_output_half_pixel(tmp_path):
+    m = Model(opset=10)
+    m.op("RoiAlign", [m.input((1, 2, 6, 6)), _rois(m, 3, 6), m.feed(np.zeros(3, np.int64))], output_height=2,
+         output_width=2)
+    m.op("RoiAlign", [m.input((1, 2, 6, 6)), _rois(m, 3, 6), m.feed(np.zeros(3, np.int64))], mode="max")
+    check(m, tmp_path)

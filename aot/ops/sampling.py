@@ -109,3 +109,25 @@ register_op(OpSpec("Col2Im", "sampling", macs=lambda graph, node: graph.tensors[
                    validate=validate_col2im, min_opset=18))
 register_op(OpSpec("MaxUnpool", "sampling", layout="sensitive", macs=lambda graph, node: graph.tensors[node.inputs[0]].size,
                    validate=validate_max_unpool))
+
+
+def validate_roi_align(graph: Graph, node: Node) -> str | None:
+    x, rois, idx = (_shape(graph, n) for n in node.inputs[:3])
+    if len(x) != 4:
+        return f"input of rank {len(x)}; RoiAlign takes [N, C, H, W]"
+    if len(rois) != 2 or rois[1] != 4 or idx != (rois[0],):
+        return f"rois {list(rois)} and batch_indices {list(idx)} must be [num_rois, 4] and [num_rois]"
+    mode = node.attrs.get("mode", "avg")
+    if mode not in ("avg", "max"):
+        return f"mode '{mode}' is not avg or max"
+    transform = node.attrs.get("coordinate_transformation_mode", "half_pixel")
+    if transform not in ("half_pixel", "output_half_pixel"):
+        return f"coordinate_transformation_mode '{transform}' is not half_pixel or output_half_pixel"
+    for key in ("output_height", "output_width"):
+        if int(node.attrs.get(key, 1)) < 1:
+            return f"{key} {node.attrs.get(key)} must be 1 or more"
+    return None
+
+
+register_op(OpSpec("RoiAlign", "sampling", macs=lambda graph, node: 4 * output_size(graph, node),
+                   validate=validate_roi_align))

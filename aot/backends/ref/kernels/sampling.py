@@ -131,3 +131,26 @@ def _max_unpool_check(node: Node, graph: Graph) -> str | None:
 
 REF.kernel("MaxUnpool", template="ref/sampling/max_unpool.c.j2", static_inputs=(2,), check=_max_unpool_check,
            dtypes=FLOATS, input_names=("X", "I"), output_names=("Y",), name="max_unpool")(max_unpool_params)
+
+
+# -- RoiAlign -------------------------------------------------------------------------------------------
+def roi_align_params(node: Node, graph: Graph) -> dict:
+    x, rois = graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
+    # opset 16 added half_pixel (and made it the default); before, every ROI was output_half_pixel
+    default = "half_pixel" if graph.opset >= 16 else "output_half_pixel"
+    half_pixel = node.attrs.get("coordinate_transformation_mode", default) == "half_pixel"
+    return {**float_math(x.dtype), "N": x.shape[0], "C": x.shape[1], "H": x.shape[2], "W": x.shape[3],
+            "R": rois.shape[0], "PH": int(node.attrs.get("output_height", 1)), "PW": int(node.attrs.get("output_width", 1)),
+            "ratio": int(node.attrs.get("sampling_ratio", 0)), "scale": float(node.attrs.get("spatial_scale", 1.0)),
+            "half_pixel": half_pixel, "is_max": node.attrs.get("mode", "avg") == "max", "lit32": c_float}
+
+
+def _roi_align_check(node: Node, graph: Graph) -> str | None:
+    x, rois, idx = (graph.tensors[n] for n in node.inputs[:3])
+    if rois.dtype != x.dtype:
+        return f"rois of dtype {rois.dtype} for {x.dtype} data"
+    return None if idx.dtype == "int64" else f"batch_indices of dtype {idx.dtype} (ONNX takes int64)"
+
+
+REF.kernel("RoiAlign", template="ref/sampling/roi_align.c.j2", check=_roi_align_check, dtypes=FLOATS,
+           input_names=("X", "Rois", "B"), output_names=("Y",), name="roi_align")(roi_align_params)
