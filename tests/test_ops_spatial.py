@@ -330,3 +330,37 @@ def test_roi_align_opset10_default_is_output_half_pixel(tmp_path):
          output_width=2)
     m.op("RoiAlign", [m.input((1, 2, 6, 6)), _rois(m, 3, 6), m.feed(np.zeros(3, np.int64))], mode="max")
     check(m, tmp_path)
+
+
+# -- TensorScatter --------------------------------------------------------------------------------------------
+def test_tensor_scatter(tmp_path):
+    m = Model(opset=24)
+    m.op("TensorScatter", [m.input((2, 3, 6, 4)), m.input((2, 3, 2, 4)), m.feed(np.array([0, 4], np.int64))])
+    m.op("TensorScatter", [m.input((2, 3, 6, 4)), m.input((2, 3, 3, 4)), m.feed(np.array([5, 4], np.int64))],
+         mode="circular")  # wraps past the end
+    m.op("TensorScatter", [m.input((3, 5, 2)), m.input((3, 2, 2)), m.feed(np.array([1, 3, 0], np.int64))], axis=1)
+    m.op("TensorScatter", [m.input((2, 4, 3), "int32"), m.input((2, 4, 1), "int32"), m.feed(np.array([2, 0], np.int64))],
+         axis=-1)
+    m.op("TensorScatter", [m.input((2, 5, 3)), m.input((2, 2, 3))])  # no write_indices: position 0
+    check(m, tmp_path)
+
+
+def test_tensor_scatter_positions_outside_the_cache(tmp_path):
+    """Linear mode skips positions outside the cache, circular wraps them (ONNX Runtime rejects both)."""
+    from test_ops_indexing import build
+    cache = np.zeros((3, 4, 1), np.float32)
+    update = np.arange(1, 7, dtype=np.float32).reshape(3, 2, 1)
+    starts = np.array([3, -1, -6], np.int64)
+    m = Model(opset=24)
+    m.op("TensorScatter", [m.feed(cache), m.feed(update), m.feed(starts)])
+    m.op("TensorScatter", [m.feed(cache), m.feed(update), m.feed(starts)], mode="circular")
+    _, host = build(m, tmp_path)
+    linear, circular = host.run(m.feeds)
+    want_linear, want_circular = cache.copy(), cache.copy()
+    for b, start in enumerate(starts):
+        for s in range(2):
+            if 0 <= start + s < 4:
+                want_linear[b, start + s] = update[b, s]
+            want_circular[b, (start + s) % 4] = update[b, s]
+    np.testing.assert_array_equal(linear, want_linear)
+    np.testing.assert_array_equal(circular, want_circular)

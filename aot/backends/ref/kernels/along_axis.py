@@ -1,11 +1,13 @@
-"""Hardmax (float32), CumProd (every numeric dtype, integers wrap around like CumSum) and
-ReverseSequence (any dtype) along one axis.
+"""Hardmax (float32), CumProd (every numeric dtype, integers wrap around like CumSum),
+ReverseSequence and TensorScatter (any dtype) along one axis.
 
 Hardmax marks the first maximum. NaN never counts as the maximum, and a slice of NaN alone gives
 zeros: ONNX Runtime's result there depends on how Eigen vectorises its row maximum (a leading NaN
 can poison a short row, not a long one), which no fixed rule reproduces.
 ReverseSequence clamps each sequence_lens entry into 0..time steps, so the C never reads outside the
 input (ONNX Runtime rejects such a length with an error).
+TensorScatter: in linear mode a position outside the cache axis is not written (ONNX Runtime
+rejects it); circular mode wraps positions around the axis, negative write indices included.
 """
 from __future__ import annotations
 
@@ -55,3 +57,17 @@ def reverse_sequence_params(node: Node, graph: Graph) -> dict:
 
 REF.kernel("ReverseSequence", template="ref/along_axis/reverse_sequence.c.j2", dtypes=ALL_DTYPES,
            input_names=("X", "L"), output_names=("Y",), name="reverse_sequence")(reverse_sequence_params)
+
+
+# -- TensorScatter --------------------------------------------------------------------------------------
+def tensor_scatter_params(node: Node, graph: Graph) -> dict:
+    cache, update = (graph.tensors[n] for n in node.inputs[:2])
+    axis = int(node.attrs.get("axis", -2)) % len(cache.shape)
+    return {"B": cache.shape[0], "outer": int(np.prod(cache.shape[1:axis], dtype=np.int64)), "S": cache.shape[axis],
+            "seq": update.shape[axis], "inner": int(np.prod(cache.shape[axis + 1:], dtype=np.int64)),
+            "total": cache.size, "circular": node.attrs.get("mode", "linear") == "circular",
+            "indexed": len(node.inputs) > 2 and bool(node.inputs[2])}
+
+
+REF.kernel("TensorScatter", template="ref/along_axis/tensor_scatter.c.j2", dtypes=ALL_DTYPES,
+           input_names=("X", "U", "I"), output_names=("Y",), name="tensor_scatter")(tensor_scatter_params)
