@@ -364,3 +364,47 @@ def test_tensor_scatter_positions_outside_the_cache(tmp_path):
             want_circular[b, (start + s) % 4] = update[b, s]
     np.testing.assert_array_equal(linear, want_linear)
     np.testing.assert_array_equal(circular, want_circular)
+
+
+# -- DeformConv ---------------------------------------------------------------------------------------------
+def _deform(m: Model, x_shape, w_shape, out_hw, offset_group: int = 1, mask: bool = False, bias: bool = False,
+            spread: float = 1.5, **attrs) -> None:
+    taps = w_shape[2] * w_shape[3]
+    offset = m.input((x_shape[0], offset_group * 2 * taps, *out_hw), low=-spread, high=spread)
+    inputs = [m.input(x_shape), m.const(m.rng.uniform(-1, 1, w_shape)), offset]
+    inputs.append(m.const(m.rng.uniform(-1, 1, w_shape[0])) if bias else "")
+    if mask:
+        inputs.append(m.input((x_shape[0], offset_group * taps, *out_hw), low=0.0, high=1.0))
+    m.op("DeformConv", inputs if inputs[-1] else inputs[:3], offset_group=offset_group, **attrs)
+
+
+@pytest.mark.parametrize("cc", ["gcc", "clang"])
+def test_deform_conv(cc, tmp_path):
+    m = Model(opset=22)
+    _deform(m, (1, 2, 5, 5), (3, 2, 3, 3), (3, 3))
+    _deform(m, (2, 4, 6, 5), (4, 2, 2, 2), (3, 2), group=2, offset_group=2, mask=True, bias=True, strides=[2, 2],
+            pads=[1, 0, 0, 0])
+    _deform(m, (1, 3, 7, 7), (2, 3, 3, 2), (3, 6), dilations=[2, 1], pads=[0, 0, 0, 0], mask=True)
+    _deform(m, (1, 4, 4, 4), (2, 4, 2, 2), (5, 5), offset_group=4, pads=[1, 1, 1, 1], bias=True, spread=8.0)
+    check(m, tmp_path, cc)
+
+
+def test_deform_conv_nan_offset_samples_zero(tmp_path):
+    """A NaN offset (ONNX Runtime converts it to an index undefined) samples 0, as an offset far
+    outside the image does."""
+    from test_ops_indexing import build
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-1, 1, (1, 1, 4, 4)).astype(np.float32)
+    w = rng.uniform(-1, 1, (2, 1, 2, 2)).astype(np.float32)
+    offset = rng.uniform(-1, 1, (1, 8, 3, 3)).astype(np.float32)
+    nan, far = offset.copy(), offset.copy()
+    nan[0, ::3, 1, :] = np.nan
+    far[0, ::3, 1, :] = 1e6
+    m = Model(opset=22)
+    xs, ws = m.feed(x), m.feed(w)
+    m.op("DeformConv", [xs, ws, m.feed(nan)])
+    m.op("DeformConv", [xs, ws, m.feed(far)])
+    _, host = build(m, tmp_path)
+    got_nan, got_far = host.run(m.feeds)
+    assert np.isfinite(got_nan).all()
+    np.testing.assert_array_equal(got_nan, got_far)

@@ -131,3 +131,46 @@ def validate_roi_align(graph: Graph, node: Node) -> str | None:
 
 register_op(OpSpec("RoiAlign", "sampling", macs=lambda graph, node: 4 * output_size(graph, node),
                    validate=validate_roi_align))
+
+
+def _deform_geometry(graph: Graph, node: Node) -> dict:
+    x, w = _shape(graph, node.inputs[0]), _shape(graph, node.inputs[1])
+    kernel = list(node.attrs.get("kernel_shape") or w[2:])
+    pads = list(node.attrs.get("pads") or [0, 0, 0, 0])
+    strides = list(node.attrs.get("strides") or [1, 1])
+    dilations = list(node.attrs.get("dilations") or [1, 1])
+    out = [(x[2 + d] + pads[d] + pads[d + 2] - dilations[d] * (kernel[d] - 1) - 1) // strides[d] + 1 for d in range(2)]
+    return {"kernel": kernel, "pads": pads, "strides": strides, "dilations": dilations, "out": out,
+            "group": int(node.attrs.get("group", 1)), "offset_group": int(node.attrs.get("offset_group", 1))}
+
+
+def validate_deform_conv(graph: Graph, node: Node) -> str | None:
+    x, w = _shape(graph, node.inputs[0]), _shape(graph, node.inputs[1])
+    if len(x) != 4 or len(w) != 4:
+        return f"input {list(x)} and weight {list(w)}; DeformConv takes 2-D images [N, C, H, W] and [M, C/group, kH, kW]"
+    if any(len(list(node.attrs.get(k) or [])) not in (0, n) for k, n in
+           (("kernel_shape", 2), ("pads", 4), ("strides", 2), ("dilations", 2))):
+        return "kernel_shape, pads, strides and dilations must describe 2 spatial axes"
+    g = _deform_geometry(graph, node)
+    if min(g["strides"] + g["dilations"] + g["kernel"]) < 1 or min(g["pads"]) < 0 or min(g["out"]) < 1:
+        return f"kernel {g['kernel']}, pads {g['pads']}, strides {g['strides']}, dilations {g['dilations']} do not fit"
+    if g["group"] < 1 or g["offset_group"] < 1 or x[1] != w[1] * g["group"] or w[0] % g["group"] or \
+            x[1] % g["offset_group"]:
+        return (f"{x[1]} input channels, weight {list(w)}, group {g['group']}, offset_group {g['offset_group']} do "
+                f"not fit (C = weight channels * group, both divisible)")
+    taps = g["kernel"][0] * g["kernel"][1]
+    want = {2: [x[0], g["offset_group"] * 2 * taps] + g["out"], 4: [x[0], g["offset_group"] * taps] + g["out"],
+            3: [w[0]]}
+    for idx, shape in want.items():
+        if idx < len(node.inputs) and node.inputs[idx] and list(_shape(graph, node.inputs[idx])) != shape:
+            name = {2: "offset", 3: "B", 4: "mask"}[idx]
+            return f"{name} of shape {list(_shape(graph, node.inputs[idx]))}, expected {shape}"
+    return None
+
+
+def _deform_macs(graph: Graph, node: Node) -> int:
+    w = _shape(graph, node.inputs[1])
+    return output_size(graph, node) * int(np.prod(w[1:]))
+
+
+register_op(OpSpec("DeformConv", "sampling", macs=_deform_macs, validate=validate_deform_conv, min_opset=19))

@@ -154,3 +154,23 @@ def _roi_align_check(node: Node, graph: Graph) -> str | None:
 
 REF.kernel("RoiAlign", template="ref/sampling/roi_align.c.j2", check=_roi_align_check, dtypes=FLOATS,
            input_names=("X", "Rois", "B"), output_names=("Y",), name="roi_align")(roi_align_params)
+
+
+# -- DeformConv -------------------------------------------------------------------------------------------
+def deform_conv_params(node: Node, graph: Graph) -> dict:
+    from ....ops.sampling import _deform_geometry
+    x, w = graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
+    g = _deform_geometry(graph, node)
+    present = [idx < len(node.inputs) and bool(node.inputs[idx]) for idx in range(5)]
+    return {**g, "N": x.shape[0], "C": x.shape[1], "H": x.shape[2], "W": x.shape[3], "M": w.shape[0],
+            "has_bias": present[3], "has_mask": present[4]}
+
+
+def _deform_scratch(node: Node, graph: Graph) -> int:
+    """One output position's column: every input channel times every kernel tap (floats)."""
+    w = graph.tensors[node.inputs[1]]
+    return 4 * graph.tensors[node.inputs[0]].shape[1] * w.shape[2] * w.shape[3]
+
+
+REF.kernel("DeformConv", template="ref/sampling/deform_conv.c.j2", scratch_bytes=_deform_scratch,
+           input_names=("X", "Wt", "Off", "B", "Mask"), output_names=("Y",), name="deform_conv")(deform_conv_params)
