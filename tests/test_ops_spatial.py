@@ -560,3 +560,13 @@ def test_special_values_under_sanitizers(tmp_path):
         got = np.frombuffer(raw[pos:pos + n], spec["dtype"]).reshape(spec["shape"])
         pos += n
         np.testing.assert_array_equal(got, want, err_msg=spec["onnx_name"])
+
+
+def test_hardmax_before_opset13_coerces_to_2d(tmp_path):
+    """Opset 11 Hardmax flattens the input to 2-D at axis (the import's upgrade to opset 13 keeps that)."""
+    m = Model(opset=11)
+    for axis in (0, 1, 2, -1, -2):
+        m.op("Hardmax", [m.input((2, 3, 4))], axis=axis)
+    m.op("Hardmax", [m.input((2, 3, 4))])  # default axis 1
+    m.op("Hardmax", [m.input((2, 2, 3, 2))], axis=2)
+    check(m, tmp_path)
