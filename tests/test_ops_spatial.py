@@ -239,6 +239,19 @@ def test_eye_like(tmp_path):
     check(m, tmp_path)
 
 
+def test_eye_like_bool(tmp_path):
+    """A bool identity (ONNX allows it, ONNX Runtime has no kernel): numpy's eye is the reference."""
+    from test_ops_indexing import build
+    m = Model(opset=22)
+    m.op("EyeLike", [m.input((3, 5))], dtype=9, k=2)
+    m.op("EyeLike", [m.input((4, 2), "bool")], k=-1)
+    _, host = build(m, tmp_path)
+    a, b = host.run(m.feeds)
+    np.testing.assert_array_equal(a, np.eye(3, 5, k=2, dtype=bool))
+    np.testing.assert_array_equal(b, np.eye(4, 2, k=-1, dtype=bool))
+    assert a.dtype == b.dtype == np.bool_
+
+
 # -- Col2Im, MaxUnpool ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("cc", ["gcc", "clang"])
 def test_col2im(cc, tmp_path):

@@ -1,4 +1,4 @@
-"""Det (float32, float64) and EyeLike (any numeric output dtype).
+"""Det (float32, float64) and EyeLike (any output dtype, bool included).
 
 Det follows ONNX Runtime (Eigen's PartialPivLU): Gaussian elimination with row pivoting on the
 column's largest magnitude, the determinant the product of the pivots with the permutation's sign;
@@ -13,7 +13,6 @@ import numpy as np
 
 from ....ir import Graph, Node
 from .. import REF
-from .indexing import NUMERIC
 from .sampling import float_math
 from .shape_ops import ALL_DTYPES
 
@@ -40,10 +39,5 @@ def eye_like_params(node: Node, graph: Graph) -> dict:
     return {"rows": rows, "cols": cols, "k": max(-rows, min(cols, k))}  # beyond +-size: no diagonal at all
 
 
-def _eye_like_check(node: Node, graph: Graph) -> str | None:
-    out = graph.tensors[node.outputs[0]].dtype
-    return None if out in NUMERIC else f"output dtype {out} (EyeLike's kernel writes numeric types)"
-
-
-REF.kernel("EyeLike", template="ref/matrix/eye_like.c.j2", check=_eye_like_check, dtypes=ALL_DTYPES,
+REF.kernel("EyeLike", template="ref/matrix/eye_like.c.j2", dtypes=ALL_DTYPES,
            input_names=("X",), output_names=("Y",), name="eye_like")(eye_like_params)
