@@ -133,7 +133,7 @@ register_op(OpSpec("RoiAlign", "sampling", macs=lambda graph, node: 4 * output_s
                    validate=validate_roi_align))
 
 
-def _deform_geometry(graph: Graph, node: Node) -> dict:
+def deform_geometry(graph: Graph, node: Node) -> dict:
     x, w = _shape(graph, node.inputs[0]), _shape(graph, node.inputs[1])
     kernel = list(node.attrs.get("kernel_shape") or w[2:])
     pads = list(node.attrs.get("pads") or [0, 0, 0, 0])
@@ -151,7 +151,7 @@ def validate_deform_conv(graph: Graph, node: Node) -> str | None:
     if any(len(list(node.attrs.get(k) or [])) not in (0, n) for k, n in
            (("kernel_shape", 2), ("pads", 4), ("strides", 2), ("dilations", 2))):
         return "kernel_shape, pads, strides and dilations must describe 2 spatial axes"
-    g = _deform_geometry(graph, node)
+    g = deform_geometry(graph, node)
     if min(g["strides"] + g["dilations"] + g["kernel"]) < 1 or min(g["pads"]) < 0 or min(g["out"]) < 1:
         return f"kernel {g['kernel']}, pads {g['pads']}, strides {g['strides']}, dilations {g['dilations']} do not fit"
     if g["group"] < 1 or g["offset_group"] < 1 or x[1] != w[1] * g["group"] or w[0] % g["group"] or \

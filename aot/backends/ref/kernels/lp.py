@@ -12,7 +12,7 @@ import numpy as np
 
 from ....ir import Graph, Node
 from .. import REF
-from .sampling import float_math
+from .float_types import float_math
 from .spatial import spatial_check, window
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from ....ir import Graph, Node
 from .. import REF
-from .sampling import float_math
+from .float_types import float_math
 from .shape_ops import ALL_DTYPES
 
 MAX_DET_SIZE = 64

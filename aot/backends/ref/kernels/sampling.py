@@ -14,19 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ....codegen.cformat import c_double, c_float
 from ....ir import Graph, Node
 from ....ops.sampling import GRID_SAMPLE_MODES
 from .. import REF
-
-FLOATS = ("float32", "float64")
-
-
-def float_math(dtype: str) -> dict:
-    """The C spelling of a float type's math: ``lit(v)`` a literal, ``m`` the math.h suffix."""
-    if dtype == "float32":
-        return {"T": "float", "lit": c_float, "m": "f"}
-    return {"T": "double", "lit": c_double, "m": ""}
+from .float_types import FLOATS, float_math
 
 
 def _pad3(dims: tuple[int, ...]) -> list[int]:
@@ -95,82 +86,3 @@ def _affine_grid_check(node: Node, graph: Graph) -> str | None:
 
 REF.kernel("AffineGrid", template="ref/sampling/affine_grid.c.j2", static_inputs=(1,), check=_affine_grid_check,
            dtypes=FLOATS, input_names=("Theta",), output_names=("Y",), name="affine_grid")(affine_grid_params)
-
-
-# -- Col2Im ---------------------------------------------------------------------------------------------
-def col2im_params(node: Node, graph: Graph) -> dict:
-    x = graph.tensors[node.inputs[0]]
-    image = [int(v) for v in np.asarray(graph.const(node.inputs[1])).reshape(-1)]
-    block = [int(v) for v in np.asarray(graph.const(node.inputs[2])).reshape(-1)]
-    r = len(image)
-    pads = list(node.attrs.get("pads") or [0] * 2 * r)
-    strides = list(node.attrs.get("strides") or [1] * r)
-    dilations = list(node.attrs.get("dilations") or [1] * r)
-    blocks = [(image[d] + pads[d] + pads[d + r] - dilations[d] * (block[d] - 1) - 1) // strides[d] + 1
-              for d in range(r)]
-    bprod = int(np.prod(block))
-    istride = [int(np.prod(image[d + 1:], dtype=np.int64)) for d in range(r)]
-    return {"N": x.shape[0], "C": x.shape[1] // bprod, "BP": bprod, "L": x.shape[2], "R": r, "image": image,
-            "block": block, "blocks": blocks, "pads": pads[:r], "strides": strides, "dilations": dilations,
-            "istride": istride, "ISZ": int(np.prod(image, dtype=np.int64))}
-
-
-REF.kernel("Col2Im", template="ref/sampling/col2im.c.j2", static_inputs=(1, 2), input_names=("X",),
-           output_names=("Y",), name="col2im")(col2im_params)
-
-
-# -- MaxUnpool ------------------------------------------------------------------------------------------
-def max_unpool_params(node: Node, graph: Graph) -> dict:
-    return {"count": graph.tensors[node.inputs[0]].size, "total": graph.tensors[node.outputs[0]].size}
-
-
-def _max_unpool_check(node: Node, graph: Graph) -> str | None:
-    dtype = graph.tensors[node.inputs[1]].dtype
-    return None if dtype == "int64" else f"indices of dtype {dtype} (ONNX takes int64)"
-
-
-REF.kernel("MaxUnpool", template="ref/sampling/max_unpool.c.j2", static_inputs=(2,), check=_max_unpool_check,
-           dtypes=FLOATS, input_names=("X", "I"), output_names=("Y",), name="max_unpool")(max_unpool_params)
-
-
-# -- RoiAlign -------------------------------------------------------------------------------------------
-def roi_align_params(node: Node, graph: Graph) -> dict:
-    x, rois = graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
-    # opset 16 added half_pixel (and made it the default); before, every ROI was output_half_pixel
-    default = "half_pixel" if graph.opset >= 16 else "output_half_pixel"
-    half_pixel = node.attrs.get("coordinate_transformation_mode", default) == "half_pixel"
-    return {**float_math(x.dtype), "N": x.shape[0], "C": x.shape[1], "H": x.shape[2], "W": x.shape[3],
-            "R": rois.shape[0], "PH": int(node.attrs.get("output_height", 1)), "PW": int(node.attrs.get("output_width", 1)),
-            "ratio": int(node.attrs.get("sampling_ratio", 0)), "scale": float(node.attrs.get("spatial_scale", 1.0)),
-            "half_pixel": half_pixel, "is_max": node.attrs.get("mode", "avg") == "max", "lit32": c_float}
-
-
-def _roi_align_check(node: Node, graph: Graph) -> str | None:
-    x, rois, idx = (graph.tensors[n] for n in node.inputs[:3])
-    if rois.dtype != x.dtype:
-        return f"rois of dtype {rois.dtype} for {x.dtype} data"
-    return None if idx.dtype == "int64" else f"batch_indices of dtype {idx.dtype} (ONNX takes int64)"
-
-
-REF.kernel("RoiAlign", template="ref/sampling/roi_align.c.j2", check=_roi_align_check, dtypes=FLOATS,
-           input_names=("X", "Rois", "B"), output_names=("Y",), name="roi_align")(roi_align_params)
-
-
-# -- DeformConv -------------------------------------------------------------------------------------------
-def deform_conv_params(node: Node, graph: Graph) -> dict:
-    from ....ops.sampling import _deform_geometry
-    x, w = graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
-    g = _deform_geometry(graph, node)
-    present = [idx < len(node.inputs) and bool(node.inputs[idx]) for idx in range(5)]
-    return {**g, "N": x.shape[0], "C": x.shape[1], "H": x.shape[2], "W": x.shape[3], "M": w.shape[0],
-            "has_bias": present[3], "has_mask": present[4]}
-
-
-def _deform_scratch(node: Node, graph: Graph) -> int:
-    """One output position's column: every input channel times every kernel tap (floats)."""
-    w = graph.tensors[node.inputs[1]]
-    return 4 * graph.tensors[node.inputs[0]].shape[1] * w.shape[2] * w.shape[3]
-
-
-REF.kernel("DeformConv", template="ref/sampling/deform_conv.c.j2", scratch_bytes=_deform_scratch,
-           input_names=("X", "Wt", "Off", "B", "Mask"), output_names=("Y",), name="deform_conv")(deform_conv_params)
