@@ -510,9 +510,11 @@ def test_invalid_nodes_are_refused_with_reasons(op, opset, inputs, inits, attrs,
 
 
 # -- sanitizers -------------------------------------------------------------------------------------------------
-def _specials(rng: np.random.Generator, shape, dtype=np.float32) -> np.ndarray:
-    values = np.array([np.nan, np.inf, -np.inf, -0.0, 1e-40, 3e38, -3e38, 1e30, -1e30, 0.5, -2.0, 1e10], dtype)
-    return rng.choice(values, size=shape).astype(dtype)
+def _specials(rng: np.random.Generator, shape, dtype=np.float32, extreme: bool = True) -> np.ndarray:
+    """NaN, infinities, -0, a denormal and ordinary values; ``extreme``: also +-3e38, whose sums overflow
+    in an order-dependent way (a GEMM's blocking decides whether inf - inf happens)."""
+    values = [np.nan, np.inf, -np.inf, -0.0, 1e-40, 1e30, -1e30, 0.5, -2.0, 1e10] + ([3e38, -3e38] if extreme else [])
+    return rng.choice(np.array(values, dtype), size=shape).astype(dtype)
 
 
 def test_special_values_under_sanitizers(tmp_path):
@@ -583,4 +585,25 @@ def test_hardmax_before_opset13_coerces_to_2d(tmp_path):
         m.op("Hardmax", [m.input((2, 3, 4))], axis=axis)
     m.op("Hardmax", [m.input((2, 3, 4))])  # default axis 1
     m.op("Hardmax", [m.input((2, 2, 3, 2))], axis=2)
+    check(m, tmp_path)
+
+
+def test_special_values_agree_with_onnx_runtime(tmp_path):
+    """NaN, infinities and extremes in the data (not in positions, where ORT is undefined) give ORT's
+    results: NaN where ORT has NaN, the same infinities."""
+    rng = np.random.default_rng(13)
+    m = Model(opset=20)  # ONNX Runtime has no RoiAlign-22 kernel
+    m.op("RoiAlign", [m.feed(_specials(rng, (1, 2, 5, 5))), _rois(m, 3, 5), m.feed(np.zeros(3, np.int64))],
+         output_height=2, output_width=2)
+    m.op("RoiAlign", [m.feed(_specials(rng, (1, 2, 5, 5))), _rois(m, 3, 5), m.feed(np.zeros(3, np.int64))],
+         output_height=2, output_width=2, mode="max", sampling_ratio=2)
+    m.op("Col2Im", [m.feed(_specials(rng, (1, 4, 6))), m.ints([3, 4]), m.ints([2, 2])])
+    mask = rng.choice(np.array([0.0, 0.5, 1.0], np.float32), size=(1, 4, 3, 3))
+    m.op("DeformConv", [m.feed(_specials(rng, (1, 1, 4, 4), extreme=False)), m.input((2, 1, 2, 2)), m.input((1, 8, 3, 3)),
+                        m.input((2,)), m.feed(mask)])
+    m.op("Det", [m.feed(_specials(rng, (4, 3, 3)))])
+    m.op("AffineGrid", [m.feed(_specials(rng, (2, 2, 3))), m.ints([2, 1, 2, 3])])
+    m.op("GridSample", [m.feed(_specials(rng, (1, 2, 4, 4))), _grid(m, (1, 3, 3, 2))])
+    m.op("GridSample", [m.feed(_specials(rng, (1, 2, 4, 4))), _grid(m, (1, 3, 3, 2))], mode="cubic",
+         padding_mode="border")
     check(m, tmp_path)

@@ -1,5 +1,6 @@
 """DeformConv (float32, as ONNX Runtime), following its im2col: per output position, the column of
-bilinear samples at the offset kernel taps (0 outside (-1, H) x (-1, W), times the mask), then one dot
+bilinear samples at the offset kernel taps (0 outside (-1, H) x (-1, W), times the mask: a sample is
+taken whatever the mask, so 0 * NaN stays NaN as in ONNX Runtime), then one dot
 product per output channel plus the bias. A NaN offset samples 0 (ONNX Runtime converts it to an index
 undefined). group, offset_group, pads, strides and dilations.
 """
