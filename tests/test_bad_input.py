@@ -131,19 +131,21 @@ def test_every_unsupported_op_is_listed_at_once(tmp_path, capsys):
     """Two ops no backend has (one of them twice) and an op whose output shape depends on runtime
     values: one error lists all three nodes' blockers, grouped by op, without the supported-op list;
     the Relu after the value-dependent op is not blamed."""
-    nodes = [helper.make_node("Det", ["x"], ["d"], name="det_a"), helper.make_node("Det", ["x"], ["d2"], name="det_b"),
+    # RandomUniformLike: a random op, which aot does not compile
+    nodes = [helper.make_node("RandomUniformLike", ["x"], ["d"], name="det_a"),
+             helper.make_node("RandomUniformLike", ["x"], ["d2"], name="det_b"),
              helper.make_node("Compress", ["x", "keep"], ["kept"], name="pick", axis=1),
              helper.make_node("Relu", ["kept"], ["z"], name="after")]
     model = save_model(tmp_path / "blockers.onnx", nodes,
                        [vi("x", [2, 3, 3]), helper.make_tensor_value_info("keep", TensorProto.BOOL, [3])],
-                       [vi("d", [2]), vi("d2", [2]), vi("z", None)], opset=17)
+                       [vi("d", [2, 3, 3]), vi("d2", [2, 3, 3]), vi("z", None)], opset=17)
     out = tmp_path / "out" / "lib"
     code, _, err = run(["compile", model, "-o", out], capsys)
     assert code == 2 and err.startswith(f"aot: error: model '{model}': ") and "Traceback" not in err
     assert_nothing_written(out)
     # one line per (op, reason) under a one-line summary
     assert "2 operators (3 nodes) cannot be compiled" in err and len(err.strip().splitlines()) == 4, err
-    assert "Det (opset 17, float32): nodes 'det_a', 'det_b': no backend implements this op" in err, err
+    assert "RandomUniformLike (opset 17, float32): nodes 'det_a', 'det_b': no backend implements this op" in err, err
     assert "Compress (opset 17, bool, float32): node 'pick': not supported: output shape depends on input values" \
         in err and "'keep'" in err, err
     assert "'after'" not in err and "Supported ops:" not in err and "aot ops" in err
@@ -338,8 +340,8 @@ def test_exit_code_of_the_real_process(tmp_path, kind):
         model = tmp_path / "corrupt.onnx"
         model.write_bytes(good_model(tmp_path / "good.onnx").read_bytes()[:50])
     else:
-        model = save_model(tmp_path / "det.onnx", [helper.make_node("Det", ["x"], ["y"])],
-                           [vi("x", [2, 3, 3])], [vi("y", [2])])
+        model = save_model(tmp_path / "random.onnx", [helper.make_node("RandomUniformLike", ["x"], ["y"])],
+                           [vi("x", [2, 3, 3])], [vi("y", [2, 3, 3])])
     out = tmp_path / "lib"
     proc = subprocess.run([sys.executable, "-m", "aot", "compile", str(model), "-o", str(out)],
                           capture_output=True, text=True, cwd=REPO, timeout=120)

@@ -22,6 +22,7 @@ from ..ir import Graph
 from ..ir.dtypes import np_dtype_of
 from .checks import attribute_problem, size_problem, type_constraint_problem
 from .functions import expand_function_ops
+from .legacy_hardmax import coerce_legacy_hardmax
 from .legacy_resize import apply_legacy_resize_attributes, legacy_resize_attributes
 from .loader import check_outputs_produced, default_opset, load_onnx
 from .node_eval import ValueDependentShape, arity_problem, evaluate, infer
@@ -64,7 +65,7 @@ class _Importer:
         check_outputs_produced(model, self.model_name)  # onnx's converter crashes on dangling outputs
         legacy_resizes = legacy_resize_attributes(model, self.model_name, self.freeze) if default_opset(model) < 11 else {}
         try:
-            upgraded = version_converter.convert_version(model, CANONICAL_MIN_OPSET)
+            upgraded = version_converter.convert_version(coerce_legacy_hardmax(model), CANONICAL_MIN_OPSET)
             upgraded.ir_version = max(upgraded.ir_version, 7)
             apply_legacy_resize_attributes(upgraded, legacy_resizes)
             return upgraded

@@ -5,6 +5,8 @@ lowering, PTQ, the golden runner, codegen and the ONNX export. See docs/adding-a
 """
 from . import activations, conv, data_movement, einsum, elementwise, gemm, indexing, logical  # noqa: F401
 from . import normalization, pool, quantization, recurrent, reduce, resize  # noqa: F401
+# axis ops (Hardmax, CumProd...), Lp norms, Det/EyeLike, spatial sampling (GridSample, RoiAlign...)
+from . import along_axis, lp, matrix, sampling  # noqa: F401
 from .fusion import activation_spec, apply_activation_c, apply_activation_numpy, int8_activation_range
 from .registry import OPS, is_layout_sensitive, layout_of, op_spec, op_types, register_op
 from .spec import Int8Form, OpSpec, UnaryForm
