@@ -97,9 +97,8 @@ def window_values(op_type: str, size: int, periodic: bool) -> np.ndarray:
     """The window of ``size`` samples (periodic: the first ``size`` of ``size + 1``), in float64."""
     denominator = size if periodic else size - 1
     n = np.arange(size, dtype=np.float64)
-    if denominator <= 0:
-        return np.ones(size)
-    return sum(a * np.cos(2 * np.pi * k * n / denominator) for k, a in enumerate(COSINE_WINDOWS[op_type]))
+    with np.errstate(invalid="ignore", divide="ignore"):  # a symmetric window of 1: 0/0, NaN as ONNX Runtime
+        return sum(a * np.cos(2 * np.pi * k * n / denominator) for k, a in enumerate(COSINE_WINDOWS[op_type]))
 
 
 def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
