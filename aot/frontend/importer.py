@@ -313,7 +313,7 @@ class _Importer:
         self.graph.nodes.append(ir_node)
 
     def _has_kernel(self, op_type: str, domain: str) -> bool:
-        return domain in ("", "ai.onnx") and op_type in self.compiled_ops
+        return (op_type if domain in ("", "ai.onnx") else f"{domain}.{op_type}") in self.compiled_ops
 
     def _block(self, node: onnx.NodeProto, node_name: str, reason: str) -> None:
         domain = node.domain if node.domain not in ("", "ai.onnx") else ""
@@ -332,8 +332,8 @@ class _Importer:
 
     def _validate(self, node, node_name: str) -> None:
         """The op table's checks of attributes and operand shapes, before anything relies on them."""
-        spec = op_spec(node.op_type)
-        if node.domain in ("", "ai.onnx") and spec is not None and spec.validate is not None:
+        spec = op_spec(node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}")
+        if spec is not None and spec.validate is not None:
             reason = spec.validate(self.graph, node)
             if reason is not None:
                 raise self.error(ShapeError, f"invalid {node.op_type} (opset {self.opsets.get('', '?')}): {reason}",
