@@ -4,7 +4,7 @@ One module per op family registers its ops; ``op_spec(op_type)`` answers every p
 lowering, PTQ, the golden runner, codegen and the ONNX export. See docs/adding-an-op.md.
 """
 from . import activations, conv, data_movement, einsum, elementwise, gemm, indexing, logical  # noqa: F401
-from . import normalization, pool, quantization, recurrent, reduce, reinterpret, resize, signal, training  # noqa: F401
+from . import ml, normalization, pool, quantization, recurrent, reduce, reinterpret, resize, signal, training  # noqa: F401
 from .fusion import activation_spec, apply_activation_c, apply_activation_numpy, int8_activation_range
 from .registry import OPS, is_layout_sensitive, layout_of, op_spec, op_types, register_op
 from .spec import Int8Form, OpSpec, UnaryForm
