@@ -59,7 +59,7 @@ def label_encoder_params(node: Node, graph: Graph) -> dict:
     keys, values, default = label_encoder_table(node)
     return {"keys": c_array_body(keys.astype(x.dtype)), "values": c_array_body(values.astype(y.dtype)),
             "default": c_array_body(default.astype(y.dtype)), "n": keys.size, "ctype_in": c_type(x.dtype),
-            "ctype_out": c_type(y.dtype), "floats": x.dtype in ("float32", "float64")}
+            "ctype_out": c_type(y.dtype)}
 
 
 def _label_check(node: Node, graph: Graph) -> str | None:
