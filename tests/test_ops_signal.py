@@ -65,9 +65,11 @@ def dft_model(x: np.ndarray, opset: int, axis: int | None, length: int | None = 
     return single_op("DFT", x, constants, inputs, opset, **attrs)
 
 
-# (shape of the complex signal, axis, dft_length): lengths prime, even, odd, padded and cut
+# (shape of the complex signal, axis, dft_length): lengths prime, even, odd, padded and cut; powers of
+# two (2, 8, 16, 128, 256) run as a radix-2 FFT
 FORWARD = [((2, 10, 3), 1, None), ((2, 10, 3), 2, None), ((1, 7, 4), 1, None), ((3, 16), 1, None),
-           ((2, 5, 6), 1, 8), ((2, 9, 2), 1, 6), ((4, 1), 1, None)]
+           ((2, 5, 6), 1, 8), ((2, 9, 2), 1, 6), ((4, 1), 1, None), ((3, 2), 1, None), ((2, 256), 1, None),
+           ((1, 100, 2), 1, 128)]
 
 
 @pytest.mark.parametrize("shape,axis,length", FORWARD)
@@ -114,8 +116,9 @@ def test_opset20_dft_default_axis_is_the_last_signal_axis(tmp_path):
     close(as_complex(got), np.fft.fft(x[..., 0].astype(np.float64), axis=1), scale=12)
 
 
-def test_float64_dft(tmp_path):
-    x = RNG.standard_normal((2, 13, 2))
+@pytest.mark.parametrize("length", [13, 64])
+def test_float64_dft(length, tmp_path):
+    x = RNG.standard_normal((2, length, 2))
     got = run_aot(single_op("DFT", x, {}, ["x"], 17, out_type=TensorProto.DOUBLE), {"x": x}, tmp_path)
     np.testing.assert_allclose(as_complex(got), np.fft.fft(as_complex(x), axis=1), rtol=1e-10, atol=1e-10)
 

@@ -1,8 +1,9 @@
 """DFT, STFT, the window generators and MelWeightMatrix (aot/ops/signal.py).
 
-The transforms are direct sums over a twiddle table computed at compile time (cos and sin of
-2*pi*t/L for t < L, L the transform length): O(L^2) per signal, no scratch, the index of each twiddle
-kept modulo L by one subtraction. Float32 data accumulate in float, float64 in double. The windows and
+The transforms use a twiddle table computed at compile time (cos and sin of 2*pi*t/L for t < L, L
+the transform length). A DFT of a power-of-two length is a radix-2 FFT in a scratch buffer; other
+lengths, the inverse one-sided DFT and STFT are direct sums, O(L^2) per signal without scratch, the
+index of each twiddle kept modulo L by one subtraction. Float32 data accumulate in float, float64 in double. The windows and
 MelWeightMatrix have constant inputs only: their values are computed here, written as a table."""
 from __future__ import annotations
 
@@ -44,7 +45,31 @@ def dft_params(node: Node, graph: Graph) -> dict:
             # terms of each sum: the signal cut or zero-padded to L; for irfft, the bins of half a spectrum
             "terms": min(n_in, length // 2 + 1) if mode == "irfft" else min(n_in, length),
             "mode": mode, "ctype": c_type(x.dtype), "scale": f"({c_type(x.dtype)}){length}",
+            "fft": uses_fft(node, graph), "bitrev": c_array_body(np.asarray(bit_reversed(length), np.int64)),
             **twiddles(length, x.dtype)}
+
+
+def uses_fft(node: Node, graph: Graph) -> bool:
+    """A radix-2 FFT (O(L log L), in a scratch buffer) for a power-of-two length; the inverse one-sided
+    transform stays a direct sum."""
+    length = dft_length(graph, node)
+    irfft = int(node.attrs.get("inverse", 0)) and int(node.attrs.get("onesided", 0))
+    return length >= 2 and length & (length - 1) == 0 and not irfft
+
+
+def bit_reversed(length: int) -> list[int]:
+    """Where each input sample goes before the in-place butterflies (for a power-of-two length)."""
+    if length & (length - 1):
+        return [0]
+    bits = length.bit_length() - 1
+    return [int(format(i, f"0{bits}b")[::-1], 2) if bits else 0 for i in range(length)]
+
+
+def dft_scratch(node: Node, graph: Graph) -> int:
+    """The FFT's complex working buffer: 2 * L values."""
+    if not uses_fft(node, graph):
+        return 0
+    return 2 * dft_length(graph, node) * np.dtype(graph.tensors[node.inputs[0]].dtype).itemsize
 
 
 def _dft_check(node: Node, graph: Graph) -> str | None:
@@ -61,6 +86,7 @@ def _dft_check(node: Node, graph: Graph) -> str | None:
 
 
 REF.kernel("DFT", template="ref/signal/dft.c.j2", static_inputs=(1, 2), check=_dft_check, dtypes=FLOATS,
+           scratch_bytes=dft_scratch,
            input_names=("X",), output_names=("Y",), name="dft")(dft_params)
 
 
