@@ -296,3 +296,13 @@ def test_bad_tree_ensembles_are_refused(overrides, reason, tmp_path):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in ML.items()])
     with pytest.raises(AotError, match=reason):
         run_aot(model, {"x": x}, tmp_path)
+
+
+def test_label_encoder_keys_of_another_type_than_the_input_are_refused(tmp_path):
+    node = helper.make_node("LabelEncoder", ["x"], ["y"], domain="ai.onnx.ml", keys_floats=[1.5, 2.5],
+                            values_int64s=[1, 2])
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.INT64, [3])],
+                              [helper.make_tensor_value_info("y", TensorProto.INT64, [3])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("ai.onnx.ml", 2), helper.make_opsetid("", 17)])
+    with pytest.raises(AotError):
+        compile_model(model)

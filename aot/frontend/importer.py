@@ -281,7 +281,9 @@ class _Importer:
             self.unresolved.update(o for o in node.output if o)
             return
         except Exception as exc:
-            if node.domain not in ("", "ai.onnx") or not onnx.defs.has(node.op_type) or _has_subgraph(node):
+            default = node.domain in ("", "ai.onnx")
+            known = onnx.defs.has(node.op_type) if default else self._has_kernel(node.op_type, node.domain)
+            if not known or _has_subgraph(node):
                 self._block(node, node_name, _why_unknown(node, self.opsets))
                 self.unresolved.update(o for o in node.output if o)
                 return
@@ -403,7 +405,7 @@ def _why_unknown(node: onnx.NodeProto, opsets: dict[str, int]) -> str:
     if domain and domain not in opsets:
         return f"its domain '{domain}' is not declared in the model's opset_import"
     if domain == "ai.onnx.ml":
-        return "the classic-ML domain ai.onnx.ml is not supported"
+        return "aot compiles a few numeric ai.onnx.ml ops (`aot ops` lists them), not this one"
     if domain:
         return f"custom domain '{domain}': no backend implements it (a plug-in backend can, see docs/adding-an-op.md)"
     return "no backend implements this op"

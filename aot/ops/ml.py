@@ -45,7 +45,13 @@ def label_encoder_table(node: Node) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 
 def validate_label_encoder(graph: Graph, node: Node) -> str | None:
     table = label_encoder_table(node)
-    return table if isinstance(table, str) else None
+    if isinstance(table, str):
+        return table
+    for what, name, array in (("keys", node.inputs[0], table[0]), ("values", node.outputs[0], table[1])):
+        dtype = graph.tensors[name].dtype
+        if (array.dtype.kind == "f") != dtype.startswith("float"):
+            return f"{array.dtype.name} {what} for a {dtype} tensor (ONNX has them of one type)"
+    return None
 
 
 def tree_walk_problem(node: Node, n_features: int) -> str | None:
@@ -81,7 +87,7 @@ def tree_walk_problem(node: Node, n_features: int) -> str | None:
     if not ints["tree_roots"]:
         return "no tree_roots"
     for root in ints["tree_roots"]:
-        if not 0 <= root < max(n_nodes, 1):
+        if not 0 <= root < n_nodes:
             return f"tree root {root} is not a node"
         stack, seen = [(root, 0)], 0
         while stack:  # every path ends in a leaf within n_nodes steps, else there is a cycle
