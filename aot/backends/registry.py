@@ -62,6 +62,11 @@ class Kernel:
             self.name = stem.removesuffix(".j2").removesuffix(".c")
 
     @property
+    def op_names(self) -> tuple[str, ...]:
+        """``op_types`` as the op table and ``supported_ops`` name them: "<domain>.<op>" outside the default domain."""
+        return tuple(f"{self.domain}.{op}" if self.domain else op for op in self.op_types)
+
+    @property
     def is_alias(self) -> bool:
         return self.template is None
 
@@ -196,7 +201,7 @@ class TemplateBackend(Backend):
         return None if any(r is None for r in reasons) else "; ".join(r for r in reasons if r)
 
     def supported_ops(self) -> list[str]:
-        return sorted({f"{k.domain}.{op}" if k.domain else op for k in self.kernels for op in k.op_types})
+        return sorted({op for k in self.kernels for op in k.op_names})
 
     def supports_int8(self, op_type: str) -> bool:
         return any(op_type in k.op_types and "int8" in k.dtypes and not k.plain for k in self.kernels)
