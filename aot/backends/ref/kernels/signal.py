@@ -169,6 +169,8 @@ def table_params(node: Node, graph: Graph) -> dict:
 
 
 def _table_check(node: Node, graph: Graph) -> str | None:
+    if graph.tensors[node.outputs[0]].size == 0:
+        return f"{node.op_type} of no values"
     if node.op_type == "MelWeightMatrix":
         bins, length, rate, low, high = (_scalar(graph, n) for n in node.inputs[:5])
         if bins < 1 or length < 1 or rate <= 0 or not 0 <= low < high:
