@@ -1,8 +1,8 @@
 """DFT, STFT, the window generators and MelWeightMatrix (aot/ops/signal.py).
 
 The transforms use a twiddle table computed at compile time (cos and sin of 2*pi*t/L for t < L, L
-the transform length). A DFT of a power-of-two length is a radix-2 FFT in a scratch buffer; other
-lengths, the inverse one-sided DFT and STFT are direct sums, O(L^2) per signal without scratch, the
+the transform length). A DFT or STFT of a power-of-two length is a radix-2 FFT in a scratch buffer;
+other lengths and the inverse one-sided DFT are direct sums, O(L^2) per signal without scratch, the
 index of each twiddle kept modulo L by one subtraction. Float32 data accumulate in float, float64 in double. The windows and
 MelWeightMatrix have constant inputs only: their values are computed here, written as a table."""
 from __future__ import annotations
@@ -52,9 +52,12 @@ def dft_params(node: Node, graph: Graph) -> dict:
 def uses_fft(node: Node, graph: Graph) -> bool:
     """A radix-2 FFT (O(L log L), in a scratch buffer) for a power-of-two length; the inverse one-sided
     transform stays a direct sum."""
-    length = dft_length(graph, node)
     irfft = int(node.attrs.get("inverse", 0)) and int(node.attrs.get("onesided", 0))
-    return length >= 2 and length & (length - 1) == 0 and not irfft
+    return power_of_two(dft_length(graph, node)) and not irfft
+
+
+def power_of_two(length: int) -> bool:
+    return length >= 2 and length & (length - 1) == 0
 
 
 def bit_reversed(length: int) -> list[int]:
@@ -94,10 +97,22 @@ def stft_params(node: Node, graph: Graph) -> dict:
     x, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
     window = len(node.inputs) > 2 and bool(node.inputs[2])
     step = int(np.asarray(graph.const(node.inputs[1])).reshape(-1)[0])
-    length = graph.tensors[node.inputs[2]].shape[0] if window else \
-        int(np.asarray(graph.const(node.inputs[3])).reshape(-1)[0])
+    length = stft_length(node, graph)
     return {"batch": x.shape[0], "n": x.shape[1], "cin": x.shape[-1], "frames": y.shape[1], "bins": y.shape[2],
-            "step": step, "L": length, "window": window, "ctype": c_type(x.dtype), **twiddles(length, x.dtype)}
+            "step": step, "L": length, "window": window, "ctype": c_type(x.dtype), "fft": power_of_two(length),
+            "bitrev": c_array_body(np.asarray(bit_reversed(length), np.int64)), **twiddles(length, x.dtype)}
+
+
+def stft_length(node: Node, graph: Graph) -> int:
+    if len(node.inputs) > 2 and node.inputs[2]:
+        return graph.tensors[node.inputs[2]].shape[0]
+    return int(np.asarray(graph.const(node.inputs[3])).reshape(-1)[0])
+
+
+def stft_scratch(node: Node, graph: Graph) -> int:
+    """The FFT's complex working buffer for a power-of-two frame: 2 * L values."""
+    length = stft_length(node, graph)
+    return 2 * length * np.dtype(graph.tensors[node.inputs[0]].dtype).itemsize if power_of_two(length) else 0
 
 
 def _stft_check(node: Node, graph: Graph) -> str | None:
@@ -110,6 +125,7 @@ def _stft_check(node: Node, graph: Graph) -> str | None:
 
 
 REF.kernel("STFT", template="ref/signal/stft.c.j2", static_inputs=(1, 3), check=_stft_check, dtypes=FLOATS,
+           scratch_bytes=stft_scratch,
            input_names=("X", "", "W"), output_names=("Y",), name="stft")(stft_params)
 
 
