@@ -52,11 +52,19 @@ class Kernel:
     # on quantized values: tensors with quantization parameters are refused, and PTQ does not count the
     # kernel as one that runs int8 layers (supports_int8).
     plain: bool = False
+    # The ONNX domain of ``op_types``: "" for the default one, else e.g. "ai.onnx.ml"; the backend lists
+    # such an op as "<domain>.<op_type>" (supported_ops, the op table).
+    domain: str = ""
 
     def __post_init__(self) -> None:
         if not self.name:
             stem = (self.template or self.alias_template or "alias").split("/", 1)[-1]
             self.name = stem.removesuffix(".j2").removesuffix(".c")
+
+    @property
+    def op_names(self) -> tuple[str, ...]:
+        """``op_types`` as the op table and ``supported_ops`` name them: "<domain>.<op>" outside the default domain."""
+        return tuple(f"{self.domain}.{op}" if self.domain else op for op in self.op_types)
 
     @property
     def is_alias(self) -> bool:
@@ -167,12 +175,12 @@ class TemplateBackend(Backend):
         return register
 
     def _candidates(self, node: Node) -> list[Kernel]:
+        domain = "" if node.domain in ("", "ai.onnx") else node.domain
         if node.domain == COMPOSITE_DOMAIN:  # a composite runs only on the backend whose pattern made it
             if node.meta.get("composite_backend") != self.name:
                 return []
-        elif node.domain:
-            return []
-        return [k for k in self.kernels if node.op_type in k.op_types]
+            domain = ""
+        return [k for k in self.kernels if node.op_type in k.op_types and k.domain == domain]
 
     def kernel_for(self, node: Node, graph: Graph) -> Kernel | None:
         accepting = [k for k in self._candidates(node) if k.reject_reason(node, graph) is None]
@@ -193,7 +201,7 @@ class TemplateBackend(Backend):
         return None if any(r is None for r in reasons) else "; ".join(r for r in reasons if r)
 
     def supported_ops(self) -> list[str]:
-        return sorted({op for k in self.kernels for op in k.op_types})
+        return sorted({op for k in self.kernels for op in k.op_names})
 
     def supports_int8(self, op_type: str) -> bool:
         return any(op_type in k.op_types and "int8" in k.dtypes and not k.plain for k in self.kernels)

@@ -182,7 +182,7 @@ def cmd_ops(args: argparse.Namespace) -> int:
         backend = REGISTRY.get(name)
         kernels = getattr(backend, "kernels", None)
         for op in backend.supported_ops():
-            dtypes = {d for k in kernels or [] if op in k.op_types for d in _kernel_dtypes(k, op)}
+            dtypes = {d for k in kernels or [] if op in k.op_names for d in _kernel_dtypes(k, op)}
             table.setdefault(op, {})[name] = dtypes
     width = max((len(op) for op in table), default=2)
     for op in sorted(table):

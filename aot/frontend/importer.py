@@ -320,7 +320,9 @@ class _Importer:
             self.unresolved.update(o for o in node.output if o)
             return
         except Exception as exc:
-            if node.domain not in ("", "ai.onnx") or not onnx.defs.has(node.op_type) or _has_subgraph(node):
+            default = node.domain in ("", "ai.onnx")
+            known = onnx.defs.has(node.op_type) if default else self._has_kernel(node.op_type, node.domain)
+            if not known or _has_subgraph(node):
                 self._block(node, node_name, _why_unknown(node, self.opsets))
                 self.unresolved.update(o for o in node.output if o)
                 return
@@ -352,7 +354,7 @@ class _Importer:
         self.graph.nodes.append(ir_node)
 
     def _has_kernel(self, op_type: str, domain: str) -> bool:
-        return domain in ("", "ai.onnx") and op_type in self.compiled_ops
+        return (op_type if domain in ("", "ai.onnx") else f"{domain}.{op_type}") in self.compiled_ops
 
     def _block(self, node: onnx.NodeProto, node_name: str, reason: str,
                deciding_inputs: tuple[str, ...] = ()) -> None:
@@ -392,8 +394,8 @@ class _Importer:
 
     def _validate(self, node, node_name: str) -> None:
         """The op table's checks of attributes and operand shapes, before anything relies on them."""
-        spec = op_spec(node.op_type)
-        if node.domain in ("", "ai.onnx") and spec is not None and spec.validate is not None:
+        spec = op_spec(node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}")
+        if spec is not None and spec.validate is not None:
             reason = spec.validate(self.graph, node)
             if reason is not None:
                 raise self.error(ShapeError, f"invalid {node.op_type} (opset {self.opsets.get('', '?')}): {reason}",
@@ -463,7 +465,7 @@ def _why_unknown(node: onnx.NodeProto, opsets: dict[str, int]) -> str:
     if domain and domain not in opsets:
         return f"its domain '{domain}' is not declared in the model's opset_import"
     if domain == "ai.onnx.ml":
-        return "the classic-ML domain ai.onnx.ml is not supported"
+        return "aot compiles a few numeric ai.onnx.ml ops (`aot ops` lists them), not this one"
     if domain:
         return f"custom domain '{domain}': no backend implements it (a plug-in backend can, see docs/adding-an-op.md)"
     return "no backend implements this op"

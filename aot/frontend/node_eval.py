@@ -51,6 +51,10 @@ def infer(node: onnx.NodeProto, inputs: list[tuple[str, tuple, str, np.ndarray |
         # Before opset 22, ONNX shape inference keeps a last ceil_mode window that starts inside the
         # right padding; ONNX Runtime (every opset) and the opset-22 rule drop it. Use the latter.
         opsets = {**opsets, "": max(opsets.get("", 0), 22)}
+    if node.op_type == "STFT" and not any(a.name == "onesided" for a in node.attribute):
+        # ONNX shape inference reads a missing onesided as 0; the schema's default (and ONNX Runtime's) is 1.
+        node = onnx.NodeProto.FromString(node.SerializeToString())
+        node.attribute.append(helper.make_attribute("onesided", 1))
     model = _single_node_model(node, inputs, opsets)
     inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
     found = {}

@@ -4,7 +4,7 @@ One module per op family registers its ops; ``op_spec(op_type)`` answers every p
 lowering, PTQ, the golden runner, codegen and the ONNX export. See docs/adding-an-op.md.
 """
 from . import activations, conv, data_movement, einsum, elementwise, gemm, indexing, logical  # noqa: F401
-from . import normalization, pool, quantization, recurrent, reduce, resize  # noqa: F401
+from . import ml, normalization, pool, quantization, recurrent, reduce, reinterpret, resize, signal, training  # noqa: F401
 # axis ops (Hardmax, CumProd...), Lp norms, Det/EyeLike, spatial sampling (GridSample, RoiAlign...)
 from . import along_axis, lp, matrix, sampling  # noqa: F401
 from .fusion import activation_spec, apply_activation_c, apply_activation_numpy, int8_activation_range

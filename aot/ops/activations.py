@@ -7,10 +7,10 @@ import math
 
 import numpy as np
 
-from ..codegen.cformat import c_float
+from ..codegen.cformat import c_float, c_int
 from ..ir import Graph, Node
 from .common import output_size, scalar_constant
-from .ctyping import FLOATS, NUMERIC, SIGNED, UNSIGNED, c_real, c_type, cmath, unsigned_of
+from .ctyping import ALL, FLOATS, NUMERIC, SIGNED, UNSIGNED, c_real, c_type, cmath, unsigned_of
 from .registry import register_op
 from .spec import Int8Form, OpSpec, UnaryForm
 
@@ -31,6 +31,21 @@ def _clip_c(expr: str, at: dict) -> str:
     lo = c_float(at["min"]) if "min" in at else "(-INFINITY)"
     hi = c_float(at["max"]) if "max" in at else "INFINITY"
     return f"aot_clamp_f({expr}, {lo}, {hi})"
+
+
+def _clip_typed(expr: str, at: dict, dt: str) -> str:
+    """Clip of any numeric dtype as ONNX Runtime computes it, min(max(x, lo), hi): with lo > hi every
+    element becomes hi; a NaN passes through (both comparisons are false)."""
+    if dt == "float32":
+        return _clip_c(expr, at)
+    if dt in FLOATS:
+        lo, hi = (c_real(at[k], dt) if k in at else None for k in ("min", "max"))
+    else:
+        info = np.iinfo(dt)  # float bounds beyond the dtype's range clamp nothing there
+        lo, hi = (f"({c_type(dt)}){c_int(min(max(at[k], info.min), info.max))}" if k in at else None
+                  for k in ("min", "max"))
+    low = f"({expr} < {lo} ? {lo} : {expr})" if lo is not None else f"({expr})"
+    return f"({low} > {hi} ? {hi} : {low})" if hi is not None else low
 
 
 def _float_attrs(**defaults: float):
@@ -108,8 +123,9 @@ def _f(fn):
 ACTIVATION_FORMS: dict[str, UnaryForm] = {
     "Relu": UnaryForm(c=lambda e, at: f"aot_relu_f({e})", numpy=_f32(lambda y, at: np.maximum(y, 0)),
                       fusable=True, int8_range=lambda at: (0.0, math.inf)),
-    "Clip": UnaryForm(c=_clip_c, numpy=_f32(lambda y, at: np.clip(y, at.get("min", -np.inf), at.get("max", np.inf))),
-                      attrs=_clip_attrs, fusable=True,
+    "Clip": UnaryForm(c=_clip_c, numpy=_f32(lambda y, at: np.minimum(np.maximum(y, at.get("min", -np.inf)),
+                                                                         at.get("max", np.inf))),
+                      attrs=_clip_attrs, fusable=True, dtypes=NUMERIC, typed=_clip_typed,
                       int8_range=lambda at: (at.get("min", -math.inf), at.get("max", math.inf))),
     "LeakyRelu": UnaryForm(c=lambda e, at: f"aot_leaky_relu_f({e}, {c_float(at['alpha'])})",
                            numpy=_f32(lambda y, at: np.where(y >= 0, y, y * np.float32(at["alpha"]))),
@@ -170,7 +186,7 @@ ACTIVATION_FORMS: dict[str, UnaryForm] = {
     "Softplus": UnaryForm(c=lambda e, at: f"aot_softplus_f({e})",
                           numpy=_f32(lambda y, at: np.maximum(y, 0) + np.log1p(np.exp(-np.abs(y))))),
 }
-IDENTITY = UnaryForm(c=lambda e, at: e, numpy=lambda y, at: y)
+IDENTITY = UnaryForm(c=lambda e, at: e, numpy=lambda y, at: y, dtypes=ALL, typed=lambda e, at, dt: e)
 
 # In int8, the maps that clamp (Relu, Clip) become the clamp bounds of a Requantize; every other map
 # becomes a lookup table of its 256 possible inputs.

@@ -76,6 +76,11 @@ UNARY = tuple(op for op in op_types(lambda spec: spec.unary is not None) if op !
 def _dropout_check(node: Node, graph: Graph) -> str | None:
     if len([o for o in node.outputs if o]) > 1:
         return "Dropout with a mask output"
+    return dropout_training_problem(node, graph)
+
+
+def dropout_training_problem(node: Node, graph: Graph) -> str | None:
+    """Why the Dropout is not the identity (training mode with a ratio other than 0), or None."""
     if len(node.inputs) > 2 and node.inputs[2]:
         training = graph.const(node.inputs[2])
         ratio = graph.const(node.inputs[1]) if node.inputs[1] else np.float32(0.5)
