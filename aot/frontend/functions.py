@@ -19,9 +19,10 @@ EXPANDED_DOMAIN = "aot.expanded"
 MAX_ROUNDS = 4  # nested function ops (a body using another function op) are a few levels deep at most
 
 
-def expand_function_ops(model: onnx.ModelProto, has_kernel: Callable[[str], bool]) -> onnx.ModelProto:
-    """``model`` with every node whose op ``has_kernel`` denies (or of a domain other than the default one)
-    and whose schema has a function body replaced by that body (the model itself when there is none)."""
+def expand_function_ops(model: onnx.ModelProto, has_kernel: Callable[[str, str], bool]) -> onnx.ModelProto:
+    """``model`` with every node whose op ``has_kernel(op_type, domain)`` denies and whose schema has a
+    function body (ai.onnx.preview's FlexAttention too) replaced by that body (the model itself when
+    there is none)."""
     for _ in range(MAX_ROUNDS):
         expanded = _expand_once(model, has_kernel)
         if expanded is None:
@@ -34,16 +35,14 @@ def _opsets(model: onnx.ModelProto) -> dict[str, int]:
     return {("" if imp.domain == "ai.onnx" else imp.domain): imp.version for imp in model.opset_import}
 
 
-def _expand_once(model: onnx.ModelProto, has_kernel: Callable[[str], bool]) -> onnx.ModelProto | None:
+def _expand_once(model: onnx.ModelProto, has_kernel: Callable[[str, str], bool]) -> onnx.ModelProto | None:
     opsets = _opsets(model)
 
     def domain(node: onnx.NodeProto) -> str:
         return "" if node.domain == "ai.onnx" else node.domain
 
     def schema_of(node: onnx.NodeProto) -> onnx.defs.OpSchema | None:
-        # Kernels are registered for default-domain ops; another domain's op (ai.onnx.preview's
-        # FlexAttention) is always expanded when its schema has a body.
-        if domain(node) == EXPANDED_DOMAIN or (domain(node) == "" and has_kernel(node.op_type)):
+        if domain(node) == EXPANDED_DOMAIN or has_kernel(node.op_type, domain(node)):
             return None
         return _schema(node.op_type, opsets.get(domain(node), 0), domain(node))
 

@@ -48,7 +48,7 @@ class _Importer:
         self.freeze = freeze
         self.compiled_ops = _compiled_ops()  # asked per node below: gathered from the registry once
         self.model = expand_function_ops(self._canonical_opset(_inline_functions(model, model_name)),
-                                         lambda op: self._has_kernel(op, ""))
+                                         self._has_kernel)
         self.opsets = {imp.domain or "": imp.version for imp in self.model.opset_import}
         self.graph = Graph(name=_graph_name(model_name), opset=default_opset(self.model))
         self.ir_name: dict[str, str] = {}  # ONNX tensor name -> IR tensor name
