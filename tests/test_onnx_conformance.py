@@ -22,6 +22,7 @@ from onnx import numpy_helper, version_converter
 
 from aot.backends.ref import REF
 from aot.compiler import CompileOptions, compile_model, write_library
+from aot.frontend.control_flow import COMPILE_TIME_INPUTS
 from aot.frontend.loader import MAX_OPSET
 from aot.targets.host import load
 
@@ -60,7 +61,10 @@ def default_opset(model: onnx.ModelProto) -> int:
 
 @functools.lru_cache(maxsize=None)
 def static_positions(op_type: str) -> frozenset[int]:
-    """Input positions of ``op_type`` that every ref kernel for it reads at compile time."""
+    """Input positions of ``op_type`` that every ref kernel for it (or the importer, for control
+    flow it unrolls) reads at compile time."""
+    if op_type in COMPILE_TIME_INPUTS:
+        return COMPILE_TIME_INPUTS[op_type]
     sets = [set(k.static_inputs) for k in REF.kernels if op_type in k.op_types]
     return frozenset(set.intersection(*sets)) if sets else frozenset()
 
