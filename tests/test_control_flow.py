@@ -1,0 +1,214 @@
+"""Control flow compiled by expansion at import (aot/frontend/control_flow.py), against ONNX Runtime.
+
+Each model is built with onnx.helper, compiled, built with gcc, run, and compared with ONNX Runtime:
+an If on a shape condition (both branches), nested Ifs reading tensors of every enclosing scope, a
+Scan with two states, a reversed scan input, a second scan axis and a reversed scan output, Loops with
+a constant trip count or a condition that folds, Optional ops on tensors. Conditions that depend on
+input values are refused with the reason, through the API and the CLI (exit 2).
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from aot.compiler import CompileOptions, compile_model, write_library
+from aot.errors import UnsupportedOpError
+from aot.frontend.control_flow import MAX_ITERATIONS
+from aot.reference import run_reference
+from aot.targets.host import load
+
+REPO = Path(__file__).resolve().parents[1]
+ATOL, RTOL = 1e-5, 1e-5
+FLOAT = TensorProto.FLOAT
+
+
+def vi(name: str, shape, elem=FLOAT) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(name, elem, shape)
+
+
+def const(name: str, value, dtype=np.float32) -> onnx.NodeProto:
+    return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
+
+
+def make_model(nodes, inputs, outputs, inits=(), opset: int = 17) -> onnx.ModelProto:
+    graph = helper.make_graph(nodes, "control_flow", inputs, outputs, list(inits))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def compile_run_compare(model: onnx.ModelProto, feeds: dict[str, np.ndarray], tmp_path: Path) -> list[np.ndarray]:
+    compiled = compile_model(model, CompileOptions())
+    assert not any(n.op_type in ("If", "Loop", "Scan") for n in compiled.graph.nodes)
+    got = load(write_library(compiled, tmp_path / "lib"), cc="gcc").run(feeds)
+    want = run_reference(model, feeds)
+    assert len(got) == len(want)
+    for g, w, out in zip(got, want, model.graph.output):
+        assert g.shape == w.shape, f"{out.name}: shape {g.shape}, ONNX Runtime {w.shape}"
+        np.testing.assert_allclose(g, w, atol=ATOL, rtol=RTOL, err_msg=out.name)
+    return got
+
+
+def rand(*shape: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(-2, 2, size=shape).astype(np.float32)
+
+
+# -- If -----------------------------------------------------------------------------------------------
+def shape_test(x: str, axis: int, size: int, out: str) -> list[onnx.NodeProto]:
+    """Nodes computing ``x.shape[axis] == size`` (a bool scalar) the way exporters do."""
+    return [helper.make_node("Shape", [x], [f"{out}_shape"]),
+            const(f"{out}_axis", axis, np.int64),
+            helper.make_node("Gather", [f"{out}_shape", f"{out}_axis"], [f"{out}_dim"], axis=0),
+            const(f"{out}_size", size, np.int64),
+            helper.make_node("Equal", [f"{out}_dim", f"{out}_size"], [out])]
+
+
+@pytest.mark.parametrize("width", [3, 4])
+def test_if_on_a_shape_condition_takes_the_branch_it_selects(width, tmp_path):
+    """then: Relu(x) * w (w from the enclosing graph); else: Neg(x) + 1 and a constant second output."""
+    then_branch = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Mul", ["r", "w"], ["then_y"]),
+         const("then_k", [1.0, 2.0])],
+        "then", [], [vi("then_y", None), vi("then_k", [2])])
+    else_branch = helper.make_graph(
+        [helper.make_node("Neg", ["x"], ["n"]), const("one", 1.0), helper.make_node("Add", ["n", "one"], ["else_y"]),
+         const("else_k", [3.0, 4.0])],
+        "else", [], [vi("else_y", None), vi("else_k", [2])])
+    nodes = shape_test("x", 1, 3, "cond") + [
+        helper.make_node("Sigmoid", ["x"], ["w"]),
+        helper.make_node("If", ["cond"], ["y", "k"], then_branch=then_branch, else_branch=else_branch),
+        helper.make_node("Add", ["y", "x"], ["z"])]
+    model = make_model(nodes, [vi("x", [2, width])], [vi("z", [2, width]), vi("k", [2])])
+    _, k = compile_run_compare(model, {"x": rand(2, width)}, tmp_path)
+    assert list(k) == ([1.0, 2.0] if width == 3 else [3.0, 4.0])
+
+
+def test_nested_if_reads_tensors_of_every_enclosing_scope(tmp_path):
+    """The inner If's condition is computed in the outer branch; its branches read the outer branch's
+    tensor ``t`` and the graph's ``x``; names repeat in both inner branches."""
+    inner_then = helper.make_graph([helper.make_node("Mul", ["t", "x"], ["inner_then_out"])],
+                                   "inner_then", [], [vi("inner_then_out", None)])
+    inner_else = helper.make_graph([helper.make_node("Sub", ["t", "x"], ["inner_else_out"])],
+                                   "inner_else", [], [vi("inner_else_out", None)])
+    outer_then = helper.make_graph(
+        [helper.make_node("Tanh", ["x"], ["t"])] + shape_test("x", 0, 5, "inner_cond") +
+        [helper.make_node("If", ["inner_cond"], ["outer_then_out"], then_branch=inner_then, else_branch=inner_else)],
+        "outer_then", [], [vi("outer_then_out", None)])
+    outer_else = helper.make_graph([helper.make_node("Identity", ["x"], ["outer_else_out"])],
+                                   "outer_else", [], [vi("outer_else_out", None)])
+    nodes = shape_test("x", 1, 3, "cond") + [
+        helper.make_node("If", ["cond"], ["y"], then_branch=outer_then, else_branch=outer_else)]
+    model = make_model(nodes, [vi("x", [2, 3])], [vi("y", [2, 3])])
+    compile_run_compare(model, {"x": rand(2, 3, seed=1)}, tmp_path)
+
+
+# -- Scan -----------------------------------------------------------------------------------------------
+def test_scan_with_two_states_reverse_directions_and_axes(tmp_path):
+    """States: a running sum and a running product-ish mix; scan inputs: ``a`` [4,3] read backwards
+    along axis 0, ``b`` [3,4] along axis 1; scan outputs: one stacked on axis 1 in reverse order, one on
+    axis 0 in order; the body reads ``scale`` from the enclosing graph."""
+    body = helper.make_graph(
+        [helper.make_node("Add", ["s1_in", "a_t"], ["s1_out"]),
+         helper.make_node("Mul", ["s2_in", "b_t"], ["m"]),
+         helper.make_node("Add", ["m", "s1_out"], ["s2_pre"]),
+         helper.make_node("Mul", ["s2_pre", "scale"], ["s2_out"]),
+         helper.make_node("Sub", ["s1_out", "s2_out"], ["y_t"]),
+         helper.make_node("Identity", ["s2_out"], ["z_t"])],
+        "body", [vi("s1_in", [3]), vi("s2_in", [3]), vi("a_t", [3]), vi("b_t", [3])],
+        [vi("s1_out", [3]), vi("s2_out", [3]), vi("y_t", [3]), vi("z_t", [3])])
+    scan = helper.make_node("Scan", ["s1", "s2", "a", "b"], ["s1_final", "s2_final", "ys", "zs"], body=body,
+                            num_scan_inputs=2, scan_input_axes=[0, 1], scan_input_directions=[1, 0],
+                            scan_output_axes=[1, 0], scan_output_directions=[1, 0])
+    model = make_model([const("scale", [0.5, -0.25, 0.75]), scan],
+                       [vi("s1", [3]), vi("s2", [3]), vi("a", [4, 3]), vi("b", [3, 4])],
+                       [vi("s1_final", [3]), vi("s2_final", [3]), vi("ys", [3, 4]), vi("zs", [4, 3])])
+    feeds = {"s1": rand(3, seed=2), "s2": rand(3, seed=3), "a": rand(4, 3, seed=4), "b": rand(3, 4, seed=5)}
+    compile_run_compare(model, feeds, tmp_path)
+
+
+# -- Loop -----------------------------------------------------------------------------------------------
+def loop_body(cond_out: list[onnx.NodeProto]) -> onnx.GraphProto:
+    """v <- v * 0.5 + x[i] + i (x from the enclosing graph, i the iteration number); scan output v."""
+    return helper.make_graph(
+        [const("half", 0.5), helper.make_node("Mul", ["v_in", "half"], ["h"]),
+         helper.make_node("Gather", ["x", "i"], ["x_i"], axis=0),
+         helper.make_node("Cast", ["i"], ["i_f"], to=FLOAT),
+         helper.make_node("Add", ["h", "x_i"], ["hx"]),
+         helper.make_node("Add", ["hx", "i_f"], ["v_out"]),
+         helper.make_node("Identity", ["v_out"], ["scan_v"])] + cond_out,
+        "loop_body", [vi("i", [], TensorProto.INT64), vi("cond_in", [], TensorProto.BOOL), vi("v_in", [3])],
+        [vi("cond_out", [], TensorProto.BOOL), vi("v_out", [3]), vi("scan_v", [3])])
+
+
+def test_loop_with_a_constant_trip_count_and_scan_outputs(tmp_path):
+    body = loop_body([helper.make_node("Identity", ["cond_in"], ["cond_out"])])
+    nodes = [const("trip", 4, np.int64), const("go", True, np.bool_),
+             helper.make_node("Loop", ["trip", "go", "v0"], ["v_final", "vs"], body=body)]
+    model = make_model(nodes, [vi("v0", [3]), vi("x", [6, 3])], [vi("v_final", [3]), vi("vs", [4, 3])])
+    _, vs = compile_run_compare(model, {"v0": rand(3, seed=6), "x": rand(6, 3, seed=7)}, tmp_path)
+    assert vs.shape == (4, 3)
+
+
+def test_loop_ends_when_its_folded_condition_turns_false(tmp_path):
+    """Trip count 10, but the body's condition ``i < 2`` stops it after three iterations."""
+    body = loop_body([const("two", 2, np.int64), helper.make_node("Less", ["i", "two"], ["cond_out"])])
+    nodes = [const("trip", 10, np.int64), const("go", True, np.bool_),
+             helper.make_node("Loop", ["trip", "go", "v0"], ["v_final", "vs"], body=body)]
+    model = make_model(nodes, [vi("v0", [3]), vi("x", [6, 3])], [vi("v_final", [3]), vi("vs", [3, 3])])
+    _, vs = compile_run_compare(model, {"v0": rand(3, seed=8), "x": rand(6, 3, seed=9)}, tmp_path)
+    assert vs.shape == (3, 3)
+
+
+def test_a_loop_longer_than_the_limit_is_refused_with_its_figures():
+    body = loop_body([helper.make_node("Identity", ["cond_in"], ["cond_out"])])
+    nodes = [const("trip", MAX_ITERATIONS + 1, np.int64),
+             helper.make_node("Loop", ["trip", "", "v0"], ["v_final", "vs"], body=body)]
+    model = make_model(nodes, [vi("v0", [3]), vi("x", [6, 3])], [vi("v_final", [3]), vi("vs", [MAX_ITERATIONS + 1, 3])])
+    with pytest.raises(UnsupportedOpError, match=f"{MAX_ITERATIONS + 1} iterations to unroll, more than the limit"):
+        compile_model(model, CompileOptions())
+
+
+# -- Optional -------------------------------------------------------------------------------------------
+def test_optional_ops_on_tensors(tmp_path):
+    """Optional(x) holds x; OptionalHasElement is true for it, false without an input; GetElement is x."""
+    nodes = [helper.make_node("Optional", ["x"], ["opt"]),
+             helper.make_node("OptionalHasElement", ["opt"], ["has"]),
+             helper.make_node("OptionalHasElement", [], ["has_none"]),
+             helper.make_node("OptionalGetElement", ["opt"], ["elem"]),
+             helper.make_node("Cast", ["has"], ["has_f"], to=FLOAT),
+             helper.make_node("Cast", ["has_none"], ["none_f"], to=FLOAT),
+             helper.make_node("Add", ["elem", "has_f"], ["y"]),
+             helper.make_node("Add", ["y", "none_f"], ["z"])]
+    model = make_model(nodes, [vi("x", [2, 3])], [vi("z", [2, 3])], opset=18)
+    compile_run_compare(model, {"x": rand(2, 3, seed=10)}, tmp_path)
+
+
+# -- refusals -------------------------------------------------------------------------------------------
+def runtime_if_model() -> onnx.ModelProto:
+    then_branch = helper.make_graph([helper.make_node("Relu", ["x"], ["a"])], "then", [], [vi("a", None)])
+    else_branch = helper.make_graph([helper.make_node("Neg", ["x"], ["b"])], "else", [], [vi("b", None)])
+    nodes = [helper.make_node("If", ["cond"], ["y"], then_branch=then_branch, else_branch=else_branch, name="branch")]
+    return make_model(nodes, [vi("x", [2, 3]), vi("cond", [], TensorProto.BOOL)], [vi("y", [2, 3])])
+
+
+def test_an_if_on_a_runtime_condition_is_refused():
+    with pytest.raises(UnsupportedOpError, match="If: the condition depends on input values") as exc:
+        compile_model(runtime_if_model(), CompileOptions())
+    assert "node 'branch'" in str(exc.value) or "'branch'" in str(exc.value)
+
+
+def test_a_runtime_condition_exits_2_through_the_cli(tmp_path):
+    path = tmp_path / "runtime_if.onnx"
+    onnx.save(runtime_if_model(), str(path))
+    proc = subprocess.run([sys.executable, "-m", "aot", "compile", str(path), "-o", str(tmp_path / "lib")],
+                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("aot: error: ") and "If: the condition depends on input values" in proc.stderr
+    assert "Traceback" not in proc.stderr
