@@ -110,7 +110,7 @@ def test_nested_if_reads_tensors_of_every_enclosing_scope(tmp_path):
 
 
 # -- Scan -----------------------------------------------------------------------------------------------
-def test_scan_with_two_states_reverse_directions_and_axes(tmp_path):
+def _scan_model_parts():
     """States: a running sum and a running product-ish mix; scan inputs: ``a`` [4,3] read backwards
     along axis 0, ``b`` [3,4] along axis 1; scan outputs: one stacked on axis 1 in reverse order, one on
     axis 0 in order; the body reads ``scale`` from the enclosing graph."""
@@ -126,10 +126,28 @@ def test_scan_with_two_states_reverse_directions_and_axes(tmp_path):
     scan = helper.make_node("Scan", ["s1", "s2", "a", "b"], ["s1_final", "s2_final", "ys", "zs"], body=body,
                             num_scan_inputs=2, scan_input_axes=[0, 1], scan_input_directions=[1, 0],
                             scan_output_axes=[1, 0], scan_output_directions=[1, 0])
-    model = make_model([const("scale", [0.5, -0.25, 0.75]), scan],
-                       [vi("s1", [3]), vi("s2", [3]), vi("a", [4, 3]), vi("b", [3, 4])],
-                       [vi("s1_final", [3]), vi("s2_final", [3]), vi("ys", [3, 4]), vi("zs", [4, 3])])
+    return ([const("scale", [0.5, -0.25, 0.75]), scan],
+            [vi("s1", [3]), vi("s2", [3]), vi("a", [4, 3]), vi("b", [3, 4])],
+            [vi("s1_final", [3]), vi("s2_final", [3]), vi("ys", [3, 4]), vi("zs", [4, 3])])
+
+
+def test_scan_with_two_states_reverse_directions_and_axes(tmp_path):
+    model = make_model(*_scan_model_parts())
     feeds = {"s1": rand(3, seed=2), "s2": rand(3, seed=3), "a": rand(4, 3, seed=4), "b": rand(3, 4, seed=5)}
+    compile_run_compare(model, feeds, tmp_path)
+
+
+def test_opset8_scan_runs_over_its_batch_axis(tmp_path):
+    """Scan-8: batch axis 0 (here 2), sequence axis 1, the second scan input read backwards."""
+    body = helper.make_graph(
+        [helper.make_node("Add", ["s_in", "a_t"], ["s_mid"]), helper.make_node("Mul", ["s_mid", "b_t"], ["s_out"]),
+         helper.make_node("Identity", ["s_mid"], ["y_t"])],
+        "body", [vi("s_in", [3]), vi("a_t", [3]), vi("b_t", [3])], [vi("s_out", [3]), vi("y_t", [3])])
+    scan = helper.make_node("Scan", ["", "s0", "a", "b"], ["s_final", "ys"], body=body, num_scan_inputs=2,
+                            directions=[0, 1])
+    model = make_model([scan], [vi("s0", [2, 3]), vi("a", [2, 4, 3]), vi("b", [2, 4, 3])],
+                       [vi("s_final", [2, 3]), vi("ys", [2, 4, 3])], opset=8)
+    feeds = {"s0": rand(2, 3, seed=11), "a": rand(2, 4, 3, seed=12), "b": rand(2, 4, 3, seed=13)}
     compile_run_compare(model, feeds, tmp_path)
 
 
@@ -212,3 +230,28 @@ def test_a_runtime_condition_exits_2_through_the_cli(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith("aot: error: ") and "If: the condition depends on input values" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_branch_reading_a_tensor_computed_later_in_the_file_is_scheduled_after_it(tmp_path):
+    """The file lists the If before the Sigmoid its branch reads; import orders by implicit inputs too."""
+    then_branch = helper.make_graph([helper.make_node("Mul", ["x", "late"], ["a"])], "then", [], [vi("a", None)])
+    else_branch = helper.make_graph([helper.make_node("Neg", ["x"], ["b"])], "else", [], [vi("b", None)])
+    nodes = shape_test("x", 0, 2, "cond") + [
+        helper.make_node("If", ["cond"], ["y"], then_branch=then_branch, else_branch=else_branch),
+        helper.make_node("Sigmoid", ["x"], ["late"])]
+    graph = helper.make_graph(nodes, "unordered", [vi("x", [2, 3])], [vi("y", [2, 3])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    compiled = compile_model(model, CompileOptions())
+    got = load(write_library(compiled, tmp_path / "lib"), cc="gcc").run({"x": rand(2, 3, seed=14)})[0]
+    x = rand(2, 3, seed=14)
+    np.testing.assert_allclose(got, x / (1 + np.exp(-x)), atol=ATOL, rtol=RTOL)
+
+
+def test_compiling_twice_writes_the_same_c(tmp_path):
+    model = make_model(*_scan_model_parts())
+    sources = []
+    for k in range(2):
+        lib = write_library(compile_model(model, CompileOptions()), tmp_path / f"lib{k}")
+        sources.append({p.relative_to(lib).as_posix(): p.read_bytes() for p in sorted(lib.rglob("*")) if p.is_file()})
+    assert sources[0] == sources[1]

@@ -360,6 +360,24 @@ def _all_names(graph: onnx.GraphProto) -> Iterable[str]:
                 yield from _all_names(g)
 
 
+def all_inputs(node: onnx.NodeProto) -> list[str]:
+    """``node``'s inputs and the enclosing-scope tensors its subgraphs read (they must be computed first)."""
+    if not any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute):
+        return list(node.input)
+    free: list[str] = []
+    for a in node.attribute:
+        for g in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
+            free += _free_names(g)
+    return list(node.input) + [f for f in dict.fromkeys(free) if f not in node.input]
+
+
+def _free_names(graph: onnx.GraphProto) -> list[str]:
+    """The names ``graph`` (and its subgraphs) read but do not define."""
+    local = _defined_in(graph)
+    read = [i for n in graph.node for i in all_inputs(n)] + [o.name for o in graph.output]
+    return [r for r in read if r and r not in local]
+
+
 def _defined_in(graph: onnx.GraphProto) -> set[str]:
     return ({i.name for i in graph.input} | {i.name for i in graph.initializer}
             | {o for n in graph.node for o in n.output})

@@ -21,9 +21,10 @@ from ..errors import AotError, Blocker, ShapeError, unsupported_models_error
 from ..ir import Graph
 from ..ir.dtypes import np_dtype_of
 from .checks import attribute_problem, size_problem, type_constraint_problem
-from .control_flow import ControlFlowExpander, is_expanded_here
+from .control_flow import ControlFlowExpander, all_inputs, is_expanded_here
 from .functions import expand_function_ops
 from .legacy_resize import apply_legacy_resize_attributes, legacy_resize_attributes
+from .legacy_scan import unbatch_legacy_scans
 from .loader import check_outputs_produced, default_opset, load_onnx
 from .node_eval import ValueDependentShape, arity_problem, evaluate, infer
 
@@ -65,6 +66,8 @@ class _Importer:
             return model  # modern already, or no ONNX op to upgrade (only other domains, named as blockers)
         check_outputs_produced(model, self.model_name)  # onnx's converter crashes on dangling outputs
         legacy_resizes = legacy_resize_attributes(model, self.model_name, self.freeze) if default_opset(model) < 11 else {}
+        if default_opset(model) < 9:  # Scan-8's batch axis: the converter drops it from shapes, not tensors
+            model = unbatch_legacy_scans(model, self.model_name, self.input_shapes)
         try:
             upgraded = version_converter.convert_version(model, CANONICAL_MIN_OPSET)
             upgraded.ir_version = max(upgraded.ir_version, 7)
@@ -426,7 +429,7 @@ def _topological(nodes, available: set[str], imp: _Importer) -> list[onnx.NodePr
     depth-first order; cycles are errors."""
     seen = set(available) | {""}
     for n in nodes:
-        if not all(i in seen for i in n.input):
+        if not all(i in seen for i in all_inputs(n)):
             break
         seen.update(n.output)
     else:
@@ -436,7 +439,7 @@ def _topological(nodes, available: set[str], imp: _Importer) -> list[onnx.NodePr
     for start in range(len(nodes)):
         if state[start]:
             continue
-        stack = [(start, iter([i for i in nodes[start].input if i in produced_by]))]
+        stack = [(start, iter([i for i in all_inputs(nodes[start]) if i in produced_by]))]
         state[start] = 1
         while stack:  # iterative DFS: no recursion limit on deep models
             idx, deps = stack[-1]
@@ -453,5 +456,5 @@ def _topological(nodes, available: set[str], imp: _Importer) -> list[onnx.NodePr
                                 "; ONNX graphs must be acyclic")
             if state[j] == 0:
                 state[j] = 1
-                stack.append((j, iter([i for i in nodes[j].input if i in produced_by])))
+                stack.append((j, iter([i for i in all_inputs(nodes[j]) if i in produced_by])))
     return order
