@@ -22,7 +22,7 @@ from onnx import numpy_helper, version_converter
 
 from aot.backends.ref import REF
 from aot.compiler import CompileOptions, compile_model, write_library
-from aot.frontend.control_flow import COMPILE_TIME_INPUTS
+from aot.frontend.control_flow import COMPILE_TIME_INPUTS, EXPANDED_OPS, inputs_deciding_control_flow
 from aot.frontend.loader import MAX_OPSET
 from aot.targets.host import load
 
@@ -78,7 +78,11 @@ def inputs_to_freeze(model: onnx.ModelProto) -> list[str]:
         for pos, name in enumerate(node.input):
             if name:
                 uses.setdefault(name, []).append(pos in static)
-    return [i.name for i in model.graph.input if i.name not in inits and uses.get(i.name) and all(uses[i.name])]
+    # Control flow compiles by unrolling: the inputs its decisions (If conditions, Loop counts) are
+    # computed from are compile-time too, even when other nodes read them as well.
+    deciding = set(inputs_deciding_control_flow(model.graph))
+    return [i.name for i in model.graph.input if i.name not in inits and
+            ((uses.get(i.name) and all(uses[i.name])) or i.name in deciding)]
 
 
 def _elem_type(vi: onnx.ValueInfoProto) -> int:
@@ -124,7 +128,7 @@ def describe(folder: Path, supported: set[str]) -> Case | None:
 def discover() -> list[Case]:
     if not NODE_DIR.is_dir():
         return []
-    supported = set(REF.supported_ops())
+    supported = set(REF.supported_ops()) | set(EXPANDED_OPS)  # control flow compiles by expansion at import
     return [c for c in (describe(f, supported) for f in sorted(NODE_DIR.iterdir()) if f.is_dir()) if c]
 
 

@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # the importer passes itself; imported only for the annotatio
 
 CONTROL_FLOW_OPS = ("If", "Loop", "Scan")
 OPTIONAL_OPS = ("Optional", "OptionalHasElement", "OptionalGetElement")
+EXPANDED_OPS = CONTROL_FLOW_OPS + OPTIONAL_OPS  # compiled with no kernel of their own
 # Graph inputs these ops read at compile time (position -> meaning); the conformance suite freezes
 # graph inputs used only there, as it does for kernels' static inputs.
 COMPILE_TIME_INPUTS = {"If": frozenset({0}), "Loop": frozenset({0, 1})}
@@ -42,7 +43,7 @@ MAX_NODES = 200_000  # body nodes copied by all expansions of one model together
 
 def is_expanded_here(node: onnx.NodeProto) -> bool:
     """Whether the importer hands ``node`` to :class:`ControlFlowExpander` instead of importing it."""
-    return node.domain in ("", "ai.onnx") and node.op_type in CONTROL_FLOW_OPS + OPTIONAL_OPS
+    return node.domain in ("", "ai.onnx") and node.op_type in EXPANDED_OPS
 
 
 class ControlFlowExpander:
@@ -334,6 +335,25 @@ class ControlFlowExpander:
             return f"OptionalGetElement: {missing}"
         self._import(self._wire([name], node.output))
         return None
+
+
+def inputs_deciding_control_flow(graph: onnx.GraphProto) -> list[str]:
+    """The graph inputs whose values decide an If's branch or a Loop's trip count or first condition:
+    aot needs them at compile time. Shape and Size read only shapes, so the search stops there."""
+    produced_by = {o: n for n in graph.node for o in n.output if o}
+    graph_inputs = {i.name for i in graph.input}
+    pending = [n.input[p] for n in graph.node if n.domain in ("", "ai.onnx")
+               for p in COMPILE_TIME_INPUTS.get(n.op_type, ()) if p < len(n.input) and n.input[p]]
+    seen: set[str] = set()
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        producer = produced_by.get(name)
+        if producer is not None and producer.op_type not in ("Shape", "Size"):
+            pending += [i for i in producer.input if i]
+    return [i.name for i in graph.input if i.name in seen and i.name in graph_inputs]
 
 
 # -- helpers ----------------------------------------------------------------------------------------
