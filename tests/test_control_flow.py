@@ -255,3 +255,34 @@ def test_compiling_twice_writes_the_same_c(tmp_path):
         lib = write_library(compile_model(model, CompileOptions()), tmp_path / f"lib{k}")
         sources.append({p.relative_to(lib).as_posix(): p.read_bytes() for p in sorted(lib.rglob("*")) if p.is_file()})
     assert sources[0] == sources[1]
+
+
+# -- sequences of static length -------------------------------------------------------------------------
+def test_sequences_inside_a_model_resolve_to_their_tensors(tmp_path):
+    """SplitToSequence -> SequenceMap (body reads an enclosing tensor) -> SequenceInsert/Erase ->
+    SequenceAt, ConcatFromSequence (new axis and existing axis), SequenceLength; tensors in and out."""
+    body = helper.make_graph([helper.make_node("Relu", ["e"], ["r"]), helper.make_node("Mul", ["r", "w"], ["m"])],
+                             "map_body", [vi("e", [4])], [vi("m", [4])])
+    nodes = [helper.make_node("SplitToSequence", ["x"], ["pieces"], axis=0, keepdims=0),
+             helper.make_node("Sigmoid", ["y"], ["w"]),
+             helper.make_node("SequenceMap", ["pieces"], ["mapped"], body=body),
+             const("front", 0, np.int64), const("last", -1, np.int64), const("second", 1, np.int64),
+             helper.make_node("SequenceInsert", ["mapped", "y", "front"], ["inserted"]),
+             helper.make_node("SequenceErase", ["inserted", "last"], ["erased"]),
+             helper.make_node("SequenceAt", ["erased", "second"], ["at"]),
+             helper.make_node("ConcatFromSequence", ["erased"], ["stacked"], axis=1, new_axis=1),
+             helper.make_node("SplitToSequence", ["x", "second"], ["rows"], axis=1),
+             helper.make_node("ConcatFromSequence", ["rows"], ["joined"], axis=1),
+             helper.make_node("SequenceLength", ["erased"], ["count"])]
+    model = make_model(nodes, [vi("x", [3, 4]), vi("y", [4])],
+                       [vi("at", [4]), vi("stacked", [4, 3]), vi("joined", [3, 4]),
+                        vi("count", [], TensorProto.INT64)], opset=17)
+    compile_run_compare(model, {"x": rand(3, 4, seed=15), "y": rand(4, seed=16)}, tmp_path)
+
+
+def test_a_sequence_position_computed_at_run_time_is_refused():
+    nodes = [helper.make_node("SplitToSequence", ["x"], ["pieces"], axis=0, keepdims=0),
+             helper.make_node("SequenceAt", ["pieces", "where"], ["at"], name="pick")]
+    model = make_model(nodes, [vi("x", [3, 4]), vi("where", [], TensorProto.INT64)], [vi("at", [4])])
+    with pytest.raises(UnsupportedOpError, match="SequenceAt: the position depends on input values"):
+        compile_model(model, CompileOptions())

@@ -28,22 +28,19 @@ import numpy as np
 import onnx
 from onnx import helper
 
+from .static_sequences import SEQUENCE_OPS, expand_sequence_op
+
 if TYPE_CHECKING:  # the importer passes itself; imported only for the annotations
     from .importer import _Importer
 
 CONTROL_FLOW_OPS = ("If", "Loop", "Scan")
 OPTIONAL_OPS = ("Optional", "OptionalHasElement", "OptionalGetElement")
-EXPANDED_OPS = CONTROL_FLOW_OPS + OPTIONAL_OPS  # compiled with no kernel of their own
+EXPANDED_OPS = CONTROL_FLOW_OPS + OPTIONAL_OPS + SEQUENCE_OPS  # compiled with no kernel of their own
 # Graph inputs these ops read at compile time (position -> meaning); the conformance suite freezes
 # graph inputs used only there, as it does for kernels' static inputs.
 COMPILE_TIME_INPUTS = {"If": frozenset({0}), "Loop": frozenset({0, 1})}
 MAX_ITERATIONS = 4096  # an unrolled loop this long is already larger than a microcontroller model
 MAX_NODES = 200_000  # body nodes copied by all expansions of one model together
-
-
-def is_expanded_here(node: onnx.NodeProto) -> bool:
-    """Whether the importer hands ``node`` to :class:`ControlFlowExpander` instead of importing it."""
-    return node.domain in ("", "ai.onnx") and node.op_type in EXPANDED_OPS
 
 
 class ControlFlowExpander:
@@ -54,10 +51,20 @@ class ControlFlowExpander:
         self._taken: set[str] | None = None  # every tensor name of the model, gathered on first use
         self.copied_nodes = 0
         self.empty_optionals: set[str] = set()  # ONNX names of Optional() values that hold nothing
+        self.sequences: dict[str, list[str]] = {}  # ONNX name of a sequence -> its tensors (static_sequences.py)
 
     # -- entry ------------------------------------------------------------------------------------
+    def handles(self, node: onnx.NodeProto) -> bool:
+        """Whether the importer hands ``node`` to :meth:`expand` instead of importing it."""
+        if node.domain not in ("", "ai.onnx"):
+            return False
+        return node.op_type in EXPANDED_OPS or (node.op_type == "Identity" and bool(node.input)
+                                                and node.input[0] in self.sequences)
+
     def expand(self, node: onnx.NodeProto) -> str | None:
         """Import ``node`` as plain nodes; the reason it cannot be, or None when it was."""
+        if node.op_type in SEQUENCE_OPS or node.op_type == "Identity":
+            return expand_sequence_op(self, node)
         handler = {"If": self._if, "Loop": self._loop, "Scan": self._scan, "Optional": self._optional,
                    "OptionalHasElement": self._optional_has_element,
                    "OptionalGetElement": self._optional_get_element}[node.op_type]
@@ -74,6 +81,8 @@ class ControlFlowExpander:
     def _unavailable(self, names: Iterable[str]) -> str | None:
         """Why a needed input cannot be read (it is produced by a blocked node, or never), or None."""
         for name in names:
+            if name in self.sequences:
+                return f"its input '{name}' is a sequence, not a tensor"
             if name in self.imp.unresolved:
                 return f"its input '{name}' comes from a node that cannot be compiled"
             if name and name not in self.imp.ir_name:

@@ -21,7 +21,7 @@ from ..errors import AotError, Blocker, ShapeError, unsupported_models_error
 from ..ir import Graph
 from ..ir.dtypes import np_dtype_of
 from .checks import attribute_problem, size_problem, type_constraint_problem
-from .control_flow import ControlFlowExpander, all_inputs, is_expanded_here
+from .control_flow import ControlFlowExpander, all_inputs
 from .functions import expand_function_ops
 from .legacy_resize import apply_legacy_resize_attributes, legacy_resize_attributes
 from .legacy_scan import unbatch_legacy_scans
@@ -58,7 +58,7 @@ class _Importer:
         # whether any backend has their op.
         self.blockers: list[Blocker] = []
         self.unresolved: set[str] = set()
-        self.control_flow = ControlFlowExpander(self)  # If/Loop/Scan/Optional become plain nodes here
+        self.control_flow = ControlFlowExpander(self)  # control flow, Optional, sequences: plain nodes here
 
     def _canonical_opset(self, model: onnx.ModelProto) -> onnx.ModelProto:
         """Bring old models to opset 13, where ops take their modern (input-based) forms."""
@@ -249,7 +249,7 @@ class _Importer:
             attribute_problem(node, self.opsets.get(node.domain if node.domain != "ai.onnx" else "", 1))
         if arity is not None:
             raise self.error(ShapeError, f"invalid {node.op_type} (opset {self.opsets.get('', '?')}): {arity}", node_name)
-        if is_expanded_here(node):
+        if self.control_flow.handles(node):
             reason = self.control_flow.expand(node)
             if reason is not None:
                 self._block(node, node_name, reason)
