@@ -184,6 +184,25 @@ def test_loop_ends_when_its_folded_condition_turns_false(tmp_path):
     assert vs.shape == (3, 3)
 
 
+def test_a_while_loop_without_trip_count_runs_until_its_condition_folds_false(tmp_path):
+    """No trip count: the loop runs while ``i < 4`` (computed by the body), five iterations in all."""
+    body = loop_body([const("four", 4, np.int64), helper.make_node("Less", ["i", "four"], ["cond_out"])])
+    nodes = [const("go", True, np.bool_), helper.make_node("Loop", ["", "go", "v0"], ["v_final", "vs"], body=body)]
+    model = make_model(nodes, [vi("v0", [3]), vi("x", [6, 3])], [vi("v_final", [3]), vi("vs", [5, 3])])
+    _, vs = compile_run_compare(model, {"v0": rand(3, seed=17), "x": rand(6, 3, seed=18)}, tmp_path)
+    assert vs.shape == (5, 3)
+
+
+def test_a_loop_whose_condition_depends_on_input_values_is_refused():
+    body = loop_body([const("zero", 0.0), helper.make_node("ReduceSum", ["v_out"], ["total"], keepdims=0),
+                      helper.make_node("Less", ["total", "zero"], ["cond_out"])])
+    nodes = [const("trip", 5, np.int64), const("go", True, np.bool_),
+             helper.make_node("Loop", ["trip", "go", "v0"], ["v_final", "vs"], body=body)]
+    model = make_model(nodes, [vi("v0", [3]), vi("x", [6, 3])], [vi("v_final", [3]), vi("vs", [5, 3])])
+    with pytest.raises(UnsupportedOpError, match="the condition computed by iteration 0 depends on input values"):
+        compile_model(model, CompileOptions())
+
+
 def test_a_loop_longer_than_the_limit_is_refused_with_its_figures():
     body = loop_body([helper.make_node("Identity", ["cond_in"], ["cond_out"])])
     nodes = [const("trip", MAX_ITERATIONS + 1, np.int64),
