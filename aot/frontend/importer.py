@@ -21,7 +21,7 @@ from ..errors import AotError, Blocker, ShapeError, unsupported_models_error
 from ..ir import Graph
 from ..ir.dtypes import np_dtype_of
 from .checks import attribute_problem, size_problem, type_constraint_problem
-from .control_flow import ControlFlowExpander, all_inputs
+from .control_flow import EXPANDED_OPS, ControlFlowExpander, all_inputs
 from .functions import expand_function_ops
 from .legacy_resize import apply_legacy_resize_attributes, legacy_resize_attributes
 from .legacy_scan import unbatch_legacy_scans
@@ -396,8 +396,9 @@ def _inline_functions(model: onnx.ModelProto, model_name: str) -> onnx.ModelProt
                        f"{str(exc).splitlines()[0]}", model=model_name) from None
 
 
-# Ops the importer computes itself (shapes are static, constants fold): no backend needs them.
-IMPORTER_OPS = ("Shape", "Size", "Constant")
+# Ops the importer computes itself (shapes are static, constants fold) or expands (control flow,
+# Optional, sequences: control_flow.py; SequenceMap is unrolled there, not through its function body).
+IMPORTER_OPS = ("Shape", "Size", "Constant") + EXPANDED_OPS
 
 
 def _compiled_ops() -> frozenset[str]:
