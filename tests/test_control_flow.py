@@ -305,3 +305,26 @@ def test_a_sequence_position_computed_at_run_time_is_refused():
     model = make_model(nodes, [vi("x", [3, 4]), vi("where", [], TensorProto.INT64)], [vi("at", [4])])
     with pytest.raises(UnsupportedOpError, match="SequenceAt: the position depends on input values"):
         compile_model(model, CompileOptions())
+
+
+@pytest.mark.parametrize("case", ["if_without_else", "loop_without_body", "scan_without_body", "empty_trip_count"])
+def test_malformed_control_flow_is_a_clean_error(case):
+    branch = helper.make_graph([helper.make_node("Relu", ["x"], ["a"])], "then", [], [vi("a", None)])
+    nodes = shape_test("x", 0, 2, "cond")
+    if case == "if_without_else":
+        # the condition holds, and the then_branch it selects is missing
+        nodes.append(helper.make_node("If", ["cond"], ["y"], else_branch=branch))
+    elif case == "loop_without_body":
+        nodes += [const("trip", 2, np.int64), helper.make_node("Loop", ["trip", "", "x"], ["y"])]
+    elif case == "scan_without_body":
+        nodes.append(helper.make_node("Scan", ["x"], ["y"], num_scan_inputs=1))
+    else:
+        body = loop_body([helper.make_node("Identity", ["cond_in"], ["cond_out"])])
+        nodes += [const("trip", np.zeros(0), np.int64), helper.make_node("Loop", ["trip", "", "x"], ["y", "ys"], body=body)]
+    graph = helper.make_graph(nodes, "bad", [vi("x", [2, 3])], [vi("y", [2, 3])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    with pytest.raises(UnsupportedOpError) as exc:
+        compile_model(model, CompileOptions())
+    assert {"if_without_else": "If: it has no then_branch", "loop_without_body": "Loop: it has no body graph",
+            "scan_without_body": "Scan: it has no body graph",
+            "empty_trip_count": "Loop: the trip count and the condition must hold one value each"}[case] in str(exc.value)

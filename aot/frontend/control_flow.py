@@ -186,6 +186,8 @@ class ControlFlowExpander:
     # -- Scan (opset 9 and later) -----------------------------------------------------------------
     def _scan(self, node: onnx.NodeProto) -> str | None:
         body = _graph_attribute(node, "body")
+        if body is None:
+            return "Scan: it has no body graph"
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute if a.name != "body"}
         m = int(attrs.get("num_scan_inputs", 0))
         n_states = len(node.input) - m
@@ -250,6 +252,8 @@ class ControlFlowExpander:
     # -- Loop -------------------------------------------------------------------------------------
     def _loop(self, node: onnx.NodeProto) -> str | None:
         body = _graph_attribute(node, "body")
+        if body is None:
+            return "Loop: it has no body graph"
         n_carried = len(node.input) - 2
         k_outs = len(body.output) - 1 - n_carried
         if n_carried < 0 or len(body.input) != 2 + n_carried or k_outs < 0:
@@ -267,6 +271,8 @@ class ControlFlowExpander:
             return "Loop: the initial condition depends on input values; aot unrolls only loops it can count at compile time"
         if trip is None and not cond_name:
             return "Loop: it has neither a trip count nor a condition (it would never end)"
+        if (trip is not None and trip.size != 1) or cond.size != 1:
+            return "Loop: the trip count and the condition must hold one value each"
         limit = int(trip.reshape(-1)[0]) if trip is not None else None
         if limit is not None and not cond_name:  # a for loop: its length is known before unrolling
             too_many = self._budget("Loop", limit, len(body.node))
@@ -299,6 +305,8 @@ class ControlFlowExpander:
                 if missing:
                     return f"Loop: the condition of iteration {i - 1}: {missing}"
                 cond = self._constant(outs[0])
+                if cond is not None and cond.size != 1:
+                    return f"Loop: the condition computed by iteration {i - 1} has {cond.size} values, not one"
                 if cond is None:
                     return (f"Loop: the condition computed by iteration {i - 1} depends on input values; aot "
                             f"unrolls only loops it can count at compile time")
