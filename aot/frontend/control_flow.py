@@ -168,8 +168,8 @@ class ControlFlowExpander:
             return f"If: {missing}"
         cond = self._constant(node.input[0])
         if cond is None:
-            return ("If: the condition depends on input values; aot compiles only an If whose condition "
-                    "is known at compile time (from shapes or constants)")
+            return ("If: the condition depends on input values; aot compiles control flow only where its "
+                    "decisions are known at compile time (from shapes or constants)")
         if cond.size != 1:
             return f"If: the condition has {cond.size} elements, it must hold one"
         branch = "then_branch" if bool(cond.reshape(-1)[0]) else "else_branch"
@@ -265,10 +265,12 @@ class ControlFlowExpander:
             return f"Loop: {missing}"
         trip = self._constant(trip_name) if trip_name else None
         if trip_name and trip is None:
-            return "Loop: the trip count depends on input values; aot unrolls loops whose trip count is known at compile time"
+            return ("Loop: the trip count depends on input values; aot compiles control flow by unrolling, so the "
+                    "trip count must be known at compile time")
         cond = self._constant(cond_name) if cond_name else np.array(True)
         if cond is None:
-            return "Loop: the initial condition depends on input values; aot unrolls only loops it can count at compile time"
+            return ("Loop: the initial condition depends on input values; aot compiles control flow by unrolling "
+                    "loops it can count at compile time")
         if trip is None and not cond_name:
             return "Loop: it has neither a trip count nor a condition (it would never end)"
         if (trip is not None and trip.size != 1) or cond.size != 1:
