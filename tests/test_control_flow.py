@@ -18,7 +18,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from aot.compiler import CompileOptions, compile_model, write_library
-from aot.errors import UnsupportedOpError
+from aot.errors import AotError, UnsupportedOpError
 from aot.frontend.control_flow import MAX_ITERATIONS
 from aot.reference import run_reference
 from aot.targets.host import load
@@ -328,3 +328,12 @@ def test_malformed_control_flow_is_a_clean_error(case):
     assert {"if_without_else": "If: it has no then_branch", "loop_without_body": "Loop: it has no body graph",
             "scan_without_body": "Scan: it has no body graph",
             "empty_trip_count": "Loop: the trip count and the condition must hold one value each"}[case] in str(exc.value)
+
+
+def test_a_sequence_as_graph_output_is_refused_as_such():
+    nodes = [helper.make_node("SplitToSequence", ["x"], ["pieces"], axis=0)]
+    graph = helper.make_graph(nodes, "seq_out", [vi("x", [3, 4])],
+                              [helper.make_tensor_sequence_value_info("pieces", FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    with pytest.raises(AotError, match="graph output 'pieces' is a sequence \\(of 3 tensors\\)"):
+        compile_model(model, CompileOptions())

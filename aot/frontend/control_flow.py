@@ -70,6 +70,15 @@ class ControlFlowExpander:
                    "OptionalGetElement": self._optional_get_element}[node.op_type]
         return handler(node)
 
+    def not_a_tensor(self, onnx_name: str) -> str | None:
+        """What ``onnx_name`` is when it names a value the IR holds no tensor for (None: not one of those)."""
+        if onnx_name in self.sequences:
+            return (f"a sequence (of {len(self.sequences[onnx_name])} tensors), which aot resolves at compile "
+                    f"time; only sequence ops read it, and graph inputs and outputs must be tensors")
+        if onnx_name in self.empty_optionals:
+            return "an empty optional, which holds no tensor"
+        return None
+
     # -- what the importer knows ------------------------------------------------------------------
     def _constant(self, onnx_name: str) -> np.ndarray | None:
         ir = self.imp.ir_name.get(onnx_name)

@@ -108,7 +108,8 @@ class _Importer:
             raise unsupported_models_error(self.blockers, self.model_name)
         for out in g.output:
             if out.name not in self.ir_name:
-                raise self.error(AotError, f"graph output '{out.name}' is never produced")
+                raise self.error(AotError, f"graph output '{out.name}' is " +
+                                 (self.control_flow.not_a_tensor(out.name) or "never produced"))
             self.graph.outputs.append(self.ir_name[out.name])
             self._check_declared_output(out)
         self.graph.source = self.model_name
@@ -262,7 +263,8 @@ class _Importer:
             return
         for i in node.input:
             if i and i not in self.ir_name:
-                raise self.error(AotError, f"input '{i}' of {node.op_type} is never produced", node_name)
+                raise self.error(AotError, f"input '{i}' of {node.op_type} is " +
+                                 (self.control_flow.not_a_tensor(i) or "never produced"), node_name)
         inputs = [(i, self.graph.tensors[self.ir_name[i]]) if i else None for i in node.input]
         wrong_types = type_constraint_problem(node, [x[1].dtype if x else None for x in inputs],
                                               self.opsets.get(node.domain if node.domain != "ai.onnx" else "", 1))
