@@ -44,7 +44,7 @@ MAX_NODES = 200_000  # body nodes copied by all expansions of one model together
 
 
 class ControlFlowExpander:
-    """Expands the control-flow and Optional nodes of one import, through that importer."""
+    """Expands the control-flow, Optional and sequence nodes of one import, through that importer."""
 
     def __init__(self, importer: "_Importer"):
         self.imp = importer
@@ -143,13 +143,15 @@ class ControlFlowExpander:
         self.copied_nodes += len(nodes)
         return nodes, [mapping.get(o.name, o.name) for o in body.output]
 
-    def _budget(self, op: str, iterations: int, body_nodes: int) -> str | None:
+    def _budget(self, op: str, iterations: int, body_nodes: int, done: int = 0) -> str | None:
+        """Why unrolling ``iterations`` in all (``done`` of them copied already) is too much, or None."""
         if iterations > MAX_ITERATIONS:
             return (f"{op}: {iterations} iterations to unroll, more than the limit of {MAX_ITERATIONS} "
                     f"(aot compiles control flow by unrolling it)")
-        if self.copied_nodes + iterations * body_nodes > MAX_NODES:
-            return (f"{op}: unrolling {iterations} iterations of {body_nodes} body nodes would make "
-                    f"{self.copied_nodes + iterations * body_nodes} nodes, more than the limit of {MAX_NODES}")
+        total = self.copied_nodes + (iterations - done) * body_nodes
+        if total > MAX_NODES:
+            return (f"{op}: unrolling {iterations} iterations of {body_nodes} body nodes would make {total} "
+                    f"copied nodes in the model, more than the limit of {MAX_NODES}")
         return None
 
     def _wire(self, sources: list[str], targets: Iterable[str]) -> list[onnx.NodeProto]:
@@ -295,7 +297,7 @@ class ControlFlowExpander:
         per_iteration: list[list[str]] = [[] for _ in range(k_outs)]
         i = 0
         while (limit is None or i < limit) and bool(cond.reshape(-1)[0]):
-            too_many = self._budget("Loop", i + 1, len(body.node))
+            too_many = self._budget("Loop", i + 1, len(body.node), done=i)
             if too_many:
                 return too_many + (" (the loop had not ended when the limit was reached)" if cond_name else "")
             iter_name, iter_node = self._const_node(f"{label}_iter{i}", np.array(i, dtype=np.int64))
