@@ -19,7 +19,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from aot.compiler import CompileOptions, compile_model, write_library
 from aot.errors import AotError, UnsupportedOpError
-from aot.frontend.control_flow import MAX_ITERATIONS
+from aot.frontend.control_flow import MAX_CONCAT_INPUTS, MAX_ITERATIONS
 from aot.reference import run_reference
 from aot.targets.host import load
 
@@ -337,3 +337,16 @@ def test_a_sequence_as_graph_output_is_refused_as_such():
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     with pytest.raises(AotError, match="graph output 'pieces' is a sequence \\(of 3 tensors\\)"):
         compile_model(model, CompileOptions())
+
+
+def test_a_long_scan_joins_its_outputs_in_concats_c99_can_call(tmp_path):
+    """150 iterations: the scan output is joined by Concats of at most MAX_CONCAT_INPUTS inputs each."""
+    body = helper.make_graph([helper.make_node("Add", ["s", "x_t"], ["a"]), helper.make_node("Tanh", ["a"], ["s_out"]),
+                              helper.make_node("Identity", ["s_out"], ["y_t"])],
+                             "body", [vi("s", [4]), vi("x_t", [4])], [vi("s_out", [4]), vi("y_t", [4])])
+    model = make_model([helper.make_node("Scan", ["s0", "x"], ["s_final", "ys"], body=body, num_scan_inputs=1)],
+                       [vi("s0", [4]), vi("x", [150, 4])], [vi("s_final", [4]), vi("ys", [150, 4])])
+    compile_run_compare(model, {"s0": rand(4, seed=19), "x": rand(150, 4, seed=20)}, tmp_path)
+    graph = compile_model(model, CompileOptions()).graph
+    concats = [n for n in graph.nodes if n.op_type == "Concat"]
+    assert len(concats) == 4 and max(len(n.inputs) for n in concats) <= MAX_CONCAT_INPUTS

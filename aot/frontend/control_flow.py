@@ -41,6 +41,7 @@ EXPANDED_OPS = CONTROL_FLOW_OPS + OPTIONAL_OPS + SEQUENCE_OPS  # compiled with n
 COMPILE_TIME_INPUTS = {"If": frozenset({0}), "Loop": frozenset({0, 1})}
 MAX_ITERATIONS = 4096  # an unrolled loop this long is already larger than a microcontroller model
 MAX_NODES = 200_000  # body nodes copied by all expansions of one model together
+MAX_CONCAT_INPUTS = 64  # per Concat node built here (longer lists are joined in a tree)
 
 
 class ControlFlowExpander:
@@ -170,7 +171,21 @@ class ControlFlowExpander:
             name = self._fresh(f"{target}__{k}")
             nodes.append(helper.make_node("Unsqueeze", [part, axes_name], [name]))
             expanded.append(name)
-        return nodes + [helper.make_node("Concat", expanded, [target], axis=axis)]
+        return nodes + self._concat(expanded, axis, target)
+
+    def _concat(self, parts: list[str], axis: int, target: str) -> list[onnx.NodeProto]:
+        """Concat nodes joining ``parts`` along ``axis`` into ``target``, at most MAX_CONCAT_INPUTS at a
+        time: a Concat kernel takes each input as a C parameter, and C99 promises 127 of them."""
+        nodes: list[onnx.NodeProto] = []
+        level = 0
+        while len(parts) > MAX_CONCAT_INPUTS:
+            joined = []
+            for start in range(0, len(parts), MAX_CONCAT_INPUTS):
+                name = self._fresh(f"{target}__join{level}_{start // MAX_CONCAT_INPUTS}")
+                nodes.append(helper.make_node("Concat", parts[start:start + MAX_CONCAT_INPUTS], [name], axis=axis))
+                joined.append(name)
+            parts, level = joined, level + 1
+        return nodes + [helper.make_node("Concat", parts, [target], axis=axis)]
 
     # -- If ---------------------------------------------------------------------------------------
     def _if(self, node: onnx.NodeProto) -> str | None:

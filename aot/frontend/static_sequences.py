@@ -60,7 +60,7 @@ def expand_sequence_op(cf: "ControlFlowExpander", node: onnx.NodeProto) -> str |
                 return f"ConcatFromSequence: axis {axis} is outside the output rank {rank}"
             cf._import(cf._stack(parts, axis % rank, node.output[0]))
         else:
-            cf._import([helper.make_node("Concat", parts, [node.output[0]], axis=axis)])
+            cf._import(cf._concat(parts, axis, node.output[0]))
     elif op == "SequenceMap":
         return _sequence_map(cf, node)
     return None
