@@ -350,3 +350,25 @@ def test_a_long_scan_joins_its_outputs_in_concats_c99_can_call(tmp_path):
     graph = compile_model(model, CompileOptions()).graph
     concats = [n for n in graph.nodes if n.op_type == "Concat"]
     assert len(concats) == 4 and max(len(n.inputs) for n in concats) <= MAX_CONCAT_INPUTS
+
+
+def test_a_loop_nested_in_a_scan_body_reads_the_scan_iteration_tensors(tmp_path):
+    """The Loop's body reads ``x_t`` and ``scaled`` of the enclosing Scan body (renamed per Scan
+    iteration) and ``w`` of the graph; an If in the Loop body picks by the Loop's iteration number."""
+    inner_then = helper.make_graph([helper.make_node("Add", ["v_in", "x_t"], ["t_out"])], "t", [], [vi("t_out", None)])
+    inner_else = helper.make_graph([helper.make_node("Mul", ["v_in", "scaled"], ["e_out"])], "e", [], [vi("e_out", None)])
+    loop_body_graph = helper.make_graph(
+        [const("zero", 0, np.int64), helper.make_node("Equal", ["i", "zero"], ["first"]),
+         helper.make_node("If", ["first"], ["picked"], then_branch=inner_then, else_branch=inner_else),
+         helper.make_node("Add", ["picked", "w"], ["v_out"]), helper.make_node("Identity", ["c_in"], ["c_out"])],
+        "loop_body", [vi("i", [], TensorProto.INT64), vi("c_in", [], TensorProto.BOOL), vi("v_in", [3])],
+        [vi("c_out", [], TensorProto.BOOL), vi("v_out", [3])])
+    scan_body = helper.make_graph(
+        [const("half", 0.5), helper.make_node("Mul", ["x_t", "half"], ["scaled"]),
+         const("trip", 3, np.int64), helper.make_node("Loop", ["trip", "", "s_in"], ["s_out"], body=loop_body_graph),
+         helper.make_node("Identity", ["s_out"], ["y_t"])],
+        "scan_body", [vi("s_in", [3]), vi("x_t", [3])], [vi("s_out", [3]), vi("y_t", [3])])
+    nodes = [helper.make_node("Tanh", ["x0"], ["w"]),
+             helper.make_node("Scan", ["s0", "x"], ["s_final", "ys"], body=scan_body, num_scan_inputs=1)]
+    model = make_model(nodes, [vi("s0", [3]), vi("x", [4, 3]), vi("x0", [3])], [vi("s_final", [3]), vi("ys", [4, 3])])
+    compile_run_compare(model, {"s0": rand(3, seed=21), "x": rand(4, 3, seed=22), "x0": rand(3, seed=23)}, tmp_path)
