@@ -383,7 +383,7 @@ def _shape_flag(vi: onnx.ValueInfoProto) -> str:
 
 
 def _has_subgraph(node: onnx.NodeProto) -> bool:
-    # Control flow (If, Loop, Scan) carries subgraphs; no backend compiles those.
+    # ONNX's If, Loop and Scan are unrolled at import (control_flow.py); other ops with subgraphs are not.
     return any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute)
 
 
@@ -413,7 +413,8 @@ def _compiled_ops() -> frozenset[str]:
 def _why_unknown(node: onnx.NodeProto, opsets: dict[str, int]) -> str:
     domain = node.domain if node.domain not in ("", "ai.onnx") else ""
     if _has_subgraph(node):
-        return "control flow (subgraphs) is not compiled; export the model with the loop unrolled or the branch fixed"
+        return ("control flow (subgraphs) of this op is not compiled; aot unrolls ONNX's If, Loop and Scan only; "
+                "export the model with the loop unrolled or the branch fixed")
     if domain and domain not in opsets:
         return f"its domain '{domain}' is not declared in the model's opset_import"
     if domain == "ai.onnx.ml":
