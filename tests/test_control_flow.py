@@ -2,9 +2,10 @@
 
 Each model is built with onnx.helper, compiled, built with gcc, run, and compared with ONNX Runtime:
 an If on a shape condition (both branches), nested Ifs reading tensors of every enclosing scope, a
-Scan with two states, a reversed scan input, a second scan axis and a reversed scan output, Loops with
-a constant trip count or a condition that folds, Optional ops on tensors. Conditions that depend on
-input values are refused with the reason, through the API and the CLI (exit 2).
+Scan with two states, a reversed scan input, a second scan axis and a reversed scan output, Scan-8
+over its batch axis, Loops with a constant trip count or a condition that folds, a Loop nested in a
+Scan, Optional ops on tensors, sequences of static length. Conditions that depend on input values are
+refused with the reason, through the API and the CLI (exit 2), and so are malformed nodes.
 """
 from __future__ import annotations
 
@@ -214,10 +215,11 @@ def test_a_loop_longer_than_the_limit_is_refused_with_its_figures():
 
 # -- Optional -------------------------------------------------------------------------------------------
 def test_optional_ops_on_tensors(tmp_path):
-    """Optional(x) holds x; OptionalHasElement is true for it, false without an input; GetElement is x."""
+    """Optional(x) holds x; OptionalHasElement is true for it, false for an empty Optional(); GetElement is x."""
     nodes = [helper.make_node("Optional", ["x"], ["opt"]),
              helper.make_node("OptionalHasElement", ["opt"], ["has"]),
-             helper.make_node("OptionalHasElement", [], ["has_none"]),
+             helper.make_node("Optional", [], ["empty"], type=helper.make_tensor_type_proto(FLOAT, [2, 3])),
+             helper.make_node("OptionalHasElement", ["empty"], ["has_none"]),
              helper.make_node("OptionalGetElement", ["opt"], ["elem"]),
              helper.make_node("Cast", ["has"], ["has_f"], to=FLOAT),
              helper.make_node("Cast", ["has_none"], ["none_f"], to=FLOAT),
