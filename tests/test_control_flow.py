@@ -45,10 +45,11 @@ def make_model(nodes, inputs, outputs, inits=(), opset: int = 17) -> onnx.ModelP
     return model
 
 
-def compile_run_compare(model: onnx.ModelProto, feeds: dict[str, np.ndarray], tmp_path: Path) -> list[np.ndarray]:
+def compile_run_compare(model: onnx.ModelProto, feeds: dict[str, np.ndarray], tmp_path: Path,
+                        cc: str = "gcc") -> list[np.ndarray]:
     compiled = compile_model(model, CompileOptions())
     assert not any(n.op_type in ("If", "Loop", "Scan") for n in compiled.graph.nodes)
-    got = load(write_library(compiled, tmp_path / "lib"), cc="gcc").run(feeds)
+    got = load(write_library(compiled, tmp_path / "lib"), cc=cc).run(feeds)
     want = run_reference(model, feeds)
     assert len(got) == len(want)
     for g, w, out in zip(got, want, model.graph.output):
@@ -132,10 +133,11 @@ def _scan_model_parts():
             [vi("s1_final", [3]), vi("s2_final", [3]), vi("ys", [3, 4]), vi("zs", [4, 3])])
 
 
-def test_scan_with_two_states_reverse_directions_and_axes(tmp_path):
+def test_scan_with_two_states_reverse_directions_and_axes(cc, tmp_path):
+    """Built with each C compiler (the ``cc`` fixture)."""
     model = make_model(*_scan_model_parts())
     feeds = {"s1": rand(3, seed=2), "s2": rand(3, seed=3), "a": rand(4, 3, seed=4), "b": rand(3, 4, seed=5)}
-    compile_run_compare(model, feeds, tmp_path)
+    compile_run_compare(model, feeds, tmp_path, cc=cc)
 
 
 def test_opset8_scan_runs_over_its_batch_axis(tmp_path):
