@@ -376,3 +376,20 @@ def test_a_loop_nested_in_a_scan_body_reads_the_scan_iteration_tensors(tmp_path)
              helper.make_node("Scan", ["s0", "x"], ["s_final", "ys"], body=scan_body, num_scan_inputs=1)]
     model = make_model(nodes, [vi("s0", [3]), vi("x", [4, 3]), vi("x0", [3])], [vi("s_final", [3]), vi("ys", [4, 3])])
     compile_run_compare(model, {"s0": rand(3, seed=21), "x": rand(4, 3, seed=22), "x0": rand(3, seed=23)}, tmp_path)
+
+
+def test_a_loop_appending_to_a_sequence_then_concatenated(tmp_path):
+    """The exporters' list-append pattern: a Loop carries a sequence, each iteration inserts a row
+    computed from the iteration number, and ConcatFromSequence joins them after the loop."""
+    seq_type = helper.make_tensor_sequence_value_info
+    body = helper.make_graph(
+        [helper.make_node("Gather", ["x", "i"], ["row"], axis=0), helper.make_node("Relu", ["row"], ["r"]),
+         helper.make_node("SequenceInsert", ["seq_in", "r"], ["seq_out"]),
+         helper.make_node("Identity", ["c_in"], ["c_out"])],
+        "append", [vi("i", [], TensorProto.INT64), vi("c_in", [], TensorProto.BOOL), seq_type("seq_in", FLOAT, None)],
+        [vi("c_out", [], TensorProto.BOOL), seq_type("seq_out", FLOAT, None)])
+    nodes = [helper.make_node("SequenceEmpty", [], ["empty"], dtype=FLOAT), const("trip", 3, np.int64),
+             helper.make_node("Loop", ["trip", "", "empty"], ["rows"], body=body),
+             helper.make_node("ConcatFromSequence", ["rows"], ["y"], axis=0, new_axis=1)]
+    model = make_model(nodes, [vi("x", [5, 4])], [vi("y", [3, 4])])
+    compile_run_compare(model, {"x": rand(5, 4, seed=24)}, tmp_path)
