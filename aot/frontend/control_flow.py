@@ -1,4 +1,4 @@
-"""Control flow (If, Loop, Scan) and tensor-only Optional ops, expanded at import into plain nodes.
+"""Control flow (If, Loop, Scan), Optional ops on tensors and sequence ops, expanded at import.
 
 aot compiles static graphs, but exporters emit control flow whose decisions are known at compile time
 once shapes are static: an If on a rank or shape test (torch dynamo's checks, AffineGrid's function
@@ -15,7 +15,8 @@ way, and the copies' constants fold as well):
 - Loop: one copy of the body per iteration, with the iteration number as a constant, while the trip
   count allows and the loop-carried condition (which must fold at every iteration) holds.
 
-Copied tensors get fresh names (``<name>__<tag>``, deterministic); names a subgraph reads from an
+Optional values that hold a tensor are that tensor (an empty one is remembered as such); sequences
+are resolved to lists of tensors by static_sequences.py. Copied tensors get fresh names (``<name>__<tag>``, deterministic); names a subgraph reads from an
 enclosing scope resolve to the enclosing tensors, also inside nested subgraphs. A decision that
 depends on input values is refused with the reason, and so is an unrolling beyond ``MAX_ITERATIONS``
 or ``MAX_NODES``.
@@ -36,8 +37,8 @@ if TYPE_CHECKING:  # the importer passes itself; imported only for the annotatio
 CONTROL_FLOW_OPS = ("If", "Loop", "Scan")
 OPTIONAL_OPS = ("Optional", "OptionalHasElement", "OptionalGetElement")
 EXPANDED_OPS = CONTROL_FLOW_OPS + OPTIONAL_OPS + SEQUENCE_OPS  # compiled with no kernel of their own
-# Graph inputs these ops read at compile time (position -> meaning); the conformance suite freezes
-# graph inputs used only there, as it does for kernels' static inputs.
+# Op -> the input positions it reads at compile time (If's condition, Loop's trip count and condition);
+# the conformance suite freezes graph inputs that decide them, as it does kernels' static inputs.
 COMPILE_TIME_INPUTS = {"If": frozenset({0}), "Loop": frozenset({0, 1})}
 MAX_ITERATIONS = 4096  # an unrolled loop this long is already larger than a microcontroller model
 MAX_NODES = 200_000  # body nodes copied by all expansions of one model together
@@ -337,7 +338,7 @@ class ControlFlowExpander:
                     return f"Loop: the condition computed by iteration {i - 1} has {cond.size} values, not one"
                 if cond is None:
                     return (f"Loop: the condition computed by iteration {i - 1} depends on input values; aot "
-                            f"unrolls only loops it can count at compile time")
+                            f"compiles control flow by unrolling loops it can count at compile time")
                 current_cond = outs[0]
         tail = self._wire(carried, node.output[:n_carried])
         for k, target in enumerate(node.output[n_carried:]):
