@@ -202,7 +202,8 @@ def test_a_loop_whose_condition_depends_on_input_values_is_refused():
     nodes = [const("trip", 5, np.int64), const("go", True, np.bool_),
              helper.make_node("Loop", ["trip", "go", "v0"], ["v_final", "vs"], body=body)]
     model = make_model(nodes, [vi("v0", [3]), vi("x", [6, 3])], [vi("v_final", [3]), vi("vs", [5, 3])])
-    with pytest.raises(UnsupportedOpError, match="the condition computed by iteration 0 depends on input values"):
+    with pytest.raises(UnsupportedOpError, match="the condition computed by iteration 0 depends on input values "
+                                                 "\\(from graph inputs 'v0', 'x'\\)"):
         compile_model(model, CompileOptions())
 
 
@@ -240,9 +241,10 @@ def runtime_if_model() -> onnx.ModelProto:
 
 
 def test_an_if_on_a_runtime_condition_is_refused():
-    with pytest.raises(UnsupportedOpError, match="If: the condition depends on input values") as exc:
+    message = "If: the condition depends on input values \\(from graph input 'cond'\\)"
+    with pytest.raises(UnsupportedOpError, match=message) as exc:
         compile_model(runtime_if_model(), CompileOptions())
-    assert "node 'branch'" in str(exc.value) or "'branch'" in str(exc.value)
+    assert "node 'branch'" in str(exc.value)
 
 
 def test_a_runtime_condition_exits_2_through_the_cli(tmp_path):
@@ -324,14 +326,16 @@ def test_malformed_control_flow_is_a_clean_error(case):
         nodes.append(helper.make_node("Scan", ["x"], ["y"], num_scan_inputs=1))
     else:
         body = loop_body([helper.make_node("Identity", ["cond_in"], ["cond_out"])])
-        nodes += [const("trip", np.zeros(0), np.int64), helper.make_node("Loop", ["trip", "", "x"], ["y", "ys"], body=body)]
+        nodes += [const("trip", np.zeros(0), np.int64),
+                  helper.make_node("Loop", ["trip", "", "x"], ["y", "ys"], body=body)]
     graph = helper.make_graph(nodes, "bad", [vi("x", [2, 3])], [vi("y", [2, 3])])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     with pytest.raises(UnsupportedOpError) as exc:
         compile_model(model, CompileOptions())
-    assert {"if_without_else": "If: it has no then_branch", "loop_without_body": "Loop: it has no body graph",
-            "scan_without_body": "Scan: it has no body graph",
-            "empty_trip_count": "Loop: the trip count and the condition must hold one value each"}[case] in str(exc.value)
+    expected = {"if_without_else": "If: it has no then_branch", "loop_without_body": "Loop: it has no body graph",
+                "scan_without_body": "Scan: it has no body graph",
+                "empty_trip_count": "Loop: the trip count and the condition must hold one value each"}[case]
+    assert expected in str(exc.value)
 
 
 def test_a_sequence_as_graph_output_is_refused_as_such():
@@ -360,7 +364,8 @@ def test_a_loop_nested_in_a_scan_body_reads_the_scan_iteration_tensors(tmp_path)
     """The Loop's body reads ``x_t`` and ``scaled`` of the enclosing Scan body (renamed per Scan
     iteration) and ``w`` of the graph; an If in the Loop body picks by the Loop's iteration number."""
     inner_then = helper.make_graph([helper.make_node("Add", ["v_in", "x_t"], ["t_out"])], "t", [], [vi("t_out", None)])
-    inner_else = helper.make_graph([helper.make_node("Mul", ["v_in", "scaled"], ["e_out"])], "e", [], [vi("e_out", None)])
+    inner_else = helper.make_graph([helper.make_node("Mul", ["v_in", "scaled"], ["e_out"])], "e", [],
+                                   [vi("e_out", None)])
     loop_body_graph = helper.make_graph(
         [const("zero", 0, np.int64), helper.make_node("Equal", ["i", "zero"], ["first"]),
          helper.make_node("If", ["first"], ["picked"], then_branch=inner_then, else_branch=inner_else),

@@ -16,8 +16,9 @@ way, and the copies' constants fold as well):
   count allows and the loop-carried condition (which must fold at every iteration) holds.
 
 Optional values that hold a tensor are that tensor (an empty one is remembered as such); sequences
-are resolved to lists of tensors by static_sequences.py. Copied tensors get fresh names (``<name>__<tag>``, deterministic); names a subgraph reads from an
-enclosing scope resolve to the enclosing tensors, also inside nested subgraphs. A decision that
+are resolved to lists of tensors by static_sequences.py. Copied tensors get fresh names
+(``<name>__<tag>``, deterministic); names a subgraph reads from an enclosing scope resolve to the
+enclosing tensors, also inside nested subgraphs. A decision that
 depends on input values is refused with the reason, and so is an unrolling beyond ``MAX_ITERATIONS``
 or ``MAX_NODES``.
 """
@@ -100,6 +101,23 @@ class ControlFlowExpander:
                 return f"its input '{name}' is never produced"
         return None
 
+    def _runtime_sources(self, onnx_name: str) -> str:
+        """`` (from graph inputs 'a', 'b')``: the graph inputs ``onnx_name`` is computed from, for messages."""
+        graph = self.imp.graph
+        producers = graph.producers()
+        pending, seen, found = [self.imp.ir_name[onnx_name]], set(), set()
+        while pending:
+            name = pending.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            if name in graph.inputs:
+                found.add(graph.tensors[name].onnx_name or name)
+            if name in producers:
+                pending += producers[name].present_inputs
+        return f" (from graph input{'s' if len(found) > 1 else ''} {', '.join(repr(f) for f in sorted(found))})" \
+            if found else ""
+
     def _import(self, nodes: list[onnx.NodeProto]) -> None:
         for n in nodes:
             self.imp._import_node(n)
@@ -119,7 +137,8 @@ class ControlFlowExpander:
         self._taken.add(name)
         return name
 
-    def _copy_body(self, body: onnx.GraphProto, bind: dict[str, str], tag: str) -> tuple[list[onnx.NodeProto], list[str]]:
+    def _copy_body(self, body: onnx.GraphProto, bind: dict[str, str],
+                   tag: str) -> tuple[list[onnx.NodeProto], list[str]]:
         """Copies of ``body``'s nodes with its inputs bound to ``bind`` (body input -> tensor) and its
         own tensors renamed ``<name>__<tag>``; returns them and the names of the body's outputs."""
         mapping = dict(bind)
@@ -195,8 +214,9 @@ class ControlFlowExpander:
             return f"If: {missing}"
         cond = self._constant(node.input[0])
         if cond is None:
-            return ("If: the condition depends on input values; aot compiles control flow only where its "
-                    "decisions are known at compile time (from shapes or constants)")
+            return (f"If: the condition depends on input values{self._runtime_sources(node.input[0])}; aot "
+                    f"compiles control flow only where its decisions are known at compile time (from shapes "
+                    f"or constants)")
         if cond.size != 1:
             return f"If: the condition has {cond.size} elements, it must hold one"
         branch = "then_branch" if bool(cond.reshape(-1)[0]) else "else_branch"
@@ -292,12 +312,12 @@ class ControlFlowExpander:
             return f"Loop: {missing}"
         trip = self._constant(trip_name) if trip_name else None
         if trip_name and trip is None:
-            return ("Loop: the trip count depends on input values; aot compiles control flow by unrolling, so the "
-                    "trip count must be known at compile time")
+            return (f"Loop: the trip count depends on input values{self._runtime_sources(trip_name)}; aot compiles "
+                    f"control flow by unrolling, so the trip count must be known at compile time")
         cond = self._constant(cond_name) if cond_name else np.array(True)
         if cond is None:
-            return ("Loop: the initial condition depends on input values; aot compiles control flow by unrolling "
-                    "loops it can count at compile time")
+            return (f"Loop: the initial condition depends on input values{self._runtime_sources(cond_name)}; aot "
+                    f"compiles control flow by unrolling loops it can count at compile time")
         if trip is None and not cond_name:
             return "Loop: it has neither a trip count nor a condition (it would never end)"
         if (trip is not None and trip.size != 1) or cond.size != 1:
@@ -337,7 +357,8 @@ class ControlFlowExpander:
                 if cond is not None and cond.size != 1:
                     return f"Loop: the condition computed by iteration {i - 1} has {cond.size} values, not one"
                 if cond is None:
-                    return (f"Loop: the condition computed by iteration {i - 1} depends on input values; aot "
+                    return (f"Loop: the condition computed by iteration {i - 1} depends on input values"
+                            f"{self._runtime_sources(outs[0])}; aot "
                             f"compiles control flow by unrolling loops it can count at compile time")
                 current_cond = outs[0]
         tail = self._wire(carried, node.output[:n_carried])

@@ -80,7 +80,8 @@ def _split(node: onnx.NodeProto, shapes: dict[str, list], inits: dict[str, np.nd
     per_batch: list[list[str]] = [[] for _ in node.output]
     for b in range(batch):
         index = _fresh(f"{label}__batch{b}_index", taken)
-        nodes.append(helper.make_node("Constant", [], [index], value=numpy_helper.from_array(np.array(b, np.int64), index)))
+        value = numpy_helper.from_array(np.array(b, np.int64), index)
+        nodes.append(helper.make_node("Constant", [], [index], value=value))
         parts = []
         for name in data:
             part = _fresh(f"{name}__batch{b}", taken)
