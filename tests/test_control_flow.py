@@ -140,6 +140,36 @@ def test_scan_with_two_states_reverse_directions_and_axes(cc, tmp_path):
     compile_run_compare(model, feeds, tmp_path, cc=cc)
 
 
+SCAN_VARIANTS = [  # (scan input shape, input axis, input direction, output axis, output direction)
+    ((5, 2, 3), 0, 0, 0, 0), ((2, 5, 3), 1, 1, 0, 0), ((2, 3, 5), -1, 0, -1, 1), ((2, 3, 5), 2, 1, 1, 1),
+    ((5, 2, 3), 0, 1, 2, 0), ((2, 5, 3), -2, 0, -3, 1), ((5, 6), 0, 0, 1, 0), ((6, 5), 1, 1, 0, 1)]
+
+
+def test_scan_axes_and_directions(tmp_path):
+    """Every combination kind of scan_input_axes/directions and scan_output_axes/directions (negative
+    axes included), one Scan each in one model: state = state * 0.9 + element; output = tanh(state)."""
+    nodes, inputs, outputs, feeds = [], [], [], {}
+    for k, (shape, in_axis, in_dir, out_axis, out_dir) in enumerate(SCAN_VARIANTS):
+        elem_shape = [d for a, d in enumerate(shape) if a != in_axis % len(shape)]
+        body = helper.make_graph(
+            [const(f"decay{k}", 0.9), helper.make_node("Mul", [f"s{k}_in", f"decay{k}"], [f"m{k}"]),
+             helper.make_node("Add", [f"m{k}", f"e{k}"], [f"s{k}_out"]),
+             helper.make_node("Tanh", [f"s{k}_out"], [f"o{k}"])],
+            f"body{k}", [vi(f"s{k}_in", elem_shape), vi(f"e{k}", elem_shape)],
+            [vi(f"s{k}_out", elem_shape), vi(f"o{k}", elem_shape)])
+        nodes.append(helper.make_node("Scan", [f"init{k}", f"xs{k}"], [f"final{k}", f"ys{k}"], body=body,
+                                      num_scan_inputs=1, scan_input_axes=[in_axis], scan_input_directions=[in_dir],
+                                      scan_output_axes=[out_axis], scan_output_directions=[out_dir]))
+        inputs += [vi(f"init{k}", elem_shape), vi(f"xs{k}", list(shape))]
+        outputs += [vi(f"final{k}", elem_shape), vi(f"ys{k}", None)]
+        feeds[f"init{k}"] = rand(*elem_shape, seed=100 + k)
+        feeds[f"xs{k}"] = rand(*shape, seed=200 + k)
+    graph = helper.make_graph(nodes, "scans", inputs, outputs)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    compile_run_compare(model, feeds, tmp_path)
+
+
 def test_opset8_scan_runs_over_its_batch_axis(tmp_path):
     """Scan-8: batch axis 0 (here 2), sequence axis 1, the second scan input read backwards."""
     body = helper.make_graph(
