@@ -428,3 +428,22 @@ def test_a_loop_appending_to_a_sequence_then_concatenated(tmp_path):
              helper.make_node("ConcatFromSequence", ["rows"], ["y"], axis=0, new_axis=1)]
     model = make_model(nodes, [vi("x", [5, 4])], [vi("y", [3, 4])])
     compile_run_compare(model, {"x": rand(5, 4, seed=24)}, tmp_path)
+
+
+def test_split_to_sequence_forms(tmp_path):
+    """A chunk size that leaves a shorter last piece, explicit sizes, and keepdims=0 along axis 1."""
+    nodes = [const("three", 3, np.int64), const("sizes", [2, 5], np.int64),
+             const("first", 0, np.int64), const("last", -1, np.int64), const("one", 1, np.int64),
+             helper.make_node("SplitToSequence", ["x", "three"], ["chunks"], axis=0),
+             helper.make_node("SequenceAt", ["chunks", "first"], ["chunk_first"]),
+             helper.make_node("SequenceAt", ["chunks", "last"], ["chunk_last"]),
+             helper.make_node("SplitToSequence", ["x", "sizes"], ["parts"], axis=0),
+             helper.make_node("SequenceAt", ["parts", "one"], ["part_second"]),
+             helper.make_node("SplitToSequence", ["x"], ["columns"], axis=1, keepdims=0),
+             helper.make_node("SequenceAt", ["columns", "last"], ["column_last"]),
+             helper.make_node("SequenceLength", ["chunks"], ["chunk_count"])]
+    model = make_model(nodes, [vi("x", [7, 4])],
+                       [vi("chunk_first", [3, 4]), vi("chunk_last", [1, 4]), vi("part_second", [5, 4]),
+                        vi("column_last", [7]), vi("chunk_count", [], TensorProto.INT64)])
+    got = compile_run_compare(model, {"x": rand(7, 4, seed=25)}, tmp_path)
+    assert int(got[-1]) == 3
