@@ -150,11 +150,26 @@ class ControlFlowExpander:
             tensor.CopyFrom(init)
             tensor.name = new
             nodes.append(helper.make_node("Constant", [], [new], value=tensor))
+        # A body's Identity nodes (cond_out = Identity(cond_in), scan_out = Identity(state)) are not
+        # copied: their output is another name of their input. Unrolled, they would be thousands of
+        # nodes for the identity pass to remove one by one.
+        aliases = [n for n in body.node if _is_plain_identity(n)]
         for n in body.node:
-            for o in n.output:
-                if o:
-                    mapping[o] = self._fresh(f"{o}__{tag}")
+            if not _is_plain_identity(n):
+                for o in n.output:
+                    if o:
+                        mapping[o] = self._fresh(f"{o}__{tag}")
+        for _ in range(len(aliases)):  # chains resolve in one round when the body is in order
+            changed = False
+            for n in aliases:
+                target = mapping.get(n.input[0], n.input[0])
+                if mapping.get(n.output[0]) != target:
+                    mapping[n.output[0]], changed = target, True
+            if not changed:
+                break
         for n in body.node:
+            if _is_plain_identity(n):
+                continue
             copy = onnx.NodeProto()
             copy.CopyFrom(n)
             _substitute(copy, mapping)
@@ -424,6 +439,11 @@ def inputs_deciding_control_flow(graph: onnx.GraphProto) -> list[str]:
 
 
 # -- helpers ----------------------------------------------------------------------------------------
+
+def _is_plain_identity(node: onnx.NodeProto) -> bool:
+    return (node.op_type == "Identity" and node.domain in ("", "ai.onnx") and len(node.input) == 1
+            and len(node.output) == 1 and bool(node.input[0]) and bool(node.output[0]))
+
 
 def _label(node: onnx.NodeProto) -> str:
     return node.name or next((o for o in node.output if o), node.op_type)
