@@ -25,6 +25,7 @@ from onnx import numpy_helper, version_converter
 from aot.backends.ref import REF
 from aot.compiler import CompileOptions, compile_model, write_library
 from aot.errors import UnsupportedOpError
+from aot.frontend.control_flow import COMPILE_TIME_INPUTS, EXPANDED_OPS
 from aot.frontend.loader import MAX_OPSET
 from aot.targets.host import load
 
@@ -63,7 +64,10 @@ def default_opset(model: onnx.ModelProto) -> int:
 
 @functools.lru_cache(maxsize=None)
 def static_positions(op_type: str) -> frozenset[int]:
-    """Input positions of ``op_type`` that every ref kernel for it reads at compile time."""
+    """Input positions of ``op_type`` that every ref kernel for it (or the importer, for control
+    flow it unrolls) reads at compile time."""
+    if op_type in COMPILE_TIME_INPUTS:
+        return COMPILE_TIME_INPUTS[op_type]
     sets = [set(k.static_inputs) for k in REF.kernels if op_type in k.op_types]
     return frozenset(set.intersection(*sets)) if sets else frozenset()
 
@@ -123,7 +127,7 @@ def describe(folder: Path, supported: set[str]) -> Case | None:
 def discover() -> list[Case]:
     if not NODE_DIR.is_dir():
         return []
-    supported = set(REF.supported_ops())
+    supported = set(REF.supported_ops()) | set(EXPANDED_OPS)  # control flow compiles by expansion at import
     return [c for c in (describe(f, supported) for f in sorted(NODE_DIR.iterdir()) if f.is_dir()) if c]
 
 

@@ -21,9 +21,11 @@ from ..errors import AotError, Blocker, ShapeError, unsupported_models_error
 from ..ir import Graph
 from ..ir.dtypes import np_dtype_of
 from .checks import attribute_problem, size_problem, type_constraint_problem
+from .control_flow import EXPANDED_OPS, ControlFlowExpander, all_inputs
 from .functions import expand_function_ops
 from .legacy_hardmax import coerce_legacy_hardmax
 from .legacy_resize import apply_legacy_resize_attributes, legacy_resize_attributes
+from .legacy_scan import unbatch_legacy_scans
 from .loader import check_outputs_produced, default_opset, load_onnx
 from .node_eval import ValueDependentShape, arity_problem, evaluate, infer
 
@@ -57,6 +59,7 @@ class _Importer:
         # whether any backend has their op.
         self.blockers: list[Blocker] = []
         self.unresolved: set[str] = set()
+        self.control_flow = ControlFlowExpander(self)  # control flow, Optional, sequences: plain nodes here
 
     def _canonical_opset(self, model: onnx.ModelProto) -> onnx.ModelProto:
         """Bring old models to opset 13, where ops take their modern (input-based) forms."""
@@ -64,6 +67,8 @@ class _Importer:
             return model  # modern already, or no ONNX op to upgrade (only other domains, named as blockers)
         check_outputs_produced(model, self.model_name)  # onnx's converter crashes on dangling outputs
         legacy_resizes = legacy_resize_attributes(model, self.model_name, self.freeze) if default_opset(model) < 11 else {}
+        if default_opset(model) < 9:  # Scan-8's batch axis: the converter drops it from shapes, not tensors
+            model = unbatch_legacy_scans(model, self.model_name, self.input_shapes)
         try:
             upgraded = version_converter.convert_version(coerce_legacy_hardmax(model), CANONICAL_MIN_OPSET)
             upgraded.ir_version = max(upgraded.ir_version, 7)
@@ -107,7 +112,8 @@ class _Importer:
             raise unsupported_models_error(self.blockers, self.model_name)
         for out in g.output:
             if out.name not in self.ir_name:
-                raise self.error(AotError, f"graph output '{out.name}' is never produced")
+                raise self.error(AotError, f"graph output '{out.name}' is " +
+                                 (self.control_flow.not_a_tensor(out.name) or "never produced"))
             self.graph.outputs.append(self.ir_name[out.name])
             self._check_declared_output(out)
         self.graph.source = self.model_name
@@ -270,6 +276,16 @@ class _Importer:
             attribute_problem(node, self.opsets.get(node.domain if node.domain != "ai.onnx" else "", 1))
         if arity is not None:
             raise self.error(ShapeError, f"invalid {node.op_type} (opset {self.opsets.get('', '?')}): {arity}", node_name)
+        if self.control_flow.handles(node):
+            reason = self.control_flow.expand(node)
+            if reason is not None:
+                # If's condition, Loop's trip count and condition: what fixing would let it unroll
+                decisions = node.input[:1] if node.op_type == "If" else node.input[:2] if node.op_type == "Loop" else []
+                deciding = self._graph_inputs_behind([i for i in decisions if i]) \
+                    if "depends on input values" in reason else []
+                self._block(node, node_name, reason, deciding_inputs=tuple(deciding))
+                self.unresolved.update(o for o in node.output if o)
+            return
         if any(i in self.unresolved for i in node.input if i):
             if not self._has_kernel(node.op_type, node.domain):
                 self._block(node, node_name, "no backend implements this op")
@@ -277,7 +293,8 @@ class _Importer:
             return
         for i in node.input:
             if i and i not in self.ir_name:
-                raise self.error(AotError, f"input '{i}' of {node.op_type} is never produced", node_name)
+                raise self.error(AotError, f"input '{i}' of {node.op_type} is " +
+                                 (self.control_flow.not_a_tensor(i) or "never produced"), node_name)
         inputs = [(i, self.graph.tensors[self.ir_name[i]]) if i else None for i in node.input]
         wrong_types = type_constraint_problem(node, [x[1].dtype if x else None for x in inputs],
                                               self.opsets.get(node.domain if node.domain != "ai.onnx" else "", 1))
@@ -432,7 +449,7 @@ def _shape_flag(vi: onnx.ValueInfoProto) -> str:
 
 
 def _has_subgraph(node: onnx.NodeProto) -> bool:
-    # Control flow (If, Loop, Scan) carries subgraphs; no backend compiles those.
+    # ONNX's If, Loop and Scan are unrolled at import (control_flow.py); other ops with subgraphs are not.
     return any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute)
 
 
@@ -447,8 +464,9 @@ def _inline_functions(model: onnx.ModelProto, model_name: str) -> onnx.ModelProt
                        f"{str(exc).splitlines()[0]}", model=model_name) from None
 
 
-# Ops the importer computes itself (shapes are static, constants fold): no backend needs them.
-IMPORTER_OPS = ("Shape", "Size", "Constant")
+# Ops the importer computes itself (shapes are static, constants fold) or expands (control flow,
+# Optional, sequences: control_flow.py; SequenceMap is unrolled there, not through its function body).
+IMPORTER_OPS = ("Shape", "Size", "Constant") + EXPANDED_OPS
 
 
 def _compiled_ops() -> frozenset[str]:
@@ -461,7 +479,8 @@ def _compiled_ops() -> frozenset[str]:
 def _why_unknown(node: onnx.NodeProto, opsets: dict[str, int]) -> str:
     domain = node.domain if node.domain not in ("", "ai.onnx") else ""
     if _has_subgraph(node):
-        return "control flow (subgraphs) is not compiled; export the model with the loop unrolled or the branch fixed"
+        return ("control flow (subgraphs) of this op is not compiled; aot unrolls ONNX's If, Loop and Scan only; "
+                "export the model with the loop unrolled or the branch fixed")
     if domain and domain not in opsets:
         return f"its domain '{domain}' is not declared in the model's opset_import"
     if domain == "ai.onnx.ml":
@@ -480,7 +499,7 @@ def _topological(nodes, available: set[str], imp: _Importer) -> list[onnx.NodePr
     depth-first order; cycles are errors."""
     seen = set(available) | {""}
     for n in nodes:
-        if not all(i in seen for i in n.input):
+        if not all(i in seen for i in all_inputs(n)):
             break
         seen.update(n.output)
     else:
@@ -490,7 +509,7 @@ def _topological(nodes, available: set[str], imp: _Importer) -> list[onnx.NodePr
     for start in range(len(nodes)):
         if state[start]:
             continue
-        stack = [(start, iter([i for i in nodes[start].input if i in produced_by]))]
+        stack = [(start, iter([i for i in all_inputs(nodes[start]) if i in produced_by]))]
         state[start] = 1
         while stack:  # iterative DFS: no recursion limit on deep models
             idx, deps = stack[-1]
@@ -507,5 +526,5 @@ def _topological(nodes, available: set[str], imp: _Importer) -> list[onnx.NodePr
                                 "; ONNX graphs must be acyclic")
             if state[j] == 0:
                 state[j] = 1
-                stack.append((j, iter([i for i in nodes[j].input if i in produced_by])))
+                stack.append((j, iter([i for i in all_inputs(nodes[j]) if i in produced_by])))
     return order
