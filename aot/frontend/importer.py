@@ -381,24 +381,32 @@ class _Importer:
         self.blockers.append(Blocker(op, self.opsets.get(domain, "not declared"), node_name, reason, ", ".join(dtypes),
                                      deciding_inputs))
 
-    def _is_constant(self, onnx_name: str) -> bool:
-        ir = self.ir_name.get(onnx_name)
-        return ir is not None and self.graph.tensors[ir].is_constant
-
     def _graph_inputs_behind(self, tensors: list[str]) -> list[str]:
-        """The graph inputs whose values flow into ``tensors`` (in the model's input order)."""
-        producer = {o: n for n in self.model.graph.node for o in n.output if o}
-        graph_inputs = {i.name for i in self.model.graph.input} - {i.name for i in self.model.graph.initializer}
+        """The graph inputs whose values flow into ``tensors`` (ONNX names; in the model's input order).
+        Imported tensors are traced through the imported nodes (control flow's unrolled bodies too), the
+        others through the model's nodes; folded constants depend on no input."""
+        producers = self.graph.producers()
+        onnx_producer = {o: n for n in self.model.graph.node for o in n.output if o}
+        found: set[str] = set()
         seen: set[str] = set()
         stack = list(tensors)
         while stack:
             name = stack.pop()
-            if name in seen or self._is_constant(name):
-                continue  # a folded value (Shape of a static input...) depends on no input's values
+            if name in seen:
+                continue
             seen.add(name)
-            if name in producer:
-                stack.extend(i for i in producer[name].input if i)
-        return [i.name for i in self.model.graph.input if i.name in seen and i.name in graph_inputs]
+            ir = self.ir_name.get(name)
+            if ir is not None:
+                t = self.graph.tensors[ir]
+                if t.is_constant:
+                    continue
+                if ir in self.graph.inputs:
+                    found.add(t.onnx_name or ir)
+                elif ir in producers:
+                    stack.extend(self.graph.tensors[i].onnx_name or i for i in producers[ir].present_inputs)
+            elif name in onnx_producer:
+                stack.extend(i for i in onnx_producer[name].input if i)
+        return [i.name for i in self.model.graph.input if i.name in found]
 
     def _block_unsupported_imported_nodes(self) -> None:
         """Imported nodes whose op no backend has join the blockers (their other checks come later)."""
