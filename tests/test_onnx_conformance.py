@@ -23,6 +23,7 @@ from onnx import numpy_helper, version_converter
 from aot.backends.ref import REF
 from aot.compiler import CompileOptions, compile_model, write_library
 from aot.frontend.loader import MAX_OPSET
+from aot.ir.formats import FORMATS, to_storage
 from aot.targets.host import load
 
 NODE_DIR = Path(onnx.__file__).parent / "backend" / "test" / "data" / "node"
@@ -135,12 +136,21 @@ class Progress:
     stage: str = "convert"
 
 
-def mismatch(got: np.ndarray, want: np.ndarray) -> str | None:
-    """Why ``got`` is not the expected output, or None. Floats within rtol + atol; other types exactly."""
+def mismatch(got: np.ndarray, want: np.ndarray, exact: bool = False) -> str | None:
+    """Why ``got`` is not the expected output, or None. Floats within rtol + atol; other types exactly.
+    Narrow float formats (float16, bfloat16, float8, float4) bit for bit when ``exact`` (the output of a
+    Cast, which rounds once; NaN payloads aside), else within the tolerance like float32."""
     if got.shape != want.shape:
         return f"shape {got.shape}, expected {want.shape}"
     if got.dtype != want.dtype:  # a conforming library returns the declared element type
         return f"dtype {got.dtype}, expected {want.dtype}"
+    fmt = FORMATS.get(want.dtype.name)
+    if fmt is not None and fmt.is_float:
+        nan = np.isnan(want.astype(np.float32))
+        if exact:
+            same = (to_storage(got) == to_storage(want)) | (np.isnan(got.astype(np.float32)) & nan)
+            return None if same.all() else f"{int(np.sum(~same))} of {want.size} {fmt.name} codes differ"
+        got, want = got.astype(np.float32), want.astype(np.float32)
     if not np.issubdtype(want.dtype, np.floating):
         return None if np.array_equal(got, want) else f"{int(np.sum(got != want))} of {want.size} values differ"
     if np.allclose(got, want, rtol=RTOL, atol=ATOL, equal_nan=True):
@@ -179,8 +189,9 @@ def run_case(case: Case, workdir: Path, cc: str = "gcc", progress: Progress | No
         if len(outputs) != len(expected):
             problems.append(f"{data_set.name}: {len(outputs)} outputs, expected {len(expected)}")
             continue
+        exact = set(case.ops) <= {"Cast", "CastLike"}  # casts round once: their results are exact
         for idx, (got, want) in enumerate(zip(outputs, expected)):
-            why = mismatch(got, want)
+            why = mismatch(got, want, exact)
             if why:
                 problems.append(f"{data_set.name} output {idx}: {why}")
     return problems

@@ -18,6 +18,7 @@ from pycparser import c_ast
 
 from ..codegen.csyntax import parse_c
 from ..errors import AotError
+from ..ir.formats import FORMATS, from_storage, to_storage
 
 _CTYPES = {"float": ctypes.c_float, "double": ctypes.c_double, "int8_t": ctypes.c_int8, "uint8_t": ctypes.c_uint8,
            "int16_t": ctypes.c_int16, "uint16_t": ctypes.c_uint16, "int32_t": ctypes.c_int32,
@@ -106,14 +107,18 @@ class HostModel:
             value = np.asarray(value)
             if value.size != spec["size"]:
                 raise AotError(f"input '{spec['onnx_name']}' needs shape {spec['shape']}, got {list(value.shape)}")
-            arrays.append(np.ascontiguousarray(value.reshape(spec["shape"]), dtype=spec["dtype"]))
+            fmt = FORMATS.get(spec["dtype"])
+            if fmt is not None:  # a narrow format: the C buffer holds its bits (aot/ir/formats.py)
+                value = to_storage(value.astype(spec["dtype"]))
+            arrays.append(np.ascontiguousarray(value.reshape(spec["shape"]), dtype=fmt.storage if fmt else spec["dtype"]))
         return arrays
 
     def run(self, feeds: dict[str, np.ndarray] | list[np.ndarray]) -> list[np.ndarray]:
         ins = self.prepare(feeds)
-        outs = [np.zeros(o["shape"], dtype=o["dtype"]) for o in self.outputs]
+        formats = [FORMATS.get(o["dtype"]) for o in self.outputs]
+        outs = [np.zeros(o["shape"], dtype=f.storage if f else o["dtype"]) for o, f in zip(self.outputs, formats)]
         self.call(ins, outs)
-        return outs
+        return [from_storage(a, f) if f else a for a, f in zip(outs, formats)]
 
     def call(self, ins: list[np.ndarray], outs: list[np.ndarray]) -> None:
         ptrs = [a.ctypes.data_as(argtype) for a, argtype in zip(ins + outs, self._fn.argtypes)]
