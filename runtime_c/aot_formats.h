@@ -154,20 +154,23 @@ static inline uint8_t aot_encode_e8m0_mode(float x, int saturate, int round_mode
 static inline uint8_t aot_encode_e8m0(float x, int saturate) { return aot_encode_e8m0_mode(x, saturate, 0); }
 
 /* int4 / uint4 / int2 / uint2, one value per byte. From an integer: keep the low bits (two's complement
- * wrap-around, as the spec's integer casts). From a float: truncate toward zero; out of range and NaN
- * give 0 (undefined in ONNX; what ml_dtypes and the node tests' expected outputs do). */
+ * wrap-around, the spec's rule for integer casts). From a float (undefined out of range in ONNX): truncate
+ * toward zero, then keep the low bits, as the node tests' expected outputs do; NaN, infinities and
+ * magnitudes of 2^31 or more give 0. */
 static inline int8_t aot_wrap_s4(uint64_t v) { return (int8_t)((int)(((uint32_t)v & 0xfu) ^ 0x8u) - 8); }
 static inline uint8_t aot_wrap_u4(uint64_t v) { return (uint8_t)((uint32_t)v & 0xfu); }
 static inline int8_t aot_wrap_s2(uint64_t v) { return (int8_t)((int)(((uint32_t)v & 0x3u) ^ 0x2u) - 2); }
 static inline uint8_t aot_wrap_u2(uint64_t v) { return (uint8_t)((uint32_t)v & 0x3u); }
-/* float and double versions: a double converted to float first could round into range (7.9999999 -> 8) */
-#define AOT_TRUNC_INT(name, T, lo, hi) \
-    static inline T aot_trunc_##name(float x) { return (x > (lo) - 1.0f && x < (hi) + 1.0f) ? (T)x : (T)0; } \
-    static inline T aot_trunc_##name##_d(double x) { return (x > (lo) - 1.0 && x < (hi) + 1.0) ? (T)x : (T)0; }
-AOT_TRUNC_INT(s4, int8_t, -8, 7)
-AOT_TRUNC_INT(u4, uint8_t, 0, 15)
-AOT_TRUNC_INT(s2, int8_t, -2, 1)
-AOT_TRUNC_INT(u2, uint8_t, 0, 3)
+/* float and double versions: a double converted to float first could round to another integer */
+#define AOT_TRUNC_INT(name, T) \
+    static inline T aot_trunc_##name(float x) { \
+        return (x > -2147483648.0f && x < 2147483648.0f) ? aot_wrap_##name((uint64_t)(int64_t)x) : (T)0; } \
+    static inline T aot_trunc_##name##_d(double x) { \
+        return (x > -2147483648.0 && x < 2147483648.0) ? aot_wrap_##name((uint64_t)(int64_t)x) : (T)0; }
+AOT_TRUNC_INT(s4, int8_t)
+AOT_TRUNC_INT(u4, uint8_t)
+AOT_TRUNC_INT(s2, int8_t)
+AOT_TRUNC_INT(u2, uint8_t)
 #undef AOT_TRUNC_INT
 
 #endif /* AOT_FORMATS_H */
