@@ -232,3 +232,20 @@ def test_bfloat16_and_int4_graph_io(tmp_path):
     assert y.dtype == np.dtype(ml_dtypes.int4) and z.dtype == np.dtype(ml_dtypes.bfloat16)
     assert y.astype(int).tolist() == encode(x, FORMATS["int4"]).tolist()
     assert z.astype(np.float32).tolist() == i.astype(np.float32).tolist()
+
+
+def test_export_spells_in_graph_rounding_as_two_casts():
+    """The IR computes a Cast to float8 in float32; exported, it is the Cast to float8 and back, so ONNX
+    Runtime (calibration, aot inspect) runs the model and agrees with the source model."""
+    from aot.frontend.importer import import_onnx
+    from aot.ir.export import to_onnx
+    from aot.reference import run_reference
+    pytest.importorskip("onnxruntime")
+    nodes = [helper.make_node("Cast", ["x"], ["a"], to=TensorProto.FLOAT),
+             helper.make_node("Cast", ["a"], ["b"], to=TensorProto.FLOAT8E4M3FN),
+             helper.make_node("Cast", ["b"], ["c"], to=TensorProto.FLOAT), helper.make_node("Add", ["c", "z"], ["y"])]
+    model = _model(nodes, [("x", TensorProto.FLOAT16, [4]), ("z", TensorProto.FLOAT, [4])], [("y", TensorProto.FLOAT, [4])])
+    exported = to_onnx(import_onnx(model))
+    onnx.checker.check_model(exported, full_check=True)
+    feeds = {"x": np.array([1.1, 300, -2, 1000], np.float16), "z": np.ones(4, np.float32)}
+    assert np.array_equal(run_reference(exported, feeds)[0], run_reference(model, feeds)[0])

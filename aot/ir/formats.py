@@ -118,9 +118,22 @@ def from_storage(bits: np.ndarray, fmt: Format) -> np.ndarray:
     return bits.astype(fmt.storage).view(np.dtype(fmt.name))
 
 
+def storage_note(dtype: str) -> str | None:
+    """How a graph input/output of ``dtype`` lays out its values in C (model.h), None for plain dtypes."""
+    fmt = FORMATS.get(str(dtype))
+    if fmt is None:
+        return None
+    ctype = {"uint16": "uint16_t", "uint8": "uint8_t", "int8": "int8_t"}[fmt.storage]
+    if not fmt.is_float:
+        return f"{fmt.name} values, one per {ctype}"
+    if fmt.c_suffix == "e2m1":
+        return f"{fmt.name} codes in the low 4 bits of each {ctype}"
+    return f"{fmt.name} bits, one value per {ctype}; aot_formats.h converts"
+
+
 def numpy_dtype(fmt: Format) -> np.dtype:
     return np.dtype(getattr(ml_dtypes, fmt.name, fmt.name))
 
 
 __all__ = ["Format", "FORMATS", "BY_ELEM_TYPE", "ROUND_MODES", "narrow_format", "widen", "widen_array", "encode",
-           "decode", "round_to", "to_storage", "from_storage", "numpy_dtype"]
+           "decode", "round_to", "to_storage", "from_storage", "storage_note", "numpy_dtype"]
