@@ -249,3 +249,22 @@ def test_export_spells_in_graph_rounding_as_two_casts():
     onnx.checker.check_model(exported, full_check=True)
     feeds = {"x": np.array([1.1, 300, -2, 1000], np.float16), "z": np.ones(4, np.float32)}
     assert np.array_equal(run_reference(exported, feeds)[0], run_reference(model, feeds)[0])
+
+
+@pytest.mark.parametrize("elem_type", [TensorProto.FLOAT8E4M3FN, TensorProto.FLOAT8E5M2, TensorProto.FLOAT4E2M1])
+def test_float8_quantize_dequantize_per_axis(tmp_path, elem_type):
+    """QuantizeLinear to float8/float4 then DequantizeLinear, per-axis scales, against the ONNX reference:
+    the import spells them as Div + Cast and Cast + Mul, computed in float32."""
+    from onnx.reference import ReferenceEvaluator
+    F = TensorProto.FLOAT
+    scale = onnx.numpy_helper.from_array(np.float32([0.5, 2.0, 0.125]), "s")
+    zero = helper.make_tensor("zp", elem_type, [3], [0.0, 0.0, 0.0])
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "zp"], ["q"], axis=1),
+             helper.make_node("DequantizeLinear", ["q", "s", "zp"], ["y"], axis=1)]
+    model = _model(nodes, [("x", F, [2, 3, 4])], [("y", F, [2, 3, 4]), ("q", elem_type, [2, 3, 4])],
+                   initializers=[scale, zero])
+    x = np.random.default_rng(2).normal(0, 40, (2, 3, 4)).astype(np.float32)
+    want = ReferenceEvaluator(model).run(None, {"x": x})
+    got = _build(model, tmp_path).run({"x": x})
+    assert np.array_equal(got[0], want[0])
+    assert np.array_equal(to_storage(got[1]), to_storage(want[1]))

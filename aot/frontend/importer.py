@@ -19,13 +19,14 @@ from onnx import numpy_helper, version_converter
 from ..ops import op_spec
 from ..errors import AotError, Blocker, ShapeError, unsupported_models_error
 from ..ir import Graph
-from ..ir.dtypes import np_dtype_of
+from ..ir.dtypes import np_dtype_of, onnx_elem_type
 from ..ir.formats import narrow_format, widen, widen_array
 from .checks import attribute_problem, size_problem, type_constraint_problem
 from .functions import expand_function_ops
 from .legacy_resize import apply_legacy_resize_attributes, legacy_resize_attributes
 from .loader import check_outputs_produced, default_opset, load_onnx
 from .narrow_io import add_decoded_input, cast_like_as_cast, encode_output, onnx_value
+from .narrow_qdq import float_qdq_nodes
 from .node_eval import ValueDependentShape, arity_problem, evaluate, infer
 
 CANONICAL_MIN_OPSET = 13
@@ -277,6 +278,11 @@ class _Importer:
         for i in node.input:
             if i and i not in self.ir_name:
                 raise self.error(AotError, f"input '{i}' of {node.op_type} is never produced", node_name)
+        replacement = self._float_qdq_as_ops(node)
+        if replacement is not None:
+            for part in replacement:
+                self._import_node(part)
+            return
         inputs = [(i, self.graph.tensors[self.ir_name[i]]) if i else None for i in node.input]
         wrong_types = type_constraint_problem(node, [self._onnx_dtype(x[1].name) if x else None for x in inputs],
                                               self.opsets.get(node.domain if node.domain != "ai.onnx" else "", 1))
@@ -338,6 +344,34 @@ class _Importer:
         self._validate(ir_node, node_name)
         self._check_output_sizes(ir_node, node_name)
         self.graph.nodes.append(ir_node)
+
+    def _float_qdq_as_ops(self, node: onnx.NodeProto) -> list[onnx.NodeProto] | None:
+        """Q/DQ to/from float8 or float4 as the float ops it computes (narrow_qdq.py), else None."""
+        if node.op_type not in ("QuantizeLinear", "DequantizeLinear") or node.domain not in ("", "ai.onnx") or \
+                len(node.input) < 2:
+            return None
+        if node.op_type == "DequantizeLinear":
+            quantized = self._onnx_dtype(self.ir_name[node.input[0]])
+        elif len(node.input) > 2 and node.input[2]:
+            quantized = self._onnx_dtype(self.ir_name[node.input[2]])
+        else:
+            to = next((a.i for a in node.attribute if a.name == "output_dtype"), 0)
+            quantized = np_dtype_of(to) if to else "uint8"
+        fmt = narrow_format(quantized)
+        if fmt is None or not fmt.is_float:
+            return None
+        x, scale = (self.graph.tensors[self.ir_name[i]] for i in node.input[:2])
+        taken = {o for n in self.model.graph.node for o in n.output} | set(self.ir_name)
+
+        def fresh(base: str) -> str:
+            name, k = base, 0
+            while name in taken:
+                k += 1
+                name = f"{base}_{k}"
+            taken.add(name)
+            return name
+        return float_qdq_nodes(node, fmt, len(x.shape), len(scale.shape), onnx_elem_type(self._onnx_dtype(scale.name)),
+                               fresh, lambda name, value: self._add_const(name, value) and name)
 
     def _has_kernel(self, op_type: str, domain: str) -> bool:
         return domain in ("", "ai.onnx") and op_type in self.compiled_ops

@@ -1,0 +1,75 @@
+"""QuantizeLinear / DequantizeLinear to and from float8 and float4, as the plain float ops they are.
+
+A float8/float4 tensor is computed widened to float32 (aot/ir/formats.py), so DequantizeLinear is a
+multiplication by the scale and QuantizeLinear a division followed by a Cast to the format (which
+rounds to nearest even and saturates like the op). No integer kernel is involved, so the QDQ lowering
+(aot/quant/) never sees these nodes. int4/int2 Q/DQ stay Q/DQ: widened to int8, they are its business.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import onnx
+from onnx import helper
+
+from ..ir.formats import Format
+
+
+def _attrs(node: onnx.NodeProto) -> dict:
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _per_axis(scale: str, x_rank: int, scale_rank: int, axis: int, fresh: Callable[[str], str],
+              add_const: Callable[[str, np.ndarray], str], nodes: list) -> str:
+    """``scale`` (1-D, one value per index of ``axis``) reshaped to broadcast against x."""
+    if scale_rank == 0 or x_rank <= 1:
+        return scale
+    axis = axis % x_rank
+    shape = [1] * x_rank
+    shape[axis] = -1
+    shape_name = add_const(fresh(f"{scale}__shape"), np.array(shape, np.int64))
+    out = fresh(f"{scale}__per_axis")
+    nodes.append(helper.make_node("Reshape", [scale, shape_name], [out]))
+    return out
+
+
+def float_qdq_nodes(node: onnx.NodeProto, fmt: Format, x_rank: int, scale_rank: int, scale_type: int,
+                    fresh: Callable[[str], str], add_const: Callable[[str, np.ndarray], str]) -> list[onnx.NodeProto] | None:
+    """The plain ops ``node`` (Q or DQ with ``fmt`` on its quantized side) computes; None when a form is
+    not covered (blocked quantization), which leaves the node to the usual checks."""
+    attrs = _attrs(node)
+    if attrs.get("block_size", 0):
+        return None
+    axis = int(attrs.get("axis", 1))
+    nodes: list[onnx.NodeProto] = []
+    x, scale = node.input[0], node.input[1]
+    zero_point = node.input[2] if len(node.input) > 2 and node.input[2] else None
+    scale = _per_axis(scale, x_rank, scale_rank, axis, fresh, add_const, nodes)
+    if node.op_type == "DequantizeLinear":
+        out_type = int(attrs.get("output_dtype", 0)) or scale_type
+        wide = fresh(f"{x}__dequantized")
+        nodes.append(helper.make_node("Cast", [x], [wide], to=out_type))
+        if zero_point is not None:  # zero for float8 (checked by onnx); E2M1 may have one
+            zp = fresh(f"{zero_point}__wide")
+            nodes.append(helper.make_node("Cast", [zero_point], [zp], to=out_type))
+            zp = _per_axis(zp, x_rank, scale_rank, axis, fresh, add_const, nodes)
+            centred = fresh(f"{x}__centred")
+            nodes.append(helper.make_node("Sub", [wide, zp], [centred]))
+            wide = centred
+        nodes.append(helper.make_node("Mul", [wide, scale], [node.output[0]]))
+        return nodes
+    scaled = fresh(f"{x}__scaled")
+    nodes.append(helper.make_node("Div", [x, scale], [scaled]))
+    if zero_point is not None and fmt.c_suffix == "e2m1":  # the reference adds it for float4 only
+        zp = fresh(f"{zero_point}__wide")
+        nodes.append(helper.make_node("Cast", [zero_point], [zp], to=onnx.TensorProto.FLOAT))
+        zp = _per_axis(zp, x_rank, scale_rank, axis, fresh, add_const, nodes)
+        shifted = fresh(f"{x}__shifted")
+        nodes.append(helper.make_node("Add", [scaled, zp], [shifted]))
+        scaled = shifted
+    cast = {"to": fmt.elem_type}
+    if fmt.is_float8:
+        cast["saturate"] = int(attrs.get("saturate", 1))
+    nodes.append(helper.make_node("Cast", [scaled], [node.output[0]], **cast))
+    return nodes
