@@ -251,14 +251,17 @@ def test_export_spells_in_graph_rounding_as_two_casts():
     assert np.array_equal(run_reference(exported, feeds)[0], run_reference(model, feeds)[0])
 
 
-@pytest.mark.parametrize("elem_type", [TensorProto.FLOAT8E4M3FN, TensorProto.FLOAT8E5M2, TensorProto.FLOAT4E2M1])
-def test_float8_quantize_dequantize_per_axis(tmp_path, elem_type):
-    """QuantizeLinear to float8/float4 then DequantizeLinear, per-axis scales, against the ONNX reference:
-    the import spells them as Div + Cast and Cast + Mul, computed in float32."""
+@pytest.mark.parametrize("elem_type, zero_points", [
+    (TensorProto.FLOAT8E4M3FN, [0, 0, 0]), (TensorProto.FLOAT8E5M2, [0, 0, 0]), (TensorProto.FLOAT4E2M1, [0, 0, 0]),
+    (TensorProto.INT4, [1, -2, 0]), (TensorProto.UINT2, [1, 2, 0])])
+def test_narrow_quantize_dequantize_per_axis(tmp_path, elem_type, zero_points):
+    """QuantizeLinear to float8/float4/int4/int2 then DequantizeLinear, per-axis scales and zero points,
+    against the ONNX reference: the import spells them as float ops (Div, Round, Clip to the format's
+    range, Cast; Cast, Sub, Mul), computed in float32; values beyond the range saturate."""
     from onnx.reference import ReferenceEvaluator
     F = TensorProto.FLOAT
     scale = onnx.numpy_helper.from_array(np.float32([0.5, 2.0, 0.125]), "s")
-    zero = helper.make_tensor("zp", elem_type, [3], [0.0, 0.0, 0.0])
+    zero = helper.make_tensor("zp", elem_type, [3], zero_points)
     nodes = [helper.make_node("QuantizeLinear", ["x", "s", "zp"], ["q"], axis=1),
              helper.make_node("DequantizeLinear", ["q", "s", "zp"], ["y"], axis=1)]
     model = _model(nodes, [("x", F, [2, 3, 4])], [("y", F, [2, 3, 4]), ("q", elem_type, [2, 3, 4])],
@@ -268,3 +271,13 @@ def test_float8_quantize_dequantize_per_axis(tmp_path, elem_type):
     got = _build(model, tmp_path).run({"x": x})
     assert np.array_equal(got[0], want[0])
     assert np.array_equal(to_storage(got[1]), to_storage(want[1]))
+
+
+def test_bitcast_of_a_narrow_format_is_refused_with_the_reason():
+    """The IR holds float16 widened, so reinterpreting its bits cannot be compiled: a clear refusal,
+    never a silent reinterpretation of float32 bits."""
+    from aot.errors import AotError
+    node = helper.make_node("BitCast", ["x"], ["y"], to=TensorProto.UINT16)
+    model = _model([node], [("x", TensorProto.FLOAT16, [5])], [("y", TensorProto.UINT16, [5])], opset=26)
+    with pytest.raises(AotError, match="BitCast from or to float16"):
+        compile_model(model, CompileOptions())

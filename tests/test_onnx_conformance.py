@@ -1,7 +1,7 @@
 """ONNX backend node tests (shipped in the onnx<=1.22.0 wheel) compiled, built and run on the host.
 
 A test is collected when its ops are all supported by the ref backend and its data tensors are
-float32; its model runs at its own opset (aot reads opsets up to the installed onnx's newest; a
+float32 or a narrow format (float16, bfloat16, float8, float4, int4, int2); its model runs at its own opset (aot reads opsets up to the installed onnx's newest; a
 model newer still would be brought down by onnx.version_converter). Graph inputs that a kernel consumes at compile
 time (Reshape shape, Slice starts, Pad pads, Clip bounds, BatchNormalization statistics...) are
 frozen as constants; which ones follows from the kernels' ``static_inputs``, never from the test.
@@ -28,6 +28,9 @@ from aot.targets.host import load
 
 NODE_DIR = Path(onnx.__file__).parent / "backend" / "test" / "data" / "node"
 RTOL, ATOL = 1e-3, 1e-5
+# Element types of collected tests' data: float32, and the narrow formats computed as float32/int8 with
+# their bits at the graph boundary (aot/ir/formats.py)
+DATA_TYPES = frozenset({onnx.TensorProto.FLOAT} | {f.elem_type for f in FORMATS.values()})
 CFLAGS = "-O1"  # node tests are tiny: build time dominates, not run time
 
 # Tests that are collected but still fail, with why. Each is xfail(strict=True): it fails the suite
@@ -107,8 +110,7 @@ def describe(folder: Path, supported: set[str]) -> Case | None:
         return None
     inits = {i.name for i in model.graph.initializer}
     data_inputs = [i for i in model.graph.input if i.name not in inits and i.name not in case.freeze]
-    float32 = onnx.TensorProto.FLOAT
-    if any(_elem_type(vi) != float32 for vi in data_inputs + list(model.graph.output)):
+    if any(_elem_type(vi) not in DATA_TYPES for vi in data_inputs + list(model.graph.output)):
         return None
     if case.opset > MAX_OPSET:
         try:

@@ -1,9 +1,12 @@
-"""QuantizeLinear / DequantizeLinear to and from float8 and float4, as the plain float ops they are.
+"""QuantizeLinear / DequantizeLinear to and from the narrow formats, as the plain float ops they are.
 
 A float8/float4 tensor is computed widened to float32 (aot/ir/formats.py), so DequantizeLinear is a
 multiplication by the scale and QuantizeLinear a division followed by a Cast to the format (which
-rounds to nearest even and saturates like the op). No integer kernel is involved, so the QDQ lowering
-(aot/quant/) never sees these nodes. int4/int2 Q/DQ stay Q/DQ: widened to int8, they are its business.
+rounds to nearest even and saturates like the op). QuantizeLinear to int4/int2 is Div, Round, Add of
+the zero point and Clip to the format's range (the int8 kernels would clip to int8's), then the Cast;
+DequantizeLinear of a run-time int4/int2 tensor likewise. No integer kernel is involved, so the QDQ
+lowering (aot/quant/) never sees these nodes; DequantizeLinear of constant int4/int2 weights (widened
+to int8, exactly) stays for it.
 """
 from __future__ import annotations
 
@@ -34,10 +37,15 @@ def _per_axis(scale: str, x_rank: int, scale_rank: int, axis: int, fresh: Callab
     return out
 
 
-def float_qdq_nodes(node: onnx.NodeProto, fmt: Format, x_rank: int, scale_rank: int, scale_type: int,
+# Quantized range of the small integer formats (QuantizeLinear saturates to it)
+INT_RANGES = {"int4": (-8, 7), "uint4": (0, 15), "int2": (-2, 1), "uint2": (0, 3)}
+
+
+def qdq_float_nodes(node: onnx.NodeProto, fmt: Format, x_rank: int, scale_rank: int, scale_type: int,
                     fresh: Callable[[str], str], add_const: Callable[[str, np.ndarray], str]) -> list[onnx.NodeProto] | None:
     """The plain ops ``node`` (Q or DQ with ``fmt`` on its quantized side) computes; None when a form is
-    not covered (blocked quantization), which leaves the node to the usual checks."""
+    not covered (blocked quantization), which leaves the node to the usual checks. ``scale_type`` is the
+    ONNX element type of the scale (and of Q's input)."""
     attrs = _attrs(node)
     if attrs.get("block_size", 0):
         return None
@@ -61,6 +69,22 @@ def float_qdq_nodes(node: onnx.NodeProto, fmt: Format, x_rank: int, scale_rank: 
         return nodes
     scaled = fresh(f"{x}__scaled")
     nodes.append(helper.make_node("Div", [x, scale], [scaled]))
+    if not fmt.is_float:  # rint, + zero point, saturate to the format's range
+        rounded = fresh(f"{x}__rounded")
+        nodes.append(helper.make_node("Round", [scaled], [rounded]))
+        if zero_point is not None:
+            zp = fresh(f"{zero_point}__wide")
+            nodes.append(helper.make_node("Cast", [zero_point], [zp], to=scale_type))
+            zp = _per_axis(zp, x_rank, scale_rank, axis, fresh, add_const, nodes)
+            shifted = fresh(f"{x}__shifted")
+            nodes.append(helper.make_node("Add", [rounded, zp], [shifted]))
+            rounded = shifted
+        real = onnx.helper.tensor_dtype_to_np_dtype(scale_type)
+        lo, hi = (add_const(fresh(f"{x}__{end}"), np.array(v, real)) for end, v in zip(("lo", "hi"), INT_RANGES[fmt.name]))
+        clipped = fresh(f"{x}__clipped")
+        nodes.append(helper.make_node("Clip", [rounded, lo, hi], [clipped]))
+        nodes.append(helper.make_node("Cast", [clipped], [node.output[0]], to=fmt.elem_type))
+        return nodes
     if zero_point is not None and fmt.c_suffix == "e2m1":  # the reference adds it for float4 only
         zp = fresh(f"{zero_point}__wide")
         nodes.append(helper.make_node("Cast", [zero_point], [zp], to=onnx.TensorProto.FLOAT))
