@@ -4,7 +4,8 @@ Static shapes are required: a symbolic leading (batch) dimension becomes 1 with 
 dynamic dimension needs ``input_shapes``. Initializers (also when IR-3 models list them as inputs)
 become constants; nodes whose inputs are all constant are evaluated here, so constant subgraphs
 (Shape->Gather->Concat chains) arrive folded. DequantizeLinear of constants is kept for QDQ lowering
-and folded by the fold_constants pass where it stays float.
+and folded by the fold_constants pass where it stays float. Narrow formats (float16, bfloat16, float8,
+float4, int4, int2) are computed widened; graph inputs/outputs keep their bits (docs/narrow-formats.md).
 """
 from __future__ import annotations
 
