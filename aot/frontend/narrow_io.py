@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
-from ..ir import Graph
-from ..ir.dtypes import onnx_elem_type
+from ..ir import Graph, Node
+from ..ir.dtypes import np_dtype_of, onnx_elem_type
 from ..ir.formats import Format, narrow_format
 
 
@@ -30,7 +30,7 @@ def encode_output(graph: Graph, wide_name: str, onnx_name: str, fmt: Format) -> 
     readers = [n for n in graph.nodes if wide_name in n.inputs]
     wide_name = graph.rename_tensor(wide_name, f"{wide_name}_{fmt.wide}")
     stored = graph.add_tensor(onnx_name, wide.shape, fmt.name, onnx_name=onnx_name)
-    if (producer is not None and producer.op_type == "Cast" and not readers and wide_name not in graph.inputs and
+    if (producer is not None and producer.op_type == "Cast" and not readers and wide_name not in graph.outputs and
             narrow_format(_cast_target(producer)) == fmt and not wide.is_constant):
         producer.outputs = [stored.name if o == wide_name else o for o in producer.outputs]
         graph.remove_tensor(wide_name)
@@ -40,8 +40,7 @@ def encode_output(graph: Graph, wide_name: str, onnx_name: str, fmt: Format) -> 
     return stored.name
 
 
-def _cast_target(node) -> str:
-    from ..ir.dtypes import np_dtype_of
+def _cast_target(node: Node) -> str:
     try:
         return np_dtype_of(int(node.attrs.get("to", 0)))
     except ValueError:

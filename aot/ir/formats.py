@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import ml_dtypes
+import ml_dtypes  # noqa: F401 - registers bfloat16, float8_*, int4... with numpy
 import numpy as np
 from onnx import TensorProto
 
@@ -131,9 +131,5 @@ def storage_note(dtype: str) -> str | None:
     return f"{fmt.name} bits, one value per {ctype}; aot_formats.h converts"
 
 
-def numpy_dtype(fmt: Format) -> np.dtype:
-    return np.dtype(getattr(ml_dtypes, fmt.name, fmt.name))
-
-
 __all__ = ["Format", "FORMATS", "BY_ELEM_TYPE", "ROUND_MODES", "narrow_format", "widen", "widen_array", "encode",
-           "decode", "round_to", "to_storage", "from_storage", "storage_note", "numpy_dtype"]
+           "decode", "round_to", "to_storage", "from_storage", "storage_note"]
