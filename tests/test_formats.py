@@ -281,3 +281,12 @@ def test_bitcast_of_a_narrow_format_is_refused_with_the_reason():
     model = _model([node], [("x", TensorProto.FLOAT16, [5])], [("y", TensorProto.UINT16, [5])], opset=26)
     with pytest.raises(AotError, match="BitCast from or to float16"):
         compile_model(model, CompileOptions())
+
+
+def test_a_float16_input_that_is_also_an_output(tmp_path):
+    """The input's bits are decoded for the graph and encoded again for the output of the same name."""
+    F16 = TensorProto.FLOAT16
+    model = _model([helper.make_node("Identity", ["x"], ["y"])], [("x", F16, [3])], [("y", F16, [3]), ("x", F16, [3])])
+    x = np.array([1.5, -2, np.inf], np.float16)
+    y, x_out = _build(model, tmp_path).run({"x": x})
+    assert to_storage(y).tolist() == to_storage(x).tolist() == to_storage(x_out).tolist()
