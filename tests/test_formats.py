@@ -30,7 +30,7 @@ def clib(tmp_path_factory) -> ctypes.CDLL:
         s, store = f.c_suffix, "uint16_t" if f.storage == "uint16" else "uint8_t"
         lines.append(f"void dec_{s}(const uint32_t* c, float* y, int n) "
                      f"{{ for (int i = 0; i < n; ++i) y[i] = aot_decode_{s}(({store})c[i]); }}")
-        enc = f"aot_encode_e8m0_mode(x[i], sat, mode)" if s == "e8m0" else f"aot_encode_{s}(x[i], sat)"
+        enc = "aot_encode_e8m0_mode(x[i], sat, mode)" if s == "e8m0" else f"aot_encode_{s}(x[i], sat)"
         lines.append(f"void enc_{s}(const float* x, uint32_t* c, int n, int sat, int mode) "
                      f"{{ (void)mode; for (int i = 0; i < n; ++i) c[i] = {enc}; }}")
         lines.append(f"void encd_{s}(const double* x, uint32_t* c, int n, int sat) "

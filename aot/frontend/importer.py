@@ -20,18 +20,17 @@ from onnx import numpy_helper, version_converter
 from ..ops import op_spec
 from ..errors import AotError, Blocker, ShapeError, unsupported_models_error
 from ..ir import Graph
-from ..ir.dtypes import np_dtype_of, onnx_elem_type
+from ..ir.dtypes import np_dtype_of
 from ..ir.formats import narrow_format, widen, widen_array
 from .checks import attribute_problem, size_problem, type_constraint_problem
 from .functions import expand_function_ops
 from .legacy_resize import apply_legacy_resize_attributes, legacy_resize_attributes
 from .loader import check_outputs_produced, default_opset, load_onnx
-from .narrow_io import add_decoded_input, cast_like_as_cast, encode_output, onnx_value
-from .narrow_qdq import qdq_float_nodes
+from .narrow_io import add_decoded_input, bitcast_problem, cast_like_as_cast, encode_output, onnx_value
+from .narrow_qdq import qdq_as_float_ops
 from .node_eval import ValueDependentShape, arity_problem, evaluate, infer
 
 CANONICAL_MIN_OPSET = 13
-_KNOWN_TYPES = frozenset(onnx.TensorProto.DataType.values())
 KEEP_UNFOLDED = ("DequantizeLinear",)
 
 
@@ -280,15 +279,15 @@ class _Importer:
         for i in node.input:
             if i and i not in self.ir_name:
                 raise self.error(AotError, f"input '{i}' of {node.op_type} is never produced", node_name)
-        if node.op_type == "BitCast" and node.domain in ("", "ai.onnx") and node.input and node.input[0]:
-            to = next((a.i for a in node.attribute if a.name == "to"), 0)
-            kinds = [self._onnx_dtype(self.ir_name[node.input[0]]), np_dtype_of(to) if to in _KNOWN_TYPES else ""]
-            if any(narrow_format(k) for k in kinds):  # the IR holds these widened: their bits are not there
-                self._block(node, node_name, f"BitCast from or to {' / '.join(k for k in kinds if narrow_format(k))}: "
-                            f"aot computes narrow formats widened, so their bits exist only at the graph boundary")
-                self.unresolved.update(o for o in node.output if o)
-                return
-        replacement = self._float_qdq_as_ops(node)
+        bits_lost = bitcast_problem(node, lambda name: self._onnx_dtype(self.ir_name[name]))
+        if bits_lost:
+            self._block(node, node_name, bits_lost)
+            self.unresolved.update(o for o in node.output if o)
+            return
+        replacement = qdq_as_float_ops(node, lambda name: self.graph.tensors[self.ir_name[name]],
+                                       lambda name: self._onnx_dtype(self.ir_name[name]),
+                                       lambda name, value: self._add_const(name, value) and name,
+                                       {o for n in self.model.graph.node for o in n.output} | set(self.ir_name))
         if replacement is not None:
             for part in replacement:
                 self._import_node(part)
@@ -354,36 +353,6 @@ class _Importer:
         self._validate(ir_node, node_name)
         self._check_output_sizes(ir_node, node_name)
         self.graph.nodes.append(ir_node)
-
-    def _float_qdq_as_ops(self, node: onnx.NodeProto) -> list[onnx.NodeProto] | None:
-        """Q/DQ to/from float8 or float4, Q to int4/int2 and DQ of a run-time int4/int2 tensor, as the float
-        ops it computes (narrow_qdq.py); else None."""
-        if node.op_type not in ("QuantizeLinear", "DequantizeLinear") or node.domain not in ("", "ai.onnx") or \
-                len(node.input) < 2:
-            return None
-        if node.op_type == "DequantizeLinear":
-            quantized = self._onnx_dtype(self.ir_name[node.input[0]])
-        elif len(node.input) > 2 and node.input[2]:
-            quantized = self._onnx_dtype(self.ir_name[node.input[2]])
-        else:
-            to = next((a.i for a in node.attribute if a.name == "output_dtype"), 0)
-            quantized = np_dtype_of(to) if to else "uint8"
-        fmt = narrow_format(quantized)
-        x, scale = (self.graph.tensors[self.ir_name[i]] for i in node.input[:2])
-        if fmt is None or fmt.name == "float16" or fmt.name == "bfloat16" or \
-                (not fmt.is_float and node.op_type == "DequantizeLinear" and x.is_constant):
-            return None  # float16 is no quantized type; constant int4 weights stay for the QDQ lowering
-        taken = {o for n in self.model.graph.node for o in n.output} | set(self.ir_name)
-
-        def fresh(base: str) -> str:
-            name, k = base, 0
-            while name in taken:
-                k += 1
-                name = f"{base}_{k}"
-            taken.add(name)
-            return name
-        return qdq_float_nodes(node, fmt, len(x.shape), len(scale.shape), onnx_elem_type(self._onnx_dtype(scale.name)),
-                               fresh, lambda name, value: self._add_const(name, value) and name)
 
     def _has_kernel(self, op_type: str, domain: str) -> bool:
         return domain in ("", "ai.onnx") and op_type in self.compiled_ops

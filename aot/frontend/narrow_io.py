@@ -3,12 +3,16 @@ widened (aot/ir/formats.py); graph inputs and outputs keep the format's bits and
 by a Cast at the boundary (aot/backends/ref/kernels/formats.py)."""
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import onnx
 
 from ..ir import Graph, Node
 from ..ir.dtypes import np_dtype_of, onnx_elem_type
 from ..ir.formats import Format, narrow_format
+
+_ELEM_TYPES = frozenset(onnx.TensorProto.DataType.values())
 
 
 def add_decoded_input(graph: Graph, name: str, shape: list[int], fmt: Format) -> str:
@@ -54,6 +58,18 @@ def cast_like_as_cast(node: onnx.NodeProto, like: Format) -> onnx.NodeProto:
     attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in attrs.items()}
     return onnx.helper.make_node("Cast", [node.input[0]], list(node.output), name=node.name or None,
                                  to=like.elem_type, **attrs)
+
+
+def bitcast_problem(node: onnx.NodeProto, onnx_dtype: Callable[[str], str]) -> str | None:
+    """Why a BitCast from or to a narrow format cannot compile: the IR holds those formats widened, so
+    their bits exist only at the graph boundary. ``onnx_dtype`` maps an ONNX tensor name to its dtype."""
+    if node.op_type != "BitCast" or node.domain not in ("", "ai.onnx") or not node.input or not node.input[0]:
+        return None
+    to = next((a.i for a in node.attribute if a.name == "to"), 0)
+    kinds = [onnx_dtype(node.input[0]), np_dtype_of(to) if to in _ELEM_TYPES else ""]
+    narrow = [k for k in kinds if narrow_format(k)]
+    return (f"BitCast from or to {' / '.join(narrow)}: aot computes narrow formats widened, so their bits "
+            f"exist only at the graph boundary") if narrow else None
 
 
 def onnx_value(data: np.ndarray, onnx_dtype: str | None) -> np.ndarray:

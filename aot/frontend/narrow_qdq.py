@@ -16,7 +16,8 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from ..ir.formats import Format
+from ..ir.dtypes import np_dtype_of, onnx_elem_type
+from ..ir.formats import Format, narrow_format
 
 
 def _attrs(node: onnx.NodeProto) -> dict:
@@ -97,3 +98,35 @@ def qdq_float_nodes(node: onnx.NodeProto, fmt: Format, x_rank: int, scale_rank: 
         cast["saturate"] = int(attrs.get("saturate", 1))
     nodes.append(helper.make_node("Cast", [scaled], [node.output[0]], **cast))
     return nodes
+
+
+def qdq_as_float_ops(node: onnx.NodeProto, tensor: Callable[[str], object], onnx_dtype: Callable[[str], str],
+                     add_const: Callable[[str, np.ndarray], str], taken: set[str]) -> list[onnx.NodeProto] | None:
+    """Q/DQ to/from float8 or float4, Q to int4/int2 and DQ of a run-time int4/int2 tensor, as the float
+    ops it computes; None for every other node. ``tensor``/``onnx_dtype`` look up an ONNX tensor name's
+    IR tensor and ONNX dtype; ``taken`` holds the names in use (new ones avoid them)."""
+    if node.op_type not in ("QuantizeLinear", "DequantizeLinear") or node.domain not in ("", "ai.onnx") or \
+            len(node.input) < 2:
+        return None
+    if node.op_type == "DequantizeLinear":
+        quantized = onnx_dtype(node.input[0])
+    elif len(node.input) > 2 and node.input[2]:
+        quantized = onnx_dtype(node.input[2])
+    else:
+        to = next((a.i for a in node.attribute if a.name == "output_dtype"), 0)
+        quantized = np_dtype_of(to) if to else "uint8"
+    fmt = narrow_format(quantized)
+    x, scale = tensor(node.input[0]), tensor(node.input[1])
+    if fmt is None or fmt.name in ("float16", "bfloat16") or \
+            (not fmt.is_float and node.op_type == "DequantizeLinear" and x.is_constant):
+        return None  # not a quantized format here; constant int4 weights stay for the QDQ lowering
+
+    def fresh(base: str) -> str:
+        name, k = base, 0
+        while name in taken:
+            k += 1
+            name = f"{base}_{k}"
+        taken.add(name)
+        return name
+    return qdq_float_nodes(node, fmt, len(x.shape), len(scale.shape), onnx_elem_type(onnx_dtype(node.input[1])),
+                           fresh, add_const)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import ml_dtypes  # noqa: F401 - registers bfloat16, float8_*, int4... with numpy
+import ml_dtypes
 import numpy as np
 from onnx import TensorProto
 
@@ -113,9 +113,10 @@ def to_storage(values: np.ndarray) -> np.ndarray:
 def from_storage(bits: np.ndarray, fmt: Format) -> np.ndarray:
     """The C buffer of a graph input/output in ``fmt`` as an array of the format's numpy dtype."""
     bits = np.ascontiguousarray(bits)
+    dtype = np.dtype(getattr(ml_dtypes, fmt.name, fmt.name))  # float16 is numpy's own
     if not fmt.is_float:
-        return bits.astype(fmt.storage).astype(np.dtype(fmt.name))
-    return bits.astype(fmt.storage).view(np.dtype(fmt.name))
+        return bits.astype(fmt.storage).astype(dtype)
+    return bits.astype(fmt.storage).view(dtype)
 
 
 def storage_note(dtype: str) -> str | None:
