@@ -290,3 +290,17 @@ def test_a_float16_input_that_is_also_an_output(tmp_path):
     x = np.array([1.5, -2, np.inf], np.float16)
     y, x_out = _build(model, tmp_path).run({"x": x})
     assert to_storage(y).tolist() == to_storage(x).tolist() == to_storage(x_out).tolist()
+
+
+@pytest.mark.parametrize("io_type", [TensorProto.BFLOAT16, TensorProto.FLOAT8E4M3FN, TensorProto.INT4])
+def test_aot_verify_with_narrow_io(tmp_path, capsys, io_type):
+    """aot verify feeds random values of the format and compares with the ONNX reference evaluator where
+    ONNX Runtime's Python API cannot exchange the type."""
+    from aot.cli import main
+    F = TensorProto.FLOAT
+    nodes = [helper.make_node("Cast", ["x"], ["a"], to=F), helper.make_node("Relu", ["a"], ["r"]),
+             helper.make_node("Cast", ["r"], ["y"], to=io_type)]
+    path = tmp_path / "narrow.onnx"
+    onnx.save(_model(nodes, [("x", io_type, [2, 3])], [("y", io_type, [2, 3])]), str(path))
+    assert main(["verify", str(path)]) == 0, capsys.readouterr().err
+    assert "verify: PASS" in capsys.readouterr().out
