@@ -75,6 +75,11 @@ def _onnx_reference_only(model: str | Path | onnx.ModelProto) -> onnx.ModelProto
     return proto if isinstance(model, onnx.ModelProto) else onnx.load(str(model))
 
 
+def reference_name(model: str | Path | onnx.ModelProto) -> str:
+    """Which oracle run_reference uses for ``model`` (reports name it)."""
+    return "onnx-ref" if _onnx_reference_only(model) is not None else "onnxruntime"
+
+
 def run_reference(model: str | Path | onnx.ModelProto, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
     proto = _onnx_reference_only(model)
     if proto is not None:  # the ONNX reference evaluator is the oracle there (as for the node tests)

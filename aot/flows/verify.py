@@ -15,7 +15,7 @@ from ..errors import AotError
 from ..ir.formats import narrow_format
 from .criteria import FLOAT_SAMPLES, INT8_SAMPLES, Criteria
 from .quant_check import QuantCheck, check_quantized, is_quantized, samples_from_arrays
-from ..reference import run_reference
+from ..reference import reference_name, run_reference
 from ..targets.host import HostModel, load
 
 
@@ -26,7 +26,7 @@ class OutputCheck:
     max_abs: float
     max_rel: float
     mismatches: int
-    against: str  # "onnxruntime" or "expected"
+    against: str  # "onnxruntime", "onnx-ref" (the ONNX reference evaluator) or "expected"
     total: int = 0  # elements compared (over every sample)
 
     @property
@@ -191,8 +191,9 @@ def verify_model(model_path: str | Path, *, options: CompileOptions | None = Non
         got = _stacked([model.run(feeds) for feeds in batches])
         ref = _stacked([run_reference(model_path, feeds) for feeds in batches])
         report = VerifyReport(lib_dir=lib_dir if keep_dir else None, atol=atol, rtol=rtol, samples=len(batches))
+        oracle = reference_name(model_path)
         for spec, g, r in zip(model.outputs, got, ref):
-            report.checks.append(compare(spec["onnx_name"], g, r, atol, rtol, "onnxruntime"))
+            report.checks.append(compare(spec["onnx_name"], g, r, atol, rtol, oracle))
         for spec, g, e in zip(model.outputs, got, expected):
             report.checks.append(compare(spec["onnx_name"], g, e, atol, rtol, "expected"))
         return report

@@ -107,24 +107,27 @@ class HostModel:
             value = np.asarray(value)
             if value.size != spec["size"]:
                 raise AotError(f"input '{spec['onnx_name']}' needs shape {spec['shape']}, got {list(value.shape)}")
-            fmt = FORMATS.get(spec["dtype"])
-            if fmt is not None:  # a narrow format: the C buffer holds its bits (aot/ir/formats.py)
-                value = to_storage(value.astype(spec["dtype"]))
-            arrays.append(np.ascontiguousarray(value.reshape(spec["shape"]), dtype=fmt.storage if fmt else spec["dtype"]))
+            arrays.append(np.ascontiguousarray(value.reshape(spec["shape"]).astype(spec["dtype"], copy=False)))
         return arrays
 
     def run(self, feeds: dict[str, np.ndarray] | list[np.ndarray]) -> list[np.ndarray]:
         ins = self.prepare(feeds)
-        formats = [FORMATS.get(o["dtype"]) for o in self.outputs]
-        outs = [np.zeros(o["shape"], dtype=f.storage if f else o["dtype"]) for o, f in zip(self.outputs, formats)]
+        outs = [np.zeros(o["shape"], dtype=o["dtype"]) for o in self.outputs]
         self.call(ins, outs)
-        return [from_storage(a, f) if f else a for a, f in zip(outs, formats)]
+        return outs
 
     def call(self, ins: list[np.ndarray], outs: list[np.ndarray]) -> None:
-        ptrs = [a.ctypes.data_as(argtype) for a, argtype in zip(ins + outs, self._fn.argtypes)]
+        # Narrow formats (float16, bfloat16, float8, int4...) cross as the C buffers' bits: one value per
+        # element, small integers sign-extended (aot/ir/formats.py); other arrays are passed in place.
+        c_ins = [to_storage(a) if a.dtype.name in FORMATS else a for a in ins]
+        c_outs = [np.zeros(a.shape, FORMATS[a.dtype.name].storage) if a.dtype.name in FORMATS else a for a in outs]
+        ptrs = [a.ctypes.data_as(argtype) for a, argtype in zip(c_ins + c_outs, self._fn.argtypes)]
         status = self._fn(*ptrs)
         if status != 0:
             raise AotError(f"{self.meta['prefix']}_run returned status {status}")
+        for out, c_out in zip(outs, c_outs):
+            if c_out is not out:
+                out[...] = from_storage(c_out, FORMATS[out.dtype.name])
 
 
 def load(lib_dir: Path, cc: str = "cc", cflags: str = "-O2") -> HostModel:
