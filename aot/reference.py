@@ -75,6 +75,25 @@ def _onnx_reference_only(model: str | Path | onnx.ModelProto) -> onnx.ModelProto
     return proto if isinstance(model, onnx.ModelProto) else onnx.load(str(model))
 
 
+def _cast_op():
+    """onnx's reference Cast with float -> int4/int2 as the node tests' expected outputs have it (truncate,
+    keep the low bits; aot/ir/formats.py), not as the installed ml_dtypes does."""
+    from onnx.reference.op_run import OpRun
+    from onnx.reference.ops.op_cast import cast_to
+    from .ir.formats import BY_ELEM_TYPE, cast
+
+    class Cast(OpRun):
+        op_domain = ""
+
+        def _run(self, x, to=None, saturate=None, round_mode=None):
+            fmt = BY_ELEM_TYPE.get(to)
+            saturate = True if saturate is None else bool(saturate)
+            if fmt is not None and not fmt.is_float:
+                return (cast(x, fmt, saturate, round_mode or "up"),)
+            return (cast_to(x, to, saturate, round_mode or "up"),)
+    return Cast
+
+
 def reference_name(model: str | Path | onnx.ModelProto) -> str:
     """Which oracle run_reference uses for ``model`` (reports name it)."""
     return "onnx-ref" if _onnx_reference_only(model) is not None else "onnxruntime"
@@ -85,7 +104,7 @@ def run_reference(model: str | Path | onnx.ModelProto, feeds: dict[str, np.ndarr
     if proto is not None:  # the ONNX reference evaluator is the oracle there (as for the node tests)
         from onnx.reference import ReferenceEvaluator
         try:
-            evaluator = ReferenceEvaluator(proto)
+            evaluator = ReferenceEvaluator(proto, new_ops=[_cast_op()])
             names = set(evaluator.input_names)
             return [np.asarray(o) for o in evaluator.run(None, {k: v for k, v in feeds.items() if k in names})]
         except Exception as exc:  # the evaluator raises its own types

@@ -311,3 +311,20 @@ def test_aot_verify_with_narrow_io(tmp_path, capsys, io_type):
     onnx.save(_model(nodes, [("x", io_type, [2, 3])], [("y", io_type, [2, 3])]), str(path))
     assert main(["verify", str(path)]) == 0, capsys.readouterr().err
     assert "verify: PASS" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("board, io_type", [("cortex-m3", TensorProto.FLOAT16), ("riscv32", TensorProto.INT4)])
+def test_narrow_io_on_an_emulated_board(tmp_path, capsys, board, io_type):
+    """The firmware exchanges the format's bits (soft-float Cortex-M3, RISC-V) and matches host and
+    reference; the boards' cross toolchains and QEMU are part of the install."""
+    from aot.cli import main
+    from aot.targets.board import resolve_board
+    assert not resolve_board(board).missing_tools("gcc"), "run boards/install-toolchains.sh"
+    F = TensorProto.FLOAT
+    nodes = [helper.make_node("Cast", ["x"], ["a"], to=F), helper.make_node("Mul", ["a", "k"], ["m"]),
+             helper.make_node("Cast", ["m"], ["y"], to=io_type)]
+    k = onnx.numpy_helper.from_array(np.float32(10.0), "k")  # int4: beyond its range, where it wraps
+    path = tmp_path / "narrow.onnx"
+    onnx.save(_model(nodes, [("x", TensorProto.FLOAT16, [8])], [("y", io_type, [8])], initializers=[k]), str(path))
+    assert main(["run", "--board", board, str(path)]) == 0, capsys.readouterr().err
+    assert "run: PASS" in capsys.readouterr().out

@@ -73,8 +73,9 @@ def widen_array(values: np.ndarray) -> np.ndarray:
     return values.astype(fmt.wide) if fmt else values
 
 
-def _cast(values: np.ndarray, fmt: Format, saturate: bool, round_mode: str) -> np.ndarray:
-    """``values`` converted to ``fmt`` as ONNX Cast does (the onnx reference implementation)."""
+def cast(values: np.ndarray, fmt: Format, saturate: bool = True, round_mode: str = "up") -> np.ndarray:
+    """``values`` converted to ``fmt`` as ONNX Cast does: the onnx reference implementation, except float ->
+    int4/int2 out of range (below); an array of the format's numpy dtype."""
     from onnx.reference.ops.op_cast import cast_to
     values = np.asarray(values)
     if not fmt.is_float and values.dtype.kind not in "iub":
@@ -89,7 +90,7 @@ def _cast(values: np.ndarray, fmt: Format, saturate: bool, round_mode: str) -> n
 
 def encode(values: np.ndarray, fmt: Format, *, saturate: bool = True, round_mode: str = "up") -> np.ndarray:
     """The storage bits (``fmt.storage`` dtype) of ``values`` cast to ``fmt``."""
-    return to_storage(_cast(values, fmt, saturate, round_mode))
+    return to_storage(cast(values, fmt, saturate, round_mode))
 
 
 def decode(bits: np.ndarray, fmt: Format) -> np.ndarray:
@@ -99,7 +100,7 @@ def decode(bits: np.ndarray, fmt: Format) -> np.ndarray:
 
 def round_to(values: np.ndarray, fmt: Format, *, saturate: bool = True, round_mode: str = "up") -> np.ndarray:
     """What an in-graph Cast to ``fmt`` computes: ``values`` rounded to the format, in its wide dtype."""
-    return _cast(values, fmt, saturate, round_mode).astype(fmt.wide)
+    return cast(values, fmt, saturate, round_mode).astype(fmt.wide)
 
 
 def to_storage(values: np.ndarray) -> np.ndarray:
@@ -132,5 +133,5 @@ def storage_note(dtype: str) -> str | None:
     return f"{fmt.name} bits, one value per {ctype}; aot_formats.h converts"
 
 
-__all__ = ["Format", "FORMATS", "BY_ELEM_TYPE", "ROUND_MODES", "narrow_format", "widen", "widen_array", "encode",
+__all__ = ["Format", "FORMATS", "BY_ELEM_TYPE", "ROUND_MODES", "narrow_format", "widen", "widen_array", "cast", "encode",
            "decode", "round_to", "to_storage", "from_storage", "storage_note"]
