@@ -1,7 +1,7 @@
 """ONNX backend node tests (shipped in the onnx<=1.22.0 wheel) compiled, built and run on the host.
 
 A test is collected when its ops are all supported by the ref backend and its data tensors are
-float32; its model runs at its own opset (aot reads opsets up to the installed onnx's newest; a
+float32 or a narrow format (float16, bfloat16, float8, float4, int4, int2); its model runs at its own opset (aot reads opsets up to the installed onnx's newest; a
 model newer still would be brought down by onnx.version_converter). Graph inputs that a kernel consumes at compile
 time (Reshape shape, Slice starts, Pad pads, Clip bounds, BatchNormalization statistics...) are
 frozen as constants; which ones follows from the kernels' ``static_inputs``, never from the test. A few
@@ -27,10 +27,14 @@ from aot.compiler import CompileOptions, compile_model, write_library
 from aot.errors import UnsupportedOpError
 from aot.frontend.control_flow import COMPILE_TIME_INPUTS, EXPANDED_OPS
 from aot.frontend.loader import MAX_OPSET
+from aot.ir.formats import FORMATS, to_storage
 from aot.targets.host import load
 
 NODE_DIR = Path(onnx.__file__).parent / "backend" / "test" / "data" / "node"
 RTOL, ATOL = 1e-3, 1e-5
+# Element types of collected tests' data: float32, and the narrow formats computed as float32/int8 with
+# their bits at the graph boundary (aot/ir/formats.py)
+DATA_TYPES = frozenset({onnx.TensorProto.FLOAT} | {f.elem_type for f in FORMATS.values()})
 CFLAGS = "-O1"  # node tests are tiny: build time dominates, not run time
 
 # Tests that are collected but still fail, with why. Each is xfail(strict=True): it fails the suite
@@ -113,8 +117,7 @@ def describe(folder: Path, supported: set[str]) -> Case | None:
         return None
     inits = {i.name for i in model.graph.initializer}
     data_inputs = [i for i in model.graph.input if i.name not in inits and i.name not in case.freeze]
-    float32 = onnx.TensorProto.FLOAT
-    if any(_elem_type(vi) != float32 for vi in data_inputs + list(model.graph.output)):
+    if any(_elem_type(vi) not in DATA_TYPES for vi in data_inputs + list(model.graph.output)):
         return None
     if case.opset > MAX_OPSET:
         try:
@@ -169,12 +172,21 @@ def compile_fixing_parameters(model: onnx.ModelProto, values: dict[str, np.ndarr
             frozen = {**frozen, **{i: values[i] for i in more}}
 
 
-def mismatch(got: np.ndarray, want: np.ndarray) -> str | None:
-    """Why ``got`` is not the expected output, or None. Floats within rtol + atol; other types exactly."""
+def mismatch(got: np.ndarray, want: np.ndarray, exact: bool = False) -> str | None:
+    """Why ``got`` is not the expected output, or None. Floats within rtol + atol; other types exactly.
+    Narrow float formats (float16, bfloat16, float8, float4) bit for bit when ``exact`` (the output of a
+    Cast, which rounds once; NaN payloads aside), else within the tolerance like float32."""
     if got.shape != want.shape:
         return f"shape {got.shape}, expected {want.shape}"
     if got.dtype != want.dtype:  # a conforming library returns the declared element type
         return f"dtype {got.dtype}, expected {want.dtype}"
+    fmt = FORMATS.get(want.dtype.name)
+    if fmt is not None and fmt.is_float:
+        nan = np.isnan(want.astype(np.float32))
+        if exact:
+            same = (to_storage(got) == to_storage(want)) | (np.isnan(got.astype(np.float32)) & nan)
+            return None if same.all() else f"{int(np.sum(~same))} of {want.size} {fmt.name} codes differ"
+        got, want = got.astype(np.float32), want.astype(np.float32)
     if not np.issubdtype(want.dtype, np.floating):
         return None if np.array_equal(got, want) else f"{int(np.sum(got != want))} of {want.size} values differ"
     if np.allclose(got, want, rtol=RTOL, atol=ATOL, equal_nan=True):
@@ -212,8 +224,9 @@ def run_case(case: Case, workdir: Path, cc: str = "gcc", progress: Progress | No
         if len(outputs) != len(expected):
             problems.append(f"{data_set.name}: {len(outputs)} outputs, expected {len(expected)}")
             continue
+        exact = set(case.ops) <= {"Cast", "CastLike"}  # casts round once: their results are exact
         for idx, (got, want) in enumerate(zip(outputs, expected)):
-            why = mismatch(got, want)
+            why = mismatch(got, want, exact)
             if why:
                 problems.append(f"{data_set.name} output {idx}: {why}")
     return problems

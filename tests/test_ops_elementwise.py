@@ -496,13 +496,18 @@ def test_cast_float_out_of_range_saturates(src, tmp_path):
         assert g[1:].tolist() == expected, f"{src} -> {dst}"
 
 
-def test_float16_is_refused_with_the_reason(tmp_path):
+def test_float16_computes_in_float32_with_float16_io(tmp_path):
+    """float16 is a storage format (aot/ir/formats.py): Abs runs in float32 on the decoded input and the
+    output is rounded back to float16, which for Abs is exact."""
     node = helper.make_node("Abs", ["x"], ["y"])
-    model = helper.make_model(helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT16, [3])],
-                                                [helper.make_tensor_value_info("y", TensorProto.FLOAT16, [3])]),
+    model = helper.make_model(helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT16, [4])],
+                                                [helper.make_tensor_value_info("y", TensorProto.FLOAT16, [4])]),
                               opset_imports=[helper.make_opsetid("", 17)])
-    with pytest.raises(AotError, match="dtype float16"):
-        compile_model(model)
+    x = np.array([-1.5, 65504, -0.0, -6e-8], np.float16)
+    lib = write_library(compile_model(model), tmp_path / "lib")
+    assert "const uint16_t* x" in (lib / "model.h").read_text()
+    got = load(lib, cc="gcc", cflags="-O1 -Wall -Wextra -Werror").run({"x": x})[0]
+    assert got.dtype == np.float16 and got.view(np.uint16).tolist() == np.abs(x).view(np.uint16).tolist()
 
 
 # -- plain integer kernels and int8 quantization; compilers ------------------------------------------

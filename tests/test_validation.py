@@ -180,14 +180,26 @@ def test_constant_without_value(tmp_path, capsys):
     assert "node 'const': Constant needs exactly one value attribute" in capsys.readouterr().err
 
 
-def test_a_constant_output_without_a_c_type_is_refused(tmp_path, capsys):
-    """A float16 output that folds to a constant reached code generation and raised a KeyError."""
+def test_a_constant_float16_output_is_written_as_its_bits(tmp_path, capsys):
+    """A float16 output that folds to a constant once reached code generation and raised a KeyError; graph
+    outputs in a narrow format now hold the format's bits (uint16_t for float16, aot/ir/formats.py)."""
     value = numpy_helper.from_array(np.array([1.0, 2.0], np.float16))
     graph = helper.make_graph([helper.make_node("Constant", [], ["half"], value=value)], "g",
                               [helper.make_tensor_value_info("x", F, [1])],
                               [helper.make_tensor_value_info("half", TensorProto.FLOAT16, [2])])
     path = tmp_path / "half.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    assert main(["compile", str(path), "-o", str(tmp_path / "out")]) == 0, capsys.readouterr().err
+    assert "0x3c00" in (tmp_path / "out" / "weights.h").read_text().lower() or \
+        "15360" in (tmp_path / "out" / "weights.h").read_text()  # 1.0 in float16
+
+
+def test_a_string_cast_is_refused_with_the_reason(tmp_path, capsys):
+    graph = helper.make_graph([helper.make_node("Cast", ["x"], ["s"], to=TensorProto.STRING)], "g",
+                              [helper.make_tensor_value_info("x", F, [2])],
+                              [helper.make_tensor_value_info("s", TensorProto.STRING, [2])])
+    path = tmp_path / "string.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
     assert main(["compile", str(path), "-o", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
-    assert "graph output 'half' is float16, which has no C type" in err and "Traceback" not in err, err
+    assert "unsupported ONNX element type STRING" in err and "Traceback" not in err, err

@@ -5,6 +5,8 @@ import math
 
 import numpy as np
 
+from ..ir.formats import FORMATS, to_storage
+
 
 def _c_literal(v: float, digits: int, suffix: str, specials: tuple[str, str, str]) -> str:
     """A C floating literal of ``v`` with ``digits`` significant digits (enough to round-trip);
@@ -46,6 +48,8 @@ def c_int(value: int) -> str:
 def c_array_body(data: np.ndarray, per_line: int = 8) -> str:
     """Elements of ``data`` (flattened, row-major) as the inside of a C initializer."""
     flat = np.asarray(data).reshape(-1)
+    if flat.dtype.name in FORMATS:  # a narrow format (a constant graph output): its storage bits
+        flat = to_storage(flat)
     fmt = (c_double if flat.dtype == np.float64 else c_float) if flat.dtype.kind == "f" else c_int
     items = [fmt(x) for x in flat.tolist()] or ["0"]
     lines = [", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line)]

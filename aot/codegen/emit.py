@@ -10,6 +10,7 @@ from ..backends.build import LibraryBuild
 from ..backends.registry import REGISTRY
 from ..ir import Graph
 from ..ir.dtypes import c_type
+from ..ir.formats import storage_note
 from ..ops import layer_macs
 from ..planner import MemoryPlan
 from ..resources import runtime_dir
@@ -106,7 +107,8 @@ def render_library(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: st
 def _io_entry(graph: Graph, name: str) -> dict:
     t = graph.tensors[name]
     return {"name": name, "onnx_name": t.onnx_name, "shape": list(t.shape), "dtype": t.dtype,
-            "ctype": c_type(t.dtype), "size": t.size, "layout": t.layout}
+            "ctype": c_type(t.dtype), "size": t.size, "layout": t.layout,
+            **({"format": storage_note(t.dtype)} if storage_note(t.dtype) else {})}
 
 
 def metadata(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: str, io: dict, weights: list) -> dict:

@@ -23,7 +23,8 @@ from ..compiler import CompiledModel, CompileOptions, compile_model, resolve_bac
 from ..errors import AotError
 from .quant_check import is_quantized, sample_inputs, samples_from_arrays
 from ..quant.golden_runner import run_golden
-from ..reference import run_reference
+from ..ir.formats import FORMATS, from_storage
+from ..reference import reference_name, run_reference
 from .verify import OutputCheck, compare, load_inputs, random_inputs
 from ..targets.board import Board, format_bytes, resolve_board
 from ..targets.cross import Size, board_files, build_library, check_cc_kind, link_firmware, section_sizes
@@ -157,7 +158,7 @@ def reference_outputs(source: str | Path | onnx.ModelProto, compiled: CompiledMo
     if is_quantized(compiled.graph):
         return "golden model", run_golden(compiled.graph, feeds)
     named = {spec["onnx_name"]: value for spec, value in zip(host.inputs, feeds)}
-    return "onnxruntime", run_reference(source, {**compiled.graph.fixed_inputs, **named})
+    return reference_name(source), run_reference(source, {**compiled.graph.fixed_inputs, **named})
 
 
 def read_outputs(run: QemuRun, specs: list[dict]) -> list[np.ndarray]:
@@ -173,7 +174,9 @@ def read_outputs(run: QemuRun, specs: list[dict]) -> list[np.ndarray]:
         if len(raw) != nbytes:
             raise BoardRunError(f"the firmware printed {len(raw)} of the {nbytes} bytes of output "
                                 f"'{spec['onnx_name']}'", 1, run.output)
-        outputs.append(np.frombuffer(raw, dtype=spec["dtype"]).reshape(spec["shape"]).copy())
+        fmt = FORMATS.get(spec["dtype"])  # a narrow format: the firmware prints its C buffer's bits
+        values = from_storage(np.frombuffer(raw, fmt.storage), fmt) if fmt else np.frombuffer(raw, dtype=spec["dtype"])
+        outputs.append(values.reshape(spec["shape"]).copy())
     return outputs
 
 

@@ -5,15 +5,17 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import ml_dtypes
 import numpy as np
 import onnx
 from onnx import numpy_helper
 
 from ..compiler import CompiledModel, CompileOptions, compile_model, write_library
 from ..errors import AotError
+from ..ir.formats import narrow_format
 from .criteria import FLOAT_SAMPLES, INT8_SAMPLES, Criteria
 from .quant_check import QuantCheck, check_quantized, is_quantized, samples_from_arrays
-from ..reference import run_reference
+from ..reference import reference_name, run_reference
 from ..targets.host import HostModel, load
 
 
@@ -24,7 +26,7 @@ class OutputCheck:
     max_abs: float
     max_rel: float
     mismatches: int
-    against: str  # "onnxruntime" or "expected"
+    against: str  # "onnxruntime", "onnx-ref" (the ONNX reference evaluator) or "expected"
     total: int = 0  # elements compared (over every sample)
 
     @property
@@ -71,6 +73,8 @@ class VerifyReport:
 def compare(name: str, got: np.ndarray, ref: np.ndarray, atol: float, rtol: float, against: str) -> OutputCheck:
     got = np.asarray(got)
     ref = np.asarray(ref).reshape(got.shape)
+    if narrow_format(got.dtype.name) is not None and not narrow_format(got.dtype.name).is_float:
+        got, ref = got.astype(np.int8), ref.astype(np.int8)  # int4/int2: compared as the integers they are
     if got.dtype.kind in "iub" and ref.dtype.kind in "iub":
         diff = np.abs(got.astype(np.int64) - ref.astype(np.int64)).astype(np.float64)
         bad = int(np.count_nonzero(diff > atol))
@@ -90,12 +94,13 @@ def random_inputs(model: HostModel, seed: int = 0) -> dict[str, np.ndarray]:
     feeds = {}
     for spec in model.inputs:
         dtype = np.dtype(spec["dtype"])
-        if dtype.kind == "f":
+        fmt = narrow_format(spec["dtype"])  # bfloat16, float8, int4...: ml_dtypes kinds are "V"
+        if dtype.kind == "f" or (fmt is not None and fmt.is_float):
             value = rng.standard_normal(spec["shape"]).astype(dtype)
         elif dtype == np.bool_:
             value = rng.integers(0, 2, spec["shape"]).astype(dtype)
         else:
-            info = np.iinfo(dtype)
+            info = ml_dtypes.iinfo(dtype) if fmt is not None else np.iinfo(dtype)
             value = rng.integers(max(info.min, -128), min(info.max, 127) + 1, spec["shape"]).astype(dtype)
         feeds[spec["onnx_name"]] = value
     return feeds
@@ -186,8 +191,9 @@ def verify_model(model_path: str | Path, *, options: CompileOptions | None = Non
         got = _stacked([model.run(feeds) for feeds in batches])
         ref = _stacked([run_reference(model_path, {**compiled.graph.fixed_inputs, **feeds}) for feeds in batches])
         report = VerifyReport(lib_dir=lib_dir if keep_dir else None, atol=atol, rtol=rtol, samples=len(batches))
+        oracle = reference_name(model_path)
         for spec, g, r in zip(model.outputs, got, ref):
-            report.checks.append(compare(spec["onnx_name"], g, r, atol, rtol, "onnxruntime"))
+            report.checks.append(compare(spec["onnx_name"], g, r, atol, rtol, oracle))
         for spec, g, e in zip(model.outputs, got, expected):
             report.checks.append(compare(spec["onnx_name"], g, e, atol, rtol, "expected"))
         return report

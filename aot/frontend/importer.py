@@ -4,7 +4,8 @@ Static shapes are required: a symbolic leading (batch) dimension becomes 1 with 
 dynamic dimension needs ``input_shapes``. Initializers (also when IR-3 models list them as inputs)
 become constants; nodes whose inputs are all constant are evaluated here, so constant subgraphs
 (Shape->Gather->Concat chains) arrive folded. DequantizeLinear of constants is kept for QDQ lowering
-and folded by the fold_constants pass where it stays float.
+and folded by the fold_constants pass where it stays float. Narrow formats (float16, bfloat16, float8,
+float4, int4, int2) are computed widened; graph inputs/outputs keep their bits (docs/narrow-formats.md).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from ..ops import op_spec
 from ..errors import AotError, Blocker, ShapeError, unsupported_models_error
 from ..ir import Graph
 from ..ir.dtypes import np_dtype_of
+from ..ir.formats import narrow_format, widen, widen_array
 from .checks import attribute_problem, size_problem, type_constraint_problem
 from .control_flow import EXPANDED_OPS, ControlFlowExpander, all_inputs
 from .functions import expand_function_ops
@@ -27,6 +29,8 @@ from .legacy_hardmax import coerce_legacy_hardmax
 from .legacy_resize import apply_legacy_resize_attributes, legacy_resize_attributes
 from .legacy_scan import unbatch_legacy_scans
 from .loader import check_outputs_produced, default_opset, load_onnx
+from .narrow_io import add_decoded_input, bitcast_problem, cast_like_as_cast, encode_output, onnx_value
+from .narrow_qdq import qdq_as_float_ops
 from .node_eval import ValueDependentShape, arity_problem, evaluate, infer
 
 CANONICAL_MIN_OPSET = 13
@@ -60,6 +64,8 @@ class _Importer:
         self.blockers: list[Blocker] = []
         self.unresolved: set[str] = set()
         self.control_flow = ControlFlowExpander(self)  # control flow, Optional, sequences: plain nodes here
+        # IR tensor -> its ONNX dtype where that is a narrow format the IR computes widened
+        self.onnx_dtypes: dict[str, str] = {}
 
     def _canonical_opset(self, model: onnx.ModelProto) -> onnx.ModelProto:
         """Bring old models to opset 13, where ops take their modern (input-based) forms."""
@@ -114,8 +120,10 @@ class _Importer:
             if out.name not in self.ir_name:
                 raise self.error(AotError, f"graph output '{out.name}' is " +
                                  (self.control_flow.not_a_tensor(out.name) or "never produced"))
-            self.graph.outputs.append(self.ir_name[out.name])
             self._check_declared_output(out)
+            fmt = narrow_format(self._onnx_dtype(self.ir_name[out.name]))
+            name = encode_output(self.graph, self.ir_name[out.name], out.name, fmt) if fmt else self.ir_name[out.name]
+            self.graph.outputs.append(name)  # after encode_output, which replaces the list
         self.graph.source = self.model_name
         return self.graph
 
@@ -190,9 +198,10 @@ class _Importer:
                 declared = np_dtype_of(tt.elem_type)
             except ValueError:
                 declared = None
-            if declared is not None and declared != t.dtype:
+            computed = self._onnx_dtype(t.name)
+            if declared is not None and declared != computed:
                 raise self.error(ShapeError, f"graph output '{vi.name}' is declared {declared}, the model computes "
-                                 f"{t.dtype}")
+                                 f"{computed}")
         if tt.HasField("shape") and all(d.HasField("dim_value") for d in tt.shape.dim):
             dims = [d.dim_value for d in tt.shape.dim]
             batch_free = dims[1:] == list(t.shape[1:]) and len(dims) == len(t.shape)  # a declared batch may differ
@@ -245,14 +254,28 @@ class _Importer:
         too_large = size_problem(tuple(shape), np.dtype(dtype).itemsize)
         if too_large:
             raise self.error(ShapeError, f"input '{vi.name}': {too_large}")
+        fmt = narrow_format(dtype)
+        if fmt is not None:  # the caller's bits, decoded into the wide twin the graph computes on
+            self.ir_name[vi.name] = add_decoded_input(self.graph, vi.name, shape, fmt)
+            self.onnx_dtypes[self.ir_name[vi.name]] = dtype
+            return
         t = self.graph.add_tensor(vi.name, shape, dtype)
         self.ir_name[vi.name] = t.name
         self.graph.inputs.append(t.name)
 
     def _add_const(self, onnx_name: str, data: np.ndarray) -> str:
-        t = self.graph.add_constant(onnx_name, data)
+        t = self.graph.add_constant(onnx_name, widen_array(data))
         self.ir_name[onnx_name] = t.name
+        if narrow_format(data.dtype.name):
+            self.onnx_dtypes[t.name] = data.dtype.name
         return t.name
+
+    def _onnx_dtype(self, ir_name: str) -> str:
+        """The ONNX dtype of an IR tensor (a narrow format where the IR holds its wide twin)."""
+        return self.onnx_dtypes.get(ir_name, self.graph.tensors[ir_name].dtype)
+
+    def _onnx_data(self, ir_name: str):
+        return onnx_value(self.graph.tensors[ir_name].data, self.onnx_dtypes.get(ir_name))
 
     def _import_node(self, node: onnx.NodeProto) -> None:
         node_name = node.name or (node.output[0] if node.output else node.op_type)
@@ -272,6 +295,10 @@ class _Importer:
                                  node_name) from None
             self._add_const(node.output[0], value)
             return
+        if node.op_type == "CastLike" and len(node.input) > 1 and node.input[1] in self.ir_name:
+            like = narrow_format(self._onnx_dtype(self.ir_name[node.input[1]]))
+            if like is not None:
+                node = cast_like_as_cast(node, like)
         arity = arity_problem(node, self.opsets) or \
             attribute_problem(node, self.opsets.get(node.domain if node.domain != "ai.onnx" else "", 1))
         if arity is not None:
@@ -295,8 +322,21 @@ class _Importer:
             if i and i not in self.ir_name:
                 raise self.error(AotError, f"input '{i}' of {node.op_type} is " +
                                  (self.control_flow.not_a_tensor(i) or "never produced"), node_name)
+        bits_lost = bitcast_problem(node, lambda name: self._onnx_dtype(self.ir_name[name]))
+        if bits_lost:
+            self._block(node, node_name, bits_lost)
+            self.unresolved.update(o for o in node.output if o)
+            return
+        replacement = qdq_as_float_ops(node, lambda name: self.graph.tensors[self.ir_name[name]],
+                                       lambda name: self._onnx_dtype(self.ir_name[name]),
+                                       lambda name, value: self._add_const(name, value) and name,
+                                       {o for n in self.model.graph.node for o in n.output} | set(self.ir_name))
+        if replacement is not None:
+            for part in replacement:
+                self._import_node(part)
+            return
         inputs = [(i, self.graph.tensors[self.ir_name[i]]) if i else None for i in node.input]
-        wrong_types = type_constraint_problem(node, [x[1].dtype if x else None for x in inputs],
+        wrong_types = type_constraint_problem(node, [self._onnx_dtype(x[1].name) if x else None for x in inputs],
                                               self.opsets.get(node.domain if node.domain != "ai.onnx" else "", 1))
         if wrong_types:
             raise self.error(ShapeError, f"invalid {node.op_type} (opset {self.opsets.get('', '?')}): {wrong_types}",
@@ -325,8 +365,8 @@ class _Importer:
             if self._fold(node, inputs, node_name):
                 return
         try:
-            out_types = infer(node, [(n, t.shape, t.dtype, t.data) for n, t in (x for x in inputs if x)],
-                              self.opsets)
+            out_types = infer(node, [(n, t.shape, self._onnx_dtype(t.name), t.data if t.data is None else
+                                      self._onnx_data(t.name)) for n, t in (x for x in inputs if x)], self.opsets)
         except ValueDependentShape as exc:
             deciding = self._graph_inputs_behind(exc.runtime_inputs)
             fix = (f"; fixing graph input {', '.join(repr(i) for i in deciding)} at compile time "
@@ -356,7 +396,9 @@ class _Importer:
             too_large = size_problem(tuple(shape), np.dtype(dtype).itemsize)
             if too_large:
                 raise self.error(ShapeError, f"{node.op_type} output '{o}': {too_large}", node_name)
-            t = self.graph.add_tensor(o, shape, dtype)
+            t = self.graph.add_tensor(o, shape, widen(dtype))
+            if narrow_format(dtype):
+                self.onnx_dtypes[t.name] = dtype
             self.ir_name[o] = t.name
             outputs.append(t.name)
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
@@ -442,7 +484,7 @@ class _Importer:
 
     def _fold(self, node: onnx.NodeProto, inputs, node_name: str) -> bool:
         try:
-            results = evaluate(node, [(n, t.data) for n, t in (x for x in inputs if x)], self.opsets)
+            results = evaluate(node, [(n, self._onnx_data(t.name)) for n, t in (x for x in inputs if x)], self.opsets)
         except Exception:
             return False  # not evaluable here (e.g. custom domain): keep the node, let support checks speak
         for o, r in zip([o for o in node.output if o], results):

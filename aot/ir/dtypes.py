@@ -2,12 +2,16 @@
 import numpy as np
 from onnx import TensorProto
 
+from .formats import FORMATS
+
 _ONNX_TO_NP = {
     TensorProto.FLOAT: "float32", TensorProto.DOUBLE: "float64", TensorProto.FLOAT16: "float16",
     TensorProto.INT8: "int8", TensorProto.UINT8: "uint8", TensorProto.INT16: "int16",
     TensorProto.UINT16: "uint16", TensorProto.INT32: "int32", TensorProto.UINT32: "uint32",
     TensorProto.INT64: "int64", TensorProto.UINT64: "uint64", TensorProto.BOOL: "bool",
 }
+# Narrow formats (float16, bfloat16, float8, float4, int4, int2): computed widened, see formats.py
+_ONNX_TO_NP.update({f.elem_type: f.name for f in FORMATS.values()})
 _NP_TO_ONNX = {v: k for k, v in _ONNX_TO_NP.items()}
 
 C_TYPES = {
@@ -15,6 +19,8 @@ C_TYPES = {
     "uint16": "uint16_t", "int32": "int32_t", "uint32": "uint32_t", "int64": "int64_t",
     "uint64": "uint64_t", "bool": "uint8_t",
 }
+# The C buffer of a graph input/output in a narrow format: its bits, one value per element
+C_TYPES.update({f.name: C_TYPES[f.storage] for f in FORMATS.values()})
 
 
 def np_dtype_of(elem_type: int) -> str:

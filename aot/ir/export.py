@@ -13,7 +13,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from .composite import expand_composites
-from .dtypes import onnx_elem_type
+from .dtypes import np_dtype_of, onnx_elem_type
 from .graph import Graph, Node
 from .names import NameTable
 
@@ -114,6 +114,16 @@ class _Exporter:
         self._emit(node, inputs, outputs)
 
     def _emit(self, node: Node, inputs: list[str], outputs: list[str]) -> None:
+        out_dtype = self.graph.tensors[node.outputs[0]].dtype if node.outputs and node.outputs[0] else None
+        if node.op_type == "Cast" and out_dtype and np_dtype_of(int(node.attrs["to"])) != out_dtype:
+            # A Cast to a narrow format inside the graph computes in its wide twin (aot/ir/formats.py): in
+            # ONNX that is the Cast to the format, then back
+            narrow = self.fresh(f"{node.outputs[0]}__narrow")
+            self.nodes.append(helper.make_node("Cast", inputs[:1], [narrow], name=node.name,
+                                               **self.attrs(node.op_type, node.domain, node.attrs)))
+            self.nodes.append(helper.make_node("Cast", [narrow], outputs, name=self.fresh(f"{node.name}__widen"),
+                                               to=onnx_elem_type(out_dtype)))
+            return
         act = node.attrs.get("activation")
         if act:
             pre = self.fresh(f"{node.outputs[0]}__pre_{act['op_type'].lower()}")

@@ -18,6 +18,7 @@ from pycparser import c_ast
 
 from ..codegen.csyntax import parse_c
 from ..errors import AotError
+from ..ir.formats import FORMATS, from_storage, to_storage
 
 _CTYPES = {"float": ctypes.c_float, "double": ctypes.c_double, "int8_t": ctypes.c_int8, "uint8_t": ctypes.c_uint8,
            "int16_t": ctypes.c_int16, "uint16_t": ctypes.c_uint16, "int32_t": ctypes.c_int32,
@@ -106,7 +107,7 @@ class HostModel:
             value = np.asarray(value)
             if value.size != spec["size"]:
                 raise AotError(f"input '{spec['onnx_name']}' needs shape {spec['shape']}, got {list(value.shape)}")
-            arrays.append(np.ascontiguousarray(value.reshape(spec["shape"]), dtype=spec["dtype"]))
+            arrays.append(np.ascontiguousarray(value.reshape(spec["shape"]).astype(spec["dtype"], copy=False)))
         return arrays
 
     def run(self, feeds: dict[str, np.ndarray] | list[np.ndarray]) -> list[np.ndarray]:
@@ -116,10 +117,17 @@ class HostModel:
         return outs
 
     def call(self, ins: list[np.ndarray], outs: list[np.ndarray]) -> None:
-        ptrs = [a.ctypes.data_as(argtype) for a, argtype in zip(ins + outs, self._fn.argtypes)]
+        # Narrow formats (float16, bfloat16, float8, int4...) cross as the C buffers' bits: one value per
+        # element, small integers sign-extended (aot/ir/formats.py); other arrays are passed in place.
+        c_ins = [to_storage(a) if a.dtype.name in FORMATS else a for a in ins]
+        c_outs = [np.zeros(a.shape, FORMATS[a.dtype.name].storage) if a.dtype.name in FORMATS else a for a in outs]
+        ptrs = [a.ctypes.data_as(argtype) for a, argtype in zip(c_ins + c_outs, self._fn.argtypes)]
         status = self._fn(*ptrs)
         if status != 0:
             raise AotError(f"{self.meta['prefix']}_run returned status {status}")
+        for out, c_out in zip(outs, c_outs):
+            if c_out is not out:
+                out[...] = from_storage(c_out, FORMATS[out.dtype.name])
 
 
 def load(lib_dir: Path, cc: str = "cc", cflags: str = "-O2") -> HostModel:

@@ -5,7 +5,7 @@ import pkgutil
 
 from ..registry import REGISTRY, TemplateBackend
 
-REF = TemplateBackend("ref")
+REF = TemplateBackend("ref", runtime_headers=("aot_formats.h",))  # narrow formats: Cast and graph I/O
 
 
 def _load_kernels() -> None:
