@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import AotError
 from ..ir import Graph, Node
 from ..passes.context import PassContext, graph_pass
+from .plain_qdq import is_plain
 
 
 def _shifted(values: np.ndarray) -> np.ndarray:
@@ -50,7 +51,8 @@ def _shift_constant(graph: Graph, name: str, shifted: dict[str, str]) -> str:
 def uint8_qdq_to_int8(graph: Graph, ctx: PassContext) -> Graph:
     # The uint8 codes of QDQ: QuantizeLinear outputs and DequantizeLinear inputs (integer-only ops such
     # as ConvInteger read uint8 themselves and are left alone).
-    uint8 = sorted({name for n in graph.nodes if n.op_type in ("QuantizeLinear", "DequantizeLinear")
+    # Plain Q/DQ (plain_qdq.py) compute on the uint8 codes themselves and keep them.
+    uint8 = sorted({name for n in graph.nodes if n.op_type in ("QuantizeLinear", "DequantizeLinear") and not is_plain(n)
                     for name in (n.outputs[0] if n.op_type == "QuantizeLinear" else n.inputs[0],)
                     if graph.tensors[name].dtype == "uint8" and not graph.tensors[name].is_constant})
     for name in uint8:
@@ -67,7 +69,7 @@ def uint8_qdq_to_int8(graph: Graph, ctx: PassContext) -> Graph:
         if node.op_type == "QuantizeLinear" and node.outputs[0] in uint8:
             _shift_zero_point(graph, node, shifted)
             graph.tensors[node.outputs[0]].dtype = "int8"
-        elif node.op_type == "DequantizeLinear":
+        elif node.op_type == "DequantizeLinear" and not is_plain(node):
             source = graph.tensors[node.inputs[0]]
             if source.is_constant and source.dtype == "uint8":
                 node.inputs[0] = _shift_constant(graph, source.name, shifted)
