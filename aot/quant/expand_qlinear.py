@@ -70,9 +70,23 @@ def _zero_point(graph: Graph, node: Node, idx: int) -> np.ndarray:
     return np.asarray(value).astype(np.int64)
 
 
+def _rewritable(graph: Graph, node: Node) -> bool:
+    """Whether the zero points are constants this rewrite folds (one input zero point; a non-zero weight
+    zero point only for constant weights). Otherwise the node stays and its own kernel reads the zero
+    points (aot/backends/ref/kernels/integer_zero_point.py)."""
+    names = [node.inputs[i] if len(node.inputs) > i else "" for i in (2, 3)]
+    if any(name and graph.const(name) is None for name in names):
+        return False
+    if names[0] and graph.const(names[0]).size != 1:
+        return False
+    return not (names[1] and np.any(graph.const(names[1]) != 0) and graph.const(node.inputs[1]) is None)
+
+
 def _integer(graph: Graph, node: Node, op_type: str, channel_axis: int) -> list[Node]:
     """ConvInteger/MatMulInteger -> the integer-accumulating Conv/MatMul: the input zero point becomes
     an input offset, a weight zero point is subtracted from the (constant) weights at compile time."""
+    if not _rewritable(graph, node):
+        return [node]
     x_zp = _zero_point(graph, node, 2)
     if x_zp.size != 1:
         raise AotError(f"{node.op_type} with a per-row input zero point", model=graph.source, node=node.name)
