@@ -19,7 +19,9 @@ def _dq(graph: Graph, base: str, q: str, scale: str, zp: str, axis: int | None) 
 
 def _axis_for(graph: Graph, scale: str, axis: int) -> int | None:
     value = graph.const(scale)
-    return axis if value is not None and np.asarray(value).size > 1 else None
+    if value is None:  # computed at run time: its static shape says whether it is per channel
+        return axis if graph.tensors[scale].size > 1 else None
+    return axis if np.asarray(value).size > 1 else None
 
 
 def _expand_conv(graph: Graph, node: Node) -> list[Node]:
@@ -32,13 +34,19 @@ def _expand_conv(graph: Graph, node: Node) -> list[Node]:
     conv_inputs = [x_f, w_f]
     if bias:
         sx, sw = graph.const(xs), graph.const(ws)
-        if sx is None or sw is None:
-            raise AotError("QLinearConv with run-time scales", model=graph.source, node=node.name)
         channels = graph.tensors[w].shape[0]
-        b_scale = graph.add_constant(node.name + "_bias_scale",
-                                     (np.float32(sx.reshape(-1)[0]) * np.broadcast_to(sw.reshape(-1), (channels,))).astype(np.float32))
-        b_zp = graph.add_constant(node.name + "_bias_zp", np.zeros(channels, np.int32))
-        db, b_f = _dq(graph, node.name + "_b", bias, b_scale.name, b_zp.name, 0)
+        if sx is None or sw is None:
+            # Scales computed at run time: so is the bias scale x_scale * w_scale (a Mul before a plain DQ).
+            shape = np.broadcast_shapes(graph.tensors[xs].shape, graph.tensors[ws].shape)
+            b_scale = graph.add_tensor(node.name + "_bias_scale", shape, "float32")
+            new.append(graph.make_node("Mul", [xs, ws], [b_scale.name], name=node.name + "_bias_scale"))
+            b_zp = graph.add_constant(node.name + "_bias_zp", np.zeros(shape, np.int32))
+        else:
+            b_scale = graph.add_constant(node.name + "_bias_scale",
+                                         (np.float32(sx.reshape(-1)[0]) * np.broadcast_to(sw.reshape(-1), (channels,))).astype(np.float32))
+            b_zp = graph.add_constant(node.name + "_bias_zp", np.zeros(channels, np.int32))
+        db, b_f = _dq(graph, node.name + "_b", bias, b_scale.name, b_zp.name,
+                      0 if b_scale.is_constant or b_scale.size > 1 else None)
         new.append(db)
         conv_inputs.append(b_f)
     out = graph.tensors[y]

@@ -1,0 +1,270 @@
+"""Quantization ops as plain computations (aot/quant/plain_qdq.py, kernels/quantize_plain.py,
+kernels/integer_zero_point.py): each model is compiled to C, run, and compared with ONNX Runtime
+bit for bit (integer outputs exactly, float outputs of DequantizeLinear exactly too: one subtraction
+and one float32 product)."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto as T, helper
+
+from aot.compiler import compile_model, write_library
+from aot.errors import AotError
+from aot.reference import run_reference
+from aot.targets.host import load
+
+from conftest import make_model
+
+RNG = np.random.default_rng(11)
+NP = {T.INT8: np.int8, T.UINT8: np.uint8, T.INT16: np.int16, T.UINT16: np.uint16, T.INT32: np.int32,
+      T.FLOAT: np.float32}
+
+
+def vi(name: str, elem: int, shape: list[int]) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(name, elem, shape)
+
+
+def codes(elem: int, shape) -> np.ndarray:
+    info = np.iinfo(NP[elem])
+    return RNG.integers(info.min, int(info.max) + 1, shape, dtype=np.int64).astype(NP[elem])
+
+
+def onnx_reference(model: onnx.ModelProto, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """The onnx package's reference evaluator, for forms ONNX Runtime has no kernel for."""
+    from onnx.reference import ReferenceEvaluator
+    return ReferenceEvaluator(model).run(None, feed)
+
+
+def assert_matches_ort(model: onnx.ModelProto, feeds: list[dict[str, np.ndarray]], tmp_path,
+                       plain_ops: tuple[str, ...] = (), reference=run_reference) -> None:
+    compiled = compile_model(model)
+    for op in plain_ops:  # the node ran as a plain kernel, not an int8 edge
+        assert any(n.op_type == op and n.meta.get("plain_qdq") for n in compiled.graph.nodes), \
+            [(n.op_type, n.meta.get("plain_qdq")) for n in compiled.graph.nodes]
+    host = load(write_library(compiled, tmp_path / "lib"))
+    for feed in feeds:
+        for got, want in zip(host.run(feed), reference(model, feed)):
+            assert got.dtype == want.dtype
+            np.testing.assert_array_equal(got, want)
+
+
+def real_inputs(shape, scale: float, *, spread: float = 300.0) -> np.ndarray:
+    """Floats around the code range, with exact halves (round half to even) and out-of-range values."""
+    x = RNG.uniform(-spread, spread, shape).astype(np.float32) * np.float32(scale)
+    flat = x.reshape(-1)
+    halves = (RNG.integers(-200, 200, flat.size // 3) + 0.5).astype(np.float32) * np.float32(scale)
+    flat[: halves.size] = halves
+    flat[-2:] = [np.inf, -np.inf]
+    return x
+
+
+# -- QuantizeLinear / DequantizeLinear per tensor ----------------------------------------------------
+@pytest.mark.parametrize("elem, zp", [(T.UINT8, 131), (T.INT16, -1200), (T.UINT16, 40000), (T.INT8, -3)])
+def test_quantize_then_dequantize_per_tensor(elem, zp, tmp_path):
+    """float -> Q -> codes (a graph output of that type) and -> DQ -> float: both outputs exact."""
+    scale = np.float32(0.037) if elem in (T.UINT8, T.INT8) else np.float32(0.00071)
+    inits = {"s": np.array(scale), "z": np.array(zp, NP[elem])}
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"]),
+             helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"])]
+    model = make_model(nodes, [vi("x", T.FLOAT, [4, 33])], [vi("q", elem, [4, 33]), vi("y", T.FLOAT, [4, 33])],
+                       inits, opset=21)
+    spread = 300.0 if elem in (T.UINT8, T.INT8) else 50000.0
+    feeds = [{"x": real_inputs((4, 33), scale, spread=spread)} for _ in range(3)]
+    # int8 with constant parameters keeps the int8 edge kernels (the QDQ path), the others run plain
+    plain = () if elem == T.INT8 else ("QuantizeLinear", "DequantizeLinear")
+    assert_matches_ort(model, feeds, tmp_path, plain_ops=plain)
+
+
+@pytest.mark.parametrize("elem", [T.UINT8, T.INT16, T.UINT16, T.INT32])
+def test_dequantize_graph_input_codes(elem, tmp_path):
+    zp = {T.UINT8: 200, T.INT16: 17, T.UINT16: 3, T.INT32: -100000}[elem]
+    inits = {"s": np.array(0.0123, np.float32), "z": np.array(zp, NP[elem])}
+    model = make_model([helper.make_node("DequantizeLinear", ["x", "s", "z"], ["y"])], [vi("x", elem, [64])],
+                       [vi("y", T.FLOAT, [64])], inits, opset=21)
+    assert_matches_ort(model, [{"x": codes(elem, (64,))} for _ in range(3)], tmp_path, plain_ops=("DequantizeLinear",))
+
+
+def test_quantize_without_zero_point_takes_output_dtype(tmp_path):
+    """No zero point: the output type comes from output_dtype (opset 21), the zero point is 0."""
+    model = make_model([helper.make_node("QuantizeLinear", ["x", "s"], ["y"], output_dtype=T.UINT16)],
+                       [vi("x", T.FLOAT, [50])], [vi("y", T.UINT16, [50])], {"s": np.array(0.01, np.float32)}, opset=21)
+    assert_matches_ort(model, [{"x": real_inputs((50,), 0.01, spread=70000.0)}], tmp_path,
+                       plain_ops=("QuantizeLinear",))
+
+
+# -- per axis and blocked ----------------------------------------------------------------------------
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_per_axis_quantize_and_dequantize(axis, tmp_path):
+    shape = [3, 4, 5]
+    channels = shape[axis]
+    inits = {"s": RNG.uniform(0.01, 0.05, channels).astype(np.float32),
+             "z": RNG.integers(0, 256, channels).astype(np.uint8)}
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"], axis=axis),
+             helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"], axis=axis)]
+    model = make_model(nodes, [vi("x", T.FLOAT, shape)], [vi("q", T.UINT8, shape), vi("y", T.FLOAT, shape)],
+                       inits, opset=21)
+    assert_matches_ort(model, [{"x": real_inputs(shape, 0.03)} for _ in range(3)], tmp_path,
+                       plain_ops=("QuantizeLinear", "DequantizeLinear"))
+
+
+@pytest.mark.parametrize("axis, block", [(1, 2), (1, 3), (0, 2), (2, 4)])
+def test_blocked_dequantize(axis, block, tmp_path):
+    """Blocked quantization (opset 21): one scale per block of ``block`` elements along ``axis``; a last
+    block may be shorter."""
+    shape = [2, 5, 6]
+    sshape = list(shape)
+    sshape[axis] = -(-shape[axis] // block)
+    inits = {"s": RNG.uniform(0.01, 0.05, sshape).astype(np.float32),
+             "z": RNG.integers(-20, 20, sshape).astype(np.int8)}
+    model = make_model([helper.make_node("DequantizeLinear", ["x", "s", "z"], ["y"], axis=axis, block_size=block)],
+                       [vi("x", T.INT8, shape)], [vi("y", T.FLOAT, shape)], inits, opset=21)
+    assert_matches_ort(model, [{"x": codes(T.INT8, shape)} for _ in range(2)], tmp_path,
+                       plain_ops=("DequantizeLinear",))
+
+
+def test_blocked_quantize_matches_the_onnx_reference(tmp_path):
+    """ONNX Runtime has no blocked QuantizeLinear kernel for int16: checked against onnx's reference."""
+    shape, block = [3, 7], 3
+    inits = {"s": RNG.uniform(0.001, 0.01, (3, 3)).astype(np.float32),
+             "z": RNG.integers(-500, 500, (3, 3)).astype(np.int16)}
+    model = make_model([helper.make_node("QuantizeLinear", ["x", "s", "z"], ["y"], axis=1, block_size=block)],
+                       [vi("x", T.FLOAT, shape)], [vi("y", T.INT16, shape)], inits, opset=21)
+    feeds = [{"x": RNG.uniform(-400, 400, shape).astype(np.float32)} for _ in range(3)]
+    assert_matches_ort(model, feeds, tmp_path, plain_ops=("QuantizeLinear",), reference=onnx_reference)
+
+
+# -- scales computed at run time ---------------------------------------------------------------------
+def test_run_time_scale_and_zero_point(tmp_path):
+    """Scale and zero point as graph inputs (the int8 lowering needs constants; plain kernels read them)."""
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"]),
+             helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"])]
+    model = make_model(nodes, [vi("x", T.FLOAT, [2, 9]), vi("s", T.FLOAT, []), vi("z", T.INT8, [])],
+                       [vi("y", T.FLOAT, [2, 9])], opset=13)
+    feeds = [{"x": real_inputs((2, 9), 0.05), "s": np.array(s, np.float32), "z": np.array(z, np.int8)}
+             for s, z in ((0.05, 0), (0.013, -100), (1.5, 77))]
+    assert_matches_ort(model, feeds, tmp_path, plain_ops=("QuantizeLinear", "DequantizeLinear"))
+
+
+def test_dynamic_quantize_linear(tmp_path):
+    """DynamicQuantizeLinear (uint8, scale and zero point from the input's range) compiles by its ONNX
+    function body into plain kernels; all three outputs match ONNX Runtime."""
+    model = make_model([helper.make_node("DynamicQuantizeLinear", ["x"], ["y", "s", "z"])], [vi("x", T.FLOAT, [3, 17])],
+                       [vi("y", T.UINT8, [3, 17]), vi("s", T.FLOAT, []), vi("z", T.UINT8, [])], opset=13)
+    feeds = [{"x": RNG.uniform(lo, hi, (3, 17)).astype(np.float32)} for lo, hi in ((-3, 5), (0.5, 9), (-7, -1))]
+    assert_matches_ort(model, feeds, tmp_path)
+
+
+def test_dynamically_quantized_matmul(tmp_path):
+    """ONNX Runtime's dynamic quantization of a MatMul: DynamicQuantizeLinear feeds MatMulInteger its
+    uint8 codes and run-time zero point, the int32 product is rescaled in float."""
+    w = RNG.integers(-128, 128, (8, 5)).astype(np.int8)
+    inits = {"w": w, "wz": np.array(0, np.int8), "ws": np.array(0.02, np.float32)}
+    nodes = [helper.make_node("DynamicQuantizeLinear", ["x"], ["xq", "xs", "xz"]),
+             helper.make_node("MatMulInteger", ["xq", "w", "xz", "wz"], ["acc"]),
+             helper.make_node("Cast", ["acc"], ["accf"], to=T.FLOAT),
+             helper.make_node("Mul", ["xs", "ws"], ["rs"]),
+             helper.make_node("Mul", ["accf", "rs"], ["y"])]
+    model = make_model(nodes, [vi("x", T.FLOAT, [4, 8])], [vi("y", T.FLOAT, [4, 5])], inits, opset=13)
+    compiled = compile_model(model)
+    assert "MatMulInteger" in {n.op_type for n in compiled.graph.nodes}
+    host = load(write_library(compiled, tmp_path / "lib"))
+    for _ in range(3):
+        feed = {"x": RNG.uniform(-2, 3, (4, 8)).astype(np.float32)}
+        np.testing.assert_allclose(host.run(feed)[0], run_reference(model, feed)[0], rtol=1e-6, atol=1e-6)
+
+
+# -- MatMulInteger / ConvInteger with run-time zero points --------------------------------------------
+@pytest.mark.parametrize("elem", [T.UINT8, T.INT8])
+@pytest.mark.parametrize("a_shape, b_shape, a_zp, b_zp", [
+    ([4, 7], [7, 3], [], []),  # scalar zero points
+    ([4, 7], [7, 3], [], [3]),  # per column of B
+    ([4, 7], [7, 3], [4], [3]),  # per row of A (ONNX Runtime refuses it: the onnx reference checks)
+    ([2, 1, 4, 7], [3, 7, 5], [], []),  # batch axes broadcast
+])
+def test_matmul_integer_run_time_zero_points(elem, a_shape, b_shape, a_zp, b_zp, tmp_path):
+    out = list(np.broadcast_shapes(tuple(a_shape[:-2]), tuple(b_shape[:-2]))) + [a_shape[-2], b_shape[-1]]
+    model = make_model([helper.make_node("MatMulInteger", ["a", "b", "az", "bz"], ["y"])],
+                       [vi("a", elem, a_shape), vi("b", elem, b_shape), vi("az", elem, a_zp), vi("bz", elem, b_zp)],
+                       [vi("y", T.INT32, out)], opset=13)
+    feeds = [{"a": codes(elem, a_shape), "b": codes(elem, b_shape), "az": codes(elem, a_zp), "bz": codes(elem, b_zp)}
+             for _ in range(3)]
+    assert_matches_ort(model, feeds, tmp_path, reference=per_row_matmul_integer if a_zp else run_reference)
+
+
+def per_row_matmul_integer(model: onnx.ModelProto, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """MatMulInteger with one A zero point per row, as the ONNX spec defines it (neither ONNX Runtime nor
+    the onnx reference implements that form)."""
+    a = feed["a"].astype(np.int64) - feed["az"].astype(np.int64)[:, None]
+    b = feed["b"].astype(np.int64) - feed["bz"].astype(np.int64)
+    return [(a @ b).astype(np.int32)]
+
+
+@pytest.mark.parametrize("elem", [T.UINT8, T.INT8])
+@pytest.mark.parametrize("attrs, w_zp", [
+    ({"pads": [1, 1, 1, 1]}, []),
+    ({"pads": [1, 0, 2, 1], "strides": [2, 1]}, [4]),
+    ({"group": 2, "dilations": [2, 2]}, [4]),
+])
+def test_conv_integer_run_time_zero_points(elem, attrs, w_zp, tmp_path):
+    group = attrs.get("group", 1)
+    x_shape, w_shape = [2, 4, 7, 6], [4, 4 // group, 3, 3]
+    node = helper.make_node("ConvInteger", ["x", "w", "xz", "wz"], ["y"], **attrs)
+    inputs = [vi("x", elem, x_shape), vi("w", elem, w_shape), vi("xz", elem, []), vi("wz", elem, w_zp)]
+    probe = helper.make_model(helper.make_graph([node], "probe", inputs, [vi("y", T.INT32, None)]),
+                              opset_imports=[helper.make_opsetid("", 13)])
+    out = onnx.shape_inference.infer_shapes(probe).graph.value_info or \
+        onnx.shape_inference.infer_shapes(probe).graph.output
+    out = out[0].type.tensor_type.shape
+    model = make_model([node], inputs, [vi("y", T.INT32, [d.dim_value for d in out.dim])], opset=13)
+    feeds = [{"x": codes(elem, x_shape), "w": codes(elem, w_shape), "xz": codes(elem, []), "wz": codes(elem, w_zp)}
+             for _ in range(2)]
+    # ONNX Runtime's ConvInteger takes one weight zero point; per channel the onnx reference checks
+    assert_matches_ort(model, feeds, tmp_path, reference=onnx_reference if w_zp else run_reference)
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_qlinear_conv_with_run_time_scales_and_bias(per_channel, tmp_path):
+    """Every QLinearConv parameter a graph input: dequantize, float Conv (bias scale x_scale * w_scale
+    computed at run time), quantize. ONNX Runtime's integer kernel rounds once where this rounds the float
+    result, so codes may differ by one step at exact ties, never more."""
+    c = 3
+    w_params = [c] if per_channel else []
+    names = ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"]
+    inputs = [vi("x", T.UINT8, [1, 2, 5, 5]), vi("xs", T.FLOAT, []), vi("xz", T.UINT8, []),
+              vi("w", T.UINT8, [c, 2, 3, 3]), vi("ws", T.FLOAT, w_params), vi("wz", T.UINT8, w_params),
+              vi("ys", T.FLOAT, []), vi("yz", T.UINT8, []), vi("b", T.INT32, [c])]
+    model = make_model([helper.make_node("QLinearConv", names, ["y"], pads=[1, 1, 1, 1])], inputs,
+                       [vi("y", T.UINT8, [1, c, 5, 5])], opset=13)
+    host = load(write_library(compile_model(model), tmp_path / "lib"))
+    for _ in range(3):
+        feed = {"x": codes(T.UINT8, [1, 2, 5, 5]), "xs": np.array(0.02, np.float32), "xz": np.array(120, np.uint8),
+                "w": codes(T.UINT8, [c, 2, 3, 3]), "ws": RNG.uniform(0.01, 0.03, w_params).astype(np.float32),
+                "wz": RNG.integers(100, 150, w_params).astype(np.uint8), "ys": np.array(0.3, np.float32),
+                "yz": np.array(128, np.uint8), "b": RNG.integers(-3000, 3000, c).astype(np.int32)}
+        got, want = host.run(feed)[0].astype(int), run_reference(model, feed)[0].astype(int)
+        assert np.abs(got - want).max() <= 1 and np.mean(got == want) > 0.9
+
+
+# -- what stays an error -------------------------------------------------------------------------------
+def test_uint8_edge_of_a_quantized_layer_keeps_the_refusal(tmp_path):
+    """A uint8 graph input dequantized into a quantized Conv: plain kernels would run that layer in float,
+    so the int8 path's message (re-quantize with int8 activations) stays."""
+    w = np.ones((2, 1, 1, 1), np.int8)
+    inits = {"xs": np.array(0.1, np.float32), "xz": np.array(128, np.uint8), "w": w,
+             "ws": np.array(0.1, np.float32), "ys": np.array(0.1, np.float32), "yz": np.array(0, np.int8)}
+    nodes = [helper.make_node("DequantizeLinear", ["x", "xs", "xz"], ["xf"]),
+             helper.make_node("DequantizeLinear", ["w", "ws"], ["wf"]),
+             helper.make_node("Conv", ["xf", "wf"], ["c"]),
+             helper.make_node("QuantizeLinear", ["c", "ys", "yz"], ["y"])]
+    model = make_model(nodes, [vi("x", T.UINT8, [1, 1, 3, 3])], [vi("y", T.INT8, [1, 2, 3, 3])], inits, opset=13)
+    with pytest.raises(AotError, match="graph input 'x' is uint8 quantized"):
+        compile_model(model)
+
+
+def test_matmul_integer_of_a_vector_is_refused_with_a_reason():
+    model = make_model([helper.make_node("MatMulInteger", ["a", "b", "az"], ["y"])],
+                       [vi("a", T.UINT8, [7]), vi("b", T.UINT8, [7, 3]), vi("az", T.UINT8, [])],
+                       [vi("y", T.INT32, [3])], opset=13)
+    with pytest.raises(AotError, match="MatMulInteger of a 1-D operand"):
+        compile_model(model)
