@@ -22,3 +22,5 @@ register_op(OpSpec("CastLike", "quantization", macs=output_size, min_opset=15))
 register_op(OpSpec("MatMulInteger", "quantization", macs=matmul_macs))
 register_op(OpSpec("ConvInteger", "quantization", macs=conv_macs,
                    validate=lambda graph, node: validate_conv(graph, replace(node, inputs=node.inputs[:2]))))
+# x -> uint8 codes with the scale and zero point of its own range (ONNX Runtime's dynamic quantization).
+register_op(OpSpec("DynamicQuantizeLinear", "quantization", macs=output_size, min_opset=11))
