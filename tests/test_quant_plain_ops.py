@@ -254,6 +254,28 @@ def test_qlinear_conv_with_run_time_scales_and_bias(per_channel, tmp_path):
         assert np.abs(got - want).max() <= 1 and np.mean(got == want) > 0.9
 
 
+@pytest.mark.parametrize("elem", [T.UINT8, T.INT8])
+@pytest.mark.parametrize("a_shape, b_shape, per_column", [([3, 6], [6, 4], False), ([3, 6], [6, 4], True),
+                                                          ([2, 3, 6], [2, 6, 4], False)])
+def test_qlinear_matmul_with_run_time_scales(elem, a_shape, b_shape, per_column, tmp_path):
+    """QLinearMatMul with every scale and zero point a graph input (per column of B too)."""
+    n = b_shape[-1]
+    b_params = [n] if per_column else []
+    names = ["a", "as", "az", "b", "bs", "bz", "ys", "yz"]
+    out = a_shape[:-1] + [n]
+    inputs = [vi("a", elem, a_shape), vi("as", T.FLOAT, []), vi("az", elem, []), vi("b", elem, b_shape),
+              vi("bs", T.FLOAT, b_params), vi("bz", elem, b_params), vi("ys", T.FLOAT, []), vi("yz", elem, [])]
+    model = make_model([helper.make_node("QLinearMatMul", names, ["y"])], inputs, [vi("y", elem, out)], opset=13)
+    host = load(write_library(compile_model(model), tmp_path / "lib"))
+    for _ in range(3):
+        feed = {"a": codes(elem, a_shape), "as": np.array(0.02, np.float32), "az": codes(elem, []),
+                "b": codes(elem, b_shape), "bs": RNG.uniform(0.01, 0.03, b_params).astype(np.float32),
+                "bz": codes(elem, b_params), "ys": np.array(0.9, np.float32), "yz": codes(elem, [])}
+        got, want = host.run(feed)[0].astype(int), run_reference(model, feed)[0].astype(int)
+        # ONNX Runtime requantizes its integer sum once; the float MatMul here rounds at ties apart
+        assert np.abs(got - want).max() <= 1 and np.mean(got == want) > 0.9
+
+
 # -- what stays an error -------------------------------------------------------------------------------
 def test_uint8_edge_of_a_quantized_layer_keeps_the_refusal(tmp_path):
     """A uint8 graph input dequantized into a quantized Conv: plain kernels would run that layer in float,
