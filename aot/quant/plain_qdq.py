@@ -47,17 +47,20 @@ def _core_of_qdq_pattern(graph: Graph, node: Node | None, producers: dict[str, N
                for p in (producers.get(i) for i in node.present_inputs))
 
 
-def _uint8_boundary_is_standalone(graph: Graph, node: Node, producers: dict[str, Node],
-                                  consumers: dict[str, list[Node]]) -> bool:
-    """A uint8 graph input/output whose Q/DQ is arithmetic of its own (an image output quantized from
-    float, a uint8 input dequantized for float math), not the edge of a quantized layer. The edges of
-    quantized layers keep uint8_qdq's refusal, which says how to get an all-integer model instead."""
+def _uint8_boundary_layers(graph: Graph, node: Node, producers: dict[str, Node],
+                           consumers: dict[str, list[Node]]) -> list[Node]:
+    """The quantized layers a uint8 graph input's DQ feeds (or whose output a uint8 graph output's Q
+    quantizes); none when the Q/DQ is arithmetic of its own (an image output quantized from float, a
+    uint8 input dequantized for float math). At such a layer the int8 path refuses (uint8_qdq says how to
+    get an all-integer model) unless float fallback lets the layer run in float between plain kernels."""
     if node.op_type == "DequantizeLinear":
-        return not any(_core_of_qdq_pattern(graph, c, producers) for c in consumers.get(node.outputs[0], []))
-    return not _core_of_qdq_pattern(graph, producers.get(node.inputs[0]), producers)
+        return [c for c in consumers.get(node.outputs[0], []) if _core_of_qdq_pattern(graph, c, producers)]
+    producer = producers.get(node.inputs[0])
+    return [producer] if _core_of_qdq_pattern(graph, producer, producers) else []
 
 
-def _needs_plain(graph: Graph, node: Node, producers: dict[str, Node], consumers: dict[str, list[Node]]) -> bool:
+def _needs_plain(graph: Graph, node: Node, producers: dict[str, Node], consumers: dict[str, list[Node]],
+                 fallback: bool) -> bool:
     q = graph.tensors[quantized_side(node)]
     if q.is_constant and node.op_type == "DequantizeLinear" and q.dtype not in LOWERED_DTYPES \
             and not _runtime_params(graph, node):
@@ -68,7 +71,12 @@ def _needs_plain(graph: Graph, node: Node, producers: dict[str, Node], consumers
         return True
     if q.dtype == "uint8" and not q.is_constant:
         if q.name in graph.inputs or q.name in graph.outputs:
-            return _uint8_boundary_is_standalone(graph, node, producers, consumers)
+            layers = _uint8_boundary_layers(graph, node, producers, consumers)
+            if layers and fallback:
+                kind = "input" if q.name in graph.inputs else "output"
+                graph.notes.extend(f"kept in float (float fallback): {n.meta.get('onnx_name') or n.name} "
+                                   f"({n.op_type}) at the uint8 graph {kind} '{q.name}'" for n in layers)
+            return not layers or fallback
         if any(c.op_type != "DequantizeLinear" for c in consumers.get(q.name, [])):
             return True  # uint8 codes read as numbers (a Q feeding Cast, MatMulInteger, ...)
     return False
@@ -110,7 +118,8 @@ def mark_plain_qdq(graph: Graph, ctx: PassContext) -> Graph:
     if not nodes:
         return graph
     producers, consumers = graph.producers(), graph.consumers()
-    plain = {key for key, n in nodes.items() if _needs_plain(graph, n, producers, consumers)}
+    fallback = bool(ctx.options.get("allow_float_fallback"))
+    plain = {key for key, n in nodes.items() if _needs_plain(graph, n, producers, consumers, fallback)}
     while plain and _spread(graph, plain, nodes, producers, consumers):
         pass
     for key in plain:

@@ -6,8 +6,11 @@ DequantizeLinear computes (q - zp) * s, the same for both. So every uint8 Quanti
 every uint8 DequantizeLinear input (a constant weight, or the output of such a QuantizeLinear)
 becomes int8 with its zero point shifted, and the int8 lowering and kernels serve them unchanged.
 
-uint8 tensors the caller sees (a uint8 graph input or output) would change the library's API and
-are refused with a message, as is a uint8 tensor read by anything but DequantizeLinear.
+uint8 tensors the caller sees (a uint8 graph input or output) would change the library's API: where
+one is the edge of a quantized layer it is refused with a message (float fallback runs that layer in
+float instead); a uint8 input or output quantized on its own runs as a plain Q/DQ kernel
+(plain_qdq.py), which this pass leaves alone. A uint8 tensor read by anything but DequantizeLinear is
+refused too.
 """
 from __future__ import annotations
 
@@ -23,10 +26,13 @@ def _shifted(values: np.ndarray) -> np.ndarray:
     return (np.asarray(values).astype(np.int16) - 128).astype(np.int8)
 
 
-def _refuse(graph: Graph, node: Node | None, why: str) -> AotError:
+def _refuse(graph: Graph, node: Node | None, why: str, at_edge: bool = False) -> AotError:
+    # At a graph input/output, float fallback runs the quantized layer there in float (plain_qdq.py).
+    fallback = "; or pass --allow-float-fallback to run the layer at that edge in float" if at_edge else ""
     return AotError(f"{why}; aot's integer kernels take int8 (quantize the model with int8 activations, "
                     f"e.g. onnxruntime quantize_static(activation_type=QuantType.QInt8), or keep float "
-                    f"inputs and outputs)", model=graph.source or graph.name, node=node.name if node else None)
+                    f"inputs and outputs{fallback})", model=graph.source or graph.name,
+                    node=node.name if node else None)
 
 
 def _zero_point(graph: Graph, node: Node, index: int) -> str | None:
@@ -58,7 +64,7 @@ def uint8_qdq_to_int8(graph: Graph, ctx: PassContext) -> Graph:
     for name in uint8:
         if name in graph.inputs or name in graph.outputs:
             kind = "input" if name in graph.inputs else "output"
-            raise _refuse(graph, None, f"graph {kind} '{name}' is uint8 quantized")
+            raise _refuse(graph, None, f"graph {kind} '{name}' is uint8 quantized", at_edge=True)
     consumers = graph.consumers()
     for name in uint8:
         for user in consumers.get(name, []):
