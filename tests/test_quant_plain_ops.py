@@ -276,6 +276,30 @@ def test_qlinear_matmul_with_run_time_scales(elem, a_shape, b_shape, per_column,
         assert np.abs(got - want).max() <= 1 and np.mean(got == want) > 0.9
 
 
+def test_weight_shared_by_an_int8_and_a_float_layer(tmp_path):
+    """One constant weight DQ read by a layer whose input scale is a constant (lowered to int8) and by a
+    layer whose input scale is computed at run time (float between plain kernels): the first still lowers."""
+    inits = {"xs": np.array(0.05, np.float32), "z": np.array(0, np.int8), "ys": np.array(0.1, np.float32),
+             "w": RNG.integers(-127, 128, (3, 2, 3, 3)).astype(np.int8), "ws": np.array(0.01, np.float32)}
+    nodes = [helper.make_node("DequantizeLinear", ["w", "ws"], ["wf"]),
+             helper.make_node("DequantizeLinear", ["x1", "xs", "z"], ["x1f"]),
+             helper.make_node("Conv", ["x1f", "wf"], ["c1"], name="int8_layer"),
+             helper.make_node("QuantizeLinear", ["c1", "ys", "z"], ["y1"]),
+             helper.make_node("DequantizeLinear", ["x2", "s2", "z"], ["x2f"]),
+             helper.make_node("Conv", ["x2f", "wf"], ["c2"], name="float_layer"),
+             helper.make_node("QuantizeLinear", ["c2", "ys", "z"], ["y2"])]
+    model = make_model(nodes, [vi("x1", T.INT8, [1, 2, 5, 5]), vi("x2", T.INT8, [1, 2, 5, 5]), vi("s2", T.FLOAT, [])],
+                       [vi("y1", T.INT8, [1, 3, 3, 3]), vi("y2", T.INT8, [1, 3, 3, 3])], inits, opset=13)
+    compiled = compile_model(model)
+    convs = {n.name: compiled.graph.tensors[n.inputs[0]].dtype for n in compiled.graph.nodes if n.op_type == "Conv"}
+    assert convs == {"int8_layer": "int8", "float_layer": "float32"}
+    host = load(write_library(compiled, tmp_path / "lib"))
+    for scale in (0.05, 0.02):
+        feed = {"x1": codes(T.INT8, [1, 2, 5, 5]), "x2": codes(T.INT8, [1, 2, 5, 5]), "s2": np.array(scale, np.float32)}
+        for got, want in zip(host.run(feed), run_reference(model, feed)):
+            assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
+
+
 # -- what stays an error -------------------------------------------------------------------------------
 def uint8_edged_cnn() -> onnx.ModelProto:
     """x (uint8) -> DQ -> Conv -> Q (int8) -> DQ -> Conv -> Q -> y (uint8): quantized layers at both edges."""

@@ -87,8 +87,8 @@ def _spread(graph: Graph, plain: set[int], nodes: dict[int, Node], producers: di
     """One round of consistency; True when something new became plain.
     - a uint8 (or other non-int8) tensor is written and read by plain Q/DQ only, or by none: uint8_qdq
       would reinterpret it as int8 under a plain kernel that writes uint8;
-    - an op reading one plain DQ stays in float, so every DQ it reads is plain (the lowering cannot make
-      half of a layer integer)."""
+    - an op reading one plain DQ stays in float, so every activation DQ it reads is plain (the lowering
+      cannot make half of a layer integer)."""
     changed = False
     for node in list(nodes.values()):
         if id(node) in plain:
@@ -100,7 +100,9 @@ def _spread(graph: Graph, plain: set[int], nodes: dict[int, Node], producers: di
             plain.add(id(node))
             changed = True
             continue
-        if node.op_type == "DequantizeLinear":
+        if node.op_type == "DequantizeLinear" and not q.is_constant:
+            # (a constant weight's DQ stays: where its layer stays float, constant folding evaluates it,
+            # and another layer sharing it may still lower)
             for user in consumers.get(node.outputs[0], []):
                 if user.op_type in QDQ:
                     continue
