@@ -82,9 +82,9 @@ def _scale_index(node: Node, graph: Graph) -> str:
     if not block:
         return channel
     blocks = scale.shape[axis]
-    outer = f"(i / {channels * inner}) * {blocks * inner}" if axis > 0 else "0"
-    within = f" + i % {inner}" if inner > 1 else ""
-    return f"{outer} + {channel} / {block}{f' * {inner}' if inner > 1 else ''}{within}"
+    outer = f"(i / {channels * inner}) * {blocks * inner} + " if axis > 0 else ""
+    within = f" * {inner} + i % {inner}" if inner > 1 else ""
+    return f"{outer}{channel} / {block}{within}"
 
 
 def _params(node: Node, graph: Graph) -> dict:
