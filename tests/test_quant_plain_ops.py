@@ -301,6 +301,28 @@ def test_weight_shared_by_an_int8_and_a_float_layer(tmp_path):
             assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
 
 
+def test_layer_quantized_per_channel_at_its_output_runs_in_float(tmp_path):
+    """DQ -> Conv -> Relu -> Q with one output scale per channel: no int8 kernel takes that, so the
+    layer runs in float and its Q is a plain per-axis kernel (before: an error)."""
+    from aot.reference import ort_session
+    inits = {"xs": np.array(0.05, np.float32), "xz": np.array(2, np.int8),
+             "w": RNG.integers(-127, 128, (3, 2, 3, 3)).astype(np.int8), "ws": np.array(0.01, np.float32),
+             "ys": np.array([0.05, 0.1, 0.2], np.float32), "yz": np.array([0, -5, 9], np.int8)}
+    nodes = [helper.make_node("DequantizeLinear", ["x", "xs", "xz"], ["xf"]),
+             helper.make_node("DequantizeLinear", ["w", "ws"], ["wf"]),
+             helper.make_node("Conv", ["xf", "wf"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("QuantizeLinear", ["r", "ys", "yz"], ["y"], axis=1)]
+    model = make_model(nodes, [vi("x", T.INT8, [1, 2, 4, 4])], [vi("y", T.INT8, [1, 3, 4, 4])], inits, opset=13)
+    compiled = compile_model(model)
+    assert any(n.op_type == "QuantizeLinear" and n.meta.get("plain_qdq") for n in compiled.graph.nodes)
+    host = load(write_library(compiled, tmp_path / "lib"))
+    for _ in range(3):
+        feed = {"x": codes(T.INT8, [1, 2, 4, 4])}
+        want = ort_session(model, fuse_quantized=False).run(None, feed)[0].astype(int)
+        assert np.abs(host.run(feed)[0].astype(int) - want).max() <= 1
+
+
 # -- what stays an error -------------------------------------------------------------------------------
 def uint8_edged_cnn() -> onnx.ModelProto:
     """x (uint8) -> DQ -> Conv -> Q (int8) -> DQ -> Conv -> Q -> y (uint8): quantized layers at both edges."""

@@ -96,15 +96,10 @@ def _integer(graph: Graph, node: Node, op_type: str, channel_axis: int) -> list[
     if not _rewritable(graph, node):
         return [node]
     x_zp = _zero_point(graph, node, 2)
-    if x_zp.size != 1:
-        raise AotError(f"{node.op_type} with a per-row input zero point", model=graph.source, node=node.name)
     w_zp = _zero_point(graph, node, 3)
     w_name = node.inputs[1]
     if np.any(w_zp != 0):
         w = graph.const(w_name)
-        if w is None:
-            raise AotError(f"{node.op_type} with a weight zero point needs constant weights", model=graph.source,
-                           node=node.name)
         shape = [1] * w.ndim
         if w_zp.size > 1:
             shape[channel_axis % w.ndim] = -1

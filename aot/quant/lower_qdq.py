@@ -446,10 +446,21 @@ class _Lowering:
                 continue
             if all(self._feeds_graph_output_only(o) for o in node.outputs if o):
                 continue  # a float tail the model itself wants (e.g. dequantized output math)
+            if all(self._ends_in_plain_quantize(o) for o in node.outputs if o):
+                continue  # quantized by a plain Q (per-axis, int16, run-time scale): float is all it can be
             users = sorted({u.op_type for o in node.outputs if o for u in self.consumers.get(o, [])})
             found.append((node, f"its output feeds {', '.join(users) or 'nothing'} instead of a QuantizeLinear "
                                 "(directly or through Relu/Clip)"))
         return found
+
+    def _ends_in_plain_quantize(self, tensor: str, depth: int = 3) -> bool:
+        """Whether every path from ``tensor`` (through a few float ops, e.g. Relu) ends in a plain Q."""
+        users = self.consumers.get(tensor, [])
+        if not users or tensor in self.g.outputs or depth == 0:
+            return False
+        return all(is_plain(u) if u.op_type == "QuantizeLinear" else
+                   u.op_type != "DequantizeLinear" and all(self._ends_in_plain_quantize(o, depth - 1) for o in u.outputs if o)
+                   for u in users)
 
     def _feeds_graph_output_only(self, tensor: str) -> bool:
         return tensor in self.g.outputs and not self.consumers.get(tensor)
