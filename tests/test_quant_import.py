@@ -78,12 +78,17 @@ def test_non_constant_scale_runs_the_layer_in_float(tmp_path):
         assert np.abs(got - want).max() <= 1  # float sums in another order may round a tie the other way
 
 
-def test_uint8_graph_inputs_are_rejected_with_reason(tmp_path):
-    """Inside the model uint8 codes become int8 ones; at the API they would change the caller's types."""
+def test_uint8_graph_input_and_output_keep_their_type_around_int8_kernels(tmp_path):
+    """Inside the model uint8 codes become int8 ones; the caller keeps passing and getting uint8: plain
+    kernels convert the codes at the edges (aot/quant/uint8_qdq.py), the Conv runs int8, bit exact."""
     path = tmp_path / "m.onnx"
     onnx.save(qdq_conv_model(act_dtype=TensorProto.UINT8), path)
-    with pytest.raises(AotError, match="graph input 'x' is uint8 quantized; aot's integer kernels take int8"):
-        compile_model(path)
+    graph = compile_model(path).graph
+    conv = next(n for n in graph.nodes if n.op_type == "Conv")
+    assert graph.tensors[conv.inputs[0]].dtype == "int8" and graph.tensors[conv.outputs[0]].dtype == "int8"
+    assert graph.tensors[graph.inputs[0]].dtype == "uint8" and graph.tensors[graph.outputs[0]].dtype == "uint8"
+    check = check_quantized(path, samples=10, progress=False)
+    assert check.bit_exact and check.lsb_within_1 >= 0.99
 
 
 @pytest.mark.parametrize("per_channel", [False, True])

@@ -342,35 +342,29 @@ def uint8_edged_cnn() -> onnx.ModelProto:
     return make_model(nodes, [vi("x", T.UINT8, [1, 2, 5, 5])], [vi("y", T.UINT8, [1, 2, 5, 5])], inits, opset=13)
 
 
-def test_uint8_edge_of_a_quantized_layer_keeps_the_refusal():
-    """A uint8 graph input dequantized into a quantized Conv: plain kernels would run that layer in float,
-    so without float fallback the int8 path's message (re-quantize with int8 activations) stays."""
-    with pytest.raises(AotError, match="graph input 'x' is uint8 quantized.*--allow-float-fallback"):
-        compile_model(uint8_edged_cnn())
-
-
-def test_uint8_edges_with_float_fallback_run_the_edge_layers_in_float(tmp_path):
-    """With float fallback the layers at uint8 graph edges run in float between plain Q/DQ kernels (with a
-    note each); the layers between stay int8. Codes within 1 of ONNX Runtime running the QDQ model as the
-    standard defines it (float sums in another order; its fused u8s8 kernels saturate on some CPUs)."""
+def test_uint8_edges_of_quantized_layers_stay_integer(tmp_path):
+    """uint8 graph input and output at quantized layers: the library keeps uint8 in its API, plain kernels
+    convert the codes exactly to and from int8 (code - 128), and both layers run as int8 kernels. C equals
+    aot verify's golden model bit for bit and ONNX Runtime (running the QDQ model as the standard defines
+    it; its fused u8s8 kernels saturate on some CPUs) within 1."""
     from aot.compiler import CompileOptions
     from aot.reference import ort_session
     model = uint8_edged_cnn()
-    compiled = compile_model(model, CompileOptions(allow_float_fallback=True))
-    assert any("first" in n and "uint8 graph input 'x'" in n for n in compiled.graph.notes)
-    assert any("last" in n and "uint8 graph output 'y'" in n for n in compiled.graph.notes)
+    compiled = compile_model(model)
+    graph = compiled.graph
+    convs = [n for n in graph.nodes if n.op_type == "Conv"]
+    assert len(convs) == 2 and all(graph.tensors[n.inputs[0]].dtype == "int8" for n in convs)
+    assert [graph.tensors[n].dtype for n in graph.inputs + graph.outputs] == ["uint8", "uint8"]
     host = load(write_library(compiled, tmp_path / "lib"))
     for _ in range(3):
         feed = {"x": codes(T.UINT8, [1, 2, 5, 5])}
         want = ort_session(model, fuse_quantized=False).run(None, feed)[0].astype(int)
         got = host.run(feed)[0].astype(int)
         assert np.abs(got - want).max() <= 1 and 0 < np.mean((want > 0) & (want < 255))
-    # aot verify runs (its golden model evaluates plain Q/DQ by ONNX's definition); the float edge layers
-    # sum in another order than numpy, so a code at a rounding tie may differ from the golden model
     path = tmp_path / "m.onnx"
     onnx.save(model, path)
-    check = check_quantized(path, options=CompileOptions(allow_float_fallback=True), samples=5, progress=False)
-    assert sum(check.golden_mismatches.values()) <= 0.02 * check.compared_count and check.lsb_max <= 1, check.table()
+    check = check_quantized(path, options=CompileOptions(), samples=5, progress=False)
+    assert check.bit_exact and check.lsb_max <= 1, check.table()
 
 
 def test_matmul_integer_of_a_vector_is_refused_with_a_reason():

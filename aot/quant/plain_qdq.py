@@ -47,20 +47,28 @@ def _core_of_qdq_pattern(graph: Graph, node: Node | None, producers: dict[str, N
                for p in (producers.get(i) for i in node.present_inputs))
 
 
-def _uint8_boundary_layers(graph: Graph, node: Node, producers: dict[str, Node],
-                           consumers: dict[str, list[Node]]) -> list[Node]:
-    """The quantized layers a uint8 graph input's DQ feeds (or whose output a uint8 graph output's Q
-    quantizes); none when the Q/DQ is arithmetic of its own (an image output quantized from float, a
-    uint8 input dequantized for float math). At such a layer the int8 path refuses (uint8_qdq says how to
-    get an all-integer model) unless float fallback lets the layer run in float between plain kernels."""
+def _uint8_boundary_is_standalone(graph: Graph, node: Node, producers: dict[str, Node],
+                                  consumers: dict[str, list[Node]]) -> bool:
+    """A uint8 graph input/output whose Q/DQ is arithmetic of its own (an image output quantized from
+    float, a uint8 input dequantized for float math), not the edge of a quantized layer; at a quantized
+    layer uint8_qdq converts the codes to int8 for the layer instead."""
     if node.op_type == "DequantizeLinear":
-        return [c for c in consumers.get(node.outputs[0], []) if _core_of_qdq_pattern(graph, c, producers)]
+        return not any(_core_of_qdq_pattern(graph, c, producers) for c in consumers.get(node.outputs[0], []))
     producer = producers.get(node.inputs[0])
-    return [producer] if _core_of_qdq_pattern(graph, producer, producers) else []
+    for _ in range(3):  # through the fused tail of a layer (Relu, Clip, a bias Add) to its core
+        if producer is None or producer.op_type in QDQ or _core_of_qdq_pattern(graph, producer, producers):
+            break
+        computed = [i for i in producer.present_inputs if not graph.tensors[i].is_constant
+                    and not _dequantized_constant(graph, producers.get(i))]
+        producer = producers.get(computed[0]) if len(computed) == 1 else None
+    return not _core_of_qdq_pattern(graph, producer, producers)
 
 
-def _needs_plain(graph: Graph, node: Node, producers: dict[str, Node], consumers: dict[str, list[Node]],
-                 fallback: bool) -> bool:
+def _dequantized_constant(graph: Graph, node: Node | None) -> bool:
+    return node is not None and node.op_type == "DequantizeLinear" and graph.tensors[node.inputs[0]].is_constant
+
+
+def _needs_plain(graph: Graph, node: Node, producers: dict[str, Node], consumers: dict[str, list[Node]]) -> bool:
     q = graph.tensors[quantized_side(node)]
     if q.is_constant and node.op_type == "DequantizeLinear" and q.dtype not in LOWERED_DTYPES \
             and not _runtime_params(graph, node):
@@ -71,12 +79,7 @@ def _needs_plain(graph: Graph, node: Node, producers: dict[str, Node], consumers
         return True
     if q.dtype == "uint8" and not q.is_constant:
         if q.name in graph.inputs or q.name in graph.outputs:
-            layers = _uint8_boundary_layers(graph, node, producers, consumers)
-            if layers and fallback:
-                kind = "input" if q.name in graph.inputs else "output"
-                graph.notes.extend(f"kept in float (float fallback): {n.meta.get('onnx_name') or n.name} "
-                                   f"({n.op_type}) at the uint8 graph {kind} '{q.name}'" for n in layers)
-            return not layers or fallback
+            return _uint8_boundary_is_standalone(graph, node, producers, consumers)
         if any(c.op_type != "DequantizeLinear" for c in consumers.get(q.name, [])):
             return True  # uint8 codes read as numbers (a Q feeding Cast, MatMulInteger, ...)
     return False
@@ -120,8 +123,7 @@ def mark_plain_qdq(graph: Graph, ctx: PassContext) -> Graph:
     if not nodes:
         return graph
     producers, consumers = graph.producers(), graph.consumers()
-    fallback = bool(ctx.options.get("allow_float_fallback"))
-    plain = {key for key, n in nodes.items() if _needs_plain(graph, n, producers, consumers, fallback)}
+    plain = {key for key, n in nodes.items() if _needs_plain(graph, n, producers, consumers)}
     while plain and _spread(graph, plain, nodes, producers, consumers):
         pass
     for key in plain:
