@@ -11,6 +11,7 @@ import numpy as np
 
 from ....ir import Graph, Node
 from ....quant.plain_qdq import is_plain
+from ...patterns import PatternMatch, const, op, wildcard
 from .. import REF
 
 Q_CODES = ("int8", "uint8", "int16", "uint16")
@@ -100,3 +101,41 @@ REF.kernel("QuantizeLinear", template="ref/quant_plain/quantize_linear.c.j2", ch
            input_names=("X", "S", "Z"), output_names=("Y",))(_params)
 REF.kernel("DequantizeLinear", template="ref/quant_plain/dequantize_linear.c.j2", check=_check, dtypes=_DTYPES,
            priority=1, input_names=("X", "S", "Z"), output_names=("Y",))(_params)
+
+
+# -- DequantizeLinear -> QuantizeLinear with unit scales: a shift of the integer codes -----------------
+def _unit(graph: Graph, name: str) -> bool:
+    value = graph.const(name)
+    return value is not None and value.size == 1 and float(value.reshape(-1)[0]) == 1.0
+
+
+def _recode_check(m: PatternMatch, graph: Graph) -> str | None:
+    """Both plain, scales exactly 1 (so (x - z1) / 1 rounds to itself: the pair adds z2 - z1 and saturates),
+    and nothing else reads the float values in between."""
+    dq, q = m.node("DequantizeLinear"), m.node("QuantizeLinear")
+    if not (is_plain(dq) and is_plain(q)):
+        return "Q/DQ edges of integer kernels"
+    if not (_unit(graph, dq.inputs[1]) and _unit(graph, q.inputs[1])):
+        return "scales other than 1"
+    if any(len(n.inputs) < 3 or not n.inputs[2] or graph.const(n.inputs[2]) is None for n in (dq, q)):
+        return "zero points not given as constants"
+    if graph.tensors[dq.inputs[0]].dtype not in Q_CODES or dq.outputs[0] in graph.outputs:
+        return "codes other than 8/16-bit, or the float values are an output"
+    return None
+
+
+def _recode_params(node: Node, graph: Graph) -> dict:
+    body = node.meta["body"]
+    dq = next(n for n in body.nodes if n.op_type == "DequantizeLinear")
+    q = next(n for n in body.nodes if n.op_type == "QuantizeLinear")
+    info = np.iinfo(graph.tensors[node.outputs[0]].dtype)
+    offset = int(graph.const(q.inputs[2]).reshape(-1)[0]) - int(graph.const(dq.inputs[2]).reshape(-1)[0])
+    return {"size": graph.tensors[node.outputs[0]].size, "offset": offset, "lo": int(info.min), "hi": int(info.max)}
+
+
+# uint8 graph inputs/outputs of quantized layers are converted this way (aot/quant/uint8_qdq.py): one
+# loop over the codes instead of two kernels and a float buffer between them.
+REF.pattern("recode_integers", op("QuantizeLinear", op("DequantizeLinear", wildcard("x"), const(), const()),
+                                  const(), const()),
+            pattern_check=_recode_check, template="ref/quant_plain/recode.c.j2", dtypes=Q_CODES,
+            static_inputs=(1, 2, 3, 4), input_names=("X",), output_names=("Y",))(_recode_params)
