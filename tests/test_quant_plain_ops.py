@@ -356,7 +356,7 @@ def test_uint8_edges_of_quantized_layers_stay_integer(tmp_path):
     assert len(convs) == 2 and all(graph.tensors[n.inputs[0]].dtype == "int8" for n in convs)
     assert [graph.tensors[n].dtype for n in graph.inputs + graph.outputs] == ["uint8", "uint8"]
     # each conversion is one loop over the codes (the DQ -> Q pair fused), no float buffer between
-    assert [n.op_type for n in graph.nodes] == ["recode_integers", "Conv", "Conv", "recode_integers"]
+    assert [n.op_type for n in graph.nodes] == ["RecodeIntegers", "Conv", "Conv", "RecodeIntegers"]
     host = load(write_library(compiled, tmp_path / "lib"))
     for _ in range(3):
         feed = {"x": codes(T.UINT8, [1, 2, 5, 5])}

@@ -24,3 +24,6 @@ register_op(OpSpec("ConvInteger", "quantization", macs=conv_macs,
                    validate=lambda graph, node: validate_conv(graph, replace(node, inputs=node.inputs[:2]))))
 # x -> uint8 codes with the scale and zero point of its own range (ONNX Runtime's dynamic quantization).
 register_op(OpSpec("DynamicQuantizeLinear", "quantization", macs=output_size, min_opset=11))
+# aot's own op: DequantizeLinear -> QuantizeLinear with unit scales as one kernel (the composite of the
+# ref backend's pattern), which converts the codes of uint8 graph inputs/outputs to and from int8.
+register_op(OpSpec("RecodeIntegers", "quantization", macs=output_size))

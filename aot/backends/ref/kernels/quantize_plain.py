@@ -135,7 +135,7 @@ def _recode_params(node: Node, graph: Graph) -> dict:
 
 # uint8 graph inputs/outputs of quantized layers are converted this way (aot/quant/uint8_qdq.py): one
 # loop over the codes instead of two kernels and a float buffer between them.
-REF.pattern("recode_integers", op("QuantizeLinear", op("DequantizeLinear", wildcard("x"), const(), const()),
+REF.pattern("RecodeIntegers", op("QuantizeLinear", op("DequantizeLinear", wildcard("x"), const(), const()),
                                   const(), const()),
             pattern_check=_recode_check, template="ref/quant_plain/recode.c.j2", dtypes=Q_CODES,
             static_inputs=(1, 2, 3, 4), input_names=("X",), output_names=("Y",))(_recode_params)
