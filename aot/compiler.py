@@ -30,6 +30,7 @@ from .quant.ptq import quantize_model
 from .quant.expand_qlinear import expand_qlinear
 from .quant.fixed_point import ROUNDINGS
 from .quant.lower_qdq import lower_qdq
+from .quant.plain_qdq import mark_plain_qdq
 from .quant.uint8_qdq import uint8_qdq_to_int8
 from .targets.board import Board, resolve_board
 from .targets.cross import board_files
@@ -100,7 +101,7 @@ def compile_pipeline() -> Sequential:
     """The passes of ``aot compile``, with the passes users registered (aot.passes.register_pass) in place."""
     # Dead-code elimination right after QDQ lowering drops the DequantizeLinear nodes it consumed.
     return Sequential(place_user_passes(
-        [expand_qlinear, uint8_qdq_to_int8, lower_qdq, eliminate_dead_code] + default_pipeline().passes +
+        [expand_qlinear, mark_plain_qdq, uint8_qdq_to_int8, lower_qdq, eliminate_dead_code] + default_pipeline().passes +
         [convert_layout_pass, merge_composites, annotate_backends, partition_backends]))
 
 

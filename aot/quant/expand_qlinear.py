@@ -19,7 +19,9 @@ def _dq(graph: Graph, base: str, q: str, scale: str, zp: str, axis: int | None) 
 
 def _axis_for(graph: Graph, scale: str, axis: int) -> int | None:
     value = graph.const(scale)
-    return axis if value is not None and np.asarray(value).size > 1 else None
+    if value is None:  # computed at run time: its static shape says whether it is per channel
+        return axis if graph.tensors[scale].size > 1 else None
+    return axis if np.asarray(value).size > 1 else None
 
 
 def _expand_conv(graph: Graph, node: Node) -> list[Node]:
@@ -32,13 +34,19 @@ def _expand_conv(graph: Graph, node: Node) -> list[Node]:
     conv_inputs = [x_f, w_f]
     if bias:
         sx, sw = graph.const(xs), graph.const(ws)
-        if sx is None or sw is None:
-            raise AotError("QLinearConv with run-time scales", model=graph.source, node=node.name)
         channels = graph.tensors[w].shape[0]
-        b_scale = graph.add_constant(node.name + "_bias_scale",
-                                     (np.float32(sx.reshape(-1)[0]) * np.broadcast_to(sw.reshape(-1), (channels,))).astype(np.float32))
-        b_zp = graph.add_constant(node.name + "_bias_zp", np.zeros(channels, np.int32))
-        db, b_f = _dq(graph, node.name + "_b", bias, b_scale.name, b_zp.name, 0)
+        if sx is None or sw is None:
+            # Scales computed at run time: so is the bias scale x_scale * w_scale (a Mul before a plain DQ).
+            shape = np.broadcast_shapes(graph.tensors[xs].shape, graph.tensors[ws].shape)
+            b_scale = graph.add_tensor(node.name + "_bias_scale", shape, "float32")
+            new.append(graph.make_node("Mul", [xs, ws], [b_scale.name], name=node.name + "_bias_scale"))
+            b_zp = graph.add_constant(node.name + "_bias_zp", np.zeros(shape, np.int32))
+        else:
+            b_scale = graph.add_constant(node.name + "_bias_scale",
+                                         (np.float32(sx.reshape(-1)[0]) * np.broadcast_to(sw.reshape(-1), (channels,))).astype(np.float32))
+            b_zp = graph.add_constant(node.name + "_bias_zp", np.zeros(channels, np.int32))
+        db, b_f = _dq(graph, node.name + "_b", bias, b_scale.name, b_zp.name,
+                      0 if b_scale.is_constant or b_scale.size > 1 else None)
         new.append(db)
         conv_inputs.append(b_f)
     out = graph.tensors[y]
@@ -70,19 +78,28 @@ def _zero_point(graph: Graph, node: Node, idx: int) -> np.ndarray:
     return np.asarray(value).astype(np.int64)
 
 
+def _rewritable(graph: Graph, node: Node) -> bool:
+    """Whether the zero points are constants this rewrite folds (one input zero point; a non-zero weight
+    zero point only for constant weights). Otherwise the node stays and its own kernel reads the zero
+    points (aot/backends/ref/kernels/integer_zero_point.py)."""
+    names = [node.inputs[i] if len(node.inputs) > i else "" for i in (2, 3)]
+    if any(name and graph.const(name) is None for name in names):
+        return False
+    if names[0] and graph.const(names[0]).size != 1:
+        return False
+    return not (names[1] and np.any(graph.const(names[1]) != 0) and graph.const(node.inputs[1]) is None)
+
+
 def _integer(graph: Graph, node: Node, op_type: str, channel_axis: int) -> list[Node]:
     """ConvInteger/MatMulInteger -> the integer-accumulating Conv/MatMul: the input zero point becomes
     an input offset, a weight zero point is subtracted from the (constant) weights at compile time."""
+    if not _rewritable(graph, node):
+        return [node]
     x_zp = _zero_point(graph, node, 2)
-    if x_zp.size != 1:
-        raise AotError(f"{node.op_type} with a per-row input zero point", model=graph.source, node=node.name)
     w_zp = _zero_point(graph, node, 3)
     w_name = node.inputs[1]
     if np.any(w_zp != 0):
         w = graph.const(w_name)
-        if w is None:
-            raise AotError(f"{node.op_type} with a weight zero point needs constant weights", model=graph.source,
-                           node=node.name)
         shape = [1] * w.ndim
         if w_zp.size > 1:
             shape[channel_axis % w.ndim] = -1

@@ -11,6 +11,7 @@ from ..ir import Graph, Node
 from ..ir.composite import is_composite
 from ..ops import apply_activation_numpy, is_layout_sensitive, op_spec
 from . import golden
+from .plain_qdq import is_plain
 
 
 def _channels_first_view(node: Node, graph: Graph) -> tuple[Node, Graph]:
@@ -82,12 +83,12 @@ def run_node(node: Node, graph: Graph, values: dict[str, np.ndarray]) -> list[np
 
 def _run_node(node: Node, graph: Graph, values: dict[str, np.ndarray]) -> list[np.ndarray]:
     out_dtype = graph.tensors[node.outputs[0]].dtype
-    if node.op_type in golden.EDGE_KERNELS:
+    if node.op_type in golden.EDGE_KERNELS and not is_plain(node):  # plain Q/DQ: ONNX's reference below
         return [golden.EDGE_KERNELS[node.op_type](node, graph, values[node.inputs[0]])]
     if out_dtype == "int8" and node.op_type in golden.INT8_KERNELS:
         acts = [values[i] for i in node.present_inputs if not graph.tensors[i].is_constant]
         return [golden.INT8_KERNELS[node.op_type](node, graph, *acts)]
-    if graph.tensors[node.outputs[0]].quant is not None and _computes_integers(node.op_type):
+    if graph.tensors[node.outputs[0]].quant is not None and _computes_integers(node.op_type) and not is_plain(node):
         raise ValueError(f"no golden model for the int8 {node.op_type} '{node.name}': its kernel must bring "
                          f"one (Kernel.golden)")
     attrs = {k: v for k, v in node.attrs.items() if k != "activation" and not k.startswith("_")}

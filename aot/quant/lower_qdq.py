@@ -23,6 +23,7 @@ from ..passes.context import PassContext, graph_pass
 from ..ops import activation_spec, op_spec
 from ..ops.gemm import plain_gemm
 from .kernel_params import activation_bounds
+from .plain_qdq import is_plain
 from .qparams import check_activation_dtype, node_qparams, same_params
 
 
@@ -68,13 +69,15 @@ class _Lowering:
 
     def dq_of_activation(self, name: str) -> Node | None:
         p = self.producers.get(name)
-        if p is not None and p.op_type == "DequantizeLinear" and not self.g.tensors[p.inputs[0]].is_constant:
+        if p is not None and p.op_type == "DequantizeLinear" and not self.g.tensors[p.inputs[0]].is_constant \
+                and not is_plain(p):
             return p
         return None
 
     def dq_of_constant(self, name: str) -> Node | None:
         p = self.producers.get(name)
-        if p is not None and p.op_type == "DequantizeLinear" and self.g.tensors[p.inputs[0]].is_constant:
+        if p is not None and p.op_type == "DequantizeLinear" and self.g.tensors[p.inputs[0]].is_constant \
+                and not is_plain(p):
             return p
         return None
 
@@ -412,8 +415,8 @@ class _Lowering:
     def run(self) -> Graph:
         problems: list[tuple[Node, str]] = []
         for q in [n for n in self.g.nodes if n.op_type == "QuantizeLinear"]:
-            if self.g.tensors[q.inputs[0]].is_constant:
-                continue
+            if self.g.tensors[q.inputs[0]].is_constant or is_plain(q):
+                continue  # plain Q/DQ compile as elementwise kernels (plain_qdq.py)
             m = self.match(q)
             if m is None or m.core.op_type in ("DequantizeLinear", "QuantizeLinear"):
                 continue
@@ -430,7 +433,7 @@ class _Lowering:
         problems += self._left_in_float({id(n) for n, _ in problems})
         self._report(problems)
         for q in self.g.nodes:  # remaining edge quantizers: their int8 output carries the params
-            if q.op_type == "QuantizeLinear" and self.g.tensors[q.outputs[0]].quant is None:
+            if q.op_type == "QuantizeLinear" and self.g.tensors[q.outputs[0]].quant is None and not is_plain(q):
                 check_activation_dtype(self.g, q, q.outputs[0])
                 self.g.tensors[q.outputs[0]].quant = node_qparams(self.g, q, q.outputs[0])
         return self.g
@@ -447,10 +450,21 @@ class _Lowering:
                 continue
             if all(self._feeds_graph_output_only(o) for o in node.outputs if o):
                 continue  # a float tail the model itself wants (e.g. dequantized output math)
+            if all(self._ends_in_plain_quantize(o) for o in node.outputs if o):
+                continue  # quantized by a plain Q (per-axis, int16, run-time scale): float is all it can be
             users = sorted({u.op_type for o in node.outputs if o for u in self.consumers.get(o, [])})
             found.append((node, f"its output feeds {', '.join(users) or 'nothing'} instead of a QuantizeLinear "
                                 "(directly or through Relu/Clip)"))
         return found
+
+    def _ends_in_plain_quantize(self, tensor: str, depth: int = 3) -> bool:
+        """Whether every path from ``tensor`` (through a few float ops, e.g. Relu) ends in a plain Q."""
+        users = self.consumers.get(tensor, [])
+        if not users or tensor in self.g.outputs or depth == 0:
+            return False
+        return all(is_plain(u) if u.op_type == "QuantizeLinear" else
+                   u.op_type != "DequantizeLinear" and all(self._ends_in_plain_quantize(o, depth - 1) for o in u.outputs if o)
+                   for u in users)
 
     def _feeds_graph_output_only(self, tensor: str) -> bool:
         return tensor in self.g.outputs and not self.consumers.get(tensor)
