@@ -576,6 +576,7 @@ def test_invalid_nodes_are_refused_with_reasons(op, inputs, inits, attrs, reason
     # None: the runtime input decides the output's shape, which the importer says naming that input
     runtime = next((n for n, _, _ in inputs[1:] if n), "")
     expected = f"invalid {op} .*{reason}" if reason else \
-        f"{op} .*output shape depends on input values \\(of '{runtime}', computed at run time\\)"
+        f"{op} .*output shape depends on input values \\(of '{runtime}', computed at run time; fixing graph " \
+        f"input '{runtime}' at compile time"
     with pytest.raises(AotError, match=expected):
         compile_model(model, CompileOptions())

@@ -425,29 +425,35 @@ class _Importer:
 
     def _graph_inputs_behind(self, tensors: list[str]) -> list[str]:
         """The graph inputs whose values flow into ``tensors`` (ONNX names; in the model's input order).
-        Imported tensors are traced through the imported nodes (control flow's unrolled bodies too), the
-        others through the model's nodes; folded constants depend on no input."""
+        Imported tensors are traced through the imported nodes (control flow's unrolled bodies and the
+        decoding of narrow-format inputs too), the others through the model's nodes; folded constants
+        depend on no input."""
         producers = self.graph.producers()
         onnx_producer = {o: n for n in self.model.graph.node for o in n.output if o}
         found: set[str] = set()
-        seen: set[str] = set()
-        stack = list(tensors)
-        while stack:
-            name = stack.pop()
-            if name in seen:
-                continue
-            seen.add(name)
-            ir = self.ir_name.get(name)
-            if ir is not None:
-                t = self.graph.tensors[ir]
-                if t.is_constant:
+        seen_ir: set[str] = set()
+        seen_onnx: set[str] = set()
+        ir_stack: list[str] = []
+        onnx_stack = list(tensors)
+        while ir_stack or onnx_stack:
+            if onnx_stack:
+                name = onnx_stack.pop()
+                if name in seen_onnx:
                     continue
-                if ir in self.graph.inputs:
-                    found.add(t.onnx_name or ir)
-                elif ir in producers:
-                    stack.extend(self.graph.tensors[i].onnx_name or i for i in producers[ir].present_inputs)
-            elif name in onnx_producer:
-                stack.extend(i for i in onnx_producer[name].input if i)
+                seen_onnx.add(name)
+                if name in self.ir_name:
+                    ir_stack.append(self.ir_name[name])
+                elif name in onnx_producer:
+                    onnx_stack.extend(i for i in onnx_producer[name].input if i)
+                continue
+            ir = ir_stack.pop()
+            if ir in seen_ir or self.graph.tensors[ir].is_constant:
+                continue
+            seen_ir.add(ir)
+            if ir in self.graph.inputs:
+                found.add(self.graph.tensors[ir].onnx_name or ir)
+            elif ir in producers:
+                ir_stack.extend(producers[ir].present_inputs)
         return [i.name for i in self.model.graph.input if i.name in found]
 
     def _block_unsupported_imported_nodes(self) -> None:
