@@ -16,7 +16,9 @@ from onnx import TensorProto, helper, numpy_helper
 from aot.compiler import CompileOptions, QuantizeOptions, compile_model, write_library
 from aot.quant.config import QuantConfig
 from aot.quant.ptq import quantize_model
-from aot.quant.weight_scales import BIAS_MAX, NEAR_ZERO_RANGE, QMAX, fit_bias, symmetric_scales
+from aot.backends.ref.kernels.int8 import requant_spec
+from aot.quant import kernel_params
+from aot.quant.weight_scales import BIAS_MAX, NEAR_ZERO_RANGE, QMAX, fit_bias, share_dead_scales, symmetric_scales
 from aot.reference import run_reference
 from aot.targets.host import load
 
@@ -81,23 +83,31 @@ def test_naive_scales_would_saturate_the_biases():
     assert abs(b[2]) / (input_scale * naive) > 2 ** 31
 
 
-def test_dead_channels_get_tflite_scales_and_biases_within_kbiasmax(dead_model):
+def test_dead_channels_get_sane_scales_and_biases_within_kbiasmax(dead_model):
     path, calib = dead_model
     params = conv_int8_params(quantize_model(path, calib, progress=False))
     assert set(params) == set(DEAD)
     for name, (w, scale, bias) in params.items():
-        assert np.all(np.isfinite(scale)) and np.all(scale >= NEAR_ZERO_RANGE / 2 / QMAX * (1 - 1e-6))
         # TFLite's kBiasMax, up to the float32 rounding of the bias scale
         assert np.abs(bias.astype(np.int64)).max() <= BIAS_MAX * (1 + 1e-6), name
+        live = [c for c in range(len(scale)) if c not in DEAD[name]]
         for c in DEAD[name]:
             assert not w[c].any(), (name, c)  # a dead channel's weights are zeros at any sane scale
-    # Zero weights and a zero bias: exactly the widened range [-5e-7, 5e-7] of TFLite's ExpandVerySmallRange.
-    assert params["pw"][1][7] == np.float32(NEAR_ZERO_RANGE / 2 / QMAX)
-    assert params["pw"][2][7] == 0
-    # Live channels keep absmax / 127.
-    live = [c for c in range(C_MID) if c not in DEAD["c1"]]
-    w_c1 = numpy_helper.to_array(dead_channel_cnn().graph.initializer[0])
-    np.testing.assert_allclose(params["c1"][1][live], np.abs(w_c1[live]).max(axis=(1, 2, 3)) / 127, rtol=1e-6)
+            assert scale[c] >= scale[live].max(), (name, c)  # and its scale is like its neighbours'
+        w_float = numpy_helper.to_array(next(i for i in dead_channel_cnn().graph.initializer if i.name == name + "_w"))
+        np.testing.assert_allclose(scale[live], np.abs(w_float[live]).max(axis=(1, 2, 3)) / 127, rtol=1e-6)
+    assert params["pw"][2][7] == 0  # zero weights and a zero bias
+
+
+def test_tflite_scale_guards():
+    # ExpandVerySmallRange: an all-zero channel covers [-5e-7, 5e-7].
+    assert symmetric_scales(np.array([0.0, 1e-30, 1.27]))[:2].tolist() == [np.float32(NEAR_ZERO_RANGE / 2 / QMAX)] * 2
+    assert symmetric_scales(np.array([1.27]))[0] == np.float32(0.01)
+    # A channel with only a bias takes the largest live scale; all-dead layers keep theirs.
+    scale = np.array([0.01, 3e-9, 0.02, 5e-2], np.float32)
+    dead = np.array([False, True, False, True])
+    assert share_dead_scales(scale, dead).tolist() == np.array([0.01, 0.02, 0.02, 5e-2], np.float32).tolist()
+    assert share_dead_scales(scale, np.ones(4, bool)).tolist() == scale.tolist()
 
 
 def test_fit_bias_raises_only_the_scales_a_bias_needs():
@@ -122,6 +132,12 @@ def test_dead_channels_keep_the_fast_conv_kernels_on_cortex_m4(dead_model, granu
     # arm-dsp's tiled and depthwise kernels, not ref's direct fallback (ref/int8/conv.c.j2)
     assert templates == {"c1": "arm-dsp/int8/conv_gemm.c.j2", "dw": "arm-dsp/int8/conv_depthwise.c.j2",
                          "pw": "arm-dsp/int8/conv_gemm.c.j2"}, templates
+    # and their fastest requantization: every shift short enough to fold the output zero point
+    for call in compiled.calls:
+        if call.node.op_type == "Conv":
+            p = kernel_params.conv_qparams(call.node, compiled.graph)
+            spec = requant_spec(p["mult"], p["shift"], p["out_zp"], p["rounding"])
+            assert spec["fast"] and spec["zfold"], (call.node.name, max(spec["rsh"]))
 
 
 def test_dead_channel_model_accuracy_matches_float(dead_model, tmp_path):

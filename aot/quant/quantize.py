@@ -18,7 +18,7 @@ from ..ir import Graph, Node
 from ..ops import Int8Form, op_spec
 from ..ops.common import constant_operands
 from .config import QuantConfig
-from .weight_scales import fit_bias, symmetric_scales
+from .weight_scales import fit_bias, share_dead_scales, symmetric_scales
 
 @dataclass
 class ActivationQuant:
@@ -188,6 +188,8 @@ class _Rewriter:
             sx = self.params[self.origin.get(node.inputs[0], node.inputs[0])].scale
             scale = fit_bias(scale, np.broadcast_to(b, scale.shape) if per_channel else b, sx)
         q = _quantize_weight(data, scale, axis, per_channel)
+        if per_channel:  # the zeros stay zeros at the larger scale: q is unchanged
+            scale = share_dead_scales(scale, ~q.any(axis=tuple(a for a in range(q.ndim) if a != axis)))
         wq = self.g.add_constant(w_name + "_quantized", q, layout=w.layout)
         ws = self.g.add_constant(w_name + "_scale", scale if per_channel else scale.reshape(()))
         wz = self.g.add_constant(w_name + "_zero_point", np.zeros(scale.shape if per_channel else (), np.int8))

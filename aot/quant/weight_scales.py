@@ -17,6 +17,13 @@ and the integer kernels fall back to their slow direct loops for the whole layer
 A raised scale only coarsens weights that are negligible next to their bias (a dead channel's weights
 then quantize to 0), and the int32 bias stays below 2^30, far enough from the limits that the input
 offset folds into it.
+
+One step beyond TFLite (``share_dead_scales``): a channel whose int8 weights are all zero carries only
+its bias, and any larger scale leaves those zeros as they are. TFLite's scales (~4e-9, or
+|bias| / (kBiasMax * input_scale)) make its requantization multiplier ~1e-9, a right shift of 26 or
+more that costs the kernels their folded output zero point (int8.py ``requant_spec``: ``zfold``) for
+the whole layer. Such a channel takes the layer's largest live scale instead: its multiplier is like
+its neighbours', and its bias is still resolved to a fraction of an output step.
 """
 from __future__ import annotations
 
@@ -42,3 +49,12 @@ def fit_bias(weight_scale: np.ndarray, bias: np.ndarray, input_scale: float) -> 
     # float32 rounding must not leave the raised scale just below what the bias needs.
     raised = np.nextafter(need.astype(np.float32), np.float32(np.inf))
     return np.where(need > weight_scale.astype(np.float64), raised, weight_scale).astype(np.float32)
+
+
+def share_dead_scales(weight_scale: np.ndarray, dead: np.ndarray) -> np.ndarray:
+    """Per-channel ``weight_scale`` with each ``dead`` channel (all int8 weights zero) raised to the
+    largest scale of the layer's live channels (unchanged when every channel is dead)."""
+    if dead.all() or not dead.any():
+        return weight_scale
+    live_max = weight_scale[~dead].max()
+    return np.where(dead, np.maximum(weight_scale, live_max), weight_scale).astype(np.float32)
