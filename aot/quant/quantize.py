@@ -18,6 +18,7 @@ from ..ir import Graph, Node
 from ..ops import Int8Form, op_spec
 from ..ops.common import constant_operands
 from .config import QuantConfig
+from .weight_scales import fit_bias, share_dead_scales, symmetric_scales
 
 @dataclass
 class ActivationQuant:
@@ -125,18 +126,17 @@ def _has_weights(node: Node) -> bool:
     return form is not None and form.weight_axis is not None
 
 
-def _quantize_weight(data: np.ndarray, axis: int, per_channel: bool) -> tuple[np.ndarray, np.ndarray]:
+def _weight_absmax(data: np.ndarray, axis: int, per_channel: bool) -> np.ndarray:
     if per_channel:
-        reduce_axes = tuple(a for a in range(data.ndim) if a != axis)
-        absmax = np.abs(data).max(axis=reduce_axes)
-    else:
-        absmax = np.array([np.abs(data).max()])
-    scale = np.where(absmax > 0, absmax / 127.0, 1.0).astype(np.float32)
+        return np.abs(data).max(axis=tuple(a for a in range(data.ndim) if a != axis))
+    return np.array([np.abs(data).max()])
+
+
+def _quantize_weight(data: np.ndarray, scale: np.ndarray, axis: int, per_channel: bool) -> np.ndarray:
     shape = [1] * data.ndim
     if per_channel:
         shape[axis] = -1
-    q = np.clip(np.round(data / scale.reshape(shape)), -127, 127).astype(np.int8)
-    return q, scale
+    return np.clip(np.round(data / scale.reshape(shape)), -127, 127).astype(np.int8)
 
 
 class _Rewriter:
@@ -178,7 +178,18 @@ class _Rewriter:
         w = self.g.tensors[w_name]
         axis = int8_form(node.op_type).weight_axis(node)
         per_channel = self.config.for_layer(node).get("granularity", "per_channel") == "per_channel"
-        q, scale = _quantize_weight(np.asarray(w.data, np.float32), axis, per_channel)
+        data = np.asarray(w.data, np.float32)
+        scale = symmetric_scales(_weight_absmax(data, axis, per_channel))
+        has_bias = len(node.inputs) > 2 and bool(node.inputs[2])
+        if has_bias:
+            # The bias's input scale is known before the weights are rounded: a near-dead channel's
+            # scale is raised so its int32 bias stays clear of the limits (weight_scales.py).
+            b = np.asarray(self.g.tensors[node.inputs[2]].data, np.float64).reshape(-1)
+            sx = self.params[self.origin.get(node.inputs[0], node.inputs[0])].scale
+            scale = fit_bias(scale, np.broadcast_to(b, scale.shape) if per_channel else b, sx)
+        q = _quantize_weight(data, scale, axis, per_channel)
+        if per_channel:  # the zeros stay zeros at the larger scale: q is unchanged
+            scale = share_dead_scales(scale, ~q.any(axis=tuple(a for a in range(q.ndim) if a != axis)))
         wq = self.g.add_constant(w_name + "_quantized", q, layout=w.layout)
         ws = self.g.add_constant(w_name + "_scale", scale if per_channel else scale.reshape(()))
         wz = self.g.add_constant(w_name + "_zero_point", np.zeros(scale.shape if per_channel else (), np.int8))
@@ -186,11 +197,9 @@ class _Rewriter:
         new.append(self.g.make_node("DequantizeLinear", [wq.name, ws.name, wz.name], [wf.name],
                                     {"axis": axis} if per_channel else {}, name=w_name + "_dequantize"))
         node.inputs[1] = wf.name
-        if len(node.inputs) > 2 and node.inputs[2]:
+        if has_bias:
             b_name = node.inputs[2]
-            b = np.asarray(self.g.tensors[b_name].data, np.float64).reshape(-1)
             channels = q.shape[axis] if per_channel else b.size
-            sx = self.params[self.origin.get(node.inputs[0], node.inputs[0])].scale
             b_scale = (np.float64(sx) * np.broadcast_to(scale.astype(np.float64), (channels,))).astype(np.float32)
             b = np.broadcast_to(b, (channels,))
             bq = self.g.add_constant(b_name + "_quantized",
