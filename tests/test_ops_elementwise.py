@@ -551,3 +551,15 @@ def test_typed_matmul_matches_onnxruntime_with_wraparound_and_broadcast_batches(
     want = run_reference(model, m.feeds)
     for name, g, w in zip(outs, got, want):
         assert_same(g, w, f"MatMul {dtype} {name}")
+
+
+def test_float64_softmax_and_wrap_pad_match_onnxruntime(tmp_path):
+    m = Model()
+    x = m.input((2, 3, 5), "float64", -30.0, 30.0)
+    outs = [m.op("Softmax", [x], axis=1), m.op("LogSoftmax", [x], axis=-1)]
+    p = m.input((2, 3), "float32")
+    pads = m.const([1, 4, 2, 5], "int64")  # wider than the input: it repeats more than once
+    outs.append(m.op("Pad", [p, pads], mode="wrap"))
+    model, lib, got = build(m, tmp_path)
+    for name, g, w in zip(outs, got, run_reference(model, m.feeds)):
+        assert_same(g, w, name)

@@ -1,4 +1,4 @@
-"""Pad (constant, edge, reflect; negative pads crop) through per-axis index tables."""
+"""Pad (constant, edge, reflect, wrap; negative pads crop) through per-axis index tables."""
 from __future__ import annotations
 
 import numpy as np
@@ -17,6 +17,8 @@ def _source_index(o: int, begin: int, size: int, mode: str) -> int:
         return -1
     if mode == "edge":
         return min(max(i, 0), size - 1)
+    if mode == "wrap":  # opset 19: the input repeats periodically
+        return i % size
     period = 2 * (size - 1) if size > 1 else 1  # reflect: mirror without repeating the edge
     i = abs(i) % period
     return period - i if i >= size else i
@@ -43,7 +45,7 @@ def pad_params(node: Node, graph: Graph) -> dict:
 
 def _pad_check(node: Node, graph: Graph) -> str | None:
     mode = node.attrs.get("mode", "constant")
-    return None if mode in ("constant", "edge", "reflect") else f"Pad mode '{mode}'"
+    return None if mode in ("constant", "edge", "reflect", "wrap") else f"Pad mode '{mode}'"
 
 
 REF.kernel("Pad", template="ref/pad.c.j2", static_inputs=(1, 2, 3), check=_pad_check, dtypes=ANY_DTYPE,
