@@ -48,7 +48,8 @@ OPSET = 13
 CASES = 3  # independent cases of the op per model: one C build checks several
 INT8_TEMPLATES = "ref/int8/"
 # Ops that move int8 values without arithmetic (their kernels are dtype-generic copies).
-MOVERS = ("Reshape", "Flatten", "Transpose", "Concat", "Pad", "Squeeze", "Unsqueeze", "Identity", "Resize")
+MOVERS = ("Reshape", "Flatten", "Transpose", "Concat", "Pad", "Squeeze", "Unsqueeze", "Identity", "Resize", "Slice",
+          "Gather")
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 ROUNDINGS = ["single", "tflite"]
 TFLITE_SHARE = 3  # the tflite mode runs a third of the examples: it shares every kernel body
@@ -597,7 +598,7 @@ def test_elementwise_maps_run_as_lookup_tables(data, tmp_path_factory, rounding)
 
 # -- data movement ---------------------------------------------------------------------------------
 def add_mover(m: QdqModel, data: st.DataObject, rng: np.random.Generator) -> tuple[str, ...]:
-    op = data.draw(st.sampled_from(["Reshape", "Flatten", "Transpose"]))
+    op = data.draw(st.sampled_from(["Reshape", "Flatten", "Transpose", "Slice", "Gather"]))
     shape = [data.draw(st.integers(1, 4)) for _ in range(data.draw(st.integers(2, 4)))]
     qx = qparams(data)
     x = m.int8_input(shape, qx)
@@ -605,6 +606,15 @@ def add_mover(m: QdqModel, data: st.DataObject, rng: np.random.Generator) -> tup
         y = m.op("Reshape", [x, m.const(np.array([-1, shape[-1]], np.int64))])
     elif op == "Flatten":
         y = m.op("Flatten", [x], axis=data.draw(st.integers(0, len(shape))))
+    elif op == "Slice":
+        axis = data.draw(st.integers(0, len(shape) - 1))
+        start = data.draw(st.integers(0, shape[axis] - 1))
+        y = m.op("Slice", [x, m.const(np.array([start], np.int64)), m.const(np.array([shape[axis]], np.int64)),
+                           m.const(np.array([axis], np.int64))])
+    elif op == "Gather":
+        axis = data.draw(st.integers(0, len(shape) - 1))
+        picks = [data.draw(st.integers(-shape[axis], shape[axis] - 1)) for _ in range(data.draw(st.integers(1, 3)))]
+        y = m.op("Gather", [x, m.const(np.array(picks, np.int64))], axis=axis)
     else:
         y = m.op("Transpose", [x], perm=data.draw(st.permutations(range(len(shape)))))
     qy = rescaled(data, qx)
@@ -613,7 +623,7 @@ def add_mover(m: QdqModel, data: st.DataObject, rng: np.random.Generator) -> tup
 
 
 @per_rounding(12)
-def test_reshape_flatten_transpose(data, tmp_path_factory, rounding):
+def test_reshape_flatten_transpose_slice_gather(data, tmp_path_factory, rounding):
     """Same scales: the op alone on int8; different scales: the op then a Requantize."""
     check_cases(data, tmp_path_factory, (), add_mover, rounding)
 

@@ -70,6 +70,8 @@ for _op in ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose"):
                        validate=validate_reshape if _op != "Transpose" else None))
 register_op(OpSpec("Concat", "data_movement", int8=CONCAT_INT8, macs=_no_macs))
 register_op(OpSpec("Pad", "data_movement", layout="preserving", int8=PAD_INT8, macs=_no_macs, validate=validate_pad))
-for _op in ("Slice", "Split"):
-    register_op(OpSpec(_op, "data_movement", macs=_no_macs))
-register_op(OpSpec("Gather", "data_movement", macs=_no_macs, validate=validate_gather))
+# Slice and Gather pick int8 values (Gather's indices, constant or computed at run time, are not
+# quantized); Split has several outputs, each with its own QuantizeLinear, so it stays float in QDQ form.
+register_op(OpSpec("Slice", "data_movement", int8=MOVES_INT8, macs=_no_macs))
+register_op(OpSpec("Split", "data_movement", macs=_no_macs))
+register_op(OpSpec("Gather", "data_movement", int8=MOVES_INT8, macs=_no_macs, validate=validate_gather))

@@ -375,7 +375,9 @@ class _Lowering:
         core = m.core
         if m.act is not None:
             raise Unmappable(f"activation after {core.op_type}")
-        inputs = [self.activation(i) if i and not self.g.tensors[i].is_constant else i for i in core.inputs]
+        acts = activation_inputs(core)  # None: every input (Concat); Gather's runtime indices stay as they are
+        inputs = [self.activation(i) if i and not self.g.tensors[i].is_constant and (acts is None or k in acts) else i
+                  for k, i in enumerate(core.inputs)]
         out = self.output(m.q)
         out_q = self.g.tensors[out].quant
         if core.op_type == "Concat":
