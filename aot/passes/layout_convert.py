@@ -151,9 +151,19 @@ def convert_layout(graph: Graph, desired: dict[str, list[str]], skip_layers: Ite
     return graph
 
 
+def backend_layouts(backends: Iterable[str]) -> dict[str, list[str]]:
+    """The layouts the compile's backends ask for (``Backend.layouts``), the preferred backend's first."""
+    from ..backends.registry import REGISTRY  # the backends import the passes
+    desired: dict[str, list[str]] = {}
+    for name in backends:
+        for op_type, layouts in REGISTRY.get(name).layouts.items():
+            desired.setdefault(op_type, list(layouts))
+    return desired
+
+
 @graph_pass("convert_layout")
 def convert_layout_pass(graph: Graph, ctx: PassContext) -> Graph:
-    desired = ctx.options.get("desired_layouts")
+    desired = ctx.options.get("desired_layouts") or backend_layouts(ctx.options.get("backends") or ())
     if not desired:
         return graph
     return convert_layout(graph, desired, ctx.options.get("layout_skip_layers", ()))
