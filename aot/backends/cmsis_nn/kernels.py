@@ -13,6 +13,7 @@ import numpy as np
 
 from ...ir import Graph, Node
 from ...quant import kernel_params as kp
+from ...quant.fixed_point import INT32_MAX
 from ...quant.gemmlowp import softmax_scaling
 from ..ref.kernels.int8 import _fc_check, conv_s8_check
 from ..ref.kernels.spatial import spatial_check, window
@@ -145,7 +146,10 @@ CMSIS_NN.kernel("Conv", template="cmsis-nn/depthwise.c.j2", name="arm_depthwise_
 def _fc_cmsis_check(node: Node, graph: Graph) -> str | None:
     if len(graph.tensors[node.inputs[0]].shape) != 2:
         return "Gemm input of rank other than 2"
-    return _fc_check(node, graph) or _zero_weight_offset(node, graph)
+    reason = _fc_check(node, graph) or _zero_weight_offset(node, graph)
+    if reason is None and max(map(abs, kp.fc_qparams(node, graph)["bias_folded"]), default=0) > INT32_MAX:
+        return "bias + input offset * sum(weights) leaves int32 (Helium's kernel sums)"
+    return reason
 
 
 def _fc_params(node: Node, graph: Graph) -> dict[str, Any]:
