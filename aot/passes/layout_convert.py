@@ -136,9 +136,12 @@ def _push_through(graph: Graph) -> bool:
     return False
 
 
-def convert_layout(graph: Graph, desired: dict[str, list[str]], skip_layers: Iterable[int] = ()) -> Graph:
-    """Convert the chosen op types (minus ``skip_layers`` indices, counted per op type)."""
-    chosen = {id(n): desired[n.op_type] for n in layers_of(graph, desired, skip_layers)}
+def convert_layout(graph: Graph, desired: dict[str, list[str]], skip_layers: Iterable[int] = (),
+                   only_matching_rank: bool = False) -> Graph:
+    """Convert the chosen op types (minus ``skip_layers`` indices, counted per op type); with
+    ``only_matching_rank``, only layers whose data has a recorded layout of the desired one's rank."""
+    chosen = {id(n): desired[n.op_type] for n in layers_of(graph, desired, skip_layers)
+              if not only_matching_rank or _matches_rank(graph, n, desired[n.op_type][0])}
     nodes: list[Node] = []
     for node in graph.nodes:
         nodes += _convert_layer(graph, node, chosen[id(node)]) if id(node) in chosen else [node]
@@ -163,7 +166,14 @@ def backend_layouts(backends: Iterable[str]) -> dict[str, list[str]]:
 
 @graph_pass("convert_layout")
 def convert_layout_pass(graph: Graph, ctx: PassContext) -> Graph:
-    desired = ctx.options.get("desired_layouts") or backend_layouts(ctx.options.get("backends") or ())
-    if not desired:
-        return graph
-    return convert_layout(graph, desired, ctx.options.get("layout_skip_layers", ()))
+    desired = ctx.options.get("desired_layouts")
+    if desired:
+        return convert_layout(graph, desired, ctx.options.get("layout_skip_layers", ()))
+    # What the backends ask for applies where it can: 1-D or 3-D layers keep their layout.
+    desired = backend_layouts(ctx.options.get("backends") or ())
+    return convert_layout(graph, desired, only_matching_rank=True) if desired else graph
+
+
+def _matches_rank(graph: Graph, node: Node, layout: str) -> bool:
+    x = graph.tensors[node.inputs[0]]
+    return x.layout is not None and len(x.layout) == len(layout) == len(x.shape)
