@@ -149,3 +149,23 @@ def test_missing_tree_is_reported(tmp_path, monkeypatch):
     monkeypatch.setenv("CMSIS_NN_PATH", str(CMSIS_NN))
     compiled = compile_model(m.proto(), CompileOptions(backends=["cmsis-nn", "ref"]))
     assert {c.backend for c in compiled.calls if c.node.op_type == "Add"} == {"cmsis-nn"}
+
+
+# -- on a board -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("rounding", ["tflite", "single"])
+def test_kws_on_cortex_m4_is_bit_exact(rounding, shared_model):
+    """KWS int8 with CMSIS-NN's DSP path on Cortex-M4 under QEMU: bit-identical with the host build and
+    the golden model, every Conv, pooling, Gemm (and in tflite rounding Softmax) run by CMSIS-NN."""
+    from aot.flows.board_run import run_on_board
+    from test_qemu_models import assert_matches, require_board
+    require_board("cortex-m4")
+    model = shared_model("mlperf_tiny/kws_ref_model_int8.onnx")
+    sample = shared_model("mlperf_tiny/samples/kws_int8.npy")
+    compiled = compile_model(model, options(rounding, board="cortex-m4"))
+    cmsis = [c.node.op_type for c in compiled.calls if c.backend == "cmsis-nn"]
+    assert cmsis.count("Conv") == 9 and "Gemm" in cmsis
+    assert ("AveragePool" in cmsis and "Softmax" in cmsis) == (rounding == "tflite")
+    report = run_on_board(model, "cortex-m4", feeds=[np.load(sample)], options=options(rounding))
+    assert_matches(report)
+    defines = compiled.metadata["build"]["cmsis-nn"]["defines"]
+    assert defines == (["CMSIS_NN_USE_SINGLE_ROUNDING"] if rounding == "single" else [])

@@ -19,7 +19,7 @@ SOURCES: dict[str, list[str]] = {
         "ConvolutionFunctions/arm_convolve_get_buffer_sizes_s8.c", "ConvolutionFunctions/arm_depthwise_conv_3x3_s8.c",
         "ConvolutionFunctions/arm_depthwise_conv_get_buffer_sizes_s8.c", "ConvolutionFunctions/arm_depthwise_conv_s8.c",
         "ConvolutionFunctions/arm_depthwise_conv_s8_opt.c", "ConvolutionFunctions/arm_depthwise_conv_wrapper_s8.c",
-        "NNSupportFunctions/arm_nn_depthwise_conv_nt_t_s8.c"],
+        "NNSupportFunctions/arm_nn_depthwise_conv_nt_t_s8.c", "TransposeFunctions/arm_transpose_s8.c"],
     "arm_fully_connected_s8": ["FullyConnectedFunctions/arm_fully_connected_s8.c",
                                "NNSupportFunctions/arm_nn_vec_mat_mult_t_s8.c"],
     "arm_fully_connected_per_channel_s8": ["FullyConnectedFunctions/arm_fully_connected_per_channel_s8.c",
