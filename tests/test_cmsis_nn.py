@@ -169,3 +169,76 @@ def test_kws_on_cortex_m4_is_bit_exact(rounding, shared_model):
     assert_matches(report)
     defines = compiled.metadata["build"]["cmsis-nn"]["defines"]
     assert defines == (["CMSIS_NN_USE_SINGLE_ROUNDING"] if rounding == "single" else [])
+
+
+# -- context buffers --------------------------------------------------------------------------------
+SIZES_MAIN = """#include <stdio.h>
+#include "arm_nnfunctions.h"
+int main(void)
+{
+%s    return 0;
+}
+"""
+
+
+def _size_lines(kernel: str, p: dict, index: int) -> list[str]:
+    """C printing CMSIS-NN's pure-C, DSP and Helium buffer sizes of one layer (all three are compiled on
+    the host), as "index size" lines."""
+    tiles = ", ".join("{%d, %d}" % tuple(p[k]) for k in ("stride", "pad", "dilation"))
+    n, h, w, c = p.get("in_dims", [1, 1, 1, 1])
+    out = "{%s}" % ", ".join(map(str, p.get("out_dims", [1, 1, 1, 1])))
+    lines = [f"    {{ const cmsis_nn_dims in = {{{n}, {h}, {w}, {c}}}, out = {out};"]
+    if kernel == "arm_convolve_wrapper_s8":
+        lines.append(f"      const cmsis_nn_conv_params cp = {{0, 0, {tiles}, {{-128, 127}}}};")
+        lines.append(f"      const cmsis_nn_dims f = {{{p['out_dims'][3]}, {p['KH']}, {p['KW']}, {c}}};")
+        calls = [f"arm_convolve_wrapper_s8_get_buffer_size{v}(&cp, &in, &f, &out)" for v in ("", "_dsp", "_mve")]
+    elif kernel == "arm_depthwise_conv_wrapper_s8":
+        lines.append(f"      const cmsis_nn_dw_conv_params cp = {{0, 0, {p['ch_mult']}, {tiles}, {{-128, 127}}}};")
+        lines.append(f"      const cmsis_nn_dims f = {{1, {p['KH']}, {p['KW']}, {p['out_dims'][3]}}};")
+        calls = [f"arm_depthwise_conv_wrapper_s8_get_buffer_size{v}(&cp, &in, &f, &out)" for v in ("", "_dsp", "_mve")]
+    else:  # arm_avgpool_s8
+        calls = [f"arm_avgpool_s8_get_buffer_size{v}({p['out_dims'][2]}, {c})" for v in ("", "_dsp", "_mve")]
+    lines += [f'      printf("{index} %d\\n", (int){call});' for call in calls]
+    lines.append("      (void)in; (void)out; }")
+    return lines
+
+
+def test_planned_scratch_covers_every_cmsis_nn_path(tmp_path, shared_model):
+    """The arena's scratch for each layer is at least what CMSIS-NN asks for on any path it may compile."""
+    from aot.backends.cmsis_nn.sources import sources_for
+    rng = np.random.default_rng(3)
+    m = QdqModel()
+    conv_layer(m, rng, 3, 8, 1, [3, 3], pads=[1, 1, 1, 1])
+    conv_layer(m, rng, 4, 6, 1, [1, 1])
+    conv_layer(m, rng, 4, 6, 1, [1, 1], strides=[2, 2])
+    conv_layer(m, rng, 6, 6, 1, [1, 3], pads=[0, 1, 0, 1])  # 1xN
+    conv_layer(m, rng, 5, 5, 5, [3, 3], pads=[1, 1, 1, 1], strides=[2, 2])
+    conv_layer(m, rng, 6, 6, 6, [5, 3], pads=[2, 1, 2, 1])
+    conv_layer(m, rng, 4, 8, 4, [3, 2], dilations=[2, 1])
+    x = m.int8_input([1, 6, 8, 8], (0.02, 5))
+    m.quantized_output(m.op("AveragePool", [x], kernel_shape=[3, 3], pads=[1, 1, 1, 1]), (0.02, 5))
+    layers = []
+    for model in (m.proto(), shared_model("mlperf_tiny/kws_ref_model_int8.onnx")):
+        compiled = compile_model(model, options("tflite"))
+        layers += [(c.kernel.name, c.kernel.params(c.node, compiled.graph), c.step.scratch_bytes)
+                   for c in compiled.calls if c.kernel.name in ("arm_convolve_wrapper_s8",
+                                                                "arm_depthwise_conv_wrapper_s8", "arm_avgpool_s8")]
+    assert {k for k, _, _ in layers} == {"arm_convolve_wrapper_s8", "arm_depthwise_conv_wrapper_s8", "arm_avgpool_s8"}
+    body = "".join(line + "\n" for i, (k, p, _) in enumerate(layers) for line in _size_lines(k, p, i))
+    (tmp_path / "sizes.c").write_text(SIZES_MAIN % body)
+    functions = ["arm_convolve_wrapper_s8", "arm_depthwise_conv_wrapper_s8", "arm_avgpool_s8"]
+    sources = [str(CMSIS_NN / "Source" / s) for s in sources_for(functions)]
+    sources += [str(CMSIS_NN / "Source" / d) for d in ("ConvolutionFunctions/arm_convolve_get_buffer_sizes_s8.c",
+                                                       "ConvolutionFunctions/arm_depthwise_conv_get_buffer_sizes_s8.c")]
+    exe = tmp_path / "sizes"
+    import subprocess
+    subprocess.run(["gcc", "-O1", "-std=c99", f"-I{CMSIS_NN / 'Include'}", str(tmp_path / "sizes.c"),
+                    *sorted(set(sources)), "-o", str(exe)], check=True)
+    asked: dict[int, int] = {}
+    for line in subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split("\n"):
+        if line:
+            i, size = map(int, line.split())
+            asked[i] = max(asked.get(i, 0), size)
+    assert len(asked) == len(layers)
+    for i, (kernel, _, planned) in enumerate(layers):
+        assert planned >= asked[i], f"layer {i} ({kernel}): planned {planned} B, CMSIS-NN asks {asked[i]} B"
