@@ -53,7 +53,10 @@ class CmsisNnBackend(TemplateBackend):
         single = graph is not None and graph.rounding == "single"
         return BuildContribution(external_sources=[root / "Source" / s for s in sources_for(functions)],
                                  external_include_dirs=[root / "Include"], headers=[HEADER],
-                                 defines=["CMSIS_NN_USE_SINGLE_ROUNDING"] if single else [])
+                                 defines=["CMSIS_NN_USE_SINGLE_ROUNDING"] if single else [],
+                                 # CMSIS-NN marks loops __attribute__((optimize(...))), which clang does not
+                                 # know; under -Werror that would stop a clang build (gcc ignores the flag).
+                                 cflags=["-Wno-unknown-attributes"])
 
 
 CMSIS_NN = CmsisNnBackend("cmsis-nn")
