@@ -22,7 +22,7 @@ from aot.compiler import CompileOptions, compile_model, write_library
 from aot.errors import AotError
 from aot.quant.golden_runner import run_golden
 from aot.targets.host import load
-from conftest import REPO
+from conftest import REPO, require_tool
 from test_int8_ops import (SETTINGS, QdqModel, add_average_pool, add_conv, add_fully_connected, add_max_pool,
                            add_softmax, binary_case, feed_sets, float_reference, seeds, weights)
 
@@ -134,6 +134,12 @@ def test_usual_layers_run_on_cmsis_nn(rounding, tmp_path):
     makefile = (lib / "Makefile").read_text()
     assert "arm_convolve_s8.c" in makefile and "arm_lstm" not in makefile and "arm_softmax_s16" not in makefile
     assert ("CMSIS_NN_USE_SINGLE_ROUNDING" in makefile) == (rounding == "single")
+    if rounding == "tflite":  # the same library under clang -Werror (CMSIS-NN has gcc-only attributes)
+        require_tool("clang")
+        clang = load(lib, cc="clang")
+        for feed in feed_sets(m, rng):
+            for g, e in zip(clang.run(feed), run_golden(compile_model(m.proto(), options(rounding)).graph, feed)):
+                assert np.array_equal(g, e)
 
 
 def test_missing_tree_is_reported(tmp_path, monkeypatch):

@@ -54,9 +54,10 @@ class CmsisNnBackend(TemplateBackend):
         return BuildContribution(external_sources=[root / "Source" / s for s in sources_for(functions)],
                                  external_include_dirs=[root / "Include"], headers=[HEADER],
                                  defines=["CMSIS_NN_USE_SINGLE_ROUNDING"] if single else [],
-                                 # CMSIS-NN marks loops __attribute__((optimize(...))), which clang does not
-                                 # know; under -Werror that would stop a clang build (gcc ignores the flag).
-                                 cflags=["-Wno-unknown-attributes"])
+                                 # CMSIS-NN marks functions __attribute__((optimize(...))) and #pragma GCC
+                                 # optimize, which clang does not know: under -Werror they would stop a clang
+                                 # build (gcc ignores the unknown -Wno-unknown-attributes).
+                                 cflags=["-Wno-unknown-attributes", "-Wno-unknown-pragmas"])
 
 
 CMSIS_NN = CmsisNnBackend("cmsis-nn")
