@@ -58,6 +58,26 @@ def _zero_weight_offset(node: Node, graph: Graph) -> str | None:
     return None
 
 
+def _requant_overflow(max_acc: int, mults, shifts, rounding: str) -> str | None:
+    """Where aot saturates and CMSIS-NN wraps: TFLite's acc * 2^shift in int32 ("tflite"), or the
+    single-rounded product beyond int32 (CMSIS-NN keeps its low word). Only output scales far below
+    the natural one get there; such layers are declined."""
+    for m, sh in zip(mults, shifts):
+        if rounding == "tflite":
+            big = max_acc << max(sh, 0) > INT32_MAX
+        else:
+            big = (max_acc * m) >> max(31 - sh, 0) >= INT32_MAX
+        if m and big:
+            return "requantization leaves int32 for some inputs (aot saturates, CMSIS-NN wraps): output scale too small"
+    return None
+
+
+def _conv_overflow(node: Node, graph: Graph, taps: int) -> str | None:
+    q = kp.conv_qparams(node, graph)
+    max_acc = max(map(abs, q["bias"]), default=0) + 255 * 128 * taps  # |x - zp| <= 255, |w| <= 128
+    return _requant_overflow(max_acc, q["mult"], q["shift"], graph.rounding)
+
+
 def _tiles(win) -> dict[str, Any]:
     return {"stride": (win.strides[2], win.strides[1]), "pad": (win.pads_begin[2], win.pads_begin[1]),
             "dilation": (win.dilations[2], win.dilations[1]), "KH": win.kernel[1], "KW": win.kernel[2]}
@@ -74,7 +94,8 @@ def _conv_check(node: Node, graph: Graph) -> str | None:
     w = graph.tensors[node.inputs[1]]
     if w.layout != "OHWI" and not (w.layout or "").endswith("I"):
         return f"weights stored {w.layout} (CMSIS-NN takes O, H, W, I)"
-    return _two_d(node, graph) or conv_s8_check(node, graph) or _zero_weight_offset(node, graph)
+    reason = _two_d(node, graph) or conv_s8_check(node, graph) or _zero_weight_offset(node, graph)
+    return reason or _conv_overflow(node, graph, int(np.prod(w.shape[1:])))
 
 
 def _conv_common(node: Node, graph: Graph) -> dict[str, Any]:
@@ -112,7 +133,8 @@ def _depthwise_check(node: Node, graph: Graph) -> str | None:
         return "not depthwise (CMSIS-NN: one group per input channel, a whole channel multiplier, several channels)"
     if x.shape[0] != 1:
         return "batch of several (arm_depthwise_conv_wrapper_s8 takes one)"
-    return _two_d(node, graph) or conv_s8_check(node, graph) or _zero_weight_offset(node, graph)
+    reason = _two_d(node, graph) or conv_s8_check(node, graph) or _zero_weight_offset(node, graph)
+    return reason or _conv_overflow(node, graph, int(np.prod(graph.tensors[node.inputs[1]].shape[1:])))
 
 
 def _depthwise_params(node: Node, graph: Graph) -> dict[str, Any]:
@@ -149,7 +171,7 @@ def _fc_cmsis_check(node: Node, graph: Graph) -> str | None:
     reason = _fc_check(node, graph) or _zero_weight_offset(node, graph)
     if reason is None and max(map(abs, kp.fc_qparams(node, graph)["bias_folded"]), default=0) > INT32_MAX:
         return "bias + input offset * sum(weights) leaves int32 (Helium's kernel sums)"
-    return reason
+    return reason or _conv_overflow(node, graph, graph.tensors[node.inputs[1]].shape[1])
 
 
 def _fc_params(node: Node, graph: Graph) -> dict[str, Any]:
@@ -231,7 +253,10 @@ def _binary_check(node: Node, graph: Graph) -> str | None:
         return "operands without one scale and zero point"
     if any(graph.tensors[n].is_constant for n in node.inputs[:2]):
         return "a constant operand"
-    return None
+    q = _binary_params(node, graph)
+    if q["is_add"]:  # each input, (x - zp) * 2^20 halved at least, then the sum rescaled
+        return _requant_overflow(255 << q["left_shift"], [q["out_mult"]], [q["out_shift"]], graph.rounding)
+    return _requant_overflow(255 * 255, [q["mult"]], [q["shift"]], graph.rounding)
 
 
 def _binary_params(node: Node, graph: Graph) -> dict[str, Any]:
