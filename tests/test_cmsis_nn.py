@@ -30,7 +30,7 @@ CMSIS_NN = REPO.parent / "shared" / "third_party" / "CMSIS-NN"
 MISSING = f"CMSIS-NN not found at ../shared/third_party/CMSIS-NN ({CMSIS_NN}); see its README"
 pytestmark = pytest.mark.skipif(not (CMSIS_NN / "Include" / "arm_nnfunctions.h").is_file(), reason=MISSING)
 ROUNDINGS = ["tflite", "single"]
-EXAMPLES = 4  # per op and rounding: each example builds CMSIS-NN's sources for the host
+EXAMPLES = 6  # per op and rounding: each example builds CMSIS-NN's sources for the host
 
 
 def options(rounding: str, **extra) -> CompileOptions:
