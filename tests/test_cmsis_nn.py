@@ -103,14 +103,15 @@ def conv_layer(m: QdqModel, rng, c: int, oc: int, group: int, kernel, **attrs) -
     return y
 
 
-@pytest.mark.parametrize("rounding", ROUNDINGS)
-def test_usual_layers_run_on_cmsis_nn(rounding, tmp_path):
-    rng = np.random.default_rng(7)
+def usual_layers(rng) -> QdqModel:
+    """One layer of each kind CMSIS-NN takes, with shapes its 1x1, 1xN, 3x3-depthwise, grouped and
+    generic paths see."""
     m = QdqModel()
     conv_layer(m, rng, 3, 8, 1, [3, 3], pads=[1, 1, 1, 1])  # im2col convolution
     conv_layer(m, rng, 4, 6, 1, [1, 1])  # 1x1
     conv_layer(m, rng, 5, 5, 5, [3, 3], pads=[1, 1, 1, 1], strides=[2, 2])  # depthwise 3x3
     conv_layer(m, rng, 4, 8, 4, [3, 2])  # depthwise, channel multiplier 2
+    conv_layer(m, rng, 6, 4, 2, [3, 3], pads=[1, 1, 1, 1])  # two groups
     x = m.int8_input([1, 6, 8, 8], (0.02, 5))
     m.quantized_output(m.op("MaxPool", [x], kernel_shape=[2, 2], strides=[2, 2]), (0.02, 5))
     m.quantized_output(m.op("AveragePool", [x], kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1]), (0.02, 5))
@@ -120,8 +121,17 @@ def test_usual_layers_run_on_cmsis_nn(rounding, tmp_path):
     fc_w = m.weight(weights(rng, [5, 10]), np.float32([0.01]), 0)
     m.quantized_output(m.op("Gemm", [a, fc_w], transB=1), (0.05, 0))
     m.quantized_output(m.op("Softmax", [a], axis=-1), (1 / 256, -128))
-    ops = ("Conv", "MaxPool", "AveragePool", "Add", "Mul", "Gemm", "Softmax")
-    placed = check(m, tmp_path, ops, rounding, feed_sets(m, rng))
+    return m
+
+
+OPS = ("Conv", "MaxPool", "AveragePool", "Add", "Mul", "Gemm", "Softmax")
+
+
+@pytest.mark.parametrize("rounding", ROUNDINGS)
+def test_usual_layers_run_on_cmsis_nn(rounding, tmp_path):
+    rng = np.random.default_rng(7)
+    m = usual_layers(rng)
+    placed = check(m, tmp_path, OPS, rounding, feed_sets(m, rng))
     taken = sorted(set(placed.values()))
     expected = ["arm_convolve_wrapper_s8", "arm_depthwise_conv_wrapper_s8", "arm_elementwise_add_s8",
                 "arm_elementwise_mul_s8", "arm_fully_connected_s8", "arm_max_pool_s8"]
@@ -130,7 +140,7 @@ def test_usual_layers_run_on_cmsis_nn(rounding, tmp_path):
     assert [t for t in taken if not t.startswith("declined")] == sorted(expected), placed
     lib = tmp_path / "lib"
     kernels = (lib / "kernels_cmsis-nn.c").read_text()
-    assert kernels.count("arm_convolve_wrapper_s8(") == 2 and kernels.count("arm_depthwise_conv_wrapper_s8(") == 2
+    assert kernels.count("arm_convolve_wrapper_s8(") == 3 and kernels.count("arm_depthwise_conv_wrapper_s8(") == 2
     makefile = (lib / "Makefile").read_text()
     assert "arm_convolve_s8.c" in makefile and "arm_lstm" not in makefile and "arm_softmax_s16" not in makefile
     assert ("CMSIS_NN_USE_SINGLE_ROUNDING" in makefile) == (rounding == "single")
@@ -158,6 +168,18 @@ def test_missing_tree_is_reported(tmp_path, monkeypatch):
 
 
 # -- on a board -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("board, rounding", [("cortex-m4", "tflite"), ("cortex-m55", "tflite"),
+                                             ("cortex-m55", "single"), ("cortex-m3", "single")])
+def test_usual_layers_on_boards(board, rounding):
+    """Every family on CMSIS-NN's DSP (M4), Helium (M55) and plain Thumb-2 (M3) paths under QEMU:
+    bit-identical with the host build and the golden model."""
+    from aot.flows.board_run import run_on_board
+    from test_qemu_models import assert_matches, require_board
+    require_board(board)
+    report = run_on_board(usual_layers(np.random.default_rng(7)).proto(), board, options=options(rounding))
+    assert_matches(report)
+
+
 @pytest.mark.parametrize("rounding", ["tflite", "single"])
 def test_kws_on_cortex_m4_is_bit_exact(rounding, shared_model):
     """KWS int8 with CMSIS-NN's DSP path on Cortex-M4 under QEMU: bit-identical with the host build and

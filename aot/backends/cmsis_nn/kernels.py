@@ -89,8 +89,8 @@ def _group(node: Node) -> int:
 
 # -- convolution --------------------------------------------------------------------------------------
 def _conv_check(node: Node, graph: Graph) -> str | None:
-    if _group(node) != 1:
-        return "grouped Conv (depthwise runs as arm_depthwise_conv_wrapper_s8)"
+    # Groups (arm_convolve_s8 splits the channels as ONNX does); a depthwise layer prefers the
+    # depthwise kernel (higher priority).
     w = graph.tensors[node.inputs[1]]
     if w.layout != "OHWI" and not (w.layout or "").endswith("I"):
         return f"weights stored {w.layout} (CMSIS-NN takes O, H, W, I)"
@@ -101,7 +101,8 @@ def _conv_check(node: Node, graph: Graph) -> str | None:
 def _conv_common(node: Node, graph: Graph) -> dict[str, Any]:
     x, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
     q = kp.conv_qparams(node, graph)
-    return {**q, **_tiles(window(node, graph)), "in_dims": _dims(x.shape), "out_dims": _dims(y.shape)}
+    return {**q, **_tiles(window(node, graph)), "in_dims": _dims(x.shape), "out_dims": _dims(y.shape),
+            "ICG": x.shape[-1] // _group(node)}
 
 
 def _conv_params(node: Node, graph: Graph) -> dict[str, Any]:
