@@ -102,6 +102,17 @@ class Backend(ABC):
         """Sources, include folders, defines, libraries and flags the library needs when this
         backend runs layers of it, given its resolved ``options``; nothing by default."""
         return BuildContribution()
+
+    def model_build_contribution(self, options: dict[str, str], graph: Graph,
+                                 kernels: Sequence[Kernel]) -> BuildContribution:
+        """The contribution for one compiled model: ``graph`` (its ``rounding``) and the ``kernels`` this
+        backend runs in it. By default ``build_contribution(options)``; a library backend overrides it
+        to compile only the library sources those kernels call, with the defines the rounding needs."""
+        return self.build_contribution(options)
+
+    # Layouts (convert_layout's {"Conv": ["NHWC", "OHWI"], ...}) this backend's kernels need, applied
+    # when the backend is in a compile's list and the user gave no --layout (e.g. CMSIS-NN is NHWC).
+    layouts: dict[str, list[str]] = {}
     # Instruction-set features (board.toml ``features``, e.g. "dsp", "mve") a board must have for this
     # backend's C to compile: the backend is offered only on such boards.
     features: Sequence[str] = ()

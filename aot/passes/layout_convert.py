@@ -8,7 +8,7 @@ stays recorded.
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -136,9 +136,15 @@ def _push_through(graph: Graph) -> bool:
     return False
 
 
-def convert_layout(graph: Graph, desired: dict[str, list[str]], skip_layers: Iterable[int] = ()) -> Graph:
-    """Convert the chosen op types (minus ``skip_layers`` indices, counted per op type)."""
-    chosen = {id(n): desired[n.op_type] for n in layers_of(graph, desired, skip_layers)}
+def convert_layout(graph: Graph, desired: dict[str, list[str]], skip_layers: Iterable[int] = (),
+                   adapt: Callable[[Graph, Node, list[str]], list[str] | None] | None = None) -> Graph:
+    """Convert the chosen op types (minus ``skip_layers`` indices, counted per op type); ``adapt``
+    gives a layer's layouts from the desired ones (None: leave the layer alone)."""
+    chosen: dict[int, list[str]] = {}
+    for n in layers_of(graph, desired, skip_layers):
+        layouts = adapt(graph, n, desired[n.op_type]) if adapt else desired[n.op_type]
+        if layouts:
+            chosen[id(n)] = layouts
     nodes: list[Node] = []
     for node in graph.nodes:
         nodes += _convert_layer(graph, node, chosen[id(node)]) if id(node) in chosen else [node]
@@ -151,9 +157,41 @@ def convert_layout(graph: Graph, desired: dict[str, list[str]], skip_layers: Ite
     return graph
 
 
+def backend_layouts(backends: Iterable[str]) -> dict[str, list[str]]:
+    """The layouts the compile's backends ask for (``Backend.layouts``), the preferred backend's first."""
+    from ..backends.registry import REGISTRY  # the backends import the passes
+    desired: dict[str, list[str]] = {}
+    for name in backends:
+        for op_type, layouts in REGISTRY.get(name).layouts.items():
+            desired.setdefault(op_type, list(layouts))
+    return desired
+
+
 @graph_pass("convert_layout")
 def convert_layout_pass(graph: Graph, ctx: PassContext) -> Graph:
     desired = ctx.options.get("desired_layouts")
-    if not desired:
-        return graph
-    return convert_layout(graph, desired, ctx.options.get("layout_skip_layers", ()))
+    if desired:
+        return convert_layout(graph, desired, ctx.options.get("layout_skip_layers", ()))
+    # What the backends ask for applies where it can (see _for_rank).
+    desired = backend_layouts(ctx.options.get("backends") or ())
+    return convert_layout(graph, desired, adapt=_for_rank) if desired else graph
+
+
+def _for_rank(graph: Graph, node: Node, layouts: list[str]) -> list[str] | None:
+    """A backend's layouts for a layer of the same rank; for a 1-D layer (rank 3) the channels-last
+    form of its own layouts (NCW -> NWC, weights OIW -> OWI) when the backend asks for channels-last;
+    None (layer left alone) otherwise or when a layout is not recorded."""
+    x = graph.tensors[node.inputs[0]]
+    if x.layout is None or len(x.layout) != len(x.shape):
+        return None
+    if len(x.shape) == len(layouts[0]):
+        return layouts
+    if len(x.shape) != 3 or not layouts[0].endswith("C") or "C" not in x.layout:
+        return None
+    adapted = [x.layout.replace("C", "") + "C"]
+    if len(layouts) > 1:
+        w = graph.tensors[node.inputs[1]] if len(node.inputs) > 1 and node.inputs[1] else None
+        if w is None or w.layout is None or len(w.layout) != 3 or not layouts[1].endswith("I") or "I" not in w.layout:
+            return None
+        adapted.append(w.layout.replace("I", "") + "I")
+    return adapted

@@ -73,6 +73,8 @@ def _pool_params(node: Node, graph: Graph) -> dict:
     if graph.tensors[node.inputs[0]].dtype == "int8" and node.op_type == "AveragePool":
         k = params["win"].kernel
         params.update(kp.average_qparams(node, graph, k[0] * k[1] * k[2]))
+    elif graph.tensors[node.inputs[0]].dtype == "int8":
+        params.update(kp.output_params(node, graph))  # a fused Relu/Clip clamps the maximum
     return params
 
 
