@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from ..errors import AotError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def input_shape(text: str) -> tuple[str, tuple[int, ...]]:
@@ -26,6 +28,7 @@ def input_shape(text: str) -> tuple[str, tuple[int, ...]]:
 
 def fixed_input(text: str) -> tuple[str, np.ndarray]:
     """NAME=V0,V1,... or NAME=@values.npy: a graph input given its value at compile time."""
+    import numpy as np  # here, not at import: the CLI's startup imports stay where Ctrl-C is handled
     name, sep, values = text.partition("=")
     if not sep or not name or not values:
         raise argparse.ArgumentTypeError(f"expected NAME=V0,V1,... or NAME=@file.npy (e.g. axis=1), got '{text}'")
