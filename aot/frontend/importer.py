@@ -330,7 +330,7 @@ class _Importer:
         replacement = qdq_as_float_ops(node, lambda name: self.graph.tensors[self.ir_name[name]],
                                        lambda name: self._onnx_dtype(self.ir_name[name]),
                                        lambda name, value: self._add_const(name, value) and name,
-                                       {o for n in self.model.graph.node for o in n.output} | set(self.ir_name))
+                                       lambda: {o for n in self.model.graph.node for o in n.output} | set(self.ir_name))
         if replacement is not None:
             for part in replacement:
                 self._import_node(part)

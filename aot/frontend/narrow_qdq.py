@@ -101,10 +101,12 @@ def qdq_float_nodes(node: onnx.NodeProto, fmt: Format, x_rank: int, scale_rank: 
 
 
 def qdq_as_float_ops(node: onnx.NodeProto, tensor: Callable[[str], object], onnx_dtype: Callable[[str], str],
-                     add_const: Callable[[str, np.ndarray], str], taken: set[str]) -> list[onnx.NodeProto] | None:
+                     add_const: Callable[[str, np.ndarray], str],
+                     names_in_use: Callable[[], set[str]]) -> list[onnx.NodeProto] | None:
     """Q/DQ to/from float8 or float4, Q to int4/int2 and DQ of a run-time int4/int2 tensor, as the float
     ops it computes; None for every other node. ``tensor``/``onnx_dtype`` look up an ONNX tensor name's
-    IR tensor and ONNX dtype; ``taken`` holds the names in use (new ones avoid them)."""
+    IR tensor and ONNX dtype; ``names_in_use()`` gives the names taken (new ones avoid them; asked only
+    for a node that is rewritten)."""
     if node.op_type not in ("QuantizeLinear", "DequantizeLinear") or node.domain not in ("", "ai.onnx") or \
             len(node.input) < 2:
         return None
@@ -120,6 +122,7 @@ def qdq_as_float_ops(node: onnx.NodeProto, tensor: Callable[[str], object], onnx
     if fmt is None or fmt.name in ("float16", "bfloat16") or \
             (not fmt.is_float and node.op_type == "DequantizeLinear" and x.is_constant):
         return None  # not a quantized format here; constant int4 weights stay for the QDQ lowering
+    taken = names_in_use()
 
     def fresh(base: str) -> str:
         name, k = base, 0
