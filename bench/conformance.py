@@ -41,7 +41,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -54,6 +53,8 @@ from pathlib import Path
 
 import onnx
 from tqdm import tqdm
+
+from shared_models import commit  # bench/ is the script folder
 
 ROOT = Path(__file__).resolve().parents[1]
 GROUPS = ("float32", "other dtypes")
@@ -461,13 +462,6 @@ def worklist(results: list[Result], top: int = 25) -> list[str]:
     lines += ["", f"Top {top} ops by failing tests (the op under test):", ""]
     lines += [f"- {n} {op}" for op, n in Counter(r.op for r in failed).most_common(top)]
     return lines
-
-
-def commit() -> str:
-    def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True).stdout.strip()
-    head = git("rev-parse", "--short=12", "HEAD") or "unknown"
-    return head + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
 def write_outputs(out: Path, results: list[Result], meta: dict, lines: list[str]) -> None:

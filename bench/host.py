@@ -29,7 +29,7 @@ from aot.reference import run_reference
 from aot.targets.host import load
 from aot.flows.verify import compare, random_inputs
 
-from shared_models import DEFAULT_MODELS, MODELS, REPO  # noqa: E402  (bench/ is the script folder)
+from shared_models import DEFAULT_MODELS, MODELS, REPO, commit  # noqa: E402  (bench/ is the script folder)
 RESULTS = REPO / "bench" / "results" / "host.json"
 CC = "gcc"
 OPT_LEVELS = ("-O2", "-O3")
@@ -146,12 +146,13 @@ def main(argv: list[str] | None = None) -> int:
     if not results:
         print(f"no model of the benchmark was found under {args.models}", file=sys.stderr)
         return 1
+    head = commit()
     print(markdown_table(results))
-    print(f"\nC: in-process through ctypes, {CC}, median {args.clock}-clock time per call over {args.repeats} "
+    print(f"\nCommit {head}. C: in-process through ctypes, {CC}, median {args.clock}-clock time per call over {args.repeats} "
           f"samples; ORT: "
           f"onnxruntime {onnxruntime.__version__} CPU, intra_op_num_threads=1. Machine: {machine()['cpu']}.")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"machine": machine(), "repeats": args.repeats, "clock": args.clock,
+    args.json.write_text(json.dumps({"commit": head, "machine": machine(), "repeats": args.repeats, "clock": args.clock,
                                      "results": [asdict(r) for r in results]}, indent=2) + "\n")
     print(f"wrote {args.json}")
     return 0 if all(r.matches_ort for r in results) else 1

@@ -35,7 +35,7 @@ from aot.errors import AotError
 from aot.targets.board import list_boards
 from aot.flows.board_run import host_baseline, run_on_board
 
-from shared_models import DEFAULT_MODELS, MODELS, REPO  # noqa: E402  (bench/ is the script folder)
+from shared_models import DEFAULT_MODELS, MODELS, REPO, commit  # noqa: E402  (bench/ is the script folder)
 RESULTS = REPO / "bench" / "results" / "mcu.json"
 BACKEND_RESULTS = REPO / "bench" / "results" / "mcu_backends.json"
 
@@ -172,13 +172,14 @@ def main(argv: list[str] | None = None) -> int:
         for name, path in present:
             for options in variants or [None]:
                 results += bench(name, path, boards, args.cc, args.timeout, progress, options)
+    head = commit()
     print(markdown_table(results))
-    print(f"\nOne inference per run under QEMU -icount, {args.cc} -O2. Instructions: SysTick on Arm (± its "
+    print(f"\nCommit {head}. One inference per run under QEMU -icount, {args.cc} -O2. Instructions: SysTick on Arm (± its "
           f"resolution: 40 per tick on mps2, 50 on an505, 31.25 on an547), minstret on riscv32 (exact). "
           f"lib text includes the weights (const data). stack: high-water mark of the whole firmware. "
           f"{len(results)} runs in {time.perf_counter() - t0:.0f} s.")
     json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps({"cc": args.cc, "rounding": args.rounding, "toolchains": toolchains(boards),
+    json_path.write_text(json.dumps({"commit": head, "cc": args.cc, "rounding": args.rounding, "toolchains": toolchains(boards),
                                      "results": [asdict(r) for r in results]}, indent=2) + "\n")
     print(f"wrote {json_path}")
     # A backend list a board cannot take (instruction-set features) is reported, not a failure.

@@ -1,4 +1,6 @@
-"""The real models every benchmark runs, by short name, from ../shared/models beside the checkout."""
+"""The real models every benchmark runs, by short name, from ../shared/models beside the checkout, and the
+commit a benchmark measures (printed with its tables and stored in its JSON)."""
+import subprocess
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -17,3 +19,11 @@ MODELS = [
     ("kws_int8", "mlperf_tiny/kws_ref_model_int8.onnx"),
     ("ww_int8", "mlperf_tiny/str_ww_ref_model.onnx"),
 ]
+
+
+def commit() -> str:
+    """HEAD's short hash, with -dirty when tracked files differ from it."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True).stdout.strip()
+    head = git("rev-parse", "--short=12", "HEAD") or "unknown"
+    return head + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
