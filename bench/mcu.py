@@ -110,6 +110,32 @@ def markdown_table(results: list[Result]) -> str:
     return "\n".join(rows)
 
 
+def instructions_short(n: int) -> str:
+    """The README's form: exact below 100,000, else millions to 3-4 significant digits."""
+    if n < 100_000:
+        return f"{n:,}"
+    m = n / 1e6
+    digits = 3 if m < 1 else 2 if m < 100 else 1 if m < 1000 else 0
+    return f"{m:,.{digits}f} M"
+
+
+def board_table(results: list[Result], boards: list[str], home: str = "cortex-m4") -> str:
+    """The README table: instructions per model and board, with arena, weights and stack on ``home``."""
+    short = {"cortex-m3": "M3", "cortex-m4": "M4", "cortex-m7": "M7", "cortex-m33": "M33", "cortex-m55": "M55"}
+    head = ["model"] + [short.get(b, b) for b in boards] + \
+        [f"arena B ({short.get(home, home)})", "weights B", f"stack B ({short.get(home, home)})"]
+    rows = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    for model in dict.fromkeys(r.model for r in results):
+        by_board = {r.board: r for r in results if r.model == model}
+        cells = [instructions_short(by_board[b].instructions) if b in by_board and by_board[b].ok else
+                 (by_board[b].error or "failed") if b in by_board else "-" for b in boards]
+        at_home = by_board.get(home)
+        extra = [_n(at_home.arena_bytes), _n(at_home.weights_bytes), _n(at_home.stack_bytes)] if at_home and \
+            at_home.ok else ["-", "-", "-"]
+        rows.append("| " + " | ".join([model] + cells + extra) + " |")
+    return "\n".join(rows)
+
+
 def toolchains(boards: list[str]) -> dict[str, str]:
     out = {}
     for b in list_boards():
@@ -174,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
                 results += bench(name, path, boards, args.cc, args.timeout, progress, options)
     head = commit()
     print(markdown_table(results))
+    if not variants:  # the boards' own backends: the README's table too
+        print("\n" + board_table(results, boards))
     print(f"\nCommit {head}. One inference per run under QEMU -icount, {args.cc} -O2. Instructions: SysTick on Arm (± its "
           f"resolution: 40 per tick on mps2, 50 on an505, 31.25 on an547), minstret on riscv32 (exact). "
           f"lib text includes the weights (const data). stack: high-water mark of the whole firmware. "
