@@ -15,7 +15,6 @@ sys.path.insert(0, str(CORPUS))
 from make_cases import CASES  # noqa: E402
 
 FILES = sorted(CORPUS.glob("*.onnx"))
-# Cases whose fix is on another branch: strict, so the merge that fixes one fails here until its entry goes.
 # Cases found but not fixed yet, with why (strict xfail: the day one passes, it must leave this list).
 PENDING: dict[str, str] = {}
 

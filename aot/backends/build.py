@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 from ..errors import AotError
+from ..ir.names import unique_name
 
 if TYPE_CHECKING:
     from ..targets.board import Board
@@ -318,9 +319,4 @@ def _library_argument(lib: Path | str, where: str) -> str:
 
 
 def _unique(stem: str, used: set[str]) -> str:
-    name, n = stem, 1
-    while name in used:
-        n += 1
-        name = f"{stem}_{n}"
-    used.add(name)
-    return name
+    return unique_name(stem, used, first_suffix=2)

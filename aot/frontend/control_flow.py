@@ -30,6 +30,7 @@ import numpy as np
 import onnx
 from onnx import helper
 
+from ..ir.names import unique_name
 from .static_sequences import SEQUENCE_OPS, expand_sequence_op
 
 if TYPE_CHECKING:  # the importer passes itself; imported only for the annotations
@@ -103,19 +104,8 @@ class ControlFlowExpander:
 
     def _runtime_sources(self, onnx_name: str) -> str:
         """`` (from graph inputs 'a', 'b')``: the graph inputs ``onnx_name`` is computed from, for messages."""
-        graph = self.imp.graph
-        producers = graph.producers()
-        pending, seen, found = [self.imp.ir_name[onnx_name]], set(), set()
-        while pending:
-            name = pending.pop()
-            if name in seen:
-                continue
-            seen.add(name)
-            if name in graph.inputs:
-                found.add(graph.tensors[name].onnx_name or name)
-            if name in producers:
-                pending += producers[name].present_inputs
-        return f" (from graph input{'s' if len(found) > 1 else ''} {', '.join(repr(f) for f in sorted(found))})" \
+        found = sorted(self.imp._graph_inputs_behind([onnx_name]))
+        return f" (from graph input{'s' if len(found) > 1 else ''} {', '.join(repr(f) for f in found)})" \
             if found else ""
 
     def _import(self, nodes: list[onnx.NodeProto]) -> None:
@@ -129,13 +119,8 @@ class ControlFlowExpander:
     # -- names ------------------------------------------------------------------------------------
     def _fresh(self, base: str) -> str:
         if self._taken is None:
-            self._taken = set(_all_names(self.imp.model.graph))
-        name, k = base, 1
-        while name in self._taken or not name:
-            k += 1
-            name = f"{base}_{k}"
-        self._taken.add(name)
-        return name
+            self._taken = set(_all_names(self.imp.model.graph)) | {""}  # "" means no tensor: never a name
+        return unique_name(base, self._taken, first_suffix=2)
 
     def _copy_body(self, body: onnx.GraphProto, bind: dict[str, str],
                    tag: str) -> tuple[list[onnx.NodeProto], list[str]]:

@@ -15,6 +15,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ..errors import AotError
+from ..ir.names import unique_name
 
 
 def unbatch_legacy_scans(model: onnx.ModelProto, model_name: str,
@@ -52,12 +53,7 @@ def _declared_shapes(model: onnx.ModelProto, input_shapes: dict[str, tuple[int, 
 
 
 def _fresh(base: str, taken: set[str]) -> str:
-    name, k = base, 1
-    while name in taken:
-        k += 1
-        name = f"{base}_{k}"
-    taken.add(name)
-    return name
+    return unique_name(base, taken, first_suffix=2)
 
 
 def _split(node: onnx.NodeProto, shapes: dict[str, list], inits: dict[str, np.ndarray], taken: set[str],

@@ -18,6 +18,7 @@ from onnx import helper
 
 from ..ir.dtypes import np_dtype_of, onnx_elem_type
 from ..ir.formats import Format, narrow_format
+from ..ir.names import unique_name
 
 
 def _attrs(node: onnx.NodeProto) -> dict:
@@ -55,17 +56,22 @@ def qdq_float_nodes(node: onnx.NodeProto, fmt: Format, x_rank: int, scale_rank: 
     x, scale = node.input[0], node.input[1]
     zero_point = node.input[2] if len(node.input) > 2 and node.input[2] else None
     scale = _per_axis(scale, x_rank, scale_rank, axis, fresh, add_const, nodes)
+
+    def with_zero_point(value: str, op: str, to: int, step: str) -> str:
+        """``op``(value, zero point cast to ``to`` and laid along the axis), named x__``step``."""
+        zp = fresh(f"{zero_point}__wide")
+        nodes.append(helper.make_node("Cast", [zero_point], [zp], to=to))
+        zp = _per_axis(zp, x_rank, scale_rank, axis, fresh, add_const, nodes)
+        out = fresh(f"{x}__{step}")
+        nodes.append(helper.make_node(op, [value, zp], [out]))
+        return out
+
     if node.op_type == "DequantizeLinear":
         out_type = int(attrs.get("output_dtype", 0)) or scale_type
         wide = fresh(f"{x}__dequantized")
         nodes.append(helper.make_node("Cast", [x], [wide], to=out_type))
         if zero_point is not None:  # zero for float8 (checked by onnx); E2M1 may have one
-            zp = fresh(f"{zero_point}__wide")
-            nodes.append(helper.make_node("Cast", [zero_point], [zp], to=out_type))
-            zp = _per_axis(zp, x_rank, scale_rank, axis, fresh, add_const, nodes)
-            centred = fresh(f"{x}__centred")
-            nodes.append(helper.make_node("Sub", [wide, zp], [centred]))
-            wide = centred
+            wide = with_zero_point(wide, "Sub", out_type, "centred")
         nodes.append(helper.make_node("Mul", [wide, scale], [node.output[0]]))
         return nodes
     scaled = fresh(f"{x}__scaled")
@@ -74,12 +80,7 @@ def qdq_float_nodes(node: onnx.NodeProto, fmt: Format, x_rank: int, scale_rank: 
         rounded = fresh(f"{x}__rounded")
         nodes.append(helper.make_node("Round", [scaled], [rounded]))
         if zero_point is not None:
-            zp = fresh(f"{zero_point}__wide")
-            nodes.append(helper.make_node("Cast", [zero_point], [zp], to=scale_type))
-            zp = _per_axis(zp, x_rank, scale_rank, axis, fresh, add_const, nodes)
-            shifted = fresh(f"{x}__shifted")
-            nodes.append(helper.make_node("Add", [rounded, zp], [shifted]))
-            rounded = shifted
+            rounded = with_zero_point(rounded, "Add", scale_type, "shifted")
         real = onnx.helper.tensor_dtype_to_np_dtype(scale_type)
         lo, hi = (add_const(fresh(f"{x}__{end}"), np.array(v, real)) for end, v in zip(("lo", "hi"), INT_RANGES[fmt.name]))
         clipped = fresh(f"{x}__clipped")
@@ -87,12 +88,7 @@ def qdq_float_nodes(node: onnx.NodeProto, fmt: Format, x_rank: int, scale_rank: 
         nodes.append(helper.make_node("Cast", [clipped], [node.output[0]], to=fmt.elem_type))
         return nodes
     if zero_point is not None and fmt.c_suffix == "e2m1":  # the reference adds it for float4 only
-        zp = fresh(f"{zero_point}__wide")
-        nodes.append(helper.make_node("Cast", [zero_point], [zp], to=onnx.TensorProto.FLOAT))
-        zp = _per_axis(zp, x_rank, scale_rank, axis, fresh, add_const, nodes)
-        shifted = fresh(f"{x}__shifted")
-        nodes.append(helper.make_node("Add", [scaled, zp], [shifted]))
-        scaled = shifted
+        scaled = with_zero_point(scaled, "Add", onnx.TensorProto.FLOAT, "shifted")
     cast = {"to": fmt.elem_type}
     if fmt.is_float8:
         cast["saturate"] = int(attrs.get("saturate", 1))
@@ -123,13 +119,5 @@ def qdq_as_float_ops(node: onnx.NodeProto, tensor: Callable[[str], object], onnx
             (not fmt.is_float and node.op_type == "DequantizeLinear" and x.is_constant):
         return None  # not a quantized format here; constant int4 weights stay for the QDQ lowering
     taken = names_in_use()
-
-    def fresh(base: str) -> str:
-        name, k = base, 0
-        while name in taken:
-            k += 1
-            name = f"{base}_{k}"
-        taken.add(name)
-        return name
     return qdq_float_nodes(node, fmt, len(x.shape), len(scale.shape), onnx_elem_type(onnx_dtype(node.input[1])),
-                           fresh, add_const)
+                           lambda base: unique_name(base, taken), add_const)

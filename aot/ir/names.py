@@ -72,6 +72,17 @@ def c_identifier(raw: str, fallback: str = "t", strict: bool = True) -> str:
     return name
 
 
+def unique_name(base: str, taken: set[str], first_suffix: int = 1) -> str:
+    """``base`` if it is not in ``taken``, else ``base_<n>`` with the lowest free n from ``first_suffix``;
+    the name is added to ``taken``."""
+    name, n = base, first_suffix
+    while name in taken:
+        name = f"{base}_{n}"
+        n += 1
+    taken.add(name)
+    return name
+
+
 class NameTable:
     """Hands out unique C identifiers; a collision gets the lowest free numeric suffix, so the result
     depends only on the order of requests (deterministic)."""
@@ -86,12 +97,7 @@ class NameTable:
 
     def unique(self, base: str) -> str:
         """``base`` itself if free, else ``base_1``, ``base_2``, ... (no other change to the text)."""
-        name, n = base, 1
-        while name in self._used:
-            name = f"{base}_{n}"
-            n += 1
-        self._used.add(name)
-        return name
+        return unique_name(base, self._used)
 
     def __contains__(self, name: str) -> bool:
         return name in self._used

@@ -364,14 +364,19 @@ def _batch_matmul_check(node: Node, graph: Graph) -> str | None:
     return None
 
 
-def _batch_matmul_params(node: Node, graph: Graph) -> dict:
+def batched_matrices(node: Node, graph: Graph) -> dict:
+    """M, K, N and the batch loop nest of a MatMul of two operands of rank >= 2 (batch axes broadcast like
+    numpy's matmul; strides count whole matrices)."""
     a, b = (graph.tensors[i] for i in node.inputs[:2])
     y = graph.tensors[node.outputs[0]]
     M, K, N = a.shape[-2], a.shape[-1], b.shape[-1]
-    # Batch axes broadcast like numpy's matmul; strides count whole matrices.
     dims, (sa, sb, sy) = loop_nest(y.shape[:-2], [a.shape[:-2], b.shape[:-2], y.shape[:-2]])
     return {"M": M, "K": K, "N": N, "dims": dims, "sa": [s * M * K for s in sa], "sb": [s * K * N for s in sb],
-            "sy": [s * M * N for s in sy], **kp.batch_matmul_qparams(node, graph)}
+            "sy": [s * M * N for s in sy]}
+
+
+def _batch_matmul_params(node: Node, graph: Graph) -> dict:
+    return {**batched_matrices(node, graph), **kp.batch_matmul_qparams(node, graph)}
 
 
 REF.kernel("MatMul", template="ref/int8/batch_matmul.c.j2", check=_batch_matmul_check, dtypes=S8, roundings=BOTH,

@@ -8,8 +8,8 @@ from dataclasses import replace
 
 from ....ir import Graph, Node
 from .. import REF
-from .broadcast import loop_nest
 from .conv import conv_params
+from .int8 import batched_matrices
 from .spatial import spatial_check
 
 CODES = ("int8", "uint8")
@@ -51,13 +51,8 @@ def _matmul_check(node: Node, graph: Graph) -> str | None:
 
 
 def _matmul_params(node: Node, graph: Graph) -> dict:
-    a, b = (graph.tensors[i] for i in node.inputs[:2])
-    y = graph.tensors[node.outputs[0]]
-    M, K, N = a.shape[-2], a.shape[-1], b.shape[-1]
-    dims, (sa, sb, sy) = loop_nest(y.shape[:-2], [a.shape[:-2], b.shape[:-2], y.shape[:-2]])
     a_zp, b_zp = _zero_point_size(node, graph, 2), _zero_point_size(node, graph, 3)
-    return {"M": M, "K": K, "N": N, "dims": dims, "sa": [s * M * K for s in sa], "sb": [s * K * N for s in sb],
-            "sy": [s * M * N for s in sy],
+    return {**batched_matrices(node, graph),
             "a_zp": "" if not a_zp else (" - (int32_t)AZ[m]" if a_zp > 1 else " - (int32_t)AZ[0]"),
             "b_zp": "" if not b_zp else (" - (int32_t)BZ[n]" if b_zp > 1 else " - (int32_t)BZ[0]")}
 
