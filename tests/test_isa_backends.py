@@ -17,7 +17,7 @@ from aot.cli import main as aot_main
 from aot.compiler import CompileOptions, compile_model, resolve_backends, write_library
 from aot.errors import AotError
 from aot.resources import boards_dir, templates_dir
-from aot.targets.board import board_names, resolve_board
+from aot.targets.board import detect_host_features, board_names, resolve_board
 from aot.targets.cross import build_library
 from aot.flows.board_run import run_on_board
 
@@ -26,7 +26,9 @@ from test_int8_ops import QdqModel, f32, weights
 
 DEFAULTS = {"host": ["ref"], "cortex-m3": ["ref"], "riscv32": ["ref"], "cortex-m4": ["arm-dsp", "ref"],
             "cortex-m7": ["arm-dsp", "ref"], "cortex-m33": ["arm-dsp", "ref"],
-            "cortex-m55": ["helium", "arm-dsp", "ref"]}
+            "cortex-m55": ["helium", "arm-dsp", "ref"], "host-avx2": ["x86-avx2", "ref"],
+            # the native board has what this machine has
+            "native": ["x86-avx2", "ref"] if {"avx2", "fma"} <= set(detect_host_features()) else ["ref"]}
 NHWC = {"desired_layouts": {"Conv": ["NHWC", "OHWI"]}, "layout_skip_layers": [0, 1, 2, 3]}
 
 

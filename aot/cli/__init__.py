@@ -105,8 +105,12 @@ def _print_sensitivity(args: argparse.Namespace) -> None:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from ..flows.verify import verify_model
+    from ..targets.board import resolve_board
     criteria = Criteria(max_lsb=args.max_lsb, min_within_1lsb=args.min_within_1lsb, min_argmax=args.min_argmax)
-    report = verify_model(args.model, options=compile_options(args), inputs=args.input,
+    if not resolve_board(args.board, args.board_dir).is_host:
+        raise AotError(f"aot verify runs the library on this machine, so --board must be a host board (host, "
+                       f"host-avx2, native); to run on '{args.board}' use: aot run {args.model} --board {args.board}")
+    report = verify_model(args.model, options=apply_board_options(compile_options(args), args), inputs=args.input,
                           test_data=Path(args.test_data) if args.test_data else None, seed=args.seed,
                           atol=args.atol, rtol=args.rtol, cc=args.cc, keep_dir=Path(args.keep) if args.keep else None,
                           samples=args.samples, progress=sys.stderr.isatty(), criteria=criteria)
@@ -267,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rtol", type=float, default=1e-4, help="relative tolerance (default 1e-4)")
     p.add_argument("--cc", default="cc", help="host C compiler (default cc)")
     p.add_argument("--keep", metavar="DIR", help="keep the generated library in DIR")
+    add_board_options(p)
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("inspect", help="per-layer table and memory summary",

@@ -3,9 +3,12 @@
 startup code and linker script of the test firmware. ``boards/README.md`` documents the keys."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
@@ -134,7 +137,10 @@ def load_board(folder: str | Path) -> Board:
     arch = data.get("arch", "host")
     if arch not in ("host", "arm", "riscv"):
         raise AotError(f"{path}: arch '{arch}' is not one of host, arm, riscv")
-    isa = {"features": _names(data, "features", path) or [], "backends": _names(data, "backends", path)}
+    if arch == "host" and data.get("features") == "detect":
+        isa = {"features": detect_host_features(data.get("cc", "cc")), "backends": _names(data, "backends", path)}
+    else:
+        isa = {"features": _names(data, "features", path) or [], "backends": _names(data, "backends", path)}
     if arch == "host":
         return Board(name=data["name"], folder=folder, description=data["description"], arch="host",
                      cpu=data.get("cpu", "host"), cc=data.get("cc", "cc"), cflags=list(data.get("cflags", [])), **isa)
@@ -163,6 +169,26 @@ def load_board(folder: str | Path) -> Board:
     )
 
 
+# Instruction-set features of an x86 host as board.toml names them, by the macro the C compiler
+# defines when -march=native enables them.
+X86_FEATURE_MACROS = {"sse4.1": "__SSE4_1__", "avx2": "__AVX2__", "fma": "__FMA__",
+                      "avx512f": "__AVX512F__", "avx512bw": "__AVX512BW__", "avx512vnni": "__AVX512VNNI__",
+                      "avxvnni": "__AVXVNNI__"}
+
+
+@lru_cache(maxsize=None)
+def detect_host_features(cc: str = "cc") -> list[str]:
+    """The features (board.toml names) of the machine aot runs on: what ``cc -march=native`` enables.
+    None found (another architecture, or no compiler) is an empty list: the portable kernels run."""
+    try:
+        proc = subprocess.run([cc, "-march=native", "-dM", "-E", "-x", "c", os.devnull],
+                              capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    defined = set(re.findall(r"^#define (\w+)", proc.stdout, re.M)) if proc.returncode == 0 else set()
+    return [name for name, macro in X86_FEATURE_MACROS.items() if macro in defined]
+
+
 def _names(data: dict, key: str, path: Path) -> list[str] | None:
     """A top-level list of strings (``features``, ``backends``), or None when absent."""
     value = data.get(key)
@@ -170,7 +196,8 @@ def _names(data: dict, key: str, path: Path) -> list[str] | None:
         return None
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         example = '["dsp", "mve"]' if key == "features" else '["arm-dsp", "ref"]'
-        raise AotError(f"{path}: '{key}' must be a list of names, e.g. {key} = {example}")
+        detect = ' (or, for a host board, "detect")' if key == "features" else ""
+        raise AotError(f"{path}: '{key}' must be a list of names{detect}, e.g. {key} = {example}")
     return list(value)
 
 
@@ -178,6 +205,7 @@ def _board_folders(extra_dirs: Iterable[str | Path] = ()) -> dict[str, Path]:
     """Board name -> folder; a ``--board-dir`` is one board folder or a folder of them, and wins over
     a built-in board of the same name."""
     found: dict[str, Path] = {}
+    arch: dict[str, str] = {}
     for base in [boards_dir(), *map(Path, extra_dirs)]:
         if not base.is_dir():
             raise AotError(f"board folder '{base}' does not exist")
@@ -185,12 +213,13 @@ def _board_folders(extra_dirs: Iterable[str | Path] = ()) -> dict[str, Path]:
         for folder in candidates:
             if (folder / "board.toml").exists():
                 try:
-                    name = tomllib.loads((folder / "board.toml").read_text()).get("name", folder.name)
+                    data = tomllib.loads((folder / "board.toml").read_text())
                 except tomllib.TOMLDecodeError as exc:
                     raise AotError(f"{folder / 'board.toml'}: {exc}") from None
-                found[name] = folder
-    # host first, then by name with numbers in order (cortex-m4 before cortex-m33)
-    return dict(sorted(found.items(), key=lambda kv: (kv[0] != "host", _natural(kv[0]))))
+                found[data.get("name", folder.name)] = folder
+                arch[data.get("name", folder.name)] = data.get("arch", "host")
+    # host first, then the other host boards, then by name with numbers in order (cortex-m4 before cortex-m33)
+    return dict(sorted(found.items(), key=lambda kv: (kv[0] != "host", arch[kv[0]] != "host", _natural(kv[0]))))
 
 
 def _natural(name: str) -> list:

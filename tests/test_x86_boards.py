@@ -1,0 +1,49 @@
+"""Host board variants (issue 11 item 2): ``host`` stays portable, ``host-avx2`` runs the x86-avx2
+backend, ``native`` offers what the machine's compiler says it has; ``aot verify`` takes a host board
+and refuses the others; a backend needing AVX2 is refused on a board without it."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from aot.compiler import CompileOptions, compile_model, resolve_backends
+from aot.errors import AotError
+from aot.targets.board import X86_FEATURE_MACROS, detect_host_features, resolve_board
+
+
+def test_native_features_are_what_the_compiler_enables():
+    features = detect_host_features()
+    assert set(features) <= set(X86_FEATURE_MACROS)
+    macros = subprocess.run(["cc", "-march=native", "-dM", "-E", "-x", "c", "/dev/null"], capture_output=True,
+                            text=True).stdout
+    for name in features:
+        assert f"#define {X86_FEATURE_MACROS[name]} 1" in macros
+    assert resolve_board("native").features == features
+
+
+def test_host_stays_portable_and_host_avx2_prefers_the_x86_backend():
+    assert resolve_backends(resolve_board("host")) == ["ref"]
+    assert resolve_backends(resolve_board("host-avx2")) == ["x86-avx2", "ref"]
+
+
+def test_x86_backend_is_refused_on_the_portable_host(tiny_cnn_path):
+    with pytest.raises(AotError, match=r"x86-avx2.*board 'host' does not have.*avx2"):
+        compile_model(tiny_cnn_path, CompileOptions(board="host", backends=["x86-avx2", "ref"]))
+
+
+def test_verify_refuses_a_board_it_cannot_run(tiny_cnn_path):
+    proc = subprocess.run([sys.executable, "-m", "aot", "verify", str(tiny_cnn_path), "--board", "cortex-m4"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "must be a host board" in proc.stderr and "aot run" in proc.stderr
+
+
+def test_verify_runs_on_the_avx2_board(tiny_cnn_path):
+    if not {"avx2", "fma"} <= set(detect_host_features()):
+        pytest.skip("this machine has no AVX2/FMA")
+    proc = subprocess.run([sys.executable, "-m", "aot", "verify", str(tiny_cnn_path), "--board", "host-avx2"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "verify: PASS" in proc.stdout
