@@ -60,9 +60,10 @@ class Result:
 CLOCKS = {"wall": time.perf_counter, "cpu": time.thread_time}
 
 
-def bench_model(name: str, path: Path, work: Path, repeats: int, clock: str = "wall") -> Result:
+def bench_model(name: str, path: Path, work: Path, repeats: int, clock: str = "wall", board: str = "host",
+                backends: list[str] | None = None) -> Result:
     t0 = time.perf_counter()
-    compiled = compile_model(path, CompileOptions())
+    compiled = compile_model(path, CompileOptions(board=board, backends=backends))
     write_library(compiled, work / name / "O2")
     compile_seconds = time.perf_counter() - t0
     c_seconds, c_timings = {}, {}
@@ -131,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", action="append", default=[], metavar="NAME", help="run only this model (repeatable)")
     p.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
                    help="wall time (default) or the calling thread's CPU time, steadier on a busy machine")
+    p.add_argument("--board", default="host", help="host board: host (portable C), host-avx2, native")
+    p.add_argument("--backend", default=None, metavar="LIST",
+                   help="backends in order of preference, comma-separated (default: the board's)")
     p.add_argument("--json", type=Path, default=RESULTS, help=f"where to write the results (default {RESULTS})")
     args = p.parse_args(argv)
 
@@ -142,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
             if not path.exists():
                 tqdm.write(f"skipping {name}: {path} is absent", file=sys.stderr)
                 continue
-            results.append(bench_model(name, path, Path(tmp), args.repeats, args.clock))
+            results.append(bench_model(name, path, Path(tmp), args.repeats, args.clock, args.board,
+                                       args.backend.split(",") if args.backend else None))
     if not results:
         print(f"no model of the benchmark was found under {args.models}", file=sys.stderr)
         return 1
