@@ -1,10 +1,12 @@
-"""Host benchmark: the generated C (gcc -O2 and -O3) against ONNX Runtime with one thread.
+"""Host benchmark: the generated C against ONNX Runtime with one thread.
 
     python bench/host.py [--repeats 50] [--models ../shared/models] [--only kws] [--clock cpu]
+                         [--board host --board host-avx2] [--backend x86-avx2,ref] [--opt -O2 --opt -O3]
 
-For each float model of the acceptance list it compiles the library, builds it twice, checks the C
-output against ONNX Runtime, times both in-process (median per call, see ``aot.flows.measure``), prints a
-markdown table and writes the figures to bench/results/host.json.
+For each model of the acceptance list and each configuration (host board x backends x flags) it compiles
+and builds the library and checks its output against ONNX Runtime; then it times every configuration and
+ONNX Runtime interleaved, in-process (``aot.flows.measure.measure_paired``), prints the README's markdown
+table and writes the figures, with the kernels each configuration ran, to bench/results/host.json.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -23,29 +26,40 @@ import onnxruntime
 from tqdm import tqdm
 
 from aot.compiler import CompileOptions, compile_model, write_library
-from aot.flows.measure import c_timing, ort_timing
+from aot.flows.measure import c_callable, measure_paired, ort_callable
 from aot.flows.quant_check import is_quantized, lsb_scale
 from aot.reference import run_reference
+from aot.targets.board import detect_host_features
 from aot.targets.host import load
 from aot.flows.verify import compare, random_inputs
 
 from shared_models import DEFAULT_MODELS, MODELS, REPO, commit  # noqa: E402  (bench/ is the script folder)
 RESULTS = REPO / "bench" / "results" / "host.json"
 CC = "gcc"
-OPT_LEVELS = ("-O2", "-O3")
 ATOL = RTOL = 1e-4
 
 
 
 @dataclass
-class Result:
-    model: str
-    file: str
+class Config:
+    """One way of building the generated C: a host board, its backends (None: the board's) and flags."""
+    board: str
+    backends: list[str] | None
+    cflags: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.board}{'[' + ','.join(self.backends) + ']' if self.backends else ''} {self.cflags}"
+
+
+@dataclass
+class Measured:
+    label: str
+    seconds: float  # median per call
+    ratio: float  # median over samples of C / ORT measured back to back
+    timing: dict
     layers: int
-    c_seconds: dict[str, float]  # optimisation flag -> median seconds per call
-    c_timing: dict[str, dict]
-    ort_seconds: float
-    ort_timing: dict
+    kernels: dict[str, int]  # backend/kernel -> layers
     arena_bytes: int
     lower_bound_bytes: int
     weights_bytes: int
@@ -53,44 +67,62 @@ class Result:
     max_abs_error: float
     matches_ort: bool
 
-    def ratio(self, flag: str) -> float:
-        return self.c_seconds[flag] / self.ort_seconds
+
+@dataclass
+class Result:
+    model: str
+    file: str
+    ort_seconds: float
+    ort_timing: dict
+    configs: list[Measured]
+
+    @property
+    def matches_ort(self) -> bool:
+        return all(c.matches_ort for c in self.configs)
 
 
 CLOCKS = {"wall": time.perf_counter, "cpu": time.thread_time}
 
 
-def bench_model(name: str, path: Path, work: Path, repeats: int, clock: str = "wall", board: str = "host",
-                backends: list[str] | None = None) -> Result:
-    t0 = time.perf_counter()
-    compiled = compile_model(path, CompileOptions(board=board, backends=backends))
-    write_library(compiled, work / name / "O2")
-    compile_seconds = time.perf_counter() - t0
-    c_seconds, c_timings = {}, {}
-    feeds, checks = None, []
-    for flag in OPT_LEVELS:
-        # A folder per flag: ctypes would hand back the already loaded library for the same path.
-        lib_dir = work / name / flag.lstrip("-")
-        if not lib_dir.exists():
-            write_library(compiled, lib_dir)
-        host = load(lib_dir, cc=CC, cflags=flag)
+def _check(compiled, host, feeds, ref) -> tuple[float, bool]:
+    checks = []
+    for spec, output, g, r in zip(host.outputs, compiled.graph.outputs, host.run(feeds), ref):
+        if is_quantized(compiled.graph):  # one LSB of the output, no relative part
+            checks.append(compare(spec["onnx_name"], g, r, lsb_scale(compiled.graph, output) * 1.001, 0.0,
+                                  "onnxruntime"))
+        else:
+            checks.append(compare(spec["onnx_name"], g, r, ATOL, RTOL, "onnxruntime"))
+    return max(c.max_abs for c in checks), all(c.ok for c in checks)
+
+
+def bench_model(name: str, path: Path, work: Path, configs: list[Config], repeats: int,
+                clock: str = "wall") -> Result:
+    """Every configuration's library and ONNX Runtime, timed interleaved on the same inputs."""
+    fns, built, feeds, ref = {}, [], None, None
+    for i, config in enumerate(configs):
+        t0 = time.perf_counter()
+        compiled = compile_model(path, CompileOptions(board=config.board, backends=config.backends))
+        compile_seconds = time.perf_counter() - t0
+        # A folder per configuration: ctypes would hand back the already loaded library for the same path.
+        lib_dir = write_library(compiled, work / name / str(i))
+        host = load(lib_dir, cc=CC, cflags=config.cflags)
         if feeds is None:
             feeds = random_inputs(host, seed=0)
             ref = run_reference(path, feeds)
-        got = host.run(feeds)
-        for spec, output, g, r in zip(host.outputs, compiled.graph.outputs, got, ref):
-            if is_quantized(compiled.graph):  # one LSB of the output, no relative part
-                checks.append(compare(spec["onnx_name"], g, r, lsb_scale(compiled.graph, output) * 1.001, 0.0,
-                                      "onnxruntime"))
-            else:
-                checks.append(compare(spec["onnx_name"], g, r, ATOL, RTOL, "onnxruntime"))
-        timing = c_timing(host, feeds, repeats, clock=CLOCKS[clock])
-        c_seconds[flag], c_timings[flag] = timing.median, timing.as_dict()
-    ort = ort_timing(path, feeds, repeats, clock=CLOCKS[clock])
-    memory = compiled.metadata["memory"]
-    return Result(name, str(path), len(compiled.calls), c_seconds, c_timings, ort.median, ort.as_dict(),
-                  memory["arena_bytes"], memory["lower_bound_bytes"], memory["weights_bytes"], compile_seconds,
-                  max(c.max_abs for c in checks), all(c.ok for c in checks))
+        max_abs, ok = _check(compiled, host, feeds, ref)
+        fns[config.label] = c_callable(host, feeds)
+        kernels = Counter(f"{c.backend}/{c.kernel.name}" for c in compiled.calls)
+        memory = compiled.metadata["memory"]
+        built.append((config.label, len(compiled.calls), dict(sorted(kernels.items())), memory, compile_seconds,
+                      max_abs, ok))
+    fns["ort"] = ort_callable(path, feeds)
+    paired = measure_paired(fns, "ort", repeats, clock=CLOCKS[clock])
+    measured = [Measured(label, paired.timings[label].median, paired.ratios[label], paired.timings[label].as_dict(),
+                         layers, kernels, memory["arena_bytes"], memory["lower_bound_bytes"], memory["weights_bytes"],
+                         compile_seconds, max_abs, ok)
+                for label, layers, kernels, memory, compile_seconds, max_abs, ok in built]
+    ort = paired.timings["ort"]
+    return Result(name, str(path), ort.median, ort.as_dict(), measured)
 
 
 def _time(seconds: float) -> str:
@@ -98,13 +130,16 @@ def _time(seconds: float) -> str:
 
 
 def markdown_table(results: list[Result]) -> str:
-    head = ["model", "layers", "C gcc -O2", "C gcc -O3", "ORT 1 thread", "C/ORT -O2", "C/ORT -O3",
-            "arena B", "lower bound B", "weights B", "compile s"]
+    labels = [c.label for c in results[0].configs]
+    head = (["model", "layers"] + [f"C {label}" for label in labels] + ["ORT 1 thread"]
+            + [f"C/ORT {label}" for label in labels] + ["arena B", "weights B", "compile s"])
     rows = ["| " + " | ".join(head) + " |", "|" + "|".join("---:" if i else "---" for i in range(len(head))) + "|"]
     for r in results:
-        cells = [r.model + ("" if r.matches_ort else " (MISMATCH)"), str(r.layers), _time(r.c_seconds["-O2"]),
-                 _time(r.c_seconds["-O3"]), _time(r.ort_seconds), f"{r.ratio('-O2'):.2f}", f"{r.ratio('-O3'):.2f}",
-                 f"{r.arena_bytes:,}", f"{r.lower_bound_bytes:,}", f"{r.weights_bytes:,}", f"{r.compile_seconds:.2f}"]
+        first = r.configs[0]
+        cells = ([r.model + ("" if r.matches_ort else " (MISMATCH)"), str(first.layers)]
+                 + [_time(c.seconds) for c in r.configs] + [_time(r.ort_seconds)]
+                 + [f"{c.ratio:.2f}" for c in r.configs]
+                 + [f"{first.arena_bytes:,}", f"{first.weights_bytes:,}", f"{first.compile_seconds:.2f}"])
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
@@ -125,6 +160,11 @@ def machine() -> dict:
             "cc": first_line([CC, "--version"]), "onnxruntime": onnxruntime.__version__, "numpy": np.__version__}
 
 
+def default_boards() -> list[str]:
+    """The portable host build, and the AVX2 one where this machine has AVX2 and FMA."""
+    return ["host"] + (["host-avx2"] if {"avx2", "fma"} <= set(detect_host_features(CC)) else [])
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", type=Path, default=DEFAULT_MODELS, help="the shared models folder")
@@ -132,12 +172,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", action="append", default=[], metavar="NAME", help="run only this model (repeatable)")
     p.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
                    help="wall time (default) or the calling thread's CPU time, steadier on a busy machine")
-    p.add_argument("--board", default="host", help="host board: host (portable C), host-avx2, native")
-    p.add_argument("--backend", default=None, metavar="LIST",
-                   help="backends in order of preference, comma-separated (default: the board's)")
+    p.add_argument("--board", action="append", default=[], metavar="NAME",
+                   help="host board (repeatable; default: host, and host-avx2 where the machine has AVX2/FMA)")
+    p.add_argument("--backend", action="append", default=[], metavar="LIST",
+                   help="backends in order of preference, comma-separated (repeatable: one configuration per "
+                        "list and board; default: the board's)")
+    p.add_argument("--opt", action="append", default=[], metavar="FLAGS",
+                   help="optimisation flags of the C build (repeatable; default -O2)")
     p.add_argument("--json", type=Path, default=RESULTS, help=f"where to write the results (default {RESULTS})")
     args = p.parse_args(argv)
 
+    configs = [Config(board, backends.split(",") if backends else None, opt)
+               for board in (args.board or default_boards()) for backends in (args.backend or [None])
+               for opt in (args.opt or ["-O2"])]
     chosen = [(n, rel) for n, rel in MODELS if not args.only or n in args.only]
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="aot-bench-") as tmp:
@@ -146,18 +193,19 @@ def main(argv: list[str] | None = None) -> int:
             if not path.exists():
                 tqdm.write(f"skipping {name}: {path} is absent", file=sys.stderr)
                 continue
-            results.append(bench_model(name, path, Path(tmp), args.repeats, args.clock, args.board,
-                                       args.backend.split(",") if args.backend else None))
+            results.append(bench_model(name, path, Path(tmp), configs, args.repeats, args.clock))
     if not results:
         print(f"no model of the benchmark was found under {args.models}", file=sys.stderr)
         return 1
     head = commit()
     print(markdown_table(results))
-    print(f"\nCommit {head}. C: in-process through ctypes, {CC}, median {args.clock}-clock time per call over {args.repeats} "
-          f"samples; ORT: "
-          f"onnxruntime {onnxruntime.__version__} CPU, intra_op_num_threads=1. Machine: {machine()['cpu']}.")
+    print(f"\nCommit {head}. C: in-process through ctypes, {CC}; ORT: onnxruntime {onnxruntime.__version__} CPU, "
+          f"intra_op_num_threads=1; timed interleaved ({args.repeats} rounds, each timing every build and ORT in "
+          f"turn), median {args.clock}-clock time per call; C/ORT is the median of the per-round ratios. "
+          f"Machine: {machine()['cpu']}.")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"commit": head, "machine": machine(), "repeats": args.repeats, "clock": args.clock,
+                                     "configs": [asdict(c) | {"label": c.label} for c in configs],
                                      "results": [asdict(r) for r in results]}, indent=2) + "\n")
     print(f"wrote {args.json}")
     return 0 if all(r.matches_ort for r in results) else 1
