@@ -106,3 +106,38 @@ def test_a_node_without_candidates_is_named():
     chain = Problem(("a", "b"), {"a": (INPUT,), "b": ("a",)}, frozenset({"b"}), "NCHW")
     with pytest.raises(AotError, match="no candidate runs node.*b"):
         best_cover(chain, [Candidate(frozenset(["a"]), "ref", "v", "NCHW", 1)], lambda *a: 0.0)
+
+
+# -- the tuning database ------------------------------------------------------------------------------
+from aot.tune.db import MeasureKey, Measurement, TuningDB  # noqa: E402
+
+
+def key(**changes) -> MeasureKey:
+    base = dict(backend="arm-dsp", variant="int8/conv_gemm_dsp", template_hash="abc", layout="NCHW",
+                signature='{"op":"Conv","shape":[1,64,25,5]}', board="cortex-m4", toolchain="arm-none-eabi-gcc 12.2",
+                flags="-O2", aot_version="0.1.0")
+    return MeasureKey(**{**base, **changes})
+
+
+def test_database_round_trip_and_cache_hits(tmp_path):
+    path = tmp_path / "tune.sqlite"
+    with TuningDB(path) as db:
+        assert db.get(key()) is None and db.misses == 1
+        db.put(key(), Measurement(40_960.0, "instructions"))
+        db.put(key(backend="cmsis-nn"), Measurement(None, "instructions", "failed", "does not build"))
+    with TuningDB(path) as db:  # another process, another machine: the same records
+        assert db.get(key()) == Measurement(40_960.0, "instructions") and db.hits == 1
+        failed = db.get(key(backend="cmsis-nn"))
+        assert not failed.ok and failed.note == "does not build"
+        # anything the measurement depends on changes the key
+        for change in ({"template_hash": "abd"}, {"toolchain": "clang 14"}, {"flags": "-Os"}, {"layout": "NHWC"},
+                       {"signature": '{"op":"Conv","shape":[1,64,25,6]}'}):
+            assert db.get(key(**change)) is None
+        assert len(db) == 2 and sorted(f["backend"] for f, _ in db.records()) == ["arm-dsp", "cmsis-nn"]
+
+
+def test_a_file_that_is_not_a_database_is_refused(tmp_path):
+    path = tmp_path / "tune.sqlite"
+    path.write_text("not sqlite")
+    with pytest.raises(AotError, match="tuning database"):
+        TuningDB(path)
