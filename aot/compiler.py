@@ -72,6 +72,10 @@ class CompileOptions:
     # convert_layout: {"Conv": ["NHWC", "OHWI"], ...} and layer indices (per op type) to leave alone
     desired_layouts: dict[str, list[str]] = field(default_factory=dict)
     layout_skip_layers: list[int] = field(default_factory=list)
+    # layer name -> layouts, as a tuning database chose them; when given, only these layers convert
+    layer_layouts: dict[str, list[str]] = field(default_factory=dict)
+    # False: the backends' own layouts (Backend.layouts) do not apply, only desired_layouts (a tuned cover)
+    layouts_from_backends: bool = True
     board: str = "host"
     board_dirs: list[str] = field(default_factory=list)  # user board folders (--board-dir)
     plugins: list[str] = field(default_factory=list)  # modules (or .py files) imported before compiling
@@ -118,7 +122,9 @@ def optimize(source: str | Path | onnx.ModelProto | Graph, options: CompileOptio
     ctx = PassContext(options={"backends": backends, "layer_backend": options.layer_backend,
                                "allow_float_fallback": options.allow_float_fallback,
                                "desired_layouts": options.desired_layouts,
-                               "layout_skip_layers": options.layout_skip_layers, **options.extra},
+                               "layout_skip_layers": options.layout_skip_layers,
+                               "layer_layouts": options.layer_layouts,
+                               "layouts_from_backends": options.layouts_from_backends, **options.extra},
                       skip_layers=set(options.skip_layers), debug=options.debug,
                       dump_ir_after=set(options.dump_ir_after))
     return compile_pipeline()(graph, ctx)

@@ -19,7 +19,7 @@ from aot.resources import examples_dir
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = examples_dir() / "demo_cnn.onnx"
-SUBCOMMANDS = ["compile", "quantize", "verify", "inspect", "demo", "run", "boards", "ops"]
+SUBCOMMANDS = ["compile", "quantize", "verify", "inspect", "demo", "run", "boards", "ops", "tune"]
 
 
 def run(argv: list, capsys) -> tuple[int, str, str]:

@@ -12,6 +12,7 @@ from .. import __version__
 from ..errors import AotError
 from ..flows.criteria import FLOAT_SAMPLES, INT8_SAMPLES, Criteria
 from .board import add_board_commands, add_board_options, apply_board_options
+from .tune import add_tune_command, add_tuning_option, apply_tuning
 from .options import (add_compile_options, add_quant_options, compile_options, input_shape, quant_config,
                       recast_spec)
 
@@ -37,7 +38,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
         raise AotError(f"--emit-onnx: folder '{emit.parent}' does not exist")
     if args.clean and not args.force:
         raise AotError("--clean deletes files aot did not write from the output folder, so it needs --force too")
-    compiled = compile_model(args.model, apply_board_options(compile_options(args), args))
+    compiled = compile_model(args.model, apply_tuning(apply_board_options(compile_options(args), args), args))
     # Everything that can fail on the model runs before anything is written; then all outputs are
     # written as one transaction (aot/codegen/writer.py).
     outputs: list = [FolderOutput(compiled.files, args.output, force=args.force, clean=args.clean)]
@@ -154,7 +155,7 @@ def positive_int(text: str) -> int:
 def cmd_inspect(args: argparse.Namespace) -> int:
     from ..compiler import compile_model
     from ..flows.inspect import format_report
-    compiled = compile_model(args.model, apply_board_options(compile_options(args), args))
+    compiled = compile_model(args.model, apply_tuning(apply_board_options(compile_options(args), args), args))
     for op_type in args.count:
         from ..passes.precision import count_layers
         print(f"{op_type}: {count_layers(compiled.graph, op_type)} layers")
@@ -226,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "indices SKIP of each op type, e.g. int8:int32:Conv,MatMul:0")
     add_quant_options(p)
     add_board_options(p)
+    add_tuning_option(p)
     p.set_defaults(func=cmd_compile)
 
     p = sub.add_parser("quantize", help="post-training int8 quantization of a float model into QDQ ONNX",
@@ -283,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quantize", choices=["int8"], help="show the model as quantized from float (needs --calib)")
     add_quant_options(p)
     add_board_options(p)
+    add_tuning_option(p)
     p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser("demo", help="compile, verify and time the bundled example model",
@@ -299,6 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="load a plug-in first (a module or .py file registering backends or ops)")
     p.set_defaults(func=cmd_ops)
     add_board_commands(sub)
+    add_tune_command(sub)
     return parser
 
 

@@ -145,6 +145,18 @@ def convert_layout(graph: Graph, desired: dict[str, list[str]], skip_layers: Ite
         layouts = adapt(graph, n, desired[n.op_type]) if adapt else desired[n.op_type]
         if layouts:
             chosen[id(n)] = layouts
+    return _convert_chosen(graph, chosen)
+
+
+def convert_named_layers(graph: Graph, layouts_by_layer: dict[str, list[str]]) -> Graph:
+    """Convert exactly the named layers (a tuning database's per-layer choice) to their layouts."""
+    unknown = sorted(set(layouts_by_layer) - {n.name for n in graph.nodes})
+    if unknown:
+        raise AotError(f"per-layer layouts name unknown layer(s) {unknown}", model=graph.source or graph.name)
+    return _convert_chosen(graph, {id(n): layouts_by_layer[n.name] for n in graph.nodes if n.name in layouts_by_layer})
+
+
+def _convert_chosen(graph: Graph, chosen: dict[int, list[str]]) -> Graph:
     nodes: list[Node] = []
     for node in graph.nodes:
         nodes += _convert_layer(graph, node, chosen[id(node)]) if id(node) in chosen else [node]
@@ -169,9 +181,14 @@ def backend_layouts(backends: Iterable[str]) -> dict[str, list[str]]:
 
 @graph_pass("convert_layout")
 def convert_layout_pass(graph: Graph, ctx: PassContext) -> Graph:
+    per_layer = ctx.options.get("layer_layouts")
+    if per_layer:  # chosen layer by layer (aot tune): nothing else converts
+        return convert_named_layers(graph, per_layer)
     desired = ctx.options.get("desired_layouts")
     if desired:
         return convert_layout(graph, desired, ctx.options.get("layout_skip_layers", ()))
+    if not ctx.options.get("layouts_from_backends", True):
+        return graph
     # What the backends ask for applies where it can (see _for_rank).
     desired = backend_layouts(ctx.options.get("backends") or ())
     return convert_layout(graph, desired, adapt=_for_rank) if desired else graph

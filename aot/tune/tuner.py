@@ -1,0 +1,324 @@
+"""``aot tune``: measure the configurations, search the cheapest cover, verify it end to end, report.
+
+1. Configurations: each backend alone (ref runs what it cannot), in the default layouts and channels-
+   last, and today's greedy preference order. Each is compiled (cheap) to learn its layers and their
+   database keys; a configuration whose layers are all in the database is not run again.
+2. The others are measured (aot/tune/measure.py) through a ``concurrent.futures`` executor: a local
+   process pool (``jobs``), or a Dask cluster's executor. Results go to the database.
+3. Configurations whose layers have the same names (the same graph after layout conversion) form a
+   layout group; in each, every layer of every configuration is a candidate (a fused pattern covers
+   its members), and aot/tune/search.py finds the cheapest cover. The cheapest group wins.
+4. The cover is compiled (per-layer backends, the group's layouts) and measured end to end; where it
+   is not cheaper than the best measured configuration, that configuration is the result (the search
+   adds per-layer costs; this guards against what adding misses).
+"""
+from __future__ import annotations
+
+import concurrent.futures as futures
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from ..errors import AotError
+from .db import MeasureKey, Measurement, TuningDB
+from .measure import (LAYOUTS, ConfigResult, Configuration, LayerCost, Task, aot_version, code_hash, compile_options,
+                      compiled_layers, measure_configuration, model_digest, toolchain_version)
+from .search import INPUT, Candidate, Problem, best_cover
+
+UNIT = "instructions"
+
+
+class NoRecords(AotError):
+    """The database has nothing for this model on this board (``measure=False``)."""
+
+
+@dataclass
+class Choice:
+    layer: str
+    backend: str
+    kernel: str
+    instructions: float
+    configuration: str
+
+
+@dataclass
+class TuneResult:
+    model: str
+    board: str
+    configurations: dict[str, ConfigResult]  # by configuration name, measured or from the database
+    greedy: str  # the configuration name of today's preference order
+    layouts: str  # the winning layout group's layouts
+    layout_spec: dict[str, list[str]]
+    choices: list[Choice]
+    predicted: float  # the search's sum
+    tuned: ConfigResult | None = None  # the cover measured end to end
+    chosen: str = "tuned"  # "tuned", or the configuration kept because the cover measured no better
+    measured: int = 0
+    cached: int = 0
+    failed: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def layer_backend(self) -> dict[str, str]:
+        return {c.layer: c.backend for c in self.choices}
+
+    def best_single(self) -> tuple[str, int] | None:
+        singles = [(n, r.instructions) for n, r in self.configurations.items() if r.status == "ok" and n != self.greedy]
+        return min(singles, key=lambda kv: kv[1]) if singles else None
+
+    def final_instructions(self) -> int:
+        if self.chosen == "tuned" and self.tuned is not None:
+            return self.tuned.instructions
+        return self.configurations[self.chosen].instructions
+
+
+def configurations(backends: Sequence[str]) -> tuple[list[Configuration], Configuration]:
+    """Every backend alone (with ref behind it) in each layout, and the greedy preference order."""
+    order = list(dict.fromkeys([*backends, "ref"]))
+    singles = [(b, "ref") if b != "ref" else ("ref",) for b in order]
+    configs = [Configuration(s, layouts) for s in singles for layouts in LAYOUTS]
+    greedy = Configuration(tuple(order), "default")
+    if greedy not in configs:
+        configs.append(greedy)
+    return configs, greedy
+
+
+def _options_tuple(options: dict[str, dict[str, str]]) -> tuple:
+    return tuple((b, tuple(sorted(kv.items()))) for b, kv in sorted(options.items()))
+
+
+@dataclass
+class Planned:
+    """A configuration compiled: its layers and their database keys."""
+    task: Task
+    rows: list[tuple]
+    keys: list[MeasureKey]
+    total_key: MeasureKey
+    layout_spec: dict[str, list[str]]
+    arena_bytes: int
+    weights_bytes: int
+    code_digest: str  # of the generated files: configurations that generate the same C are measured once
+
+
+def plan(task: Task, toolchain: str) -> Planned:
+    from ..compiler import compile_model
+    from ..passes.layout_convert import backend_layouts
+    compiled = compile_model(task.model, compile_options(task))
+    rows = compiled_layers(compiled, task.rounding)
+    keys = [MeasureKey(backend, kernel, code_hash(backend), layout, signature, task.board, toolchain, task.opt,
+                       aot_version()) for _, _, backend, kernel, layout, _, signature in rows]
+    config = task.configuration
+    total_key = MeasureKey("<model>", config.name, "".join(code_hash(b) for b in config.backends), config.layouts,
+                           json.dumps({"model": model_digest(task.model), "rounding": task.rounding}), task.board,
+                           toolchain, task.opt, aot_version())
+    spec = LAYOUTS[config.layouts] or backend_layouts(config.backends)
+    memory = compiled.metadata["memory"]
+    digest = hashlib.sha256()
+    for name in sorted(compiled.files):
+        if name != "metadata.json":  # it names the options, which differ even where the C does not
+            digest.update(name.encode() + b"\0" + compiled.files[name].encode() + b"\0")
+    return Planned(task, rows, keys, total_key, {k: list(v) for k, v in spec.items()}, memory["arena_bytes"],
+                   memory["weights_bytes"], digest.hexdigest())
+
+
+def _from_db(planned: Planned, db: TuningDB) -> ConfigResult | None:
+    total = db.get(planned.total_key)
+    if total is None:
+        return None
+    config = planned.task.configuration
+    if not total.ok:
+        return ConfigResult(config, "failed", total.note)
+    layers = []
+    for row, key in zip(planned.rows, planned.keys):
+        found = db.get(key)
+        if found is None or not found.ok:
+            return None
+        layers.append(LayerCost(*row, instructions=int(found.cost)))
+    return ConfigResult(config, "ok", "", int(total.cost), layers, planned.arena_bytes, planned.weights_bytes)
+
+
+def _to_db(planned: Planned, result: ConfigResult, db: TuningDB) -> None:
+    if result.status != "ok":
+        db.put(planned.total_key, Measurement(None, UNIT, "failed", result.note))
+        return
+    for key, layer in zip(planned.keys, result.layers):
+        db.put(key, Measurement(float(layer.instructions), UNIT))
+    db.put(planned.total_key, Measurement(float(result.instructions), UNIT))
+
+
+def layout_groups(results: dict[str, ConfigResult]) -> dict[tuple[str, ...], list[ConfigResult]]:
+    """Measured configurations by the layers they run (a fused layer counts as its members): the same
+    graph after layout conversion."""
+    groups: dict[tuple[str, ...], list[ConfigResult]] = {}
+    for result in results.values():
+        if result.status == "ok":
+            members = tuple(sorted(m for layer in result.layers for m in layer.members))
+            groups.setdefault(members, []).append(result)
+    return groups
+
+
+def search_group(group: list[ConfigResult]) -> tuple[float, list[Choice]]:
+    """The cheapest per-layer cover of one layout group: every layer of every configuration is a
+    candidate; a fused layer covers its members."""
+    unfused = max(group, key=lambda r: len(r.layers))  # execution order of the members
+    order = [m for layer in unfused.layers for m in layer.members]
+    # aot runs the layers in this order, each after its producers; a chain order keeps every cover
+    # valid and lets a fused layer cover only members that run back to back.
+    producers = {name: ((order[i - 1],) if i else (INPUT,)) for i, name in enumerate(order)}
+    problem = Problem(tuple(order), producers, frozenset(order[-1:]), "-")
+    candidates, layers = [], {}
+    for result in group:
+        for layer in result.layers:
+            cand = Candidate(frozenset(layer.members), layer.backend, layer.kernel, "-", float(layer.instructions),
+                             result.configuration.name)
+            candidates.append(cand)
+            layers[cand] = layer
+    cover = best_cover(problem, candidates, lambda *a: 0.0)
+    choices = [Choice(layers[c].name, c.backend, c.variant, c.cost, c.note) for c in cover.candidates]
+    return cover.cost, choices
+
+
+def tune(model: str | Path, board: str, backends: Sequence[str], db_path: str | Path, *, jobs: int = 1,
+         executor: futures.Executor | None = None, cc: str = "gcc", opt: str = "-O2", rounding: str = "single",
+         board_dirs: Sequence[str] = (), backend_options: dict[str, dict[str, str]] | None = None,
+         plugins: Sequence[str] = (), progress: Callable[[str, int], None] | None = None, verify: bool = True,
+         measure: bool = True) -> TuneResult:
+    """Tune ``model`` for ``board`` over ``backends`` (see the module docstring). ``progress(kind, n)``
+    hears of each configuration: kind is "measured", "cached" or "failed". ``measure=False`` uses only
+    the database's records (``aot compile --tuning-db``): configurations without one are left out."""
+    model = str(model)
+    options = _options_tuple(backend_options or {})
+    configs, greedy = configurations(backends)
+    toolchain = toolchain_version(board, cc, tuple(board_dirs))
+    from ..plugins import load_plugins
+    load_plugins(list(plugins))  # before the backends they register are looked up
+    tasks = [Task(model, board, c, cc, opt, rounding, tuple(board_dirs), options, tuple(plugins)) for c in configs]
+    planned = [plan(t, toolchain) for t in tasks]
+    results: dict[str, ConfigResult] = {}
+    counts = {"measured": 0, "cached": 0, "failed": 0}
+
+    def record(kind: str, name: str, result: ConfigResult) -> None:
+        results[name] = result
+        counts[kind] += 1
+        if progress:
+            progress(kind, 1)
+
+    with TuningDB(db_path) as db:
+        pending = []
+        for p in planned:
+            cached = _from_db(p, db)
+            if cached is not None:
+                record("cached" if cached.status == "ok" else "failed", p.task.configuration.name, cached)
+            else:
+                pending.append(p)
+        if pending and not measure:
+            missing = [p.task.configuration.name for p in pending]
+            planned = [p for p in planned if p not in pending]
+            configs = [c for c in configs if c.name not in missing]
+            pending = []
+            unmeasured = missing
+        else:
+            unmeasured = []
+        if pending:
+            same: dict[str, list[Planned]] = {}  # generated code -> configurations making it
+            for p in pending:
+                same.setdefault(p.code_digest, []).append(p)
+            own = executor is None
+            pool = executor or futures.ProcessPoolExecutor(max_workers=max(1, jobs))
+            try:
+                running = {pool.submit(measure_configuration, ps[0].task): ps for ps in same.values()}
+                for done in futures.as_completed(running):
+                    try:
+                        measured = done.result()
+                    except Exception as exc:  # a worker that died: the configuration failed, the tune goes on
+                        measured = ConfigResult(running[done][0].task.configuration, "failed",
+                                                f"{type(exc).__name__}: {exc}")
+                    for p in running[done]:
+                        result = dataclasses.replace(measured, configuration=p.task.configuration)
+                        _to_db(p, result, db)
+                        record("measured" if result.status == "ok" else "failed", p.task.configuration.name, result)
+            finally:
+                if own:
+                    pool.shutdown()
+    results = {c.name: results[c.name] for c in configs}  # in the configurations' order
+    notes = [f"{name}: {r.note}" for name, r in results.items() if r.status != "ok"]
+    notes += [f"{name}: no record in the database (not measured)" for name in unmeasured]
+    groups = layout_groups(results)
+    if not groups:
+        raise NoRecords(f"no configuration of model '{model}' has a measurement for board '{board}'"
+                        + (": " + "; ".join(notes) if notes else ""))
+    best = None
+    for group in groups.values():
+        cost, choices = search_group(group)
+        if best is None or cost < best[0]:
+            best = (cost, choices, group)
+    cost, choices, group = best
+    spec_of = {p.task.configuration.name: p.layout_spec for p in planned}
+    layouts = group[0].configuration.layouts
+    result = TuneResult(model, board, results, greedy.name, layouts, spec_of[group[0].configuration.name],
+                        choices, cost, measured=counts["measured"], cached=counts["cached"], failed=counts["failed"],
+                        notes=notes)
+    sources = {c.configuration for c in choices}
+    if len(sources) == 1 and len(choices) == len(results[next(iter(sources))].layers):
+        result.chosen = next(iter(sources))  # every layer as one configuration runs it: that build, measured
+    elif verify:
+        _verify_cover(result, tasks[0], backends, db_path, toolchain, measure)
+    return result
+
+
+def tuned_options(result: TuneResult, backends: Sequence[str], base=None):
+    """CompileOptions applying the cover: the group's layouts and each layer's backend."""
+    from ..compiler import CompileOptions
+    base = base or CompileOptions(board=result.board)
+    used = list(dict.fromkeys([*(c.backend for c in result.choices), *backends, "ref"]))
+    return dataclasses.replace(base, backends=used, desired_layouts=dict(result.layout_spec),
+                               layouts_from_backends=False, layer_backend=dict(result.layer_backend))
+
+
+def _verify_cover(result: TuneResult, template: Task, backends: Sequence[str], db_path, toolchain: str,
+                  measure: bool = True) -> None:
+    """Measure the tuned cover end to end (cached like the configurations) and keep the best measured."""
+    config = Configuration(("tuned", *sorted(set(c.backend for c in result.choices))), result.layouts)
+    task = dataclasses.replace(template, configuration=config)
+    options = tuned_options(result, backends, compile_options(template))
+    with TuningDB(db_path) as db:
+        key = MeasureKey("<tuned>", json.dumps(result.layer_backend, sort_keys=True), "".join(
+            code_hash(b) for b in sorted(set(result.layer_backend.values()))), result.layouts,
+            json.dumps({"model": model_digest(task.model), "rounding": task.rounding, "layouts": result.layout_spec},
+                       sort_keys=True), task.board, toolchain, task.opt, aot_version())
+        found = db.get(key)
+        if found is not None:
+            measured = ConfigResult(config, found.status, found.note, int(found.cost or 0))
+        elif not measure:
+            result.notes.append("the tuned cover has no end-to-end record; applied as the search predicts")
+            return
+        else:
+            measured = _measure_options(task, options)
+            db.put(key, Measurement(float(measured.instructions) if measured.status == "ok" else None, UNIT,
+                                    measured.status, measured.note))
+    result.tuned = measured
+    ok = {n: r.instructions for n, r in result.configurations.items() if r.status == "ok"}
+    best_name = min(ok, key=ok.get)
+    if measured.status != "ok":
+        result.notes.append(f"the tuned cover failed ({measured.note}); kept {best_name}")
+        result.chosen = best_name
+    elif ok[best_name] < measured.instructions:
+        result.notes.append(f"the tuned cover measured {measured.instructions:,} instructions, more than "
+                            f"{best_name} ({ok[best_name]:,}): kept {best_name}")
+        result.chosen = best_name
+
+
+def _measure_options(task: Task, options) -> ConfigResult:
+    from ..flows.board_run import BoardRunError, run_on_board
+    try:
+        report = run_on_board(task.model, task.board, board_dirs=list(task.board_dirs), cc=task.cc, opt=task.opt,
+                              timeout=task.timeout, options=options)
+    except (BoardRunError, AotError) as exc:
+        return ConfigResult(task.configuration, "failed", str(exc).strip().splitlines()[0])
+    if not report.ok:
+        return ConfigResult(task.configuration, "failed", "outputs disagree")
+    return ConfigResult(task.configuration, "ok", "", report.instructions, [], report.arena_bytes,
+                        report.weights_bytes)

@@ -1,0 +1,134 @@
+"""aot tune (issue 12, first part): configurations measured on the board with the per-layer profile,
+records in the SQLite database, the cover search, the end-to-end guard, `aot compile --tuning-db`,
+a plug-in backend taking part, and measurement through a Dask LocalCluster giving the local pool's
+result. The search's optimality is tests/test_tune_search.py."""
+from __future__ import annotations
+
+import json
+import textwrap
+
+import onnx
+import pytest
+
+from aot.cli import main as aot_main
+from aot.compiler import CompileOptions, compile_model
+from aot.tune.tuner import configurations, tune, tuned_options
+
+from test_isa_backends import isa_model
+
+BOARD = "cortex-m4"
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("tune") / "isa.onnx"
+    onnx.save(isa_model().proto(), str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def tuned(model_path, tmp_path_factory):
+    db = tmp_path_factory.mktemp("tunedb") / "tune.sqlite"
+    return db, tune(model_path, BOARD, ["arm-dsp", "ref"], db, jobs=2)
+
+
+def test_configurations_cover_each_backend_alone_and_the_greedy_order():
+    configs, greedy = configurations(["arm-dsp", "ref"])
+    assert [c.name for c in configs] == ["arm-dsp+ref/default", "arm-dsp+ref/channels-last", "ref/default",
+                                         "ref/channels-last"]
+    assert greedy.name == "arm-dsp+ref/default"
+
+
+def test_tuned_result_is_never_worse_than_any_configuration(tuned):
+    db, result = tuned
+    measured = {n: r.instructions for n, r in result.configurations.items() if r.status == "ok"}
+    assert set(measured) == {"arm-dsp+ref/default", "arm-dsp+ref/channels-last", "ref/default", "ref/channels-last"}
+    assert result.final_instructions() <= min(measured.values())
+    # arm-dsp runs this model's convolutions in fewer instructions than ref, layer by layer
+    assert measured["arm-dsp+ref/default"] < measured["ref/default"]
+    assert any(c.backend == "arm-dsp" for c in result.choices)
+    assert result.measured + result.cached == 4 and result.failed == 0
+
+
+def test_second_tune_measures_nothing(tuned, model_path):
+    db, first = tuned
+    again = tune(model_path, BOARD, ["arm-dsp", "ref"], db, jobs=2)
+    assert again.measured == 0 and again.cached == 4
+    assert again.final_instructions() == first.final_instructions()
+    assert [(c.layer, c.backend) for c in again.choices] == [(c.layer, c.backend) for c in first.choices]
+
+
+def test_compile_with_the_database_applies_the_choices(tuned, model_path, tmp_path, capsys):
+    db, result = tuned
+    out = tmp_path / "lib"
+    assert aot_main(["compile", str(model_path), "--board", BOARD, "--tuning-db", str(db), "-o", str(out)]) == 0
+    said = capsys.readouterr()
+    assert "tuning database:" in said.err
+    layers = json.loads((out / "metadata.json").read_text())["layers"]
+    if result.chosen == "tuned":
+        expected = result.layer_backend
+    else:  # a measured configuration won: its layers' backends
+        expected = {layer.name: layer.backend for layer in result.configurations[result.chosen].layers}
+    assert {layer["name"]: layer["backend"] for layer in layers} == expected
+
+
+def test_compile_without_records_keeps_the_preference_order(model_path, tmp_path, capsys):
+    from aot.tune.db import TuningDB
+    db = tmp_path / "empty.sqlite"
+    TuningDB(db).close()
+    assert aot_main(["compile", str(model_path), "--board", BOARD, "--tuning-db", str(db), "-o", str(tmp_path / "o")]) == 0
+    assert "every layer keeps the preference order" in capsys.readouterr().err
+
+
+def test_tuned_options_force_each_layer(tuned):
+    _, result = tuned
+    options = tuned_options(result, ["arm-dsp", "ref"], CompileOptions(board=BOARD))
+    assert options.layer_backend == result.layer_backend and not options.layouts_from_backends
+
+
+PLUGIN = textwrap.dedent('''
+    """A plug-in backend for the tuning test: ref's int8 kernels under another name."""
+    import dataclasses
+    from aot.backends import REGISTRY, TemplateBackend
+    from aot.backends.ref import REF
+
+    if "mirror" not in REGISTRY.backends:
+        MIRROR = TemplateBackend("mirror")
+        for kernel in REF.kernels:
+            if "int8" in kernel.dtypes and kernel.op_types[0] in ("Conv", "Gemm"):
+                MIRROR.add_kernel(dataclasses.replace(kernel, name="mirror/" + kernel.name))
+        REGISTRY.register(MIRROR)
+''')
+
+
+def test_a_plugin_backend_takes_part(model_path, tmp_path):
+    plugin = tmp_path / "mirror_backend.py"
+    plugin.write_text(PLUGIN)
+    result = tune(model_path, BOARD, ["mirror", "ref"], tmp_path / "t.sqlite", jobs=2, plugins=[str(plugin)])
+    mirror, ref = result.configurations["mirror+ref/default"], result.configurations["ref/default"]
+    assert mirror.status == "ok" and any(layer.backend == "mirror" for layer in mirror.layers)
+    # the same C under another name: the same instructions, layer by layer (up to the counter's tick)
+    assert abs(mirror.instructions - ref.instructions) <= 40 * len(ref.layers)
+
+
+def test_dask_cluster_gives_the_local_pools_result(tuned, model_path, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    _, local = tuned
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        remote = tune(model_path, BOARD, ["arm-dsp", "ref"], tmp_path / "dask.sqlite", executor=client.get_executor())
+    assert remote.measured == 4
+    assert {n: r.instructions for n, r in remote.configurations.items()} == \
+           {n: r.instructions for n, r in local.configurations.items()}
+    assert [(c.layer, c.backend) for c in remote.choices] == [(c.layer, c.backend) for c in local.choices]
+
+
+def test_cli_tune_writes_the_report(model_path, tmp_path, capsys):
+    db = tmp_path / "cli.sqlite"
+    assert aot_main(["tune", str(model_path), "--board", BOARD, "--backends", "arm-dsp,ref", "--db", str(db),
+                     "-j", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "| configuration | instructions |" in out and "4 configurations measured" in out
+    report = json.loads((tmp_path / "isa-cortex-m4.tune.json").read_text())
+    assert report["final_instructions"] > 0 and report["choices"]
+    assert (tmp_path / "isa-cortex-m4.tune.md").read_text().startswith("## ")
