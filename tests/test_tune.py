@@ -41,9 +41,9 @@ def test_configurations_cover_each_backend_alone_and_the_greedy_order():
 
 def test_tuned_result_is_never_worse_than_any_configuration(tuned):
     db, result = tuned
-    measured = {n: r.instructions for n, r in result.configurations.items() if r.status == "ok"}
+    measured = {n: r.cost for n, r in result.configurations.items() if r.status == "ok"}
     assert set(measured) == {"arm-dsp+ref/default", "arm-dsp+ref/channels-last", "ref/default", "ref/channels-last"}
-    assert result.final_instructions() <= min(measured.values())
+    assert result.final_cost() <= min(measured.values())
     # arm-dsp runs this model's convolutions in fewer instructions than ref, layer by layer
     assert measured["arm-dsp+ref/default"] < measured["ref/default"]
     assert any(c.backend == "arm-dsp" for c in result.choices)
@@ -54,7 +54,7 @@ def test_second_tune_measures_nothing(tuned, model_path):
     db, first = tuned
     again = tune(model_path, BOARD, ["arm-dsp", "ref"], db, jobs=2)
     assert again.measured == 0 and again.cached == 4
-    assert again.final_instructions() == first.final_instructions()
+    assert again.final_cost() == first.final_cost()
     assert [(c.layer, c.backend) for c in again.choices] == [(c.layer, c.backend) for c in first.choices]
 
 
@@ -108,7 +108,7 @@ def test_a_plugin_backend_takes_part(model_path, tmp_path):
     mirror, ref = result.configurations["mirror+ref/default"], result.configurations["ref/default"]
     assert mirror.status == "ok" and any(layer.backend == "mirror" for layer in mirror.layers)
     # the same C under another name: the same instructions, layer by layer (up to the counter's tick)
-    assert abs(mirror.instructions - ref.instructions) <= 40 * len(ref.layers)
+    assert abs(mirror.cost - ref.cost) <= 40 * len(ref.layers)
 
 
 def test_dask_cluster_gives_the_local_pools_result(tuned, model_path, tmp_path):
@@ -118,8 +118,8 @@ def test_dask_cluster_gives_the_local_pools_result(tuned, model_path, tmp_path):
             distributed.Client(cluster) as client:
         remote = tune(model_path, BOARD, ["arm-dsp", "ref"], tmp_path / "dask.sqlite", executor=client.get_executor())
     assert remote.measured == 4
-    assert {n: r.instructions for n, r in remote.configurations.items()} == \
-           {n: r.instructions for n, r in local.configurations.items()}
+    assert {n: r.cost for n, r in remote.configurations.items()} == \
+           {n: r.cost for n, r in local.configurations.items()}
     assert [(c.layer, c.backend) for c in remote.choices] == [(c.layer, c.backend) for c in local.choices]
 
 
@@ -130,5 +130,13 @@ def test_cli_tune_writes_the_report(model_path, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| configuration | instructions |" in out and "4 configurations measured" in out
     report = json.loads((tmp_path / "isa-cortex-m4.tune.json").read_text())
-    assert report["final_instructions"] > 0 and report["choices"]
+    assert report["final_cost"] > 0 and report["choices"]
     assert (tmp_path / "isa-cortex-m4.tune.md").read_text().startswith("## ")
+
+
+def test_host_board_is_tuned_by_time(tiny_cnn_path, tmp_path):
+    result = tune(tiny_cnn_path, "host", ["ref"], tmp_path / "host.sqlite")
+    assert result.unit == "seconds" and set(result.configurations) == {"ref/default", "ref/channels-last"}
+    assert all(r.status == "ok" and r.cost > 0 for r in result.configurations.values())
+    assert result.final_cost() <= min(r.cost for r in result.configurations.values())
+    assert all(layer.cost >= 0 for r in result.configurations.values() for layer in r.layers)

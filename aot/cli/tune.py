@@ -30,6 +30,7 @@ def apply_tuning(options, args: argparse.Namespace):
     if not getattr(args, "tuning_db", None):
         return options
     from ..tune.measure import Task, compile_options as config_options
+    from ..tune.measure import format_cost
     from ..tune.tuner import NoRecords, tune, tuned_options
     db = Path(args.tuning_db)
     if not db.exists():
@@ -47,11 +48,11 @@ def apply_tuning(options, args: argparse.Namespace):
     if result.chosen == "tuned":
         used = sorted({c.backend for c in result.choices})
         print(f"tuning database: {len(result.choices)} layers from its records ({', '.join(used)}; "
-              f"{result.layouts} layouts), {result.final_instructions():,} instructions measured", file=sys.stderr)
+              f"{result.layouts} layouts), {format_cost(result.final_cost(), result.unit)} measured", file=sys.stderr)
         return tuned_options(result, backends, options)
     config = result.configurations[result.chosen].configuration
     print(f"tuning database: configuration {config.name} measured best "
-          f"({result.final_instructions():,} instructions)", file=sys.stderr)
+          f"({format_cost(result.final_cost(), result.unit)})", file=sys.stderr)
     task = Task(args.model, options.board, config, rounding=options.rounding)
     chosen = config_options(task)
     return dataclasses.replace(options, backends=chosen.backends, desired_layouts=chosen.desired_layouts)

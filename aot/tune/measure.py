@@ -63,7 +63,7 @@ class LayerCost:
     layout: str
     members: list[str]  # the graph's layers this one runs (a fused pattern runs several)
     signature: str
-    instructions: int
+    cost: float  # instructions on a QEMU board, seconds on the host
 
 
 @dataclass
@@ -71,10 +71,20 @@ class ConfigResult:
     configuration: Configuration
     status: str  # "ok" or "failed"
     note: str = ""
-    instructions: int = 0
+    cost: float = 0
     layers: list[LayerCost] = field(default_factory=list)
     arena_bytes: int = 0
     weights_bytes: int = 0
+    unit: str = "instructions"
+
+
+INSTRUCTIONS, SECONDS = "instructions", "seconds"
+
+
+def format_cost(value: float, unit: str) -> str:
+    if unit == SECONDS:
+        return f"{value * 1e6:,.1f} µs" if value < 1e-3 else f"{value * 1e3:,.3f} ms"
+    return f"{value:,.0f} instructions"
 
 
 def compile_options(task: Task, **changes):
@@ -126,13 +136,17 @@ def compiled_layers(compiled, rounding: str) -> list[tuple[str, str, str, str, s
     return rows
 
 
-def measure_configuration(task: Task) -> ConfigResult:
-    """Build and run the configuration with the per-layer profile (see the module docstring)."""
+def measure_configuration(task: Task, options=None) -> ConfigResult:
+    """Build and run the configuration (or ``options``, CompileOptions of a tuned cover) with the
+    per-layer profile (see the module docstring)."""
     from ..flows.board_run import BoardRunError, run_on_board
+    from ..targets.board import resolve_board
     config = task.configuration
+    if resolve_board(task.board, list(task.board_dirs)).is_host:
+        return measure_on_host(task, options)
     try:
         report = run_on_board(task.model, task.board, board_dirs=list(task.board_dirs), profile=True, cc=task.cc,
-                              opt=task.opt, timeout=task.timeout, options=compile_options(task))
+                              opt=task.opt, timeout=task.timeout, options=options or compile_options(task))
     except BoardRunError as exc:
         return ConfigResult(config, "failed", f"the firmware failed (status {exc.status}): {_first_line(exc)}")
     except AotError as exc:
@@ -142,12 +156,13 @@ def measure_configuration(task: Task) -> ConfigResult:
                         for c in report.checks if not c.ok)
         return ConfigResult(config, "failed", f"outputs disagree ({bad})")
     from ..compiler import compile_model
-    compiled = compile_model(task.model, compile_options(task))
+    compiled = compile_model(task.model, options or compile_options(task))
     rows = compiled_layers(compiled, task.rounding)
     if [r[0] for r in rows] != [layer.name for layer in report.layers]:
         return ConfigResult(config, "failed", "the profiled layers are not the compiled ones")
-    layers = [LayerCost(*row, instructions=layer.instructions) for row, layer in zip(rows, report.layers)]
-    return ConfigResult(config, "ok", "", report.instructions, layers, report.arena_bytes, report.weights_bytes)
+    layers = [LayerCost(*row, cost=layer.instructions) for row, layer in zip(rows, report.layers)]
+    return ConfigResult(config, "ok", "", report.instructions, layers, report.arena_bytes, report.weights_bytes,
+                        INSTRUCTIONS)
 
 
 def _first_line(exc: Exception) -> str:
@@ -188,3 +203,42 @@ def aot_version() -> str:
 
 def model_digest(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+HOST_RUNS = 30  # profiled runs per configuration on the host; the median per layer is its cost
+
+
+def measure_on_host(task: Task, options=None, runs: int = HOST_RUNS) -> ConfigResult:
+    """The host's form of ``measure_configuration``: median seconds per layer over ``runs`` profiled
+    runs (aot/flows/host_profile.py), outputs checked against the golden model (int8, bit for bit)
+    or ONNX Runtime (float, 1e-4)."""
+    import tempfile
+    from ..compiler import compile_model, write_library
+    from ..flows.board_run import make_feeds, reference_outputs
+    from ..flows.host_profile import profile_on_host
+    from ..flows.quant_check import is_quantized
+    from ..flows.verify import compare
+    from ..targets.host import load
+    config = task.configuration
+    cc = "cc" if task.cc == "gcc" else task.cc
+    try:
+        compiled = compile_model(task.model, options or compile_options(task))
+        with tempfile.TemporaryDirectory(prefix="aot-tune-") as tmp:
+            lib_dir = write_library(compiled, Path(tmp) / "lib")
+            feeds = make_feeds(compiled, load(lib_dir, cc=cc, cflags=task.opt), None, 0)
+            model, profile = profile_on_host(lib_dir, feeds, runs, cc=cc, cflags=task.opt)
+            got = model.run(feeds)
+            reference, expected = reference_outputs(task.model, compiled, model, feeds)
+    except AotError as exc:
+        return ConfigResult(config, "failed", _first_line(exc))
+    tol = (0.0, 0.0) if is_quantized(compiled.graph) else (1e-4, 1e-4)
+    checks = [compare(spec["onnx_name"], g, e, *tol, reference) for spec, g, e in zip(model.outputs, got, expected)]
+    if not all(c.ok for c in checks):
+        bad = "; ".join(f"{c.name}: {c.mismatches} of {c.total} elements, max abs {c.max_abs:g}" for c in checks
+                        if not c.ok)
+        return ConfigResult(config, "failed", f"outputs disagree with the {reference} ({bad})")
+    layers = [LayerCost(*row, cost=seconds) for row, seconds in
+              zip(compiled_layers(compiled, task.rounding), profile.layer_seconds)]
+    memory = compiled.metadata["memory"]
+    return ConfigResult(config, "ok", "", profile.total_seconds, layers, memory["arena_bytes"],
+                        memory["weights_bytes"], SECONDS)

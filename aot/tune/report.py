@@ -5,7 +5,12 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from .measure import SECONDS, format_cost
 from .tuner import TuneResult
+
+
+def _cell(value: float, unit: str) -> str:
+    return format_cost(value, unit).removesuffix(" instructions")
 
 
 def _ratio(value: int, reference: int) -> str:
@@ -13,34 +18,35 @@ def _ratio(value: int, reference: int) -> str:
 
 
 def markdown(result: TuneResult) -> str:
-    final = result.final_instructions()
+    final, unit = result.final_cost(), result.unit
+    what = "median time" if unit == SECONDS else "instructions"
     lines = [f"## {result.model} on {result.board}", "",
-             "| configuration | instructions | vs final | arena B | status |", "|---|---:|---:|---:|---|"]
+             f"| configuration | {what} | vs final | arena B | status |", "|---|---:|---:|---:|---|"]
     for name, r in result.configurations.items():
         label = f"{name} (greedy preference order)" if name == result.greedy else name
         if r.status == "ok":
-            lines.append(f"| {label} | {r.instructions:,} | {_ratio(r.instructions, final)} | {r.arena_bytes:,} | ok |")
+            lines.append(f"| {label} | {_cell(r.cost, unit)} | {_ratio(r.cost, final)} | {r.arena_bytes:,} | ok |")
         else:
             lines.append(f"| {label} | - | - | - | failed: {r.note} |")
     tuned = result.tuned
     if tuned is not None:
-        cost = f"{tuned.instructions:,}" if tuned.status == "ok" else "-"
+        cost = _cell(tuned.cost, unit) if tuned.status == "ok" else "-"
         lines.append(f"| **tuned cover** ({result.layouts} layouts) | **{cost}** | "
-                     f"{_ratio(tuned.instructions, final) if tuned.status == 'ok' else '-'} | "
+                     f"{_ratio(tuned.cost, final) if tuned.status == 'ok' else '-'} | "
                      f"{tuned.arena_bytes:,} | {tuned.status}{': ' + tuned.note if tuned.note else ''} |")
-    lines += ["", f"Search prediction (sum of per-layer measurements): {result.predicted:,.0f} instructions. "
-              f"Result: {'the tuned cover' if result.chosen == 'tuned' else result.chosen}, {final:,} instructions."]
+    lines += ["", f"Search prediction (sum of per-layer measurements): {format_cost(result.predicted, unit)}. "
+              f"Result: {'the tuned cover' if result.chosen == 'tuned' else result.chosen}, {format_cost(final, unit)}."]
     single = result.best_single()
     greedy = result.configurations.get(result.greedy)
     if single is not None:
-        lines.append(f"Gain over the best single backend ({single[0]}, {single[1]:,}): "
+        lines.append(f"Gain over the best single backend ({single[0]}, {format_cost(single[1], unit)}): "
                      f"{(single[1] - final) / single[1]:+.1%}.")
     if greedy is not None and greedy.status == "ok":
-        lines.append(f"Gain over the greedy preference order ({greedy.instructions:,}): "
-                     f"{(greedy.instructions - final) / greedy.instructions:+.1%}.")
-    lines += ["", "| layer | backend | kernel | instructions | measured in |", "|---|---|---|---:|---|"]
+        lines.append(f"Gain over the greedy preference order ({format_cost(greedy.cost, unit)}): "
+                     f"{(greedy.cost - final) / greedy.cost:+.1%}.")
+    lines += ["", f"| layer | backend | kernel | {what} | measured in |", "|---|---|---|---:|---|"]
     for c in result.choices:
-        lines.append(f"| {c.layer} | {c.backend} | {c.kernel} | {c.instructions:,.0f} | {c.configuration} |")
+        lines.append(f"| {c.layer} | {c.backend} | {c.kernel} | {_cell(c.cost, unit)} | {c.configuration} |")
     if result.notes:
         lines += [""] + [f"- note: {n}" for n in result.notes]
     return "\n".join(lines) + "\n"
@@ -48,5 +54,5 @@ def markdown(result: TuneResult) -> str:
 
 def as_json(result: TuneResult) -> str:
     data = dataclasses.asdict(result)
-    data["final_instructions"] = result.final_instructions()
+    data["final_cost"] = result.final_cost()
     return json.dumps(data, indent=2, default=str) + "\n"

@@ -26,9 +26,8 @@ from ..errors import AotError
 from .db import MeasureKey, Measurement, TuningDB
 from .measure import (LAYOUTS, ConfigResult, Configuration, LayerCost, Task, aot_version, code_hash, compile_options,
                       compiled_layers, measure_configuration, model_digest, toolchain_version)
+from .measure import format_cost
 from .search import INPUT, Candidate, Problem, best_cover
-
-UNIT = "instructions"
 
 
 class NoRecords(AotError):
@@ -40,7 +39,7 @@ class Choice:
     layer: str
     backend: str
     kernel: str
-    instructions: float
+    cost: float
     configuration: str
 
 
@@ -66,13 +65,17 @@ class TuneResult:
         return {c.layer: c.backend for c in self.choices}
 
     def best_single(self) -> tuple[str, int] | None:
-        singles = [(n, r.instructions) for n, r in self.configurations.items() if r.status == "ok" and n != self.greedy]
+        singles = [(n, r.cost) for n, r in self.configurations.items() if r.status == "ok" and n != self.greedy]
         return min(singles, key=lambda kv: kv[1]) if singles else None
 
-    def final_instructions(self) -> int:
+    @property
+    def unit(self) -> str:
+        return next((r.unit for r in self.configurations.values() if r.status == "ok"), "instructions")
+
+    def final_cost(self) -> float:
         if self.chosen == "tuned" and self.tuned is not None:
-            return self.tuned.instructions
-        return self.configurations[self.chosen].instructions
+            return self.tuned.cost
+        return self.configurations[self.chosen].cost
 
 
 def configurations(backends: Sequence[str]) -> tuple[list[Configuration], Configuration]:
@@ -136,17 +139,17 @@ def _from_db(planned: Planned, db: TuningDB) -> ConfigResult | None:
         found = db.get(key)
         if found is None or not found.ok:
             return None
-        layers.append(LayerCost(*row, instructions=int(found.cost)))
-    return ConfigResult(config, "ok", "", int(total.cost), layers, planned.arena_bytes, planned.weights_bytes)
+        layers.append(LayerCost(*row, cost=found.cost))
+    return ConfigResult(config, "ok", "", total.cost, layers, planned.arena_bytes, planned.weights_bytes, total.unit)
 
 
 def _to_db(planned: Planned, result: ConfigResult, db: TuningDB) -> None:
     if result.status != "ok":
-        db.put(planned.total_key, Measurement(None, UNIT, "failed", result.note))
+        db.put(planned.total_key, Measurement(None, result.unit, "failed", result.note))
         return
     for key, layer in zip(planned.keys, result.layers):
-        db.put(key, Measurement(float(layer.instructions), UNIT))
-    db.put(planned.total_key, Measurement(float(result.instructions), UNIT))
+        db.put(key, Measurement(float(layer.cost), result.unit))
+    db.put(planned.total_key, Measurement(float(result.cost), result.unit))
 
 
 def layout_groups(results: dict[str, ConfigResult]) -> dict[tuple[str, ...], list[ConfigResult]]:
@@ -172,7 +175,7 @@ def search_group(group: list[ConfigResult]) -> tuple[float, list[Choice]]:
     candidates, layers = [], {}
     for result in group:
         for layer in result.layers:
-            cand = Candidate(frozenset(layer.members), layer.backend, layer.kernel, "-", float(layer.instructions),
+            cand = Candidate(frozenset(layer.members), layer.backend, layer.kernel, "-", float(layer.cost),
                              result.configuration.name)
             candidates.append(cand)
             layers[cand] = layer
@@ -291,34 +294,21 @@ def _verify_cover(result: TuneResult, template: Task, backends: Sequence[str], d
                        sort_keys=True), task.board, toolchain, task.opt, aot_version())
         found = db.get(key)
         if found is not None:
-            measured = ConfigResult(config, found.status, found.note, int(found.cost or 0))
+            measured = ConfigResult(config, found.status, found.note, found.cost or 0, unit=found.unit)
         elif not measure:
             result.notes.append("the tuned cover has no end-to-end record; applied as the search predicts")
             return
         else:
-            measured = _measure_options(task, options)
-            db.put(key, Measurement(float(measured.instructions) if measured.status == "ok" else None, UNIT,
+            measured = measure_configuration(task, options)
+            db.put(key, Measurement(float(measured.cost) if measured.status == "ok" else None, measured.unit,
                                     measured.status, measured.note))
     result.tuned = measured
-    ok = {n: r.instructions for n, r in result.configurations.items() if r.status == "ok"}
+    ok = {n: r.cost for n, r in result.configurations.items() if r.status == "ok"}
     best_name = min(ok, key=ok.get)
     if measured.status != "ok":
         result.notes.append(f"the tuned cover failed ({measured.note}); kept {best_name}")
         result.chosen = best_name
-    elif ok[best_name] < measured.instructions:
-        result.notes.append(f"the tuned cover measured {measured.instructions:,} instructions, more than "
-                            f"{best_name} ({ok[best_name]:,}): kept {best_name}")
+    elif ok[best_name] < measured.cost:
+        result.notes.append(f"the tuned cover measured {format_cost(measured.cost, measured.unit)}, more than "
+                            f"{best_name} ({format_cost(ok[best_name], measured.unit)}): kept {best_name}")
         result.chosen = best_name
-
-
-def _measure_options(task: Task, options) -> ConfigResult:
-    from ..flows.board_run import BoardRunError, run_on_board
-    try:
-        report = run_on_board(task.model, task.board, board_dirs=list(task.board_dirs), cc=task.cc, opt=task.opt,
-                              timeout=task.timeout, options=options)
-    except (BoardRunError, AotError) as exc:
-        return ConfigResult(task.configuration, "failed", str(exc).strip().splitlines()[0])
-    if not report.ok:
-        return ConfigResult(task.configuration, "failed", "outputs disagree")
-    return ConfigResult(task.configuration, "ok", "", report.instructions, [], report.arena_bytes,
-                        report.weights_bytes)
