@@ -140,3 +140,22 @@ def test_host_board_is_tuned_by_time(tiny_cnn_path, tmp_path):
     assert all(r.status == "ok" and r.cost > 0 for r in result.configurations.values())
     assert result.final_cost() <= min(r.cost for r in result.configurations.values())
     assert all(layer.cost >= 0 for r in result.configurations.values() for layer in r.layers)
+
+
+def test_objectives_and_limits_choose_among_measured_builds(tuned, model_path):
+    from aot.errors import AotError
+    from aot.tune.objective import Objective
+    db, first = tuned
+    builds = {n: r for n, r in first.configurations.items() if r.status == "ok"}
+    smallest = min(r.arena_bytes for r in builds.values())
+    by_arena = tune(model_path, BOARD, ["arm-dsp", "ref"], db, objective=Objective("arena"))
+    assert by_arena.measured == 0
+    chosen = builds.get(by_arena.chosen) or by_arena.tuned
+    assert chosen.arena_bytes == smallest and all(r.flash_bytes > 0 for r in builds.values())
+    # a limit below every build's flash is refused with the figures
+    with pytest.raises(AotError, match="keeps the limits.*--max-flash 1 B"):
+        tune(model_path, BOARD, ["arm-dsp", "ref"], db, objective=Objective(max_flash=1))
+    # the objective tuned with is what --tuning-db applies
+    fastest = tune(model_path, BOARD, ["arm-dsp", "ref"], db)
+    again = tune(model_path, BOARD, ["arm-dsp", "ref"], db, measure=False)
+    assert again.chosen == fastest.chosen and again.objective == fastest.objective

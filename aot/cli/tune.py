@@ -86,11 +86,14 @@ def cmd_tune(args: argparse.Namespace) -> int:
         bar.update(n)
         bar.set_postfix(counts)
 
+    from ..tune.objective import Objective
+    objective = Objective(args.objective, args.arena_weight, args.flash_weight, args.max_arena, args.max_flash)
     t0 = time.perf_counter()
     try:
         result = tune(args.model, options.board, backends, args.db, jobs=args.jobs, executor=executor, cc=args.cc,
                       opt=args.opt, rounding=options.rounding, board_dirs=options.board_dirs,
-                      backend_options=options.backend_options, plugins=options.plugins, progress=progress)
+                      backend_options=options.backend_options, plugins=options.plugins, progress=progress,
+                      objective=objective)
     finally:
         bar.close()
         if client is not None:
@@ -124,4 +127,13 @@ def add_tune_command(sub) -> None:
     p.add_argument("--cc", choices=["gcc", "clang"], default="gcc", help="compiler for the board (default gcc)")
     p.add_argument("--opt", default="-O2", help="optimisation flags (default -O2)")
     p.add_argument("--report", metavar="FILE", help="report path without suffix (default: beside the database)")
+    p.add_argument("--objective", choices=["cost", "arena", "flash"], default="cost",
+                   help="minimise the measured cost (instructions on a board, time on the host; default), the "
+                        "arena bytes or the flash bytes (ties: the cost)")
+    p.add_argument("--arena-weight", type=float, default=0.0, metavar="W",
+                   help="add W cost units per arena byte when comparing builds (a weighted mix)")
+    p.add_argument("--flash-weight", type=float, default=0.0, metavar="W",
+                   help="add W cost units per flash byte when comparing builds")
+    p.add_argument("--max-arena", type=int, metavar="BYTES", help="never choose a build with a larger arena")
+    p.add_argument("--max-flash", type=int, metavar="BYTES", help="never choose a build with more flash")
     p.set_defaults(func=cmd_tune)

@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS measurements (
     unit TEXT NOT NULL,          -- "instructions" (QEMU) or "seconds" (host)
     status TEXT NOT NULL,        -- "ok" or "failed"
     note TEXT NOT NULL,
-    samples INTEGER NOT NULL
+    samples INTEGER NOT NULL,
+    extra TEXT NOT NULL          -- JSON: other figures of the build (arena_bytes, flash_bytes)
 );
 CREATE INDEX IF NOT EXISTS by_board ON measurements (board, backend);
 """
@@ -64,6 +65,7 @@ class Measurement:
     status: str = "ok"
     note: str = ""
     samples: int = 1
+    extra: str = "{}"
 
     @property
     def ok(self) -> bool:
@@ -99,7 +101,7 @@ class TuningDB:
         self.close()
 
     def get(self, key: MeasureKey) -> Measurement | None:
-        row = self._conn.execute("SELECT cost, unit, status, note, samples FROM measurements WHERE key = ?",
+        row = self._conn.execute("SELECT cost, unit, status, note, samples, extra FROM measurements WHERE key = ?",
                                  (key.digest(),)).fetchone()
         if row is None:
             self.misses += 1
@@ -109,16 +111,17 @@ class TuningDB:
 
     def put(self, key: MeasureKey, measurement: Measurement) -> None:
         with self._conn:
-            self._conn.execute("INSERT OR REPLACE INTO measurements VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            self._conn.execute("INSERT OR REPLACE INTO measurements VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                (key.digest(), key.fields(), key.backend, key.variant, key.board, measurement.cost,
-                                measurement.unit, measurement.status, measurement.note, measurement.samples))
+                                measurement.unit, measurement.status, measurement.note, measurement.samples,
+                                measurement.extra))
 
     def __len__(self) -> int:
         return self._conn.execute("SELECT COUNT(*) FROM measurements").fetchone()[0]
 
     def records(self) -> Iterator[tuple[dict, Measurement]]:
         """Every record: its key fields and its measurement, in key order."""
-        with closing(self._conn.execute("SELECT fields, cost, unit, status, note, samples FROM measurements "
+        with closing(self._conn.execute("SELECT fields, cost, unit, status, note, samples, extra FROM measurements "
                                         "ORDER BY key")) as cursor:
             for fields, *rest in cursor:
                 yield json.loads(fields), Measurement(*rest)

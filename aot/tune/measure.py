@@ -76,6 +76,7 @@ class ConfigResult:
     arena_bytes: int = 0
     weights_bytes: int = 0
     unit: str = "instructions"
+    flash_bytes: int = 0  # the library's text + data on a board (weights and code); the weights on the host
 
 
 INSTRUCTIONS, SECONDS = "instructions", "seconds"
@@ -162,7 +163,7 @@ def measure_configuration(task: Task, options=None) -> ConfigResult:
         return ConfigResult(config, "failed", "the profiled layers are not the compiled ones")
     layers = [LayerCost(*row, cost=layer.instructions) for row, layer in zip(rows, report.layers)]
     return ConfigResult(config, "ok", "", report.instructions, layers, report.arena_bytes, report.weights_bytes,
-                        INSTRUCTIONS)
+                        INSTRUCTIONS, report.library.text + report.library.data)
 
 
 def _first_line(exc: Exception) -> str:
@@ -241,4 +242,4 @@ def measure_on_host(task: Task, options=None, runs: int = HOST_RUNS) -> ConfigRe
               zip(compiled_layers(compiled, task.rounding), profile.layer_seconds)]
     memory = compiled.metadata["memory"]
     return ConfigResult(config, "ok", "", profile.total_seconds, layers, memory["arena_bytes"],
-                        memory["weights_bytes"], SECONDS)
+                        memory["weights_bytes"], SECONDS, memory["weights_bytes"])

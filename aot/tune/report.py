@@ -21,20 +21,22 @@ def markdown(result: TuneResult) -> str:
     final, unit = result.final_cost(), result.unit
     what = "median time" if unit == SECONDS else "instructions"
     lines = [f"## {result.model} on {result.board}", "",
-             f"| configuration | {what} | vs final | arena B | status |", "|---|---:|---:|---:|---|"]
+             f"| configuration | {what} | vs final | arena B | flash B | status |", "|---|---:|---:|---:|---:|---|"]
     for name, r in result.configurations.items():
         label = f"{name} (greedy preference order)" if name == result.greedy else name
         if r.status == "ok":
-            lines.append(f"| {label} | {_cell(r.cost, unit)} | {_ratio(r.cost, final)} | {r.arena_bytes:,} | ok |")
+            lines.append(f"| {label} | {_cell(r.cost, unit)} | {_ratio(r.cost, final)} | {r.arena_bytes:,} | "
+                         f"{r.flash_bytes:,} | ok |")
         else:
-            lines.append(f"| {label} | - | - | - | failed: {r.note} |")
+            lines.append(f"| {label} | - | - | - | - | failed: {r.note} |")
     tuned = result.tuned
     if tuned is not None:
         cost = _cell(tuned.cost, unit) if tuned.status == "ok" else "-"
         lines.append(f"| **tuned cover** ({result.layouts} layouts) | **{cost}** | "
                      f"{_ratio(tuned.cost, final) if tuned.status == 'ok' else '-'} | "
-                     f"{tuned.arena_bytes:,} | {tuned.status}{': ' + tuned.note if tuned.note else ''} |")
-    lines += ["", f"Search prediction (sum of per-layer measurements): {format_cost(result.predicted, unit)}. "
+                     f"{tuned.arena_bytes:,} | {tuned.flash_bytes:,} | {tuned.status}"
+                     f"{': ' + tuned.note if tuned.note else ''} |")
+    lines += ["", f"Objective: {result.objective}.", f"Search prediction (sum of per-layer measurements): {format_cost(result.predicted, unit)}. "
               f"Result: {'the tuned cover' if result.chosen == 'tuned' else result.chosen}, {format_cost(final, unit)}."]
     single = result.best_single()
     greedy = result.configurations.get(result.greedy)

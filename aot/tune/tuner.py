@@ -27,6 +27,7 @@ from .db import MeasureKey, Measurement, TuningDB
 from .measure import (LAYOUTS, ConfigResult, Configuration, LayerCost, Task, aot_version, code_hash, compile_options,
                       compiled_layers, measure_configuration, model_digest, toolchain_version)
 from .measure import format_cost
+from .objective import Objective
 from .search import INPUT, Candidate, Problem, best_cover
 
 
@@ -54,7 +55,8 @@ class TuneResult:
     choices: list[Choice]
     predicted: float  # the search's sum
     tuned: ConfigResult | None = None  # the cover measured end to end
-    chosen: str = "tuned"  # "tuned", or the configuration kept because the cover measured no better
+    chosen: str = "tuned"  # "tuned", or the measured configuration the objective prefers
+    objective: str = "measured cost"
     measured: int = 0
     cached: int = 0
     failed: int = 0
@@ -134,13 +136,15 @@ def _from_db(planned: Planned, db: TuningDB) -> ConfigResult | None:
     config = planned.task.configuration
     if not total.ok:
         return ConfigResult(config, "failed", total.note)
+    extra = json.loads(total.extra)
     layers = []
     for row, key in zip(planned.rows, planned.keys):
         found = db.get(key)
         if found is None or not found.ok:
             return None
         layers.append(LayerCost(*row, cost=found.cost))
-    return ConfigResult(config, "ok", "", total.cost, layers, planned.arena_bytes, planned.weights_bytes, total.unit)
+    return ConfigResult(config, "ok", "", total.cost, layers, extra.get("arena_bytes", planned.arena_bytes),
+                        planned.weights_bytes, total.unit, extra.get("flash_bytes", 0))
 
 
 def _to_db(planned: Planned, result: ConfigResult, db: TuningDB) -> None:
@@ -149,7 +153,11 @@ def _to_db(planned: Planned, result: ConfigResult, db: TuningDB) -> None:
         return
     for key, layer in zip(planned.keys, result.layers):
         db.put(key, Measurement(float(layer.cost), result.unit))
-    db.put(planned.total_key, Measurement(float(result.cost), result.unit))
+    db.put(planned.total_key, Measurement(float(result.cost), result.unit, extra=_extra(result)))
+
+
+def _extra(result: ConfigResult) -> str:
+    return json.dumps({"arena_bytes": result.arena_bytes, "flash_bytes": result.flash_bytes}, sort_keys=True)
 
 
 def layout_groups(results: dict[str, ConfigResult]) -> dict[tuple[str, ...], list[ConfigResult]]:
@@ -188,7 +196,7 @@ def tune(model: str | Path, board: str, backends: Sequence[str], db_path: str | 
          executor: futures.Executor | None = None, cc: str = "gcc", opt: str = "-O2", rounding: str = "single",
          board_dirs: Sequence[str] = (), backend_options: dict[str, dict[str, str]] | None = None,
          plugins: Sequence[str] = (), progress: Callable[[str, int], None] | None = None, verify: bool = True,
-         measure: bool = True) -> TuneResult:
+         measure: bool = True, objective: Objective = Objective()) -> TuneResult:
     """Tune ``model`` for ``board`` over ``backends`` (see the module docstring). ``progress(kind, n)``
     hears of each configuration: kind is "measured", "cached" or "failed". ``measure=False`` uses only
     the database's records (``aot compile --tuning-db``): configurations without one are left out."""
@@ -249,7 +257,13 @@ def tune(model: str | Path, board: str, backends: Sequence[str], db_path: str | 
     results = {c.name: results[c.name] for c in configs}  # in the configurations' order
     notes = [f"{name}: {r.note}" for name, r in results.items() if r.status != "ok"]
     notes += [f"{name}: no record in the database (not measured)" for name in unmeasured]
-    groups = layout_groups(results)
+    groups = layout_groups({n: r for n, r in results.items()
+                            if r.status == "ok" and objective.refusal(r.arena_bytes, r.flash_bytes) is None})
+    if not groups and any(r.status == "ok" for r in results.values()):
+        raise AotError(f"no measured configuration of model '{model}' on board '{board}' keeps the limits ("
+                       f"{objective.describe()}): " + "; ".join(
+                           f"{n}: {objective.refusal(r.arena_bytes, r.flash_bytes)}" for n, r in results.items()
+                           if r.status == "ok"))
     if not groups:
         raise NoRecords(f"no configuration of model '{model}' has a measurement for board '{board}'"
                         + (": " + "; ".join(notes) if notes else ""))
@@ -265,10 +279,20 @@ def tune(model: str | Path, board: str, backends: Sequence[str], db_path: str | 
                         choices, cost, measured=counts["measured"], cached=counts["cached"], failed=counts["failed"],
                         notes=notes)
     sources = {c.configuration for c in choices}
-    if len(sources) == 1 and len(choices) == len(results[next(iter(sources))].layers):
-        result.chosen = next(iter(sources))  # every layer as one configuration runs it: that build, measured
-    elif verify:
+    single = len(sources) == 1 and len(choices) == len(results[next(iter(sources))].layers)
+    if verify and not single:  # else every layer as one configuration runs it: that build, measured
         _verify_cover(result, tasks[0], backends, db_path, toolchain, measure)
+    decision = MeasureKey("<decision>", ",".join(backends), "", "", json.dumps(
+        {"model": model_digest(model), "rounding": rounding}), board, toolchain, opt, aot_version())
+    with TuningDB(db_path) as db:
+        if measure:  # the objective tuned with is the one `aot compile --tuning-db` applies
+            db.put(decision, Measurement(None, result.unit, "ok", "objective",
+                                         extra=json.dumps(dataclasses.asdict(objective))))
+        else:
+            found = db.get(decision)
+            if found is not None:
+                objective = Objective(**json.loads(found.extra))
+    choose(result, objective)
     return result
 
 
@@ -294,21 +318,37 @@ def _verify_cover(result: TuneResult, template: Task, backends: Sequence[str], d
                        sort_keys=True), task.board, toolchain, task.opt, aot_version())
         found = db.get(key)
         if found is not None:
-            measured = ConfigResult(config, found.status, found.note, found.cost or 0, unit=found.unit)
+            extra = json.loads(found.extra)
+            measured = ConfigResult(config, found.status, found.note, found.cost or 0, unit=found.unit,
+                                    arena_bytes=extra.get("arena_bytes", 0), flash_bytes=extra.get("flash_bytes", 0))
         elif not measure:
             result.notes.append("the tuned cover has no end-to-end record; applied as the search predicts")
             return
         else:
             measured = measure_configuration(task, options)
             db.put(key, Measurement(float(measured.cost) if measured.status == "ok" else None, measured.unit,
-                                    measured.status, measured.note))
+                                    measured.status, measured.note, extra=_extra(measured)))
     result.tuned = measured
-    ok = {n: r.cost for n, r in result.configurations.items() if r.status == "ok"}
-    best_name = min(ok, key=ok.get)
     if measured.status != "ok":
-        result.notes.append(f"the tuned cover failed ({measured.note}); kept {best_name}")
-        result.chosen = best_name
-    elif ok[best_name] < measured.cost:
-        result.notes.append(f"the tuned cover measured {format_cost(measured.cost, measured.unit)}, more than "
-                            f"{best_name} ({format_cost(ok[best_name], measured.unit)}): kept {best_name}")
-        result.chosen = best_name
+        result.notes.append(f"the tuned cover failed ({measured.note})")
+
+
+def choose(result: TuneResult, objective: Objective) -> None:
+    """The result among the measured builds (configurations, and the tuned cover), by ``objective``."""
+    builds = {n: r for n, r in result.configurations.items() if r.status == "ok"}
+    if result.tuned is not None and result.tuned.status == "ok":
+        builds["tuned"] = result.tuned
+    refused = {n: objective.refusal(r.arena_bytes, r.flash_bytes) for n, r in builds.items()}
+    admissible = [n for n in builds if refused[n] is None]
+    if not admissible:
+        raise AotError(f"no measured build of model '{result.model}' on board '{result.board}' keeps the limits: "
+                       + "; ".join(f"{n}: {why}" for n, why in refused.items()))
+    order = list(builds)
+    best = min(admissible, key=lambda n: (*objective.score(builds[n].cost, builds[n].arena_bytes,
+                                                           builds[n].flash_bytes), order.index(n)))
+    if result.tuned is not None and "tuned" in builds and best != "tuned":
+        why = refused["tuned"] or f"{best} scores better on {objective.describe()}"
+        result.notes.append(f"the tuned cover measured {format_cost(builds['tuned'].cost, builds['tuned'].unit)}; "
+                            f"kept {best} ({why})")
+    result.chosen = best
+    result.objective = objective.describe()
