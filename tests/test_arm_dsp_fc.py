@@ -167,13 +167,14 @@ def test_packed_fc_builds_clean_with_clang(mode, tmp_path):
 
 
 def test_int16_weights_take_twice_the_flash():
-    """The packed tables replace the passed weights: int8 keeps the model's bytes, int16 doubles them."""
+    """The packed tables replace the passed weights (metadata.json counts them): int8 keeps the model's
+    bytes, int16 doubles them."""
     proto = fc_model(13, 61).proto()
     sizes = {}
     for mode in fc_packing.CHOICES:
         compiled = compile_model(proto, CompileOptions(board="cortex-m4", backend_options={"arm-dsp": {"fc_weights": mode}}))
-        assert compiled.metadata["memory"]["weights_bytes"] == 0
         sizes[mode] = fc_packing.pack_bytes(13, 61, mode)
+        assert compiled.metadata["memory"]["weights_bytes"] == sizes[mode]
         assert f"static const int32_t wp[{(sizes[mode] - 13 * 1) // 4}]" in compiled.files["kernels_arm-dsp.c"]
     assert sizes == {"int8": 13 * 61, "int16": 13 * 60 * 2 + 13}
 

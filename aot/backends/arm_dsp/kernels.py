@@ -67,6 +67,12 @@ def _packed_params(mode: str):
     return params
 
 
+def _packed_bytes(mode: str):
+    def size(node: Node, graph: Graph) -> int:
+        return fc_packing.pack_bytes(*graph.tensors[node.inputs[1]].shape, mode)
+    return size
+
+
 def _packed_check(mode: str):
     def check(node: Node, graph: Graph) -> str | None:
         if fc_packing.fc_weights_choice(graph) != mode:
@@ -81,4 +87,5 @@ for mode, priority in (("int8", 15), ("int16", 16)):
     packed = variant(ref_kernel("ref/int8/fully_connected.c.j2"), "arm-dsp/int8/fc_packed.c.j2",
                      f"int8/fc_packed_{mode}_dsp", priority=priority, roundings=SINGLE,
                      check=_packed_check(mode), params=_packed_params(mode))
-    ARM_DSP.add_kernel(dataclasses.replace(packed, static_inputs=(1, 2), input_names=("X",)))
+    ARM_DSP.add_kernel(dataclasses.replace(packed, static_inputs=(1, 2), input_names=("X",),
+                                           folded_weight_bytes=_packed_bytes(mode)))
