@@ -119,6 +119,7 @@ def optimize(source: str | Path | onnx.ModelProto | Graph, options: CompileOptio
                                 options.layer_backend)
     graph = source_graph(source, options, backends)
     graph.rounding = options.rounding
+    graph.backend_options = {b: dict(v) for b, v in options.backend_options.items()}
     ctx = PassContext(options={"backends": backends, "layer_backend": options.layer_backend,
                                "allow_float_fallback": options.allow_float_fallback,
                                "desired_layouts": options.desired_layouts,

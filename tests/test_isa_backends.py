@@ -138,7 +138,7 @@ def _layers(meta: dict) -> dict[tuple[str, str], int]:
 EXPECTED = {
     "cortex-m4": {("arm-dsp", "int8/conv_gemm_dsp"): 2, ("arm-dsp", "int8/conv_depthwise_dsp"): 2,
                   ("arm-dsp", "nhwc/conv_dw_s8_dsp"): 1, ("arm-dsp", "nhwc/conv_gemm_dsp"): 1,
-                  ("arm-dsp", "int8/pool_dsp"): 1, ("arm-dsp", "int8/fully_connected_dsp"): 1},
+                  ("arm-dsp", "int8/pool_dsp"): 1, ("arm-dsp", "int8/fc_packed_int8_dsp"): 1},
     "cortex-m55": {("helium", "int8/conv_gemm_mve"): 2, ("helium", "int8/conv_depthwise_mve"): 1,
                    ("arm-dsp", "int8/conv_depthwise_dsp"): 1, ("arm-dsp", "nhwc/conv_dw_s8_dsp"): 1,
                    ("helium", "nhwc/conv_gemm_mve"): 1, ("arm-dsp", "int8/pool_dsp"): 1,

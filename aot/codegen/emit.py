@@ -113,6 +113,7 @@ def _io_entry(graph: Graph, name: str) -> dict:
 
 def metadata(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: str, io: dict, weights: list) -> dict:
     weights_bytes = sum(graph.tensors[w["tensor"]].nbytes for w in weights)
+    weights_bytes += sum(c.kernel.folded_weight_bytes(c.node, graph) for c in calls if c.kernel.folded_weight_bytes)
     passed = {w["tensor"] for w in weights}
     tensors = []
     for name, t in graph.tensors.items():

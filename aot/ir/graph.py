@@ -84,6 +84,9 @@ class Graph:
         # Graph inputs given a value at compile time (--fix-input): ONNX name -> value. They are constants
         # of the graph, not parameters of the C API; a reference run of the ONNX model needs them back.
         self.fixed_inputs: dict[str, np.ndarray] = {}
+        # --backend-option values given for this compile (backend -> key -> value), for kernels whose
+        # choice or code depends on one (e.g. arm-dsp.fc_weights); checked by aot.backends.build.
+        self.backend_options: dict[str, dict[str, str]] = {}
 
     # -- construction -----------------------------------------------------------------------------
     def add_tensor(self, raw_name: str, shape: Iterable[int], dtype: str, *, layout: str | None = None,

@@ -70,6 +70,8 @@ def weight_bytes(graph: Graph, calls: list[Call], plan: MemoryPlan) -> dict[str,
             if arg is not None and plan.storage[arg.tensor.name].kind == "const":
                 root = plan.storage[arg.tensor.name].root
                 out[root] = graph.tensors[root].nbytes
+        if call.kernel.folded_weight_bytes:
+            out[f"{call.node.name} (in its kernel)"] = call.kernel.folded_weight_bytes(call.node, graph)
     for name in graph.outputs:
         st = plan.storage[name]
         if st.kind == "const":

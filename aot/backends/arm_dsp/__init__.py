@@ -3,9 +3,13 @@ on int16 and int8 lanes of a register: SMLAD, SXTB16, USADA8, ...). Each kernel 
 kernel (aot/backends/variants.py) computing its integers bit for bit; templates in templates/arm-dsp/.
 Offered only on boards whose board.toml lists the "dsp" feature; it registers through the public API
 like any plug-in."""
+from ..build import BackendOption
 from ..registry import REGISTRY, TemplateBackend
 
-ARM_DSP = TemplateBackend("arm-dsp", features=("dsp",), runtime_headers=("aot_arm_dsp.h",))
+ARM_DSP = TemplateBackend("arm-dsp", features=("dsp",), runtime_headers=("aot_arm_dsp.h", "aot_arm_dsp_fc.h"))
+ARM_DSP.options = (BackendOption("fc_weights", default="int8",
+                                 help="weights of fully connected layers in flash: int8 (as in the model) or "
+                                      "int16 (twice the bytes, about a quarter fewer instructions)"),)
 
 from . import kernels  # noqa: E402,F401  (adds the kernels to ARM_DSP)
 
