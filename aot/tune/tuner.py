@@ -117,7 +117,8 @@ def plan(task: Task, toolchain: str) -> Planned:
                        aot_version()) for _, _, backend, kernel, layout, _, signature in rows]
     config = task.configuration
     total_key = MeasureKey("<model>", config.name, "".join(code_hash(b) for b in config.backends), config.layouts,
-                           json.dumps({"model": model_digest(task.model), "rounding": task.rounding}), task.board,
+                           json.dumps({"model": model_digest(task.model), "rounding": task.rounding,
+                                       "backend_options": task.backend_options}), task.board,
                            toolchain, task.opt, aot_version())
     spec = LAYOUTS[config.layouts] or backend_layouts(config.backends)
     memory = compiled.metadata["memory"]
