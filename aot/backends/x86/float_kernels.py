@@ -1,0 +1,246 @@
+"""The x86-avx2 backend's float kernels: 2-D convolutions channels-last (NHWC) and Gemm, with AVX2 FMA
+intrinsics on eight float lanes.
+
+Float layers a kernel here runs are converted to channels-last (``wants_channels_last``): one output
+pixel's channels are contiguous, so a vector holds eight output channels (general Conv: each input
+value broadcast, multiplied by the weights of eight output channels) or eight channels of one pixel
+(depthwise); no channel count needs to divide the spatial size. Weights are compile-time constants,
+packed here into the panels the loops read in order ([tap][input channel][16 output channels] for
+Conv, [k][32 columns] for Gemm), zero-padded to whole vectors; outputs past the last channel are
+never stored (masked stores). Sums are reordered and fused (FMA) relative to the ref kernels, so
+results agree with ONNX Runtime within the verify tolerance, not bit for bit; NaN and inf propagate
+through the sums, and the fused Relu/Clip keep ref's NaN rule (max/min return the value operand)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ...codegen.cformat import c_float
+from ...ir import Graph, Node
+from ..ref.kernels.spatial import Window, window
+from ..registry import is_channels_last
+from ..variants import ref_kernel, variant
+from . import X86_AVX2
+
+FLOAT = "float32"
+LANES = 8  # floats in a __m256
+CONV_BLOCK = 16  # output channels of a full Conv panel: two vectors
+# pixels computed at once for a panel of 1, 2 or 3 vectors: accumulators + weights + a broadcast <= 16 registers
+CONV_PIXELS = {1: 8, 2: 6, 3: 4}
+DW_BLOCK = 16  # depthwise: channels per block (two vectors), DW_PIXELS pixels at once (8 accumulators)
+DW_PIXELS = 4
+DW_WIDE = 64  # depthwise, one pixel at a time: channels per block (eight independent sums)
+GEMM_BLOCK = 32  # Gemm: columns per panel (four vectors), two chains over k (8 accumulators)
+POINTWISE_CHUNK_BYTES = 16 * 1024  # pointwise: inputs of a chunk of pixels kept in L1 while all panels use it
+
+
+# -- what the kernels accept ----------------------------------------------------------------------
+def vector_activation(spec: dict | None) -> str | None:
+    """Why the fused activation has no vector form here (None: it has one)."""
+    if spec is None or spec["op_type"] in ("Relu", "Clip"):
+        return None
+    return f"fused {spec['op_type']} (vector forms: Relu, Clip)"
+
+
+def vact(spec: dict | None, expr: str) -> str:
+    """The fused activation applied to the __m256 ``expr``, as ref's scalar forms compute it: max and
+    min return their second operand when one is NaN, so NaN passes through as in aot_relu_f/aot_clamp_f."""
+    if spec is None:
+        return expr
+    if spec["op_type"] == "Relu":
+        return f"_mm256_max_ps(_mm256_setzero_ps(), {expr})"
+    attrs = spec.get("attrs", {})
+    if "min" in attrs and attrs["min"] != -math.inf:  # a bound of -inf changes nothing
+        expr = f"_mm256_max_ps(_mm256_set1_ps({c_float(attrs['min'])}), {expr})"
+    if "max" in attrs and attrs["max"] != math.inf:
+        expr = f"_mm256_min_ps(_mm256_set1_ps({c_float(attrs['max'])}), {expr})"
+    return expr
+
+
+def _conv_geometry_reason(node: Node, graph: Graph, *, depthwise: bool) -> str | None:
+    """Why a float Conv is not a 2-D (or 1-D) convolution these kernels run, in either layout."""
+    x, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
+    if x.dtype != FLOAT or y.dtype != FLOAT:
+        return "not float32"
+    if len(x.shape) not in (3, 4):
+        return f"rank {len(x.shape)} input (kernel takes 1-D and 2-D convolutions)"
+    if graph.const(node.inputs[1]) is None:
+        return "weights computed at run time (kernel packs them at compile time)"
+    if len(node.inputs) > 2 and node.inputs[2] and graph.const(node.inputs[2]) is None:
+        return "bias computed at run time"
+    reason = vector_activation(node.attrs.get("activation"))
+    if reason:
+        return reason
+    last = is_channels_last(x.layout)
+    c, oc = (x.shape[-1], y.shape[-1]) if last else (x.shape[1], y.shape[1])
+    group = int(node.attrs.get("group", 1))
+    if depthwise and not (group == c == oc and c > 1):
+        return "not depthwise (one input and one output channel per group)"
+    if not depthwise and group != 1:
+        return "grouped convolution"
+    return None
+
+
+def conv_check(node: Node, graph: Graph) -> str | None:
+    return _conv_geometry_reason(node, graph, depthwise=False)
+
+
+def depthwise_check(node: Node, graph: Graph) -> str | None:
+    return _conv_geometry_reason(node, graph, depthwise=True)
+
+
+def wants_channels_last(node: Node, graph: Graph) -> bool:
+    """Whether a layer (as imported, channels-first) goes channels-last on this backend: float Convs a
+    kernel here runs, and float pools right after one (so no Transpose separates them)."""
+    if node.op_type == "Conv":
+        return conv_check(node, graph) is None or depthwise_check(node, graph) is None
+    if node.op_type in ("MaxPool", "AveragePool", "GlobalAveragePool"):
+        x = graph.tensors[node.inputs[0]]
+        if x.dtype != FLOAT or len(x.shape) != 4 or len([o for o in node.outputs if o]) != 1:
+            return False
+        producer = graph.producers().get(node.inputs[0])
+        return producer is not None and producer.op_type == "Conv" and wants_channels_last(producer, graph)
+    return False
+
+
+# -- Conv, channels-last --------------------------------------------------------------------------
+def _plane(win: Window, pointwise: bool) -> dict:
+    """The 2-D geometry (H, W planes; a 1-D conv has H = 1); a pointwise conv (1x1, stride 1, no
+    padding) is one row of all its pixels, cut in chunks."""
+    if pointwise:
+        p = win.out_sp[1] * win.out_sp[2]
+        return {"H": 1, "W": p, "OH": 1, "OW": p, "KH": 1, "KW": 1, "SH": 1, "SW": 1, "DH": 1, "DW": 1,
+                "PH": 0, "PW": 0, "col_lo": 0, "col_hi": p}
+    lo, hi = win.tap_ranges()[2]
+    return {"H": win.in_sp[1], "W": win.in_sp[2], "OH": win.out_sp[1], "OW": win.out_sp[2],
+            "KH": win.kernel[1], "KW": win.kernel[2], "SH": win.strides[1], "SW": win.strides[2],
+            "DH": win.dilations[1], "DW": win.dilations[2], "PH": win.pads_begin[1], "PW": win.pads_begin[2],
+            # columns whose every tap lies inside the input (the others check each tap)
+            "col_lo": max(lo), "col_hi": max(max(lo), min(hi))}
+
+
+def _blocks(total: int, block: int) -> list[dict]:
+    """Panels of ``block`` channels, then the remainder: first channel, vectors, valid lanes of the last vector."""
+    out = [{"c0": c0, "nv": block // LANES, "last": LANES} for c0 in range(0, total - total % block, block)]
+    rem = total % block
+    if rem:
+        out.append({"c0": total - rem, "nv": -(-rem // LANES), "last": rem - (-(-rem // LANES) - 1) * LANES})
+    return out
+
+
+def _is_pointwise(win: Window) -> bool:
+    return win.kernel == (1, 1, 1) and win.strides == (1, 1, 1) and win.pads_begin == (0, 0, 0) \
+        and win.pads_end == (0, 0, 0) and win.in_sp == win.out_sp
+
+
+def _bias(node: Node, graph: Graph, size: int, padded: int) -> np.ndarray:
+    out = np.zeros(padded, np.float32)
+    if len(node.inputs) > 2 and node.inputs[2]:
+        out[:size] = np.asarray(graph.const(node.inputs[2]), np.float32).reshape(-1)
+    return out
+
+
+def conv_params(node: Node, graph: Graph) -> dict:
+    x, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
+    win = window(node, graph)
+    pointwise = _is_pointwise(win)
+    plane = _plane(win, pointwise)
+    C, OC = x.shape[-1], y.shape[-1]
+    w = np.asarray(graph.const(node.inputs[1]), np.float32)  # O, spatial..., I
+    taps = plane["KH"] * plane["KW"] * C
+    w = w.reshape(OC, taps)
+    panels, packed = [], []
+    offset = 0
+    for blk in _blocks(OC, CONV_BLOCK):
+        width = blk["nv"] * LANES
+        panel = np.zeros((taps, width), np.float32)
+        n = min(width, OC - blk["c0"])
+        panel[:, :n] = w[blk["c0"]:blk["c0"] + n].T
+        packed.append(panel.reshape(-1))
+        panels.append({**blk, "offset": offset, "R": CONV_PIXELS[blk["nv"]]})
+        offset += panel.size
+    padded = -(-OC // LANES) * LANES
+    chunk = plane["OW"]
+    if pointwise:  # pixels per chunk: a multiple of every panel's pixel count
+        chunk = max(24, POINTWISE_CHUNK_BYTES // (4 * C) // 24 * 24)
+    return {"N": x.shape[0], "C": C, "OC": OC, **plane, "pointwise": pointwise, "panels": panels,
+            "wpack": np.concatenate(packed), "bpack": _bias(node, graph, OC, padded), "chunk": chunk,
+            "vact": lambda e: vact(node.attrs.get("activation"), e)}
+
+
+def depthwise_params(node: Node, graph: Graph) -> dict:
+    x, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
+    win = window(node, graph)
+    plane = _plane(win, False)
+    C = x.shape[-1]
+    padded = -(-C // LANES) * LANES
+    w = np.asarray(graph.const(node.inputs[1]), np.float32).reshape(C, -1)  # C, taps
+    wpack = np.zeros((w.shape[1], padded), np.float32)
+    wpack[:, :C] = w.T
+    return {"N": x.shape[0], "C": C, **plane, "blocks": _blocks(C, DW_BLOCK), "R": DW_PIXELS,
+            "wide": _blocks(C, DW_WIDE),
+            "wpack": wpack.reshape(-1), "bpack": _bias(node, graph, C, padded), "CP": padded,
+            "vact": lambda e: vact(node.attrs.get("activation"), e)}
+
+
+_NHWC_CONV = ref_kernel("ref/nhwc/conv.c.j2", channels_last=True)
+X86_AVX2.add_kernel(variant(_NHWC_CONV, "x86-avx2/float/conv_nhwc.c.j2", "float/conv_nhwc_avx2", priority=10,
+                            roundings=None, check=conv_check, params=conv_params))
+X86_AVX2.add_kernel(variant(_NHWC_CONV, "x86-avx2/float/conv_dw_nhwc.c.j2", "float/conv_dw_nhwc_avx2", priority=20,
+                            roundings=None, check=depthwise_check, params=depthwise_params))
+
+
+# -- Gemm -----------------------------------------------------------------------------------------
+def gemm_check(node: Node, graph: Graph) -> str | None:
+    a, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
+    if a.dtype != FLOAT or y.dtype != FLOAT:
+        return "not float32"
+    if graph.const(node.inputs[1]) is None:
+        return "B computed at run time (kernel packs it at compile time)"
+    if len(node.inputs) > 2 and node.inputs[2] and graph.const(node.inputs[2]) is None:
+        return "C computed at run time"
+    return vector_activation(node.attrs.get("activation"))
+
+
+def gemm_params(node: Node, graph: Graph) -> dict:
+    a, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
+    M, N = y.shape
+    trans_a, trans_b = int(node.attrs.get("transA", 0)), int(node.attrs.get("transB", 0))
+    K = a.shape[0] if trans_a else a.shape[1]
+    b = np.asarray(graph.const(node.inputs[1]), np.float32)
+    b = b.T if trans_b else b  # K, N
+    alpha, beta = np.float32(node.attrs.get("alpha", 1.0)), np.float32(node.attrs.get("beta", 1.0))
+    if alpha != 1:
+        b = b * alpha
+    panels, packed, offset = [], [], 0
+    for blk in _blocks(N, GEMM_BLOCK):
+        width = blk["nv"] * LANES
+        panel = np.zeros((K, width), np.float32)
+        n = min(width, N - blk["c0"])
+        panel[:, :n] = b[:, blk["c0"]:blk["c0"] + n]
+        packed.append(panel.reshape(-1))
+        panels.append({**blk, "offset": offset})
+        offset += panel.size
+    padded = -(-N // LANES) * LANES
+    bias_rows = 0
+    bias = np.zeros((1, padded), np.float32)
+    if len(node.inputs) > 2 and node.inputs[2]:
+        c = np.broadcast_to(np.asarray(graph.const(node.inputs[2]), np.float32) * beta, (M, N))
+        bias_rows = 1 if np.array_equal(c, np.broadcast_to(c[:1], c.shape), equal_nan=True) else M
+        bias = np.zeros((bias_rows, padded), np.float32)
+        bias[:, :N] = c[:bias_rows]
+    return {"M": M, "N": N, "K": K, "trans_a": trans_a, "panels": panels, "wpack": np.concatenate(packed),
+            "bias_rows": bias_rows, "bpack": bias.reshape(-1), "NP": padded,
+            "vact": lambda e: vact(node.attrs.get("activation"), e)}
+
+
+X86_AVX2.add_kernel(variant(ref_kernel("ref/gemm.c.j2"), "x86-avx2/float/gemm.c.j2", "float/gemm_avx2", priority=10,
+                            roundings=None, check=gemm_check, params=gemm_params))
+
+
+# Float layers these kernels run go channels-last; the weights O, spatial..., I as ref's NHWC Conv takes them.
+for _op, _layouts in {"Conv": ["NHWC", "OHWI"], "MaxPool": ["NHWC"], "AveragePool": ["NHWC"],
+                      "GlobalAveragePool": ["NHWC"]}.items():
+    X86_AVX2.layouts.setdefault(_op, _layouts)
+X86_AVX2.layout_rules.append(wants_channels_last)
