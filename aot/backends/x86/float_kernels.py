@@ -19,6 +19,7 @@ import numpy as np
 from ...codegen.cformat import c_float
 from ...ir import Graph, Node
 from ..ref.kernels.spatial import Window, window
+from ..ref import REF
 from ..registry import is_channels_last
 from ..variants import ref_kernel, variant
 from . import X86_AVX2
@@ -244,3 +245,29 @@ for _op, _layouts in {"Conv": ["NHWC", "OHWI"], "MaxPool": ["NHWC"], "AveragePoo
                       "GlobalAveragePool": ["NHWC"]}.items():
     X86_AVX2.layouts.setdefault(_op, _layouts)
 X86_AVX2.layout_rules.append(wants_channels_last)
+
+
+# -- MaxPool, AveragePool, channels-last ----------------------------------------------------------
+def pool_check(node: Node, graph: Graph) -> str | None:
+    x = graph.tensors[node.inputs[0]]
+    if x.dtype != FLOAT:
+        return "not float32"
+    if len(x.shape) != 4:
+        return f"rank {len(x.shape)} input (kernel takes 2-D pooling)"
+    if node.attrs.get("activation"):
+        return "fused activation"
+    return None
+
+
+def pool_params(node: Node, graph: Graph) -> dict:
+    x = graph.tensors[node.inputs[0]]
+    win = window(node, graph)
+    return {"N": x.shape[0], "C": x.shape[-1], **_plane(win, False), "EH": win.pads_end[1], "EW": win.pads_end[2],
+            "is_max": node.op_type == "MaxPool", "include_pad": bool(node.attrs.get("count_include_pad", 0)),
+            "wide": _blocks(x.shape[-1], DW_WIDE)}
+
+
+# ref registers this template twice, for float32 and for int8: the float one
+_NHWC_POOL = next(k for k in REF.kernels if k.template == "ref/nhwc/pool.c.j2" and k.dtypes == (FLOAT,))
+X86_AVX2.add_kernel(variant(_NHWC_POOL, "x86-avx2/float/pool_nhwc.c.j2",
+                            "float/pool_nhwc_avx2", priority=10, roundings=None, check=pool_check, params=pool_params))
