@@ -18,6 +18,7 @@ import numpy as np
 
 from ...codegen.cformat import c_float
 from ...ir import Graph, Node
+from ...ops import op_spec
 from ..ref.kernels.spatial import Window, window
 from ..ref import REF
 from ..registry import is_channels_last
@@ -100,9 +101,23 @@ def wants_channels_last(node: Node, graph: Graph) -> bool:
         x = graph.tensors[node.inputs[0]]
         if x.dtype != FLOAT or len(x.shape) != 4 or len([o for o in node.outputs if o]) != 1:
             return False
-        producer = graph.producers().get(node.inputs[0])
-        return producer is not None and producer.op_type == "Conv" and wants_channels_last(producer, graph)
+        return _after_channels_last_conv(node.inputs[0], graph, graph.producers(), 8)
     return False
+
+
+def _after_channels_last_conv(name: str, graph: Graph, producers: dict, depth: int) -> bool:
+    """Whether tensor ``name`` comes from Convs going channels-last, directly or through layout-agnostic
+    ops (a residual Add) all of whose data inputs do: the Transposes then cancel."""
+    producer = producers.get(name)
+    if producer is None or depth == 0:
+        return False
+    if producer.op_type == "Conv":
+        return wants_channels_last(producer, graph)
+    spec = op_spec(producer.op_type)
+    if spec is None or spec.layout != "agnostic" or producer.domain:
+        return False
+    data = [i for i in producer.inputs[:spec.data_inputs] if i]
+    return bool(data) and all(_after_channels_last_conv(i, graph, producers, depth - 1) for i in data)
 
 
 # -- Conv, channels-last --------------------------------------------------------------------------
