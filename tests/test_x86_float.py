@@ -164,6 +164,16 @@ def test_gemm_kernel(tmp_path):
     assert kernels_of(layers, "Gemm") == [GEMM] * (len(cases) + 1)
 
 
+def test_matmul_kernel(tmp_path):
+    m = Model(seed=29)
+    m.op("MatMul", [m.input((2, 3, 17)), m.weight((17, 45))])  # batch rows share B; 32 + 13 columns
+    m.op("MatMul", [m.input((9,)), m.weight((9, 8))])  # a 1-D A
+    m.op("MatMul", [m.input((4, 6)), m.input((6, 5))])  # B at run time: ref
+    m.op("MatMul", [m.input((2, 3, 6)), m.weight((2, 6, 5))])  # one B per batch: ref
+    layers = run_checked(m, tmp_path)
+    assert kernels_of(layers, "MatMul") == ["float/matmul_avx2"] * 2 + ["matmul"] * 2
+
+
 def _specials(m: Model, name: str) -> None:
     flat = m.feeds[name].reshape(-1)
     flat[[3, 17, 40]] = [np.nan, np.inf, -np.inf]

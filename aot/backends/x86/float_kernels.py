@@ -219,13 +219,30 @@ def gemm_check(node: Node, graph: Graph) -> str | None:
     return vector_activation(node.attrs.get("activation"))
 
 
+def matmul_check(node: Node, graph: Graph) -> str | None:
+    if len(graph.tensors[node.inputs[1]].shape) != 2:
+        return "B is not a matrix (kernel takes one constant B for every row of A)"
+    return gemm_check(node, graph)
+
+
+def matmul_params(node: Node, graph: Graph) -> dict:
+    """A [..., K] x B [K, N]: every row of A (batch dims included) times the one packed B."""
+    a, b = graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
+    return _gemm_panels(node, graph, a.size // b.shape[0], b.shape[0], b.shape[1], 0,
+                        np.asarray(graph.const(node.inputs[1]), np.float32))
+
+
 def gemm_params(node: Node, graph: Graph) -> dict:
     a, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
     M, N = y.shape
     trans_a, trans_b = int(node.attrs.get("transA", 0)), int(node.attrs.get("transB", 0))
     K = a.shape[0] if trans_a else a.shape[1]
     b = np.asarray(graph.const(node.inputs[1]), np.float32)
-    b = b.T if trans_b else b  # K, N
+    return _gemm_panels(node, graph, M, K, N, trans_a, b.T if trans_b else b)
+
+
+def _gemm_panels(node: Node, graph: Graph, M: int, K: int, N: int, trans_a: int, b: np.ndarray) -> dict:
+    """Parameters of gemm.c.j2: B (K x N) times alpha packed in panels, beta * C as bias rows."""
     alpha, beta = np.float32(node.attrs.get("alpha", 1.0)), np.float32(node.attrs.get("beta", 1.0))
     if alpha != 1:
         b = b * alpha
@@ -286,3 +303,5 @@ def pool_params(node: Node, graph: Graph) -> dict:
 _NHWC_POOL = next(k for k in REF.kernels if k.template == "ref/nhwc/pool.c.j2" and k.dtypes == (FLOAT,))
 X86_AVX2.add_kernel(variant(_NHWC_POOL, "x86-avx2/float/pool_nhwc.c.j2",
                             "float/pool_nhwc_avx2", priority=10, roundings=None, check=pool_check, params=pool_params))
+X86_AVX2.add_kernel(variant(ref_kernel("ref/matmul.c.j2"), "x86-avx2/float/gemm.c.j2", "float/matmul_avx2", priority=10,
+                            roundings=None, check=matmul_check, params=matmul_params))
