@@ -12,6 +12,7 @@ results agree with ONNX Runtime within the verify tolerance, not bit for bit; Na
 through the sums, and the fused Relu/Clip keep ref's NaN rule (max/min return the value operand)."""
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -21,7 +22,7 @@ from ...ir import Graph, Node
 from ...ops import op_spec
 from ..ref.kernels.spatial import Window, window
 from ..ref import REF
-from ..registry import is_channels_last
+from ..registry import Kernel, is_channels_last
 from ..variants import ref_kernel, variant
 from . import X86_AVX2
 
@@ -200,11 +201,17 @@ def depthwise_params(node: Node, graph: Graph) -> dict:
             "vact": lambda e: vact(node.attrs.get("activation"), e)}
 
 
+def _packed(kernel: Kernel) -> Kernel:
+    """A kernel reading its weights (input 1) and bias (input 2) from its own packed copies: they are
+    not passed, so the library does not hold them twice."""
+    return dataclasses.replace(kernel, static_inputs=(1, 2))
+
+
 _NHWC_CONV = ref_kernel("ref/nhwc/conv.c.j2", channels_last=True)
-X86_AVX2.add_kernel(variant(_NHWC_CONV, "x86-avx2/float/conv_nhwc.c.j2", "float/conv_nhwc_avx2", priority=10,
-                            roundings=None, check=conv_check, params=conv_params))
-X86_AVX2.add_kernel(variant(_NHWC_CONV, "x86-avx2/float/conv_dw_nhwc.c.j2", "float/conv_dw_nhwc_avx2", priority=20,
-                            roundings=None, check=depthwise_check, params=depthwise_params))
+X86_AVX2.add_kernel(_packed(variant(_NHWC_CONV, "x86-avx2/float/conv_nhwc.c.j2", "float/conv_nhwc_avx2", priority=10,
+                            roundings=None, check=conv_check, params=conv_params)))
+X86_AVX2.add_kernel(_packed(variant(_NHWC_CONV, "x86-avx2/float/conv_dw_nhwc.c.j2", "float/conv_dw_nhwc_avx2", priority=20,
+                            roundings=None, check=depthwise_check, params=depthwise_params)))
 
 
 # -- Gemm -----------------------------------------------------------------------------------------
@@ -268,8 +275,8 @@ def _gemm_panels(node: Node, graph: Graph, M: int, K: int, N: int, trans_a: int,
             "vact": lambda e: vact(node.attrs.get("activation"), e)}
 
 
-X86_AVX2.add_kernel(variant(ref_kernel("ref/gemm.c.j2"), "x86-avx2/float/gemm.c.j2", "float/gemm_avx2", priority=10,
-                            roundings=None, check=gemm_check, params=gemm_params))
+X86_AVX2.add_kernel(_packed(variant(ref_kernel("ref/gemm.c.j2"), "x86-avx2/float/gemm.c.j2", "float/gemm_avx2", priority=10,
+                            roundings=None, check=gemm_check, params=gemm_params)))
 
 
 # Float layers these kernels run go channels-last; the weights O, spatial..., I as ref's NHWC Conv takes them.
@@ -303,5 +310,5 @@ def pool_params(node: Node, graph: Graph) -> dict:
 _NHWC_POOL = next(k for k in REF.kernels if k.template == "ref/nhwc/pool.c.j2" and k.dtypes == (FLOAT,))
 X86_AVX2.add_kernel(variant(_NHWC_POOL, "x86-avx2/float/pool_nhwc.c.j2",
                             "float/pool_nhwc_avx2", priority=10, roundings=None, check=pool_check, params=pool_params))
-X86_AVX2.add_kernel(variant(ref_kernel("ref/matmul.c.j2"), "x86-avx2/float/gemm.c.j2", "float/matmul_avx2", priority=10,
-                            roundings=None, check=matmul_check, params=matmul_params))
+X86_AVX2.add_kernel(_packed(variant(ref_kernel("ref/matmul.c.j2"), "x86-avx2/float/gemm.c.j2", "float/matmul_avx2", priority=10,
+                            roundings=None, check=matmul_check, params=matmul_params)))
