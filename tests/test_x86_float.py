@@ -226,3 +226,23 @@ def test_clang_builds_the_kernels_clean(tmp_path):
     m.op("Gemm", [m.input((2, 9)), m.weight((9, 11))])
     layers = run_checked(m, tmp_path, cc="clang", cflags="-O2")  # -Wall -Wextra -Werror come from the Makefile
     assert {CONV, DW, GEMM} <= {layer["kernel"] for layer in layers}
+
+
+def test_int8_layers_keep_their_layout(shared_model):
+    """The channels-last conversion is for float layers: an int8 model's Convs keep theirs."""
+    graph = compile_model(shared_model("mlperf_tiny/kws_ref_model_int8.onnx"), CompileOptions(board=BOARD)).graph
+    convs = [n for n in graph.nodes if n.op_type == "Conv"]
+    assert convs and all(graph.tensors[n.inputs[0]].layout == "NCHW" for n in convs)
+    assert not any(n.op_type == "Transpose" for n in graph.nodes)
+
+
+@pytest.mark.parametrize("model", ["mnist/model.onnx", "mlperf_tiny/kws_ref_model_float32.onnx",
+                                   "mobilenet/mobilenet_v2_0.35_128_tfs_channel_first.onnx"])
+def test_shared_float_cnns_run_on_the_x86_kernels(model, shared_model, tmp_path):
+    """Every Conv, pool and Gemm of the shared float CNNs on this backend, within tolerance of ONNX Runtime."""
+    from aot.flows.verify import verify_model
+    report = verify_model(shared_model(model), options=CompileOptions(board=BOARD), keep_dir=tmp_path / "lib")
+    assert report.ok, report
+    layers = json.loads((tmp_path / "lib" / "metadata.json").read_text())["layers"]
+    assert all(layer["backend"] == "x86-avx2" for layer in layers
+               if layer["op_type"] in ("Conv", "MaxPool", "AveragePool", "Gemm"))
