@@ -246,3 +246,44 @@ def test_shared_float_cnns_run_on_the_x86_kernels(model, shared_model, tmp_path)
     layers = json.loads((tmp_path / "lib" / "metadata.json").read_text())["layers"]
     assert all(layer["backend"] == "x86-avx2" for layer in layers
                if layer["op_type"] in ("Conv", "MaxPool", "AveragePool", "Gemm"))
+
+
+def test_kernels_under_sanitizers(tmp_path):
+    """ASan/UBSan: the kernels read no byte outside their inputs (the graph inputs are separate arrays
+    in the driver, so a read past the first layer's input or a weight panel is caught), on random and
+    special values; the outputs of the random record match ONNX Runtime."""
+    import subprocess
+    from conftest import require_tool
+    from sanitized_build import SANITIZE, build_sanitized
+    m = Model(seed=30)
+    x = m.input((1, 5, 9, 7))  # the first layers read the graph input itself
+    m.op("Conv", [x, m.weight((13, 5, 3, 3)), m.weight((13,))], pads=[1, 1, 1, 1])
+    m.op("Conv", [x, m.weight((5, 1, 3, 3))], group=5, pads=[1, 2, 1, 2], strides=[2, 1])
+    y = m.op("Conv", [x, m.weight((11, 5, 1, 1))], output=False)
+    m.op("MaxPool", y, kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    m.op("AveragePool", y, kernel_shape=[2, 3])
+    m.op("Gemm", [m.input((3, 19)), m.weight((19, 37)), m.weight((37,))])
+    compiled = compile_model(m.proto(), CompileOptions(board=BOARD))
+    lib_dir = write_library(compiled, tmp_path / "lib")
+    meta = compiled.metadata
+    assert sum(layer["backend"] == "x86-avx2" for layer in meta["layers"]) == 6
+    exe = build_sanitized(lib_dir, meta, require_tool("clang"), flags=SANITIZE)
+    specs = meta["inputs"]
+    records = [dict(m.feeds)]
+    for value in (np.nan, np.inf, -np.inf):
+        records.append({name: np.full_like(v, value) for name, v in m.feeds.items()})
+    by_name = {spec["onnx_name"]: spec for spec in specs}
+    (tmp_path / "in.bin").write_bytes(b"".join(
+        np.ascontiguousarray(r[spec["onnx_name"]], np.float32).tobytes() for r in records for spec in specs))
+    assert set(by_name) == set(m.feeds)
+    run = subprocess.run([str(exe), str(tmp_path / "in.bin"), str(tmp_path / "out.bin"), str(len(records))],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and "Sanitizer" not in run.stderr and "runtime error" not in run.stderr, run.stderr
+    raw = np.frombuffer((tmp_path / "out.bin").read_bytes(), np.float32)
+    sizes = [o["size"] for o in meta["outputs"]]
+    assert raw.size == sum(sizes) * len(records)
+    want = run_reference(m.proto(), m.feeds)
+    pos = 0
+    for o, w in zip(meta["outputs"], want):
+        np.testing.assert_allclose(raw[pos:pos + o["size"]].reshape(w.shape), w, atol=ATOL, rtol=RTOL)
+        pos += o["size"]
