@@ -78,7 +78,7 @@ DW_CASES = [
 ]
 
 
-@pytest.mark.parametrize("activation", ["Relu", "Relu6", "none"])
+@pytest.mark.parametrize("activation", ["Relu", "Relu6", "LeakyRelu", "HardSigmoid", "HardSwish", "none"])
 def test_conv_kernels(activation, tmp_path):
     m = Model(seed=21)
     for x, w, attrs in CONV_CASES + DW_CASES:
@@ -89,6 +89,12 @@ def test_conv_kernels(activation, tmp_path):
             m.op("Relu", y)
         elif activation == "Relu6":
             m.op("Clip", y + [m.const(0.0), m.const(6.0)])
+        elif activation == "LeakyRelu":
+            m.op("LeakyRelu", y, alpha=0.1)
+        elif activation == "HardSigmoid":
+            m.op("HardSigmoid", y, alpha=0.3, beta=0.4)
+        elif activation == "HardSwish":
+            m.op("HardSwish", y)
     layers = run_checked(m, tmp_path)
     assert kernels_of(layers, "Conv") == [CONV] * len(CONV_CASES) + [DW] * len(DW_CASES)
     if activation != "none":
@@ -116,7 +122,7 @@ def test_layers_without_an_x86_kernel_keep_their_layout(tmp_path):
     m = Model(seed=23)
     m.op("Conv", [m.input((1, 4, 6, 6)), m.weight((10, 2, 3, 3))], group=2, pads=[1, 1, 1, 1])  # grouped
     y = m.op("Conv", [m.input((1, 3, 7, 7)), m.weight((4, 3, 3, 3))], output=False)
-    m.op("LeakyRelu", y, alpha=0.1)  # fused, no vector form here
+    m.op("Elu", y)  # fused, no vector form here
     m.op("Conv", [m.input((1, 2, 3, 4, 5)), m.weight((3, 2, 2, 2, 2))])  # 3-D
     m.op("MaxPool", [m.input((1, 3, 8, 8))], kernel_shape=[2, 2])  # no Conv before it
     layers = run_checked(m, tmp_path)
@@ -187,6 +193,9 @@ def test_nan_and_inf_propagate_as_in_onnxruntime(tmp_path):
     m.feeds[x4].reshape(-1)[[5, 30]] = [np.inf, -np.inf]
     y = m.op("Conv", [x1, m.weight((16, 8, 3, 3)), m.weight((16,))], output=False, pads=[1, 1, 1, 1])
     m.op("Relu", y)
+    for op, attrs in (("LeakyRelu", {"alpha": 0.1}), ("HardSwish", {}), ("HardSigmoid", {})):
+        y = m.op("Conv", [x1, m.weight((16, 8, 1, 1))], output=False)
+        m.op(op, y, **attrs)
     y = m.op("Conv", [x2, m.weight((16, 1, 3, 3))], output=False, group=16, pads=[1, 1, 1, 1])
     m.op("Clip", y + [m.const(0.0), m.const(6.0)])
     y = m.op("Conv", [x2, m.weight((16, 16, 1, 1))], output=False)

@@ -39,11 +39,14 @@ POINTWISE_CHUNK_BYTES = 16 * 1024  # pointwise: inputs of a chunk of pixels kept
 
 
 # -- what the kernels accept ----------------------------------------------------------------------
+VECTOR_ACTIVATIONS = ("Relu", "Clip", "LeakyRelu", "HardSigmoid", "HardSwish")
+
+
 def vector_activation(spec: dict | None) -> str | None:
     """Why the fused activation has no vector form here (None: it has one)."""
-    if spec is None or spec["op_type"] in ("Relu", "Clip"):
+    if spec is None or spec["op_type"] in VECTOR_ACTIVATIONS:
         return None
-    return f"fused {spec['op_type']} (vector forms: Relu, Clip)"
+    return f"fused {spec['op_type']} (vector forms: {', '.join(VECTOR_ACTIVATIONS)})"
 
 
 def vact(spec: dict | None, expr: str) -> str:
@@ -51,9 +54,20 @@ def vact(spec: dict | None, expr: str) -> str:
     min return their second operand when one is NaN, so NaN passes through as in aot_relu_f/aot_clamp_f."""
     if spec is None:
         return expr
-    if spec["op_type"] == "Relu":
-        return f"_mm256_max_ps(_mm256_setzero_ps(), {expr})"
-    attrs = spec.get("attrs", {})
+    op, attrs = spec["op_type"], spec.get("attrs", {})
+    zero, one = "_mm256_setzero_ps()", "_mm256_set1_ps(1.0f)"
+    if op == "Relu":
+        return f"_mm256_max_ps({zero}, {expr})"
+    if op == "LeakyRelu":  # aot_leaky_relu_f: x >= 0 ? x : alpha * x (a NaN x: alpha * NaN)
+        return (f"_mm256_blendv_ps(_mm256_mul_ps(_mm256_set1_ps({c_float(attrs['alpha'])}), {expr}), {expr}, "
+                f"_mm256_cmp_ps({expr}, {zero}, _CMP_GE_OQ))")
+    if op == "HardSigmoid":  # aot_hard_sigmoid_f: clamp(alpha * x + beta, 0, 1)
+        lin = f"_mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps({c_float(attrs['alpha'])}), {expr}), " \
+              f"_mm256_set1_ps({c_float(attrs['beta'])}))"
+        return f"_mm256_min_ps({one}, _mm256_max_ps({zero}, {lin}))"
+    if op == "HardSwish":  # aot_hard_swish_f: x * clamp(x / 6 + 0.5, 0, 1)
+        gate = f"_mm256_add_ps(_mm256_div_ps({expr}, _mm256_set1_ps(6.0f)), _mm256_set1_ps(0.5f))"
+        return f"_mm256_mul_ps({expr}, _mm256_min_ps({one}, _mm256_max_ps({zero}, {gate})))"
     if "min" in attrs and attrs["min"] != -math.inf:  # a bound of -inf changes nothing
         expr = f"_mm256_max_ps(_mm256_set1_ps({c_float(attrs['min'])}), {expr})"
     if "max" in attrs and attrs["max"] != math.inf:
