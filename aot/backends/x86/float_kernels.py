@@ -1,5 +1,5 @@
-"""The x86-avx2 backend's float kernels: 2-D convolutions channels-last (NHWC) and Gemm, with AVX2 FMA
-intrinsics on eight float lanes.
+"""The x86-avx2 backend's float kernels: 1-D/2-D convolutions and pooling channels-last (NHWC), Gemm
+and MatMul with a constant B, with AVX2 FMA intrinsics on eight float lanes (docs/x86-avx2.md).
 
 Float layers a kernel here runs are converted to channels-last (``wants_channels_last``): one output
 pixel's channels are contiguous, so a vector holds eight output channels (general Conv: each input
@@ -9,7 +9,7 @@ packed here into the panels the loops read in order ([tap][input channel][16 out
 Conv, [k][32 columns] for Gemm), zero-padded to whole vectors; outputs past the last channel are
 never stored (masked stores). Sums are reordered and fused (FMA) relative to the ref kernels, so
 results agree with ONNX Runtime within the verify tolerance, not bit for bit; NaN and inf propagate
-through the sums, and the fused Relu/Clip keep ref's NaN rule (max/min return the value operand)."""
+through the sums, and fused activations and MaxPool keep ref's NaN rules (see ``vact``)."""
 from __future__ import annotations
 
 import dataclasses
