@@ -48,7 +48,7 @@ def kernels_of(layers: list[dict], op_type: str) -> list[str]:
     return [layer["kernel"] for layer in layers if layer["op_type"] == op_type]
 
 
-# (input, weight, attrs): general Conv, one group. Output channels: 16 (one full panel), 40 (two full
+# (input, weight, attrs): general Conv (groups of at least 8 outputs). Output channels: 16 (one full panel), 40 (two full
 # panels + a tail of one vector), 13 / 5 / 3 (one masked vector), 24 (a full panel + one vector), 19
 # (a full panel + a masked vector); pixel counts with and without a remainder of the register block.
 CONV_CASES = [
@@ -64,6 +64,9 @@ CONV_CASES = [
     ((1, 9, 8, 9), (21, 9, 2, 4), {"strides": [3, 2]}),  # no padding, strides, no interior remainder
     ((1, 5, 23), (11, 5, 3), {"pads": [1, 2], "strides": [2]}),  # 1-D
     ((1, 3, 2, 2), (16, 3, 3, 3), {"pads": [1, 1, 1, 1]}),  # every column a border column
+    ((1, 8, 9, 9), (24, 4, 3, 3), {"group": 2, "pads": [1, 1, 1, 1]}),  # groups of 12 outputs: 8 + 4 masked
+    ((2, 12, 6, 7), (32, 3, 1, 1), {"group": 4}),  # grouped pointwise, 8 outputs per group
+    ((1, 3, 5, 6), (27, 1, 3, 3), {"group": 3, "pads": [0, 1, 0, 1]}),  # depth multiplier 9: not depthwise
 ]
 
 # depthwise: channels 3, 13 (masked tails), 16, 40 (16 + 16 + 8), 72 (two wide blocks of 64 + 8)
@@ -82,7 +85,7 @@ DW_CASES = [
 def test_conv_kernels(activation, tmp_path):
     m = Model(seed=21)
     for x, w, attrs in CONV_CASES + DW_CASES:
-        group = {"group": x[1]} if w[1] == 1 and x[1] > 1 else {}
+        group = {"group": x[1]} if w[1] == 1 and x[1] > 1 and "group" not in attrs else {}
         bias = [m.weight((w[0],))] if len(m.nodes) % 2 == 0 else []  # with and without a bias
         y = m.op("Conv", [m.input(x), m.weight(w)] + bias, output=activation == "none", **attrs, **group)
         if activation == "Relu":
@@ -120,7 +123,7 @@ def test_conv_chain_stays_channels_last(tmp_path):
 
 def test_layers_without_an_x86_kernel_keep_their_layout(tmp_path):
     m = Model(seed=23)
-    m.op("Conv", [m.input((1, 4, 6, 6)), m.weight((10, 2, 3, 3))], group=2, pads=[1, 1, 1, 1])  # grouped
+    m.op("Conv", [m.input((1, 4, 6, 6)), m.weight((10, 2, 3, 3))], group=2, pads=[1, 1, 1, 1])  # 5 outputs a group
     y = m.op("Conv", [m.input((1, 3, 7, 7)), m.weight((4, 3, 3, 3))], output=False)
     m.op("Elu", y)  # fused, no vector form here
     m.op("Conv", [m.input((1, 2, 3, 4, 5)), m.weight((3, 2, 2, 2, 2))])  # 3-D
@@ -230,7 +233,7 @@ def test_maxpool_nan_rule_is_refs(tmp_path):
 def test_clang_builds_the_kernels_clean(tmp_path):
     m = Model(seed=27)
     for x, w, attrs in CONV_CASES[::3] + DW_CASES[::3]:
-        group = {"group": x[1]} if w[1] == 1 else {}
+        group = {"group": x[1]} if w[1] == 1 and "group" not in attrs else {}
         m.op("Conv", [m.input(x), m.weight(w), m.weight((w[0],))], **attrs, **group)
     m.op("Gemm", [m.input((2, 9)), m.weight((9, 11))])
     layers = run_checked(m, tmp_path, cc="clang", cflags="-O2")  # -Wall -Wextra -Werror come from the Makefile

@@ -94,8 +94,8 @@ def _conv_geometry_reason(node: Node, graph: Graph, *, depthwise: bool) -> str |
     group = int(node.attrs.get("group", 1))
     if depthwise and not (group == c == oc and c > 1):
         return "not depthwise (one input and one output channel per group)"
-    if not depthwise and group != 1:
-        return "grouped convolution"
+    if not depthwise and group != 1 and oc // group < LANES:
+        return f"{oc // group} output channels per group (grouped convs need at least {LANES})"
     return None
 
 
@@ -177,26 +177,33 @@ def conv_params(node: Node, graph: Graph) -> dict:
     win = window(node, graph)
     pointwise = _is_pointwise(win)
     plane = _plane(win, pointwise)
-    C, OC = x.shape[-1], y.shape[-1]
-    w = np.asarray(graph.const(node.inputs[1]), np.float32)  # O, spatial..., I
-    taps = plane["KH"] * plane["KW"] * C
-    w = w.reshape(OC, taps)
-    panels, packed = [], []
-    offset = 0
-    for blk in _blocks(OC, CONV_BLOCK):
-        width = blk["nv"] * LANES
-        panel = np.zeros((taps, width), np.float32)
-        n = min(width, OC - blk["c0"])
-        panel[:, :n] = w[blk["c0"]:blk["c0"] + n].T
-        packed.append(panel.reshape(-1))
-        panels.append({**blk, "offset": offset, "R": CONV_PIXELS[blk["nv"]]})
-        offset += panel.size
-    padded = -(-OC // LANES) * LANES
+    C, OC, G = x.shape[-1], y.shape[-1], int(node.attrs.get("group", 1))
+    ICG, OCG = C // G, OC // G
+    w = np.asarray(graph.const(node.inputs[1]), np.float32)  # O, spatial..., I (of its group)
+    taps = plane["KH"] * plane["KW"] * ICG
+    w = w.reshape(G, OCG, taps)
+    panels, packed = [], []  # the panels of one group; every group has them at the same offsets
+    for g in range(G):
+        offset = 0
+        for blk in _blocks(OCG, CONV_BLOCK):
+            width = blk["nv"] * LANES
+            panel = np.zeros((taps, width), np.float32)
+            n = min(width, OCG - blk["c0"])
+            panel[:, :n] = w[g, blk["c0"]:blk["c0"] + n].T
+            packed.append(panel.reshape(-1))
+            if g == 0:
+                panels.append({**blk, "offset": offset, "R": CONV_PIXELS[blk["nv"]]})
+            offset += panel.size
+    padded = -(-OCG // LANES) * LANES  # each group's bias padded to whole vectors, so loads stay aligned
+    bias = _bias(node, graph, OC, OC).reshape(G, OCG)
+    bpack = np.zeros((G, padded), np.float32)
+    bpack[:, :OCG] = bias
     chunk = plane["OW"]
     if pointwise:  # pixels per chunk: a multiple of every panel's pixel count
         chunk = max(24, POINTWISE_CHUNK_BYTES // (4 * C) // 24 * 24)
-    return {"N": x.shape[0], "C": C, "OC": OC, **plane, "pointwise": pointwise, "panels": panels,
-            "wpack": np.concatenate(packed), "bpack": _bias(node, graph, OC, padded), "chunk": chunk,
+    return {"N": x.shape[0], "C": C, "OC": OC, "G": G, "ICG": ICG, "OCG": OCG, "OCGP": padded,
+            "group_floats": offset, **plane, "pointwise": pointwise, "panels": panels,
+            "wpack": np.concatenate(packed), "bpack": bpack.reshape(-1), "chunk": chunk,
             "vact": lambda e: vact(node.attrs.get("activation"), e)}
 
 
