@@ -30,4 +30,10 @@ static inline float aot_x86_hsum_ps(__m256 v) {
 
 /* ---- float kernels' helpers ---- */
 
+/* MaxPool's running maximum as aot_max_nan_f computes it lane by lane: v when v > acc or v is NaN,
+ * else acc, so a NaN, once in acc, stays (MAXPS alone, v > acc ? v : acc, would drop a NaN v). */
+static inline __m256 aot_x86_max_nan_ps(__m256 acc, __m256 v) {
+    return _mm256_blendv_ps(_mm256_max_ps(v, acc), v, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+}
+
 #endif

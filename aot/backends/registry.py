@@ -116,6 +116,12 @@ class Backend(ABC):
     # Layouts (convert_layout's {"Conv": ["NHWC", "OHWI"], ...}) this backend's kernels need, applied
     # when the backend is in a compile's list and the user gave no --layout (e.g. CMSIS-NN is NHWC).
     layouts: dict[str, list[str]] = {}
+
+    def wants_layout(self, node: Node, graph: Graph) -> bool:
+        """Whether ``layouts`` should convert this layer (asked before partitioning, on the layer as
+        imported); a backend whose kernels want a layout only for some layers (float ones, say) narrows it."""
+        return True
+
     # Instruction-set features (board.toml ``features``, e.g. "dsp", "mve") a board must have for this
     # backend's C to compile: the backend is offered only on such boards.
     features: Sequence[str] = ()

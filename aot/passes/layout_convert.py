@@ -190,8 +190,19 @@ def convert_layout_pass(graph: Graph, ctx: PassContext) -> Graph:
     if not ctx.options.get("layouts_from_backends", True):
         return graph
     # What the backends ask for applies where it can (see _for_rank).
-    desired = backend_layouts(ctx.options.get("backends") or ())
-    return convert_layout(graph, desired, adapt=_for_rank) if desired else graph
+    backends = ctx.options.get("backends") or ()
+    desired = backend_layouts(backends)
+    if not desired:
+        return graph
+    from ..backends.registry import REGISTRY
+    owner = {}  # op type -> the preferred backend asking for a layout of it
+    for name in backends:
+        for op_type in REGISTRY.get(name).layouts:
+            owner.setdefault(op_type, REGISTRY.get(name))
+
+    def adapt(g: Graph, node: Node, layouts: list[str]) -> list[str] | None:
+        return _for_rank(g, node, layouts) if owner[node.op_type].wants_layout(node, g) else None
+    return convert_layout(graph, desired, adapt=adapt)
 
 
 def _for_rank(graph: Graph, node: Node, layouts: list[str]) -> list[str] | None:

@@ -6,6 +6,7 @@ Offered only on host boards whose features list "avx2" and "fma" (boards/host-av
 the machine has them); the library's host build gets -mavx2 -mfma. Templates in templates/x86-avx2/."""
 from __future__ import annotations
 
+from ...ir import Graph, Node
 from ..build import BuildContribution
 from ..registry import REGISTRY, TemplateBackend
 
@@ -17,12 +18,19 @@ class X86Backend(TemplateBackend):
     def __init__(self, name: str, features: tuple[str, ...], isa_flags: tuple[str, ...]):
         super().__init__(name, features=features, runtime_headers=("aot_x86.h",))
         self.isa_flags = isa_flags
+        self.layouts: dict[str, list[str]] = {}  # filled by the kernel modules, with...
+        self.layout_rules: list = []  # ... (node, graph) -> bool: the layers those layouts are for
+
+    def wants_layout(self, node: Node, graph: Graph) -> bool:
+        return any(rule(node, graph) for rule in self.layout_rules)
 
     def build_contribution(self, options: dict[str, str]) -> BuildContribution:
         return BuildContribution(target_cflags={"host": list(self.isa_flags)})
 
 
 X86_AVX2 = X86Backend("x86-avx2", features=("avx2", "fma"), isa_flags=ISA_FLAGS)
+
+from . import float_kernels  # noqa: E402,F401  (adds the float kernels to X86_AVX2)
 
 if X86_AVX2.name not in REGISTRY.backends:
     REGISTRY.register(X86_AVX2)
