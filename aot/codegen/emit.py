@@ -115,8 +115,6 @@ def metadata(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: str, io:
     weights_bytes = sum(graph.tensors[w["tensor"]].nbytes for w in weights)
     weights_bytes += sum(c.kernel.folded_weight_bytes(c.node, graph) for c in calls if c.kernel.folded_weight_bytes)
     passed = {w["tensor"] for w in weights}
-    folded = sorted({i for c in calls for idx, i in enumerate(c.node.inputs)
-                     if i and idx in c.kernel.static_inputs and graph.tensors[i].is_constant} - passed)
     tensors = []
     for name, t in graph.tensors.items():
         st = plan.storage.get(name)
@@ -140,6 +138,4 @@ def metadata(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: str, io:
     return {"generator": "aot", "version": __version__, "model": graph.name, "prefix": prefix,
             "rounding": graph.rounding, **io,
             "layers": layers, "tensors": tensors,
-            "memory": {**plan.summary(), "weights_bytes": weights_bytes,
-                       # constants kernels read at compile time (static inputs) and keep in their own form
-                       "folded_weights_bytes": sum(graph.tensors[t].nbytes for t in folded)}}
+            "memory": {**plan.summary(), "weights_bytes": weights_bytes}}

@@ -31,8 +31,6 @@ def format_report(compiled: CompiledModel) -> str:
     rows.append(f"lower bound{m['lower_bound_bytes']:>10} B  (max over steps of live bytes)")
     rows.append(f"no reuse   {m['no_reuse_bytes']:>10} B  (every buffer its own bytes)")
     rows.append(f"weights    {m['weights_bytes']:>10} B")
-    if m.get("folded_weights_bytes"):
-        rows.append(f"folded     {m['folded_weights_bytes']:>10} B  (constants kernels hold in their own form)")
     rows.append(f"MACs       {sum(layer['macs'] for layer in meta['layers']):>10}")
     fit = fit_table(compiled)
     if fit:

@@ -224,8 +224,11 @@ def depthwise_params(node: Node, graph: Graph) -> dict:
 
 def _packed(kernel: Kernel) -> Kernel:
     """A kernel reading its weights (input 1) and bias (input 2) from its own packed copies: they are
-    not passed, so the library does not hold them twice."""
-    return dataclasses.replace(kernel, static_inputs=(1, 2))
+    not passed, so the library does not hold them twice; their packed bytes count as the model's weights."""
+    def packed_bytes(node: Node, graph: Graph) -> int:
+        params = kernel.params(node, graph)
+        return 4 * (params["wpack"].size + params["bpack"].size)
+    return dataclasses.replace(kernel, static_inputs=(1, 2), folded_weight_bytes=packed_bytes)
 
 
 _NHWC_CONV = ref_kernel("ref/nhwc/conv.c.j2", channels_last=True)
