@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 from ...ir import Graph, Node
-from ..ref.kernels.int8 import conv_geometry, gemm_conv_params
+from ..ref.kernels.int8 import conv_geometry, depthwise_geometry, gemm_conv_params
+from ..ref.kernels.spatial import window
 from ..variants import ref_kernel, variant
 from . import X86_AVX2
 
@@ -54,7 +55,38 @@ def _nchw_only(node: Node, graph: Graph) -> str | None:
     return "channels-last Conv (the x86 tile runs along NCHW pixels)" if conv_geometry(node, graph)["nhwc"] else None
 
 
+def _plane(g: dict) -> dict:
+    """The depthwise plane in scratch and the virtual outputs read from it (conv_depthwise.c.j2)."""
+    xrow = g["WP"] if g["padded"] else g["W"]
+    offsets = [kh * g["DH"] * xrow + kw * g["DW"] for kh in range(g["KH"]) for kw in range(g["KW"])]
+    offsets += [0] * (len(offsets) % 2)  # the last tap pairs with a zero weight
+    nvirt = (g["OH"] - 1) * xrow + g["OW"]
+    rows = g["HP"] * g["WP"] if g["padded"] else g["H"] * g["W"]
+    plane = max(rows, 16 * -(-nvirt // 16) + max(offsets))
+    return {"XROW": xrow, "NVIRT": nvirt, "PLANE": plane, "direct": g["OH"] == 1 or xrow == g["OW"],
+            "pair_offsets": list(zip(offsets[0::2], offsets[1::2])), "T2": len(offsets) // 2}
+
+
+def _depthwise_params(node: Node, graph: Graph) -> dict:
+    p = ref_kernel("ref/int8/conv_depthwise.c.j2").params(node, graph)
+    w = graph.const(node.inputs[1]).reshape(p["OC"], -1)
+    return {**_plane(p), "xvec": vector_requantization(p["rq"]), "wpairs": pack_pairs(w, [(oc, 1) for oc in range(p["OC"])])}
+
+
+def _depthwise_scratch(node: Node, graph: Graph) -> int:
+    g = depthwise_geometry(window(node, graph))
+    v = _plane(g)
+    return v["PLANE"] + (0 if v["direct"] else 16 * -(-v["NVIRT"] // 16))
+
+
+def _stride_one(node: Node, graph: Graph) -> str | None:
+    g = depthwise_geometry(window(node, graph))
+    return None if g is None or (g["SH"] == 1 and g["SW"] == 1) else "strided depthwise (the x86 kernel runs stride 1)"
+
+
 for base, template, name, priority, extra in [
+    (ref_kernel("ref/int8/conv_depthwise.c.j2"), "int8/conv_depthwise.c.j2", "int8/conv_depthwise_avx2", 30,
+     {"params": _depthwise_params, "scratch_bytes": _depthwise_scratch, "check": _stride_one}),
     (ref_kernel("ref/int8/conv_gemm.c.j2"), "int8/conv_gemm.c.j2", "int8/conv_gemm_avx2", 20,
      {"params": _conv_gemm_params, "scratch_bytes": _conv_gemm_scratch, "check": _nchw_only}),
 ]:
