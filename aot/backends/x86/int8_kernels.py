@@ -15,7 +15,14 @@ from . import X86_AVX2
 
 BOTH = ("single", "tflite")
 
-XR = 4  # output channels per pass over a Conv tile (XR x 2 XU accumulator vectors in registers)
+ACCUMULATORS = 8  # int32 vectors a Conv pass keeps in registers (of sixteen): XR channels x 2 XU
+
+
+def tile_units(pixels: int) -> int:
+    """Sixteen-pixel units per Conv tile: the most (at most four) that pad the pixels to no more units
+    than the fewest would; more units per tile share each weight broadcast among more pixels."""
+    units = -(-pixels // 16)
+    return next(xu for xu in (4, 2, 1) if xu * -(-units // xu) <= units)
 
 
 def vector_requantization(rq: dict) -> str | None:
@@ -38,17 +45,56 @@ def channel_blocks(groups: int, per_group: int, size: int) -> list[tuple[int, in
     return [(g * per_group + b, min(size, per_group - b)) for g in range(groups) for b in range(0, per_group, size)]
 
 
+def _gather(g: dict) -> str:
+    """How conv_gemm.c.j2 fills its tile: "pointwise", "plane" (stride 1, a 1-D or 2-D window) or "line"."""
+    win = g["win"]
+    if g["pointwise"]:
+        return "pointwise"
+    flat = win.in_sp[0] == 1 and win.kernel[0] == 1 and not win.pads_begin[0] and not win.pads_end[0]
+    return "plane" if flat and win.strides == (1, 1, 1) else "line"
+
+
+def _conv_plane(g: dict, pt: int) -> dict:
+    """The padded input planes of one group in scratch and the virtual outputs read from them."""
+    win = g["win"]
+    xrow = win.pads_begin[2] + win.in_sp[2] + win.pads_end[2]
+    pstride = (win.pads_begin[1] + win.in_sp[1] + win.pads_end[1]) * xrow
+    koff = [ic * pstride + kh * win.dilations[1] * xrow + kw * win.dilations[2] for ic in range(g["ICG"])
+            for kh in range(win.kernel[1]) for kw in range(win.kernel[2])]
+    koff += [0] * (len(koff) % 2)  # the k after an odd K: a zero weight
+    oh, ow = win.out_sp[1], win.out_sp[2]
+    nvirt = (oh - 1) * xrow + ow
+    vpad = pt * -(-nvirt // pt)
+    return {"XROW": xrow, "PSTRIDE": pstride, "koff": koff, "NVIRT": nvirt, "VPAD": vpad,
+            "PLANE": max(g["ICG"] * pstride, max(koff) + vpad), "direct": oh == 1 or xrow == ow}
+
+
+def _conv_gemm_layout(g: dict) -> dict:
+    k2 = -(-g["ICG"] * g["KSP"] // 2)
+    gather = _gather(g)
+    xu = tile_units(_conv_plane(g, 16)["NVIRT"] if gather == "plane" else g["OSP"])
+    xr = ACCUMULATORS // (2 * xu)
+    return {"XR": xr, "XU": xu, "K2": k2, "gather": gather,
+            **(_conv_plane(g, 16 * xu) if gather == "plane" else {})}
+
+
 def _conv_gemm_params(node: Node, graph: Graph) -> dict:
     p = gemm_conv_params(node, graph)
+    lay = _conv_gemm_layout(p)
     w = graph.const(node.inputs[1]).reshape(p["OC"], p["K"])
-    return {"XR": XR, "XU": 1, "K2": -(-p["K"] // 2), "xvec": vector_requantization(p["rq"]),
-            "wpairs": pack_pairs(w, channel_blocks(p["group"], p["OCG"], XR))}
+    return {**lay, "xvec": vector_requantization(p["rq"]),
+            "wpairs": pack_pairs(w, channel_blocks(p["group"], p["OCG"], lay["XR"]))}
 
 
 def _conv_gemm_scratch(node: Node, graph: Graph) -> int:
     g = conv_geometry(node, graph)
-    k2 = -(-g["ICG"] * g["KSP"] // 2)
-    return 4 * k2 * 16 * 1 + 4 * k2 + 31  # the tile (K/2 x PT int16 pairs), the window line, alignment
+    lay = _conv_gemm_layout(g)
+    tile = 4 * lay["K2"] * 16 * lay["XU"] + 31  # K/2 x PT int16 pairs, aligned at run time
+    if lay["gather"] == "line":
+        return tile + 4 * lay["K2"]  # one pixel's window
+    if lay["gather"] == "plane":
+        return tile + lay["PLANE"] + (0 if lay["direct"] else g["OC"] * lay["VPAD"])
+    return tile
 
 
 def _nchw_only(node: Node, graph: Graph) -> str | None:
