@@ -53,6 +53,16 @@ def x86_model() -> QdqModel:
     u = conv(t, 20, 33, (1, 1))  # pointwise, 4 units a tile, one channel a pass
     u = m.dq(m.q(m.op("AveragePool", [u], kernel_shape=[60, 1]), Q), Q)
     m.quantized_output(conv(u, 33, 10, (1, 1), relu=False), Q)  # one pixel, K odd
+
+    def dense(x: str, k: int, n: int, per_channel: bool = True, relu: bool = True) -> str:
+        sw = (rng.uniform(1.5, 3.0, n if per_channel else 1) / (127 * np.sqrt(k))).astype(np.float32)
+        y = m.op("Gemm", [x, m.weight(weights(rng, (n, k)), sw, 0),
+                          m.bias(rng.integers(-2000, 2000, n).astype(np.int32), np.float32(Q[0]) * sw)], transB=1)
+        return m.dq(m.q(m.op("Relu", [y]) if relu else y, Q), Q)
+
+    f = m.dq(m.op("Flatten", [m.q(u, Q)]), Q)  # 33
+    f = dense(f, 33, 70)  # K odd; 80 outputs padded: a pass of 64, then one of 16
+    m.quantized_output(dense(f, 70, 10, per_channel=False, relu=False), Q)  # one partial block of 16
     # Multipliers of 0.25 and more (shift -1 or above): requantized lane by lane, ref's store.
     w = rng.integers(-2, 3, (7, 20, 1, 1))
     sw = (4 * np.array([0.3, 0.6, 0.26, 0.9, 0.4, 0.55, 0.28])).astype(np.float32)  # M = 2^-4 * sw / 2^-2
@@ -87,7 +97,8 @@ def test_x86_int8_kernels_equal_golden_and_ref(model, rounding, tmp_path):
     layers = _layouts(avx2)
     convs = [p for p in layers if p["kernel"] == "int8/conv_gemm_avx2"]
     depthwise = [p for p in layers if p["kernel"] == "int8/conv_depthwise_avx2"]
-    assert len(convs) == 9 and len(depthwise) == 4, layers
+    dense = [p for p in layers if p["kernel"] == "int8/fully_connected_avx2"]
+    assert len(convs) == 9 and len(depthwise) == 4 and len(dense) == 2, layers
     # The model reaches every path of the templates.
     assert {p["gather"] for p in convs} == {"pointwise", "plane", "line"}
     assert {p["XU"] for p in convs} == {1, 2, 4}
@@ -106,7 +117,8 @@ def test_x86_int8_kernels_equal_golden_and_ref(model, rounding, tmp_path):
         for k, (g, e, o) in enumerate(zip(got, expected, gold)):
             assert np.array_equal(g, e), f"output {k}: x86-avx2 differs from ref at {np.flatnonzero(g != e)[:5]}"
             assert np.array_equal(g, o), f"output {k}: x86-avx2 differs from golden"
-        assert len({int(v) for v in got[0].reshape(-1)}) > 8  # a live chain, not saturated constants
+        for out in got[:2] + got[3:]:
+            assert len({int(v) for v in out.reshape(-1)}) > 4  # live chains, not saturated constants
 
 
 def test_x86_int8_kernels_build_clean_with_clang(model, tmp_path):

@@ -130,7 +130,42 @@ def _stride_one(node: Node, graph: Graph) -> str | None:
     return None if g is None or (g["SH"] == 1 and g["SW"] == 1) else "strided depthwise (the x86 kernel runs stride 1)"
 
 
+# Within a block of sixteen outputs, the output in each lane of its two vectors (aot_x86_pack16_s8's order).
+LANE_OUTPUT = (0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15)
+
+
+def _lanes(values: list[int], npad: int, fill: int) -> list[int]:
+    """Per-output values in lane order, the padding outputs set to ``fill``."""
+    return [values[n] if n < len(values) else fill for b in range(0, npad, 16) for n in (b + i for i in LANE_OUTPUT)]
+
+
+def _fc_params(node: Node, graph: Graph) -> dict:
+    p = ref_kernel("ref/int8/fully_connected.c.j2").params(node, graph)
+    n, k2 = p["N"], -(-p["K"] // 2)
+    npad = 16 * -(-n // 16)
+    w = graph.const(node.inputs[1]).reshape(n, p["K"])
+    pairs = np.asarray(pack_pairs(w, [(c, 1) for c in range(n)]), np.int64).reshape(n, k2)
+    columns = [_lanes(list(pairs[:, kk]), npad, 0) for kk in range(k2)]
+    rq, xvec = p["rq"], vector_requantization(p["rq"])
+    shifts = rq["rsh"] if xvec == "hi" else [-s for s in rq["shift"]]
+    tables = [("bias", _lanes(p["bias_folded"], npad, 0)), ("rq_m", _lanes(rq["mult"], npad, 0)),
+              ("rq_s", _lanes(shifts, npad, 1))] + ([("rq_r", _lanes(rq["round"], npad, 0))] if xvec == "hi" else [])
+    return {"K2": k2, "NPAD": npad, "FB": min(4, npad // 16), "xvec": xvec, "tables": tables,
+            "wpairs": [int(v) for col in columns for v in col]}
+
+
+def _fc_scratch(node: Node, graph: Graph) -> int:
+    return 4 * -(-graph.tensors[node.inputs[0]].shape[1] // 2)  # one input row as int16 pairs
+
+
+def _fc_vector_requantization(node: Node, graph: Graph) -> str | None:
+    rq = ref_kernel("ref/int8/fully_connected.c.j2").params(node, graph)["rq"]
+    return None if vector_requantization(rq) else "multipliers of 0.25 or more (ref requantizes them)"
+
+
 for base, template, name, priority, extra in [
+    (ref_kernel("ref/int8/fully_connected.c.j2"), "int8/fully_connected.c.j2", "int8/fully_connected_avx2", 10,
+     {"params": _fc_params, "scratch_bytes": _fc_scratch, "check": _fc_vector_requantization}),
     (ref_kernel("ref/int8/conv_depthwise.c.j2"), "int8/conv_depthwise.c.j2", "int8/conv_depthwise_avx2", 30,
      {"params": _depthwise_params, "scratch_bytes": _depthwise_scratch, "check": _stride_one}),
     (ref_kernel("ref/int8/conv_gemm.c.j2"), "int8/conv_gemm.c.j2", "int8/conv_gemm_avx2", 20,
