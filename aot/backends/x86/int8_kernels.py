@@ -16,6 +16,7 @@ from . import X86_AVX2
 BOTH = ("single", "tflite")
 
 ACCUMULATORS = 8  # int32 vectors a Conv pass keeps in registers (of sixteen): XR channels x 2 XU
+PLANE_MAX_BYTES = 1 << 20  # the plane gather's scratch (planes and virtual outputs) at most; else "line"
 
 
 def tile_units(pixels: int) -> int:
@@ -72,6 +73,10 @@ def _conv_plane(g: dict, pt: int) -> dict:
 def _conv_gemm_layout(g: dict) -> dict:
     k2 = -(-g["ICG"] * g["KSP"] // 2)
     gather = _gather(g)
+    if gather == "plane":  # unless the virtual outputs are too many (wide windows on narrow rows) or big
+        v = _conv_plane(g, 64)
+        if v["NVIRT"] > 2 * g["OSP"] or v["PLANE"] + (0 if v["direct"] else g["OC"] * v["VPAD"]) > PLANE_MAX_BYTES:
+            gather = "line"
     xu = tile_units(_conv_plane(g, 16)["NVIRT"] if gather == "plane" else g["OSP"])
     xr = ACCUMULATORS // (2 * xu)
     return {"XR": xr, "XU": xu, "K2": k2, "gather": gather,
