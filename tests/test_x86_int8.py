@@ -51,7 +51,7 @@ def x86_model() -> QdqModel:
     t = conv(t, 6, 6, (5, 1), group=6)  # depthwise column: one row, stored directly (60 outputs)
     t = conv(t, 6, 20, (3, 1), relu=False, pads=[1, 0, 1, 0])  # plane gather, one column: direct, 4 units a tile
     u = conv(t, 20, 33, (1, 1))  # pointwise, 4 units a tile, one channel a pass
-    u = m.dq(m.q(m.op("AveragePool", [u], kernel_shape=[60, 1]), Q), Q)
+    u = m.dq(m.q(m.op("AveragePool", [u], kernel_shape=[60, 1]), Q), Q)  # runs of 60 bytes: 32 + 16 + 12
     m.quantized_output(conv(u, 33, 10, (1, 1), relu=False), Q)  # one pixel, K odd
 
     def dense(x: str, k: int, n: int, per_channel: bool = True, relu: bool = True) -> str:
@@ -98,7 +98,8 @@ def test_x86_int8_kernels_equal_golden_and_ref(model, rounding, tmp_path):
     convs = [p for p in layers if p["kernel"] == "int8/conv_gemm_avx2"]
     depthwise = [p for p in layers if p["kernel"] == "int8/conv_depthwise_avx2"]
     dense = [p for p in layers if p["kernel"] == "int8/fully_connected_avx2"]
-    assert len(convs) == 9 and len(depthwise) == 4 and len(dense) == 2, layers
+    pools = [p for p in layers if p["kernel"] == "int8/pool_avx2"]
+    assert len(convs) == 9 and len(depthwise) == 4 and len(dense) == 2 and len(pools) == 1, layers
     # The model reaches every path of the templates.
     assert {p["gather"] for p in convs} == {"pointwise", "plane", "line"}
     assert {p["XU"] for p in convs} == {1, 2, 4}

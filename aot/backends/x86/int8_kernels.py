@@ -168,7 +168,20 @@ def _fc_vector_requantization(node: Node, graph: Graph) -> str | None:
     return None if vector_requantization(rq) else "multipliers of 0.25 or more (ref requantizes them)"
 
 
+def _long_row_runs(node: Node, graph: Graph) -> str | None:
+    """Where ref's pool.c.j2 sums runs of at least sixteen contiguous bytes (its block row_sum)."""
+    if node.op_type != "AveragePool":
+        return "max pooling (ref's)"
+    p = ref_kernel("ref/int8/pool.c.j2").params(node, graph)
+    k, d, i = p["win"].kernel, p["win"].dilations, p["win"].in_sp
+    run = k[1] * k[2] if k[2] == i[2] and d[1] == 1 and d[2] == 1 else k[2]  # whole rows merge into one run
+    if not p["inside"] or d[2] != 1 or run < 16:
+        return "average pool without windows inside the input made of runs of sixteen or more bytes"
+    return None
+
+
 for base, template, name, priority, extra in [
+    (ref_kernel("ref/int8/pool.c.j2"), "int8/pool.c.j2", "int8/pool_avx2", 10, {"check": _long_row_runs}),
     (ref_kernel("ref/int8/fully_connected.c.j2"), "int8/fully_connected.c.j2", "int8/fully_connected_avx2", 10,
      {"params": _fc_params, "scratch_bytes": _fc_scratch, "check": _fc_vector_requantization}),
     (ref_kernel("ref/int8/conv_depthwise.c.j2"), "int8/conv_depthwise.c.j2", "int8/conv_depthwise_avx2", 30,
