@@ -63,6 +63,14 @@ def x86_model() -> QdqModel:
     f = m.dq(m.op("Flatten", [m.q(u, Q)]), Q)  # 33
     f = dense(f, 33, 70)  # K odd; 80 outputs padded: a pass of 64, then one of 16
     m.quantized_output(dense(f, 70, 10, per_channel=False, relu=False), Q)  # one partial block of 16
+    # Branch 3, a batch of two: every kernel's loop over images (and the fully connected layer's rows).
+    b = m.int8_input([2, 3, 9, 9], Q)
+    b = conv(b, 3, 8, (3, 3), pads=[1, 1, 1, 1])
+    b = conv(b, 8, 8, (3, 3), group=8, pads=[1, 1, 1, 1])
+    b = conv(b, 8, 6, (1, 1))
+    b = m.dq(m.op("Flatten", [m.q(b, Q)]), Q)  # 2 x 486
+    m.quantized_output(dense(b, 486, 20, relu=False), Q)
+
     # Multipliers of 0.25 and more (shift -1 or above): requantized lane by lane, ref's store.
     w = rng.integers(-2, 3, (7, 20, 1, 1))
     sw = (4 * np.array([0.3, 0.6, 0.26, 0.9, 0.4, 0.55, 0.28])).astype(np.float32)  # M = 2^-4 * sw / 2^-2
@@ -99,7 +107,7 @@ def test_x86_int8_kernels_equal_golden_and_ref(model, rounding, tmp_path):
     depthwise = [p for p in layers if p["kernel"] == "int8/conv_depthwise_avx2"]
     dense = [p for p in layers if p["kernel"] == "int8/fully_connected_avx2"]
     pools = [p for p in layers if p["kernel"] == "int8/pool_avx2"]
-    assert len(convs) == 9 and len(depthwise) == 4 and len(dense) == 2 and len(pools) == 1, layers
+    assert len(convs) == 11 and len(depthwise) == 5 and len(dense) == 3 and len(pools) == 1, layers
     # The model reaches every path of the templates.
     assert {p["gather"] for p in convs} == {"pointwise", "plane", "line"}
     assert {p["XU"] for p in convs} == {1, 2, 4}
