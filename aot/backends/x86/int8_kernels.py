@@ -180,7 +180,27 @@ def _long_row_runs(node: Node, graph: Graph) -> str | None:
     return None
 
 
+def _max_pool_check(node: Node, graph: Graph) -> str | None:
+    if node.op_type != "MaxPool":
+        return "average pooling"
+    p = ref_kernel("ref/int8/pool.c.j2").params(node, graph)
+    win = p["win"]
+    if not p["inside"] or win.in_sp[0] != 1 or win.kernel[0] != 1 or win.strides[2] > 16:
+        return "max pool whose windows are not 1-D or 2-D inside the input with a column stride <= 16"
+    return None
+
+
+def _max_pool_params(node: Node, graph: Graph) -> dict:
+    win = window(node, graph)
+    steps = -(-win.out_sp[2] // (16 // win.strides[2]))
+    # rowmax: the row, and what the last step's loads reach past it
+    reach = (steps - 1) * (16 // win.strides[2]) * win.strides[2] + (win.kernel[2] - 1) * win.dilations[2] + 16
+    return {"ROWMAX": 16 * -(-max(win.in_sp[2], reach) // 16)}
+
+
 for base, template, name, priority, extra in [
+    (ref_kernel("ref/int8/pool.c.j2"), "int8/max_pool.c.j2", "int8/max_pool_avx2", 11,
+     {"check": _max_pool_check, "params": _max_pool_params}),
     (ref_kernel("ref/int8/pool.c.j2"), "int8/pool.c.j2", "int8/pool_avx2", 10, {"check": _long_row_runs}),
     (ref_kernel("ref/int8/fully_connected.c.j2"), "int8/fully_connected.c.j2", "int8/fully_connected_avx2", 10,
      {"params": _fc_params, "scratch_bytes": _fc_scratch, "check": _fc_vector_requantization}),
