@@ -1,8 +1,9 @@
 """The x86-avx2 backend's int8 kernels: where ref runs a layer with one of the kernels below, this
-backend runs it with AVX2 vectors along the output pixels. Inputs and weights are sign-extended to int16
-pairs and multiplied with VPMADDWD (two exact products summed into int32; not ORT's VPMADDUBSW, whose
-int16 saturation is inexact), weights packed at compile time, and the requantization per output channel
-vectorized (aot_x86.h); every integer equals the ref kernel's, in both roundings."""
+backend runs it with AVX2 vectors, along output pixels (Conv, depthwise) or output channels (fully
+connected). Inputs and weights are sign-extended to int16 pairs and multiplied with VPMADDWD (two exact
+products summed into int32; not ORT's VPMADDUBSW, whose int16 saturation is inexact), weights packed
+at compile time, and the requantization vectorized (aot_x86.h); every integer equals the ref kernel's,
+in both roundings. docs/x86-avx2-int8.md describes them and their measurements."""
 from __future__ import annotations
 
 import numpy as np
@@ -165,7 +166,8 @@ def _fc_scratch(node: Node, graph: Graph) -> int:
 
 def _fc_vector_requantization(node: Node, graph: Graph) -> str | None:
     rq = ref_kernel("ref/int8/fully_connected.c.j2").params(node, graph)["rq"]
-    return None if vector_requantization(rq) else "multipliers of 0.25 or more (ref requantizes them)"
+    return None if vector_requantization(rq) else \
+        "multipliers too large for aot_requantize_hi / aot_requantize_tflite_rs (ref requantizes them)"
 
 
 def _long_row_runs(node: Node, graph: Graph) -> str | None:
