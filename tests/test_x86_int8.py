@@ -81,6 +81,10 @@ def x86_model() -> QdqModel:
     sw = (4 * np.array([0.3, 0.6, 0.26, 0.9, 0.4, 0.55, 0.28])).astype(np.float32)  # M = 2^-4 * sw / 2^-2
     y = m.op("Conv", [t, m.weight(w, sw, 0), m.bias(rng.integers(-50, 50, 7).astype(np.int32), np.float32(Q[0]) * sw)])
     m.quantized_output(y, (f32(2.0 ** -2), 4))
+    # ... and a fully connected layer with such multipliers stays on ref.
+    y = m.op("Gemm", [f, m.weight(rng.integers(-2, 3, (7, 70)), sw, 0),
+                      m.bias(rng.integers(-50, 50, 7).astype(np.int32), np.float32(Q[0]) * sw)], transB=1)
+    m.quantized_output(y, (f32(2.0 ** -2), 4))
     return m
 
 
@@ -122,8 +126,10 @@ def test_x86_int8_kernels_equal_golden_and_ref(model, rounding, tmp_path):
     assert {p["direct"] for p in depthwise} == {True, False}
     vector = "hi" if rounding == "single" else "tflite"
     assert {p["xvec"] for p in convs} == {vector, None}  # None: the large multipliers' layer
-    on_ref = sorted(c.kernel.name for c in avx2.calls if c.node.op_type in ("Conv", "MaxPool") and c.backend == "ref")
-    assert on_ref == ["int8/conv_depthwise", "int8/pool"]  # the strided depthwise, the padded max pool
+    on_ref = sorted(c.kernel.name for c in avx2.calls if c.node.op_type in ("Conv", "MaxPool", "Gemm")
+                    and c.backend == "ref")
+    # the strided depthwise, the large multipliers' fully connected layer, the padded max pool
+    assert on_ref == ["int8/conv_depthwise", "int8/fully_connected", "int8/pool"]
 
     host = load(write_library(avx2, tmp_path / "avx2"))
     portable = load(write_library(ref, tmp_path / "ref"))
