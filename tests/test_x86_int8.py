@@ -5,16 +5,20 @@ build equals both the golden model and the portable ref build (board host) bit f
 roundings, on random and extreme inputs."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
+import test_int8_ops
 from aot.compiler import CompileOptions, compile_model, write_library
 from aot.quant.golden_runner import run_golden
 from aot.targets.board import detect_host_features
 from aot.targets.host import load
 
 from conftest import require_tool
-from test_int8_ops import QdqModel, f32, feed_sets, weights
+from test_int8_ops import (QdqModel, add_average_pool, add_conv, add_fully_connected, add_max_pool, check_cases,
+                           f32, feed_sets, per_rounding, weights)
 
 pytestmark = pytest.mark.skipif(not {"avx2", "fma"} <= set(detect_host_features()),
                                 reason="this machine has no AVX2/FMA")
@@ -147,3 +151,33 @@ def test_x86_int8_kernels_build_clean_with_clang(model, tmp_path):
     lib = write_library(compile_model(model.proto(), CompileOptions(board="host-avx2")), tmp_path / "lib")
     host = load(lib, cc=cc)  # -Wall -Wextra -Werror
     assert host.run(feed_sets(model, np.random.default_rng(5))[0])
+
+
+# test_int8_ops' drawn cases (shapes, pads, strides, dilations, groups, scales, zero points,
+# activations) compiled for host-avx2: each must equal the golden model bit for bit there too.
+def _for_avx2(options: CompileOptions | None) -> CompileOptions:
+    return dataclasses.replace(options or CompileOptions(), board="host-avx2")
+
+
+def _check_drawn_cases_on_avx2(data, tmp_path_factory, rounding, op: str, add_case) -> None:
+    compile_for_host = test_int8_ops.compile_model
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(test_int8_ops, "compile_model", lambda src, options=None: compile_for_host(src, _for_avx2(options)))
+        mp.setattr(test_int8_ops, "INT8_TEMPLATES", ("ref/int8/", "x86-avx2/int8/"))
+        check_cases(data, tmp_path_factory, (op,), add_case, rounding)
+
+
+@per_rounding(12)
+def test_drawn_convs_on_avx2(data, tmp_path_factory, rounding):
+    _check_drawn_cases_on_avx2(data, tmp_path_factory, rounding, "Conv", add_conv)
+
+
+@per_rounding(8)
+def test_drawn_fully_connected_on_avx2(data, tmp_path_factory, rounding):
+    _check_drawn_cases_on_avx2(data, tmp_path_factory, rounding, "Gemm", add_fully_connected)
+
+
+@per_rounding(8)
+def test_drawn_pools_on_avx2(data, tmp_path_factory, rounding):
+    _check_drawn_cases_on_avx2(data, tmp_path_factory, rounding, "MaxPool", add_max_pool)
+    _check_drawn_cases_on_avx2(data, tmp_path_factory, rounding, "AveragePool", add_average_pool)
