@@ -66,6 +66,14 @@ static inline __m128i aot_x86_pack16_s8(__m256i lo, __m256i hi, __m128i act_min,
     return _mm_min_epi8(_mm_max_epi8(v, act_min), act_max);
 }
 
+/* aot_x86_pack16_s8 for lo holding values 0-7 and hi values 8-15. */
+static inline __m128i aot_x86_pack16_s8_in_order(__m256i lo, __m256i hi, __m128i act_min, __m128i act_max) {
+    const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(lo, hi), 0xd8);  /* 0-7 | 8-15 as int16 */
+    const __m256i b = _mm256_packs_epi16(w, w);
+    const __m128i v = _mm256_castsi256_si128(_mm256_permute4x64_epi64(b, 0x08));
+    return _mm_min_epi8(_mm_max_epi8(v, act_min), act_max);
+}
+
 /* Sixteen int8 values of two rows a and b, sign-extended and interleaved as int16 pairs (a[i], b[i]):
  * *lo gets pairs 0-3 and 8-11, *hi pairs 4-7 and 12-15 (aot_x86_pack16_s8's lane order); VPMADDWD of a
  * pair with a broadcast weight pair (wa, wb) is a[i] * wa + b[i] * wb, exactly. */

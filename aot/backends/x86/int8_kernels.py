@@ -136,6 +136,36 @@ def _stride_one(node: Node, graph: Graph) -> str | None:
     return None if g is None or (g["SH"] == 1 and g["SW"] == 1) else "strided depthwise (the x86 kernel runs stride 1)"
 
 
+def _plane16(g: dict) -> dict:
+    """The widened plane of conv_depthwise_s2.c.j2 (int16 elements) and the rows/columns copied in."""
+    xrow = g["WP"] if g["padded"] else g["W"]
+    npw = -(-g["KW"] // 2)
+    steps = -(-g["OW"] // 16)
+    last_row = ((g["OH"] - 1) * g["SH"] + (g["KH"] - 1) * g["DH"]) * xrow
+    reach = last_row + 32 * (steps - 1) + 16 + 2 * (npw - 1) + 16  # the last step's loads end there
+    rows, cols = (g["copy_rows"], g["copy_cols"]) if g["padded"] else (g["H"], g["W"])
+    size = (g["HP"] if g["padded"] else g["H"]) * xrow
+    return {"NPW": npw, "ROWS": rows, "COLS": cols, "PLANE16": max(size, reach)}
+
+
+def _depthwise_s2_params(node: Node, graph: Graph) -> dict:
+    p = ref_kernel("ref/int8/conv_depthwise.c.j2").params(node, graph)
+    w = graph.const(node.inputs[1]).reshape(p["OC"], p["KH"], p["KW"]).astype(np.int64)
+    if p["KW"] % 2:
+        w = np.concatenate([w, np.zeros((p["OC"], p["KH"], 1), np.int64)], axis=2)
+    return {**_plane16(p), "xvec": vector_requantization(p["rq"]),
+            "wpairs": pack_pairs(w.reshape(p["OC"] * p["KH"], -1), [(r, 1) for r in range(p["OC"] * p["KH"])])}
+
+
+def _depthwise_s2_scratch(node: Node, graph: Graph) -> int:
+    return 2 * _plane16(depthwise_geometry(window(node, graph)))["PLANE16"] + 31
+
+
+def _column_stride_two(node: Node, graph: Graph) -> str | None:
+    g = depthwise_geometry(window(node, graph))
+    return None if g is None or (g["SW"] == 2 and g["DW"] == 1) else "not a depthwise with column stride 2, undilated"
+
+
 # Within a block of sixteen outputs, the output in each lane of its two vectors (aot_x86_pack16_s8's order).
 LANE_OUTPUT = (0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15)
 
@@ -208,6 +238,8 @@ for base, template, name, priority, extra in [
      {"params": _fc_params, "scratch_bytes": _fc_scratch, "check": _fc_vector_requantization}),
     (ref_kernel("ref/int8/conv_depthwise.c.j2"), "int8/conv_depthwise.c.j2", "int8/conv_depthwise_avx2", 30,
      {"params": _depthwise_params, "scratch_bytes": _depthwise_scratch, "check": _stride_one}),
+    (ref_kernel("ref/int8/conv_depthwise.c.j2"), "int8/conv_depthwise_s2.c.j2", "int8/conv_depthwise_s2_avx2", 31,
+     {"params": _depthwise_s2_params, "scratch_bytes": _depthwise_s2_scratch, "check": _column_stride_two}),
     (ref_kernel("ref/int8/conv_gemm.c.j2"), "int8/conv_gemm.c.j2", "int8/conv_gemm_avx2", 20,
      {"params": _conv_gemm_params, "scratch_bytes": _conv_gemm_scratch, "check": _nchw_only}),
 ]:
