@@ -30,7 +30,7 @@ class X86Backend(TemplateBackend):
 
 X86_AVX2 = X86Backend("x86-avx2", features=("avx2", "fma"), isa_flags=ISA_FLAGS)
 
-from . import float_kernels  # noqa: E402,F401  (adds the float kernels to X86_AVX2)
+from . import float_kernels, int8_kernels  # noqa: E402,F401  (add the float and int8 kernels to X86_AVX2)
 
 if X86_AVX2.name not in REGISTRY.backends:
     REGISTRY.register(X86_AVX2)

@@ -1,0 +1,246 @@
+"""The x86-avx2 backend's int8 kernels: where ref runs a layer with one of the kernels below, this
+backend runs it with AVX2 vectors, along output pixels (Conv, depthwise) or output channels (fully
+connected). Inputs and weights are sign-extended to int16 pairs and multiplied with VPMADDWD (two exact
+products summed into int32; not ORT's VPMADDUBSW, whose int16 saturation is inexact), weights packed
+at compile time, and the requantization vectorized (aot_x86.h); every integer equals the ref kernel's,
+in both roundings. docs/x86-avx2-int8.md describes them and their measurements."""
+from __future__ import annotations
+
+import numpy as np
+
+from ...ir import Graph, Node
+from ..ref.kernels.int8 import conv_geometry, depthwise_geometry, gemm_conv_params
+from ..ref.kernels.spatial import window
+from ..variants import ref_kernel, variant
+from . import X86_AVX2
+
+BOTH = ("single", "tflite")
+
+ACCUMULATORS = 8  # int32 vectors a Conv pass keeps in registers (of sixteen): XR channels x 2 XU
+PLANE_MAX_BYTES = 1 << 20  # the plane gather's scratch (planes and virtual outputs) at most; else "line"
+
+
+def tile_units(pixels: int) -> int:
+    """Sixteen-pixel units per Conv tile: the most (at most four) that pad the pixels to no more units
+    than the fewest would; more units per tile share each weight broadcast among more pixels."""
+    units = -(-pixels // 16)
+    return next(xu for xu in (4, 2, 1) if xu * -(-units // xu) <= units)
+
+
+def vector_requantization(rq: dict) -> str | None:
+    """How the vectors requantize (templates/x86-avx2/int8/common.j2): "hi" when ref uses
+    aot_requantize_hi, "tflite" when it uses aot_requantize_tflite_rs, else None (per lane in C)."""
+    return "hi" if rq["fast"] else "tflite" if rq["tfast"] else None
+
+
+def pack_pairs(w: np.ndarray, blocks: list[tuple[int, int]]) -> list[int]:
+    """Weights [C_out, K] as int32 words of int16 pairs (w[k] low, w[k + 1] high; a zero after an odd K),
+    per block (first channel, channels) of output channels [K/2][channels], blocks in channel order."""
+    w = w.astype(np.int64)
+    if w.shape[1] % 2:
+        w = np.concatenate([w, np.zeros((w.shape[0], 1), np.int64)], axis=1)
+    pairs = ((w[:, 0::2] & 0xFFFF) | ((w[:, 1::2] & 0xFFFF) << 16)).astype(np.uint32).view(np.int32)
+    return [int(v) for oc, nq in blocks for v in pairs[oc:oc + nq].T.reshape(-1)]
+
+
+def channel_blocks(groups: int, per_group: int, size: int) -> list[tuple[int, int]]:
+    return [(g * per_group + b, min(size, per_group - b)) for g in range(groups) for b in range(0, per_group, size)]
+
+
+def _gather(g: dict) -> str:
+    """How conv_gemm.c.j2 fills its tile: "pointwise", "plane" (stride 1, a 1-D or 2-D window) or "line"."""
+    win = g["win"]
+    if g["pointwise"]:
+        return "pointwise"
+    flat = win.in_sp[0] == 1 and win.kernel[0] == 1 and not win.pads_begin[0] and not win.pads_end[0]
+    return "plane" if flat and win.strides == (1, 1, 1) else "line"
+
+
+def _conv_plane(g: dict, pt: int) -> dict:
+    """The padded input planes of one group in scratch and the virtual outputs read from them."""
+    win = g["win"]
+    xrow = win.pads_begin[2] + win.in_sp[2] + win.pads_end[2]
+    pstride = (win.pads_begin[1] + win.in_sp[1] + win.pads_end[1]) * xrow
+    koff = [ic * pstride + kh * win.dilations[1] * xrow + kw * win.dilations[2] for ic in range(g["ICG"])
+            for kh in range(win.kernel[1]) for kw in range(win.kernel[2])]
+    koff += [0] * (len(koff) % 2)  # the k after an odd K: a zero weight
+    oh, ow = win.out_sp[1], win.out_sp[2]
+    nvirt = (oh - 1) * xrow + ow
+    vpad = pt * -(-nvirt // pt)
+    return {"XROW": xrow, "PSTRIDE": pstride, "koff": koff, "NVIRT": nvirt, "VPAD": vpad,
+            "PLANE": max(g["ICG"] * pstride, max(koff) + vpad), "direct": oh == 1 or xrow == ow}
+
+
+def _conv_gemm_layout(g: dict) -> dict:
+    k2 = -(-g["ICG"] * g["KSP"] // 2)
+    gather = _gather(g)
+    if gather == "plane":  # unless the virtual outputs are too many (wide windows on narrow rows) or big
+        v = _conv_plane(g, 64)
+        if v["NVIRT"] > 2 * g["OSP"] or v["PLANE"] + (0 if v["direct"] else g["OC"] * v["VPAD"]) > PLANE_MAX_BYTES:
+            gather = "line"
+    xu = tile_units(_conv_plane(g, 16)["NVIRT"] if gather == "plane" else g["OSP"])
+    xr = ACCUMULATORS // (2 * xu)
+    return {"XR": xr, "XU": xu, "K2": k2, "gather": gather,
+            **(_conv_plane(g, 16 * xu) if gather == "plane" else {})}
+
+
+def _conv_gemm_params(node: Node, graph: Graph) -> dict:
+    p = gemm_conv_params(node, graph)
+    lay = _conv_gemm_layout(p)
+    w = graph.const(node.inputs[1]).reshape(p["OC"], p["K"])
+    return {**lay, "xvec": vector_requantization(p["rq"]),
+            "wpairs": pack_pairs(w, channel_blocks(p["group"], p["OCG"], lay["XR"]))}
+
+
+def _conv_gemm_scratch(node: Node, graph: Graph) -> int:
+    g = conv_geometry(node, graph)
+    lay = _conv_gemm_layout(g)
+    tile = 4 * lay["K2"] * 16 * lay["XU"] + 31  # K/2 x PT int16 pairs, aligned at run time
+    if lay["gather"] == "line":
+        return tile + 4 * lay["K2"]  # one pixel's window
+    if lay["gather"] == "plane":
+        return tile + lay["PLANE"] + (0 if lay["direct"] else g["OC"] * lay["VPAD"])
+    return tile
+
+
+def _nchw_only(node: Node, graph: Graph) -> str | None:
+    return "channels-last Conv (the x86 tile runs along NCHW pixels)" if conv_geometry(node, graph)["nhwc"] else None
+
+
+def _plane(g: dict) -> dict:
+    """The depthwise plane in scratch and the virtual outputs read from it (conv_depthwise.c.j2)."""
+    xrow = g["WP"] if g["padded"] else g["W"]
+    offsets = [kh * g["DH"] * xrow + kw * g["DW"] for kh in range(g["KH"]) for kw in range(g["KW"])]
+    offsets += [0] * (len(offsets) % 2)  # the last tap pairs with a zero weight
+    nvirt = (g["OH"] - 1) * xrow + g["OW"]
+    rows = g["HP"] * g["WP"] if g["padded"] else g["H"] * g["W"]
+    plane = max(rows, 16 * -(-nvirt // 16) + max(offsets))
+    return {"XROW": xrow, "NVIRT": nvirt, "PLANE": plane, "direct": g["OH"] == 1 or xrow == g["OW"],
+            "pair_offsets": list(zip(offsets[0::2], offsets[1::2])), "T2": len(offsets) // 2}
+
+
+def _depthwise_params(node: Node, graph: Graph) -> dict:
+    p = ref_kernel("ref/int8/conv_depthwise.c.j2").params(node, graph)
+    w = graph.const(node.inputs[1]).reshape(p["OC"], -1)
+    return {**_plane(p), "xvec": vector_requantization(p["rq"]), "wpairs": pack_pairs(w, [(oc, 1) for oc in range(p["OC"])])}
+
+
+def _depthwise_scratch(node: Node, graph: Graph) -> int:
+    g = depthwise_geometry(window(node, graph))
+    v = _plane(g)
+    return v["PLANE"] + (0 if v["direct"] else 16 * -(-v["NVIRT"] // 16))
+
+
+def _stride_one(node: Node, graph: Graph) -> str | None:
+    g = depthwise_geometry(window(node, graph))
+    return None if g is None or (g["SH"] == 1 and g["SW"] == 1) else "strided depthwise (the x86 kernel runs stride 1)"
+
+
+def _plane16(g: dict) -> dict:
+    """The widened plane of conv_depthwise_s2.c.j2 (int16 elements) and the rows/columns copied in."""
+    xrow = g["WP"] if g["padded"] else g["W"]
+    npw = -(-g["KW"] // 2)
+    steps = -(-g["OW"] // 16)
+    last_row = ((g["OH"] - 1) * g["SH"] + (g["KH"] - 1) * g["DH"]) * xrow
+    reach = last_row + 32 * (steps - 1) + 16 + 2 * (npw - 1) + 16  # the last step's loads end there
+    rows, cols = (g["copy_rows"], g["copy_cols"]) if g["padded"] else (g["H"], g["W"])
+    size = (g["HP"] if g["padded"] else g["H"]) * xrow
+    return {"NPW": npw, "ROWS": rows, "COLS": cols, "PLANE16": max(size, reach)}
+
+
+def _depthwise_s2_params(node: Node, graph: Graph) -> dict:
+    p = ref_kernel("ref/int8/conv_depthwise.c.j2").params(node, graph)
+    w = graph.const(node.inputs[1]).reshape(p["OC"], p["KH"], p["KW"]).astype(np.int64)
+    if p["KW"] % 2:
+        w = np.concatenate([w, np.zeros((p["OC"], p["KH"], 1), np.int64)], axis=2)
+    return {**_plane16(p), "xvec": vector_requantization(p["rq"]),
+            "wpairs": pack_pairs(w.reshape(p["OC"] * p["KH"], -1), [(r, 1) for r in range(p["OC"] * p["KH"])])}
+
+
+def _depthwise_s2_scratch(node: Node, graph: Graph) -> int:
+    return 2 * _plane16(depthwise_geometry(window(node, graph)))["PLANE16"] + 31
+
+
+def _column_stride_two(node: Node, graph: Graph) -> str | None:
+    g = depthwise_geometry(window(node, graph))
+    return None if g is None or (g["SW"] == 2 and g["DW"] == 1) else "not a depthwise with column stride 2, undilated"
+
+
+# Within a block of sixteen outputs, the output in each lane of its two vectors (aot_x86_pack16_s8's order).
+LANE_OUTPUT = (0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15)
+
+
+def _lanes(values: list[int], npad: int, fill: int) -> list[int]:
+    """Per-output values in lane order, the padding outputs set to ``fill``."""
+    return [values[n] if n < len(values) else fill for b in range(0, npad, 16) for n in (b + i for i in LANE_OUTPUT)]
+
+
+def _fc_params(node: Node, graph: Graph) -> dict:
+    p = ref_kernel("ref/int8/fully_connected.c.j2").params(node, graph)
+    n, k2 = p["N"], -(-p["K"] // 2)
+    npad = 16 * -(-n // 16)
+    w = graph.const(node.inputs[1]).reshape(n, p["K"])
+    pairs = np.asarray(pack_pairs(w, [(c, 1) for c in range(n)]), np.int64).reshape(n, k2)
+    columns = [_lanes(list(pairs[:, kk]), npad, 0) for kk in range(k2)]
+    rq, xvec = p["rq"], vector_requantization(p["rq"])
+    shifts = rq["rsh"] if xvec == "hi" else [-s for s in rq["shift"]]
+    tables = [("bias", _lanes(p["bias_folded"], npad, 0)), ("rq_m", _lanes(rq["mult"], npad, 0)),
+              ("rq_s", _lanes(shifts, npad, 1))] + ([("rq_r", _lanes(rq["round"], npad, 0))] if xvec == "hi" else [])
+    return {"K2": k2, "NPAD": npad, "FB": min(4, npad // 16), "xvec": xvec, "tables": tables,
+            "wpairs": [int(v) for col in columns for v in col]}
+
+
+def _fc_scratch(node: Node, graph: Graph) -> int:
+    return 4 * -(-graph.tensors[node.inputs[0]].shape[1] // 2)  # one input row as int16 pairs
+
+
+def _fc_vector_requantization(node: Node, graph: Graph) -> str | None:
+    rq = ref_kernel("ref/int8/fully_connected.c.j2").params(node, graph)["rq"]
+    return None if vector_requantization(rq) else \
+        "multipliers too large for aot_requantize_hi / aot_requantize_tflite_rs (ref requantizes them)"
+
+
+def _long_row_runs(node: Node, graph: Graph) -> str | None:
+    """Where ref's pool.c.j2 sums runs of at least sixteen contiguous bytes (its block row_sum)."""
+    if node.op_type != "AveragePool":
+        return "max pooling (ref's)"
+    p = ref_kernel("ref/int8/pool.c.j2").params(node, graph)
+    k, d, i = p["win"].kernel, p["win"].dilations, p["win"].in_sp
+    run = k[1] * k[2] if k[2] == i[2] and d[1] == 1 and d[2] == 1 else k[2]  # whole rows merge into one run
+    if not p["inside"] or d[2] != 1 or run < 16:
+        return "average pool without windows inside the input made of runs of sixteen or more bytes"
+    return None
+
+
+def _max_pool_check(node: Node, graph: Graph) -> str | None:
+    if node.op_type != "MaxPool":
+        return "average pooling"
+    p = ref_kernel("ref/int8/pool.c.j2").params(node, graph)
+    win = p["win"]
+    if not p["inside"] or win.in_sp[0] != 1 or win.kernel[0] != 1 or win.strides[2] > 16:
+        return "max pool whose windows are not 1-D or 2-D inside the input with a column stride <= 16"
+    return None
+
+
+def _max_pool_params(node: Node, graph: Graph) -> dict:
+    win = window(node, graph)
+    steps = -(-win.out_sp[2] // (16 // win.strides[2]))
+    # rowmax: the row, and what the last step's loads reach past it
+    reach = (steps - 1) * (16 // win.strides[2]) * win.strides[2] + (win.kernel[2] - 1) * win.dilations[2] + 16
+    return {"ROWMAX": 16 * -(-max(win.in_sp[2], reach) // 16)}
+
+
+for base, template, name, priority, extra in [
+    (ref_kernel("ref/int8/pool.c.j2"), "int8/max_pool.c.j2", "int8/max_pool_avx2", 11,
+     {"check": _max_pool_check, "params": _max_pool_params}),
+    (ref_kernel("ref/int8/pool.c.j2"), "int8/pool.c.j2", "int8/pool_avx2", 10, {"check": _long_row_runs}),
+    (ref_kernel("ref/int8/fully_connected.c.j2"), "int8/fully_connected.c.j2", "int8/fully_connected_avx2", 10,
+     {"params": _fc_params, "scratch_bytes": _fc_scratch, "check": _fc_vector_requantization}),
+    (ref_kernel("ref/int8/conv_depthwise.c.j2"), "int8/conv_depthwise.c.j2", "int8/conv_depthwise_avx2", 30,
+     {"params": _depthwise_params, "scratch_bytes": _depthwise_scratch, "check": _stride_one}),
+    (ref_kernel("ref/int8/conv_depthwise.c.j2"), "int8/conv_depthwise_s2.c.j2", "int8/conv_depthwise_s2_avx2", 31,
+     {"params": _depthwise_s2_params, "scratch_bytes": _depthwise_s2_scratch, "check": _column_stride_two}),
+    (ref_kernel("ref/int8/conv_gemm.c.j2"), "int8/conv_gemm.c.j2", "int8/conv_gemm_avx2", 20,
+     {"params": _conv_gemm_params, "scratch_bytes": _conv_gemm_scratch, "check": _nchw_only}),
+]:
+    X86_AVX2.add_kernel(variant(base, "x86-avx2/" + template, name, priority=priority, roundings=BOTH, **extra))
