@@ -6,6 +6,8 @@ at compile time, and the requantization vectorized (aot_x86.h); every integer eq
 in both roundings. docs/x86-avx2-int8.md describes them and their measurements."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from ...ir import Graph, Node
@@ -230,6 +232,19 @@ def _max_pool_params(node: Node, graph: Graph) -> dict:
     return {"ROWMAX": 16 * -(-max(win.in_sp[2], reach) // 16)}
 
 
+# Kernels whose templates hold the weights as int16 pairs (``wpairs``) in their own C.
+PACKED = {"int8/fully_connected_avx2", "int8/conv_depthwise_avx2", "int8/conv_depthwise_s2_avx2", "int8/conv_gemm_avx2"}
+
+
+def _packed_bytes(kernel):
+    """Bytes of the int16 weight pairs (and per-channel tables) the kernel's C holds instead of the
+    model's int8 weights: what the library's flash holds for the layer."""
+    def size(node: Node, graph: Graph) -> int:
+        params = kernel.params(node, graph)
+        return 4 * (len(params.get("wpairs", ())) + sum(len(values) for _, values in params.get("tables", ())))
+    return size
+
+
 for base, template, name, priority, extra in [
     (ref_kernel("ref/int8/pool.c.j2"), "int8/max_pool.c.j2", "int8/max_pool_avx2", 11,
      {"check": _max_pool_check, "params": _max_pool_params}),
@@ -243,4 +258,8 @@ for base, template, name, priority, extra in [
     (ref_kernel("ref/int8/conv_gemm.c.j2"), "int8/conv_gemm.c.j2", "int8/conv_gemm_avx2", 20,
      {"params": _conv_gemm_params, "scratch_bytes": _conv_gemm_scratch, "check": _nchw_only}),
 ]:
-    X86_AVX2.add_kernel(variant(base, "x86-avx2/" + template, name, priority=priority, roundings=BOTH, **extra))
+    kernel = variant(base, "x86-avx2/" + template, name, priority=priority, roundings=BOTH, **extra)
+    if name in PACKED:  # the kernel holds its weights as packed int16 pairs: W is not passed
+        kernel = dataclasses.replace(kernel, static_inputs=(1, 2), input_names=("X",),
+                                     folded_weight_bytes=_packed_bytes(kernel))
+    X86_AVX2.add_kernel(kernel)
