@@ -41,4 +41,22 @@ typedef int32_t __attribute__((may_alias)) aot_alias_i32;
 #define AOT_LDRD_POST(lo, hi, p)                                                                  \
     __asm__("ldrd %0, %1, [%2], #8" : "=r"(lo), "=r"(hi), "+r"(p) : "m"(*(const aot_alias_i32(*)[2])(p)))
 
+/* The tiled Conv's inner step as whole instruction sequences (templates/arm-dsp/int8/conv_gemm.c.j2).
+ * Each is one volatile asm: the compilers keep them in program order, so a group's weight word is
+ * unpacked just before the pixels that use it and every LDRD is consumed at once. With the loads as
+ * separate statements clang hoisted all of a channel's loads ahead of the multiplies and spilled
+ * them (1.75x gcc's instructions). They read the tile and the weights without telling the compiler:
+ * the kernel puts a memory fence (AOT_TILE_FENCE) between the tile's writes and these reads, on
+ * both sides. */
+#define AOT_TILE_FENCE() __asm__ volatile("" ::: "memory")
+/* we, wo = the four int8 weights at w unpacked (lanes 0, 2 and 1, 3 as int16); w += 4. */
+#define AOT_W4_POST(we, wo, w)                                                                    \
+    __asm__ volatile("ldr %0, [%2], #4\n\tsxtb16 %1, %0, ror #8\n\tsxtb16 %0, %0"                 \
+                     : "=&r"(we), "=&r"(wo), "+r"(w))
+/* acc += the dot product of the tile's two words at c (int16 lanes k0 k2, k1 k3) with we, wo;
+ * c += 8: LDRD with post-increment and two SMLADs. lo and hi are scratch registers. */
+#define AOT_MAC4_POST(acc, we, wo, c, lo, hi)                                                     \
+    __asm__ volatile("ldrd %1, %2, [%3], #8\n\tsmlad %0, %1, %4, %0\n\tsmlad %0, %2, %5, %0"       \
+                     : "+r"(acc), "=&r"(lo), "=&r"(hi), "+r"(c) : "r"(we), "r"(wo))
+
 #endif /* AOT_ARM_DSP_H */
