@@ -41,6 +41,19 @@ typedef int32_t __attribute__((may_alias)) aot_alias_i32;
 #define AOT_LDRD_POST(lo, hi, p)                                                                  \
     __asm__("ldrd %0, %1, [%2], #8" : "=r"(lo), "=r"(hi), "+r"(p) : "m"(*(const aot_alias_i32(*)[2])(p)))
 
+/* The four bytes at p + off, any alignment: an expression. Every core with the DSP extension loads
+ * a word from any address with LDR; gcc knows it (__ARM_FEATURE_UNALIGNED) and aot_load_s8x4's
+ * memcpy is one LDR, but clang's bare-metal targets assume strict alignment and make four LDRBs and
+ * three ORRs of it. For them one volatile asm LDR (off: a constant, -255 .. 4095): volatile, so it
+ * is neither hoisted nor merged; a kernel reading memory it wrote itself puts AOT_TILE_FENCE()
+ * between the writes and these reads, on both sides. */
+#if defined(__ARM_FEATURE_UNALIGNED) || !(defined(__GNUC__) || defined(__clang__))
+#define AOT_LOAD4(p, off) aot_load_s8x4((p) + (off))
+#else
+#define AOT_LOAD4(p, off)                                                                         \
+    __extension__({ int32_t v_; __asm__ volatile("ldr %0, [%1, #%c2]" : "=r"(v_) : "r"(p), "n"(off)); v_; })
+#endif
+
 /* The tiled Conv's inner step as whole instruction sequences (templates/arm-dsp/int8/conv_gemm.c.j2).
  * Each is one volatile asm: the compilers keep them in program order, so a group's weight word is
  * unpacked just before the pixels that use it and every LDRD is consumed at once. With the loads as

@@ -3,6 +3,7 @@ runs it with the same loops, the inner ones on words of two int16 or four int8 l
 from __future__ import annotations
 
 from ...ir import Graph, Node
+from ..ref.kernels.int8 import conv_geometry
 from ..variants import ref_kernel, variant
 from . import ARM_DSP
 
@@ -11,8 +12,34 @@ SINGLE = ("single",)  # requantization: store.j2's single rounding, as the ref k
 FULL_UNROLL = 16  # tiled Conv: up to this many groups of four k unrolled completely (K <= 64), else 4 or 2
 
 
-def _unroll(node: Node, graph: Graph) -> dict:
-    return {"FULL_UNROLL": FULL_UNROLL}
+PIX_CHOICES = tuple(range(1, 8))  # tiled Conv: pixels per tile (at most 7 accumulators + 6 working registers)
+
+
+def _tile_cost(pix: int, osp: int, groups: int) -> int:
+    """Instructions of one output channel over the whole plane with ``pix`` pixels per tile: per tile
+    and group of four k one weight word (LDR, two SXTB16) and per pixel an LDRD and two SMLADs; per
+    tile and pixel a requantized store; per tile the channel's set-up (~12)."""
+    return -(-osp // pix) * (groups * (3 + 3 * pix) + 4 * pix + 12)
+
+
+def tile_pixels(node: Node, graph: Graph) -> int:
+    """The pixels per tile that cost the fewest instructions for this layer's plane (ties: fewer)."""
+    g = conv_geometry(node, graph)
+    groups = g["ICG"] * g["KSP"] // 4
+    return min(PIX_CHOICES, key=lambda pix: (_tile_cost(pix, g["OSP"], groups), pix))
+
+
+def _tiled_params(node: Node, graph: Graph) -> dict:
+    return {"FULL_UNROLL": FULL_UNROLL, "PIX": tile_pixels(node, graph)}
+
+
+def _tiled_scratch(node: Node, graph: Graph) -> int:
+    """ref's gemm_conv_scratch with this layer's pixels per tile: the int16 tile (K rounded up to
+    four), one pixel's window unless an NCHW 1x1, and 3 bytes to align the tile to a word."""
+    g = conv_geometry(node, graph)
+    k4 = 4 * -(-(g["ICG"] * g["KSP"]) // 4)
+    line = 0 if g["pointwise"] and not g["nhwc"] else 1
+    return 2 * k4 * (tile_pixels(node, graph) + line) + 3
 
 
 def _four_channels(node: Node, graph: Graph) -> str | None:
@@ -40,9 +67,9 @@ def _row_runs(node: Node, graph: Graph) -> str | None:
 
 for base, template, name, priority, extra in [
     (ref_kernel("ref/int8/conv_depthwise.c.j2"), "int8/conv_depthwise.c.j2", "int8/conv_depthwise_dsp", 30, {}),
-    (ref_kernel("ref/int8/conv_gemm.c.j2"), "int8/conv_gemm.c.j2", "int8/conv_gemm_dsp", 20, {"params": _unroll}),
+    (ref_kernel("ref/int8/conv_gemm.c.j2"), "int8/conv_gemm.c.j2", "int8/conv_gemm_dsp", 20, {"params": _tiled_params, "scratch_bytes": _tiled_scratch}),
     (ref_kernel("ref/int8/conv_gemm.c.j2", channels_last=True), "int8/conv_gemm.c.j2", "nhwc/conv_gemm_dsp", 20,
-     {"params": _unroll}),
+     {"params": _tiled_params, "scratch_bytes": _tiled_scratch}),
     (ref_kernel("ref/nhwc/conv_dw_s8.c.j2", channels_last=True), "nhwc/conv_dw_s8.c.j2", "nhwc/conv_dw_s8_dsp", 30,
      {"check": _four_channels}),
     (ref_kernel("ref/int8/fully_connected.c.j2"), "int8/fully_connected.c.j2", "int8/fully_connected_dsp", 10,
