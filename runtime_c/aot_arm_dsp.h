@@ -66,6 +66,15 @@ typedef int32_t __attribute__((may_alias)) aot_alias_i32;
 #define AOT_W4_POST(we, wo, w)                                                                    \
     __asm__ volatile("ldr %0, [%2], #4\n\tsxtb16 %1, %0, ror #8\n\tsxtb16 %0, %0"                 \
                      : "=&r"(we), "=&r"(wo), "+r"(w))
+/* we, wo = the two words at w (word aligned): a group of four k already unpacked to int16 lanes
+ * (k0 k2, k1 k3) at compile time; w += 2 words: one LDRD. */
+#define AOT_W16_POST(we, wo, w)                                                                   \
+    __asm__ volatile("ldrd %0, %1, [%2], #8" : "=&r"(we), "=&r"(wo), "+r"(w))
+/* acc = bias + the dot product of the tile's two words at c with we, wo; c += 8 (AOT_MAC4_POST's
+ * first group: the accumulator starts from the bias without a MOV). */
+#define AOT_MAC4_FIRST(acc, bias, we, wo, c, lo, hi)                                              \
+    __asm__ volatile("ldrd %1, %2, [%3], #8\n\tsmlad %0, %1, %4, %6\n\tsmlad %0, %2, %5, %0"       \
+                     : "=&r"(acc), "=&r"(lo), "=&r"(hi), "+r"(c) : "r"(we), "r"(wo), "r"(bias))
 /* acc += the dot product of the tile's two words at c (int16 lanes k0 k2, k1 k3) with we, wo;
  * c += 8: LDRD with post-increment and two SMLADs. lo and hi are scratch registers. */
 #define AOT_MAC4_POST(acc, we, wo, c, lo, hi)                                                     \

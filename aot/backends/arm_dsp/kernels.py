@@ -2,6 +2,10 @@
 runs it with the same loops, the inner ones on words of two int16 or four int8 lanes."""
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
+
 from ...ir import Graph, Node
 from ..ref.kernels.int8 import conv_geometry
 from ..variants import ref_kernel, variant
@@ -9,7 +13,7 @@ from . import ARM_DSP
 
 SINGLE = ("single",)  # requantization: store.j2's single rounding, as the ref kernels they vary
 
-FULL_UNROLL = 16  # tiled Conv: up to this many groups of four k unrolled completely (K <= 64), else 4 or 2
+FULL_UNROLL = 16  # tiled Conv: fewer groups of four k than this unrolled completely, else a loop of 8 groups
 
 
 PIX_CHOICES = tuple(range(1, 8))  # tiled Conv: pixels per tile (at most 7 accumulators + 6 working registers)
@@ -29,8 +33,22 @@ def tile_pixels(node: Node, graph: Graph) -> int:
     return min(PIX_CHOICES, key=lambda pix: (_tile_cost(pix, g["OSP"], groups), pix))
 
 
+def packed_weights(node: Node, graph: Graph) -> list[int]:
+    """The tiled Conv's weights unpacked at compile time, as int32 words: per output channel, for
+    each group of four k the int16 lane pairs (k0, k2) and (k1, k3) (the tile's lane order, what
+    SXTB16 would make of a word of four int8 at run time), then the K % 4 last weights one a word.
+    Twice the flash of the int8 weights; the inner loop loses an LDR and two SXTB16 per group."""
+    w = np.asarray(graph.const(node.inputs[1]), dtype=np.int64)
+    w = w.reshape(w.shape[0], -1)
+    groups = w.shape[1] // 4
+    g = w[:, :4 * groups].reshape(w.shape[0], groups, 4)
+    pair = lambda lo, hi: hi * 65536 + (lo & 0xFFFF)  # noqa: E731  (lo in the low int16 lane)
+    words = np.stack([pair(g[..., 0], g[..., 2]), pair(g[..., 1], g[..., 3])], axis=-1).reshape(w.shape[0], -1)
+    return np.concatenate([words, w[:, 4 * groups:]], axis=1).reshape(-1).tolist()
+
+
 def _tiled_params(node: Node, graph: Graph) -> dict:
-    return {"FULL_UNROLL": FULL_UNROLL, "PIX": tile_pixels(node, graph)}
+    return {"FULL_UNROLL": FULL_UNROLL, "PIX": tile_pixels(node, graph), "wpk": packed_weights(node, graph)}
 
 
 def _tiled_scratch(node: Node, graph: Graph) -> int:
@@ -76,4 +94,7 @@ for base, template, name, priority, extra in [
      {"check": _k_words}),
     (ref_kernel("ref/int8/pool.c.j2"), "int8/pool.c.j2", "int8/pool_dsp", 10, {"check": _row_runs}),
 ]:
-    ARM_DSP.add_kernel(variant(base, "arm-dsp/" + template, name, priority=priority, roundings=SINGLE, **extra))
+    kernel = variant(base, "arm-dsp/" + template, name, priority=priority, roundings=SINGLE, **extra)
+    if "conv_gemm" in name:  # the weights are packed into the kernel (packed_weights), not passed
+        kernel = dataclasses.replace(kernel, static_inputs=(1, *kernel.static_inputs))
+    ARM_DSP.add_kernel(kernel)
