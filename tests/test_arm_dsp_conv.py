@@ -1,0 +1,75 @@
+"""The arm-dsp tiled Conv's shapes at their edges, bit-exact under QEMU with gcc and clang: pixels per
+tile chosen per layer (1 to 7, partial last tiles), weights packed into the kernel (K < 4: no group;
+K % 4 tails; more groups than the full unroll: a loop of 8 plus the rest), grouped and strided Convs."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from aot.backends.arm_dsp.kernels import packed_weights, tile_pixels
+from aot.compiler import CompileOptions, compile_model
+from aot.flows.board_run import run_on_board
+
+from test_int8_ops import QdqModel, f32, weights
+
+
+def edge_model(h: int, w: int) -> QdqModel:
+    rng = np.random.default_rng(h * 31 + w)
+    m = QdqModel()
+    q = (f32(2.0 ** -4), -3)
+    x = m.int8_input([1, 6, h, w], q)
+
+    def conv(x: str, cin: int, cout: int, k: int, group: int = 1, **attrs) -> str:
+        sw = (rng.uniform(1.5, 3.0, cout) / (127 * np.sqrt(cin // group * k * k))).astype(np.float32)
+        bias = m.bias(rng.integers(-2000, 2000, cout).astype(np.int32), np.float32(q[0]) * sw)
+        y = m.op("Conv", [x, m.weight(weights(rng, (cout, cin // group, k, k)), sw, 0), bias], group=group, **attrs)
+        return m.dq(m.q(m.op("Relu", [y]), q), q)
+
+    x = conv(x, 6, 70, 1)     # K = 6: one group and a tail of 2
+    x = conv(x, 70, 150, 1)   # K = 70: 17 groups (a loop of 8 + 8), tail 2
+    x = conv(x, 150, 2, 1)    # K = 150: 37 groups (4 loops + 4), tail 2
+    x = conv(x, 2, 9, 1)      # K = 2: no group at all
+    x = conv(x, 9, 9, 3, group=3, pads=[1, 1, 1, 1])  # grouped 3x3: K = 27
+    x = conv(x, 9, 8, 3, pads=[1, 1, 1, 1], strides=[2, 2])
+    m.quantized_output(x, (f32(2.0 ** -3), 1))
+    return m
+
+
+@pytest.mark.parametrize("h, w", [(1, 1), (1, 3), (1, 7), (5, 5), (4, 5), (6, 11)])
+def test_tiled_conv_edges_bit_exact(h, w, cc, tmp_path):
+    import onnx
+    path = tmp_path / "edges.onnx"
+    onnx.save(edge_model(h, w).proto(), str(path))
+    compiled = compile_model(path, CompileOptions(board="cortex-m4"))
+    tiled = [c for c in compiled.calls if c.kernel.name == "int8/conv_gemm_dsp"]
+    assert len(tiled) == 6, [(c.node.op_type, c.kernel.name) for c in compiled.calls]
+    report = run_on_board(path, "cortex-m4", cc=cc, timeout=120)
+    assert report.ok, [str(c) for c in report.checks]
+
+
+def test_tile_pixels_fit_the_plane():
+    """Planes of up to seven pixels are one tile of exactly that many; 125 pixels take 7 (18 tiles)."""
+    import onnx
+    for (h, w), pix in {(1, 1): 1, (1, 3): 3, (1, 7): 7, (5, 25): 7}.items():
+        model = edge_model(h, w).proto()
+        compiled = compile_model(model, CompileOptions(board="cortex-m4"))
+        first = next(c for c in compiled.calls if c.kernel.name == "int8/conv_gemm_dsp")
+        assert tile_pixels(first.node, compiled.graph) == pix, (h, w)
+    del onnx
+
+
+def test_packed_weights_lanes():
+    """Per channel: (k0, k2) and (k1, k3) as int16 lanes of a word (low lane first), then the tail."""
+    class Node:
+        inputs = ["x", "w"]
+
+    class Graph:
+        @staticmethod
+        def const(name):
+            return np.array([[1, -2, 3, -4, 5, -128], [127, 0, -1, 2, 0, 0]], dtype=np.int8).reshape(2, 6, 1, 1)
+
+    words = packed_weights(Node(), Graph())
+    lanes = lambda v: (np.int16(v & 0xFFFF) if v & 0x8000 == 0 else np.int16((v & 0xFFFF) - 65536), v >> 16)  # noqa: E731
+    assert len(words) == 2 * (2 + 2)
+    assert [lanes(v) for v in words[:2]] == [(1, 3), (-2, -4)] and words[2:4] == [5, -128]
+    assert [lanes(v) for v in words[4:6]] == [(127, -1), (0, 2)] and words[6:8] == [0, 0]
