@@ -10,18 +10,28 @@ from . import HELIUM
 
 SINGLE = ("single",)  # requantization: store.j2's single rounding, as the ref kernels they vary
 
-PIX = 8  # tiled Conv: pixels per int8 tile (VMLADAVA accumulates in scalar registers)
+PIX = 8  # tiled Conv: at most this many pixels per int8 tile (VMLADAVA accumulates in scalar registers)
+
+
+def tile_pixels(node: Node, graph: Graph) -> int:
+    """Pixels per tile (1 .. PIX) with the fewest instructions for the plane: per tile and output
+    channel, per sixteen k a weight load and a load and VMLADAVA per pixel, a store per pixel and ~10
+    of set-up. A plane of fewer than PIX pixels gets a tile of exactly its size (no idle lanes)."""
+    g = conv_geometry(node, graph)
+    steps = -(-g["ICG"] * g["KSP"] // 16)
+    cost = lambda pm: -(-g["OSP"] // pm) * (steps * (1 + 2 * pm) + 4 * pm + 10)  # noqa: E731
+    return min(range(1, PIX + 1), key=lambda pm: (cost(pm), -pm))
 
 
 def _tile(node: Node, graph: Graph) -> dict:
-    return {"PIX_MVE": PIX}
+    return {"PIX_MVE": tile_pixels(node, graph)}
 
 
 def _tile_scratch(node: Node, graph: Graph) -> int:
-    # PIX pixels x K rounded up to 16, int8, and one pixel's window in k order (not for an NCHW 1x1).
+    # PIX_MVE pixels x K rounded up to 16, int8, and one pixel's window in k order (not for an NCHW 1x1).
     g = conv_geometry(node, graph)
     k = g["ICG"] * g["KSP"]
-    return 16 * -(-k // 16) * (PIX + (0 if g["pointwise"] and not g["nhwc"] else 1))
+    return 16 * -(-k // 16) * (tile_pixels(node, graph) + (0 if g["pointwise"] and not g["nhwc"] else 1))
 
 
 def _windows(node: Node, graph: Graph) -> dict:
