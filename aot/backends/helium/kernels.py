@@ -23,8 +23,17 @@ def tile_pixels(node: Node, graph: Graph) -> int:
     return min(range(1, PIX + 1), key=lambda pm: (cost(pm), -pm))
 
 
+def window_offsets(node: Node, graph: Graph) -> list[int]:
+    """NCHW: the byte offsets of one input channel's taps (k order) from its window's first tap, for
+    the gather of windows wholly inside the input; channels-last and 1x1 layers gather otherwise."""
+    g = conv_geometry(node, graph)
+    win = g["win"]
+    (kd, kh, kw), (dd, dh, dw), (_, ih, iw) = win.kernel, win.dilations, win.in_sp
+    return [(a * dd * ih + b * dh) * iw + c * dw for a in range(kd) for b in range(kh) for c in range(kw)]
+
+
 def _tile(node: Node, graph: Graph) -> dict:
-    return {"PIX_MVE": tile_pixels(node, graph)}
+    return {"PIX_MVE": tile_pixels(node, graph), "win_offsets": window_offsets(node, graph)}
 
 
 def _tile_scratch(node: Node, graph: Graph) -> int:
