@@ -54,6 +54,19 @@ typedef int32_t __attribute__((may_alias)) aot_alias_i32;
     __extension__({ int32_t v_; __asm__ volatile("ldr %0, [%1, #%c2]" : "=r"(v_) : "r"(p), "n"(off)); v_; })
 #endif
 
+/* The four bytes at s + soff copied to d + doff, any alignment (soff, doff: constants 0 .. 4095):
+ * one LDR and one STR, also with clang (see AOT_LOAD4). */
+#if defined(__ARM_FEATURE_UNALIGNED) || !(defined(__GNUC__) || defined(__clang__))
+#define AOT_COPY4(d, doff, s, soff) memcpy((d) + (doff), (s) + (soff), 4)
+#else
+#define AOT_COPY4(d, doff, s, soff)                                                               \
+    do {                                                                                          \
+        int32_t t_;                                                                               \
+        __asm__ volatile("ldr %0, [%1, #%c2]\n\tstr %0, [%3, #%c4]"                                 \
+                         : "=&r"(t_) : "r"(s), "n"(soff), "r"(d), "n"(doff) : "memory");          \
+    } while (0)
+#endif
+
 /* The tiled Conv's inner step as whole instruction sequences (templates/arm-dsp/int8/conv_gemm.c.j2).
  * Each is one volatile asm: the compilers keep them in program order, so a group's weight word is
  * unpacked just before the pixels that use it and every LDRD is consumed at once. With the loads as

@@ -89,3 +89,36 @@ def test_packed_weights_lanes():
     assert len(words) == 2 * (2 + 2)
     assert [lanes(v) for v in words[:2]] == [(1, 3), (-2, -4)] and words[2:4] == [5, -128]
     assert [lanes(v) for v in words[4:6]] == [(127, -1), (0, 2)] and words[6:8] == [0, 0]
+
+
+def depthwise_model(h: int, w: int) -> QdqModel:
+    rng = np.random.default_rng(h * 7 + w)
+    m = QdqModel()
+    q = (f32(2.0 ** -4), -3)
+    x = m.int8_input([1, 8, h, w], q)
+
+    def dw(x: str, k: tuple[int, int], **attrs) -> str:
+        sw = (rng.uniform(1.5, 3.0, 8) / (127 * np.sqrt(k[0] * k[1]))).astype(np.float32)
+        bias = m.bias(rng.integers(-2000, 2000, 8).astype(np.int32), np.float32(q[0]) * sw)
+        y = m.op("Conv", [x, m.weight(weights(rng, (8, 1, *k)), sw, 0), bias], group=8, **attrs)
+        return m.dq(m.q(m.op("Relu", [y]), q), q)
+
+    x = dw(x, (3, 3), pads=[1, 1, 1, 1])                 # padded plane, rows copied a word at a time
+    x = dw(x, (3, 5), pads=[1, 2, 1, 2])                 # a group of four taps and a last one
+    x = dw(x, (3, 3), pads=[1, 1, 1, 1], strides=[2, 2])
+    x = dw(x, (2, 2))                                    # unpadded, no pairs when the row is one pixel
+    m.quantized_output(x, (f32(2.0 ** -3), 1))
+    return m
+
+
+@pytest.mark.parametrize("h, w", [(9, 5), (6, 11), (7, 18)])
+def test_depthwise_edges_bit_exact(h, w, cc, tmp_path):
+    """arm-dsp's depthwise Conv: short rows unrolled (OW <= 8, odd and even), longer rows looped,
+    padded planes copied by AOT_COPY4, with gcc and clang."""
+    import onnx
+    path = tmp_path / "dw.onnx"
+    onnx.save(depthwise_model(h, w).proto(), str(path))
+    compiled = compile_model(path, CompileOptions(board="cortex-m4"))
+    assert sum(c.kernel.name == "int8/conv_depthwise_dsp" for c in compiled.calls) == 4
+    report = run_on_board(path, "cortex-m4", cc=cc, timeout=120)
+    assert report.ok, [str(c) for c in report.checks]

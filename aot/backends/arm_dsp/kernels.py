@@ -83,8 +83,16 @@ def _row_runs(node: Node, graph: Graph) -> str | None:
     return None
 
 
+ROW_UNROLL = 8  # depthwise: output rows of at most this many pixels unrolled (constant offsets)
+
+
+def _depthwise_params(node: Node, graph: Graph) -> dict:
+    return {"ROW_UNROLL": ROW_UNROLL}
+
+
 for base, template, name, priority, extra in [
-    (ref_kernel("ref/int8/conv_depthwise.c.j2"), "int8/conv_depthwise.c.j2", "int8/conv_depthwise_dsp", 30, {}),
+    (ref_kernel("ref/int8/conv_depthwise.c.j2"), "int8/conv_depthwise.c.j2", "int8/conv_depthwise_dsp", 30,
+     {"params": _depthwise_params}),
     (ref_kernel("ref/int8/conv_gemm.c.j2"), "int8/conv_gemm.c.j2", "int8/conv_gemm_dsp", 20, {"params": _tiled_params, "scratch_bytes": _tiled_scratch}),
     (ref_kernel("ref/int8/conv_gemm.c.j2", channels_last=True), "int8/conv_gemm.c.j2", "nhwc/conv_gemm_dsp", 20,
      {"params": _tiled_params, "scratch_bytes": _tiled_scratch}),
