@@ -106,6 +106,8 @@ def depthwise_model(h: int, w: int) -> QdqModel:
     x = dw(x, (3, 3), pads=[1, 1, 1, 1])                 # padded plane, rows copied a word at a time
     x = dw(x, (3, 5), pads=[1, 2, 1, 2])                 # a group of four taps and a last one
     x = dw(x, (3, 3), pads=[1, 1, 1, 1], strides=[2, 2])
+    x = dw(x, (2, 3), pads=[0, 1, 1, 1])                 # two rows' middle taps in one register
+    x = dw(x, (1, 3), pads=[0, 1, 0, 1])                 # one row: its middle tap alone
     x = dw(x, (2, 2))                                    # unpadded, no pairs when the row is one pixel
     m.quantized_output(x, (f32(2.0 ** -3), 1))
     return m
@@ -119,6 +121,6 @@ def test_depthwise_edges_bit_exact(h, w, cc, tmp_path):
     path = tmp_path / "dw.onnx"
     onnx.save(depthwise_model(h, w).proto(), str(path))
     compiled = compile_model(path, CompileOptions(board="cortex-m4"))
-    assert sum(c.kernel.name == "int8/conv_depthwise_dsp" for c in compiled.calls) == 4
+    assert sum(c.kernel.name == "int8/conv_depthwise_dsp" for c in compiled.calls) == 6
     report = run_on_board(path, "cortex-m4", cc=cc, timeout=120)
     assert report.ok, [str(c) for c in report.checks]
