@@ -124,3 +124,38 @@ def test_depthwise_edges_bit_exact(h, w, cc, tmp_path):
     assert sum(c.kernel.name == "int8/conv_depthwise_dsp" for c in compiled.calls) == 6
     report = run_on_board(path, "cortex-m4", cc=cc, timeout=120)
     assert report.ok, [str(c) for c in report.checks]
+
+
+def _layers_bench():
+    """bench/layers.py as a module (bench/ is a script folder: its shared_models import needs the path)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+    folder = Path(__file__).resolve().parents[1] / "bench"
+    sys.path.insert(0, str(folder))
+    try:
+        spec = importlib.util.spec_from_file_location("bench_layers", folder / "layers.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(folder))
+    return module
+
+
+def test_layers_bench_describes_and_tabulates():
+    """bench/layers.py names each Conv by what it computes and lists only layers CMSIS-NN ran."""
+    layers = _layers_bench()
+    compiled = compile_model(depthwise_model(9, 5).proto(), CompileOptions(board="cortex-m4"))
+    convs = [c for c in compiled.calls if c.node.op_type == "Conv"]
+    assert layers.describe(compiled.graph, convs[0].node) == "dw 3x3 8ch @9x5"
+    assert layers.describe(compiled.graph, convs[2].node) == "dw 3x3/2x2 8ch @5x3"
+    compiled = compile_model(edge_model(5, 5).proto(), CompileOptions(board="cortex-m4"))
+    first = next(c for c in compiled.calls if c.node.op_type == "Conv")
+    assert layers.describe(compiled.graph, first.node) == "1x1 6->70 @5x5"
+    rows = [layers.LayerRow("m", "cortex-m4", "gcc", 0, "a", "Conv", "1x1 6->70 @5x5", "arm-dsp:x",
+                            "cmsis-nn:arm_convolve_wrapper_s8", 300, 600),
+            layers.LayerRow("m", "cortex-m4", "gcc", 1, "b", "Softmax", "1x3", "ref:softmax", "ref:softmax", 80, 80)]
+    text = layers.table(rows, all_layers=False)
+    assert "| 0.50 |" in text and "Softmax" not in text
+    assert "Softmax" in layers.table(rows, all_layers=True)
