@@ -14,6 +14,7 @@ resolution (40 instructions on mps2, 31.25 on an547).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -70,7 +71,7 @@ def describe(graph: Graph, node: Node) -> str:
 
 def profile(path: Path, board: str, cc: str, options: CompileOptions) -> tuple[list, dict[str, tuple[str, str]]]:
     """The per-layer costs of one run, and each layer's (description, backend/kernel) by name."""
-    compiled = compile_model(path, CompileOptions(**{**options.__dict__, "board": board}))
+    compiled = compile_model(path, dataclasses.replace(options, board=board))
     kinds = {c.node.name: (describe(compiled.graph, c.node), f"{c.backend}:{c.kernel.name}") for c in compiled.calls}
     report = run_on_board(path, board, profile=True, cc=cc, timeout=600.0, options=options)
     if not report.ok:
@@ -80,7 +81,8 @@ def profile(path: Path, board: str, cc: str, options: CompileOptions) -> tuple[l
 
 def compare(name: str, path: Path, board: str, cc: str, cmsis_path: Path) -> list[LayerRow]:
     own, own_kinds = profile(path, board, cc, CompileOptions())
-    cmsis_options = CompileOptions(backends=["cmsis-nn", "ref"], backend_options={"cmsis-nn": {"path": str(cmsis_path)}})
+    cmsis_options = CompileOptions(backends=["cmsis-nn", "ref"],
+                                   backend_options={"cmsis-nn": {"path": str(cmsis_path)}})
     theirs, their_kinds = profile(path, board, cc, cmsis_options)
     by_name = {layer.name: layer for layer in theirs}
     rows = []

@@ -10,6 +10,7 @@
 #endif
 #include <arm_acle.h>
 #include <stdint.h>
+#include <string.h>
 
 /* int8 lanes 1 and 3 of x, sign-extended into two int16 lanes (SXTB16 with its built-in rotation;
  * __sxtb16(x) gives lanes 0 and 2). */
@@ -75,10 +76,6 @@ typedef int32_t __attribute__((may_alias)) aot_alias_i32;
  * the kernel puts a memory fence (AOT_TILE_FENCE) between the tile's writes and these reads, on
  * both sides. */
 #define AOT_TILE_FENCE() __asm__ volatile("" ::: "memory")
-/* we, wo = the four int8 weights at w unpacked (lanes 0, 2 and 1, 3 as int16); w += 4. */
-#define AOT_W4_POST(we, wo, w)                                                                    \
-    __asm__ volatile("ldr %0, [%2], #4\n\tsxtb16 %1, %0, ror #8\n\tsxtb16 %0, %0"                 \
-                     : "=&r"(we), "=&r"(wo), "+r"(w))
 /* we, wo = the two words at w (word aligned): a group of four k already unpacked to int16 lanes
  * (k0 k2, k1 k3) at compile time; w += 2 words: one LDRD. */
 #define AOT_W16_POST(we, wo, w)                                                                   \

@@ -65,13 +65,11 @@ def test_helium_tiled_conv_edges_bit_exact(h, w, tmp_path):
 
 def test_tile_pixels_fit_the_plane():
     """Planes of up to seven pixels are one tile of exactly that many; 125 pixels take 7 (18 tiles)."""
-    import onnx
     for (h, w), pix in {(1, 1): 1, (1, 3): 3, (1, 7): 7, (5, 25): 7}.items():
         model = edge_model(h, w).proto()
         compiled = compile_model(model, CompileOptions(board="cortex-m4"))
         first = next(c for c in compiled.calls if c.kernel.name == "int8/conv_gemm_dsp")
         assert tile_pixels(first.node, compiled.graph) == pix, (h, w)
-    del onnx
 
 
 def test_packed_weights_lanes():
@@ -85,7 +83,9 @@ def test_packed_weights_lanes():
             return np.array([[1, -2, 3, -4, 5, -128], [127, 0, -1, 2, 0, 0]], dtype=np.int8).reshape(2, 6, 1, 1)
 
     words = packed_weights(Node(), Graph())
-    lanes = lambda v: (np.int16(v & 0xFFFF) if v & 0x8000 == 0 else np.int16((v & 0xFFFF) - 65536), v >> 16)  # noqa: E731
+    def lanes(word: int) -> tuple[int, int]:  # (low int16 lane, high int16 lane)
+        return int(np.uint16(word & 0xFFFF).astype(np.int16)), word >> 16
+
     assert len(words) == 2 * (2 + 2)
     assert [lanes(v) for v in words[:2]] == [(1, 3), (-2, -4)] and words[2:4] == [5, -128]
     assert [lanes(v) for v in words[4:6]] == [(127, -1), (0, 2)] and words[6:8] == [0, 0]
@@ -153,9 +153,9 @@ def test_layers_bench_describes_and_tabulates():
     compiled = compile_model(edge_model(5, 5).proto(), CompileOptions(board="cortex-m4"))
     first = next(c for c in compiled.calls if c.node.op_type == "Conv")
     assert layers.describe(compiled.graph, first.node) == "1x1 6->70 @5x5"
-    rows = [layers.LayerRow("m", "cortex-m4", "gcc", 0, "a", "Conv", "1x1 6->70 @5x5", "arm-dsp:x",
-                            "cmsis-nn:arm_convolve_wrapper_s8", 300, 600),
-            layers.LayerRow("m", "cortex-m4", "gcc", 1, "b", "Softmax", "1x3", "ref:softmax", "ref:softmax", 80, 80)]
+    row = layers.LayerRow
+    rows = [row("m", "cortex-m4", "gcc", 0, "a", "Conv", "1x1 6->70 @5x5", "arm-dsp:x", "cmsis-nn:conv", 300, 600),
+            row("m", "cortex-m4", "gcc", 1, "b", "Softmax", "1x3", "ref:softmax", "ref:softmax", 80, 80)]
     text = layers.table(rows, all_layers=False)
     assert "| 0.50 |" in text and "Softmax" not in text
     assert "Softmax" in layers.table(rows, all_layers=True)

@@ -14,8 +14,6 @@ from . import ARM_DSP
 SINGLE = ("single",)  # requantization: store.j2's single rounding, as the ref kernels they vary
 
 FULL_UNROLL = 16  # tiled Conv: fewer groups of four k than this unrolled completely, else a loop of 8 groups
-
-
 PIX_CHOICES = tuple(range(1, 8))  # tiled Conv: pixels per tile (at most 7 accumulators + 6 working registers)
 
 
@@ -93,7 +91,8 @@ def _depthwise_params(node: Node, graph: Graph) -> dict:
 for base, template, name, priority, extra in [
     (ref_kernel("ref/int8/conv_depthwise.c.j2"), "int8/conv_depthwise.c.j2", "int8/conv_depthwise_dsp", 30,
      {"params": _depthwise_params}),
-    (ref_kernel("ref/int8/conv_gemm.c.j2"), "int8/conv_gemm.c.j2", "int8/conv_gemm_dsp", 20, {"params": _tiled_params, "scratch_bytes": _tiled_scratch}),
+    (ref_kernel("ref/int8/conv_gemm.c.j2"), "int8/conv_gemm.c.j2", "int8/conv_gemm_dsp", 20,
+     {"params": _tiled_params, "scratch_bytes": _tiled_scratch}),
     (ref_kernel("ref/int8/conv_gemm.c.j2", channels_last=True), "int8/conv_gemm.c.j2", "nhwc/conv_gemm_dsp", 20,
      {"params": _tiled_params, "scratch_bytes": _tiled_scratch}),
     (ref_kernel("ref/nhwc/conv_dw_s8.c.j2", channels_last=True), "nhwc/conv_dw_s8.c.j2", "nhwc/conv_dw_s8_dsp", 30,
