@@ -159,3 +159,16 @@ def test_layers_bench_describes_and_tabulates():
     text = layers.table(rows, all_layers=False)
     assert "| 0.50 |" in text and "Softmax" not in text
     assert "Softmax" in layers.table(rows, all_layers=True)
+
+
+def test_fit_check_counts_packed_weights():
+    """The tiled Conv's weights live in its kernel (twice their int8 size): the fit check counts them."""
+    from aot.targets.board import resolve_board
+    from aot.targets.fit import fit_report
+    compiled = compile_model(edge_model(5, 5).proto(), CompileOptions(board="cortex-m4"))
+    report = fit_report(resolve_board("cortex-m4"), compiled.graph, compiled.calls, compiled.plan)
+    for call in compiled.calls:
+        if call.kernel.name == "int8/conv_gemm_dsp":
+            packed = packed_weights(call.node, compiled.graph)
+            assert report.weights[f"{call.node.name} (in its kernel)"] == 4 * len(packed)
+            assert call.node.inputs[1] not in report.weights  # not passed: not in weights.h

@@ -35,6 +35,9 @@ class Kernel:
     check: CheckFn | None = None  # returns why this node is NOT supported, or None
     static_inputs: tuple[int, ...] = ()  # inputs read at compile time (shapes, pads, indices): never passed
     scratch_bytes: ScratchFn | None = None
+    # Bytes of constant data the kernel's own C holds (weights packed into it rather than passed):
+    # the fit check counts them in flash with the weights.
+    embedded_bytes: ScratchFn | None = None
     dtypes: tuple[str, ...] = ("float32",)  # accepted dtypes of the first input and the outputs
     alias_template: str | None = None  # for alias ops: the copy used where aliasing is impossible
     input_names: tuple[str, ...] = ()  # C parameter names, e.g. ("X", "W", "B")

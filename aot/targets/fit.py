@@ -62,7 +62,8 @@ class FitReport:
 
 
 def weight_bytes(graph: Graph, calls: list[Call], plan: MemoryPlan) -> dict[str, int]:
-    """Constant tensors the generated code keeps as arrays (as emit.render_library decides)."""
+    """Constant tensors the generated code keeps as arrays (as emit.render_library decides), and the
+    constant data kernels keep in their own C (Kernel.embedded_bytes)."""
     out: dict[str, int] = {}
     for call in calls:
         ins, _ = kernel_arguments(call.node, call.kernel, graph)
@@ -70,6 +71,8 @@ def weight_bytes(graph: Graph, calls: list[Call], plan: MemoryPlan) -> dict[str,
             if arg is not None and plan.storage[arg.tensor.name].kind == "const":
                 root = plan.storage[arg.tensor.name].root
                 out[root] = graph.tensors[root].nbytes
+        if call.kernel.embedded_bytes is not None:
+            out[f"{call.node.name} (in its kernel)"] = call.kernel.embedded_bytes(call.node, graph)
     for name in graph.outputs:
         st = plan.storage[name]
         if st.kind == "const":

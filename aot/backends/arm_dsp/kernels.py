@@ -45,6 +45,14 @@ def packed_weights(node: Node, graph: Graph) -> list[int]:
     return np.concatenate([words, w[:, 4 * groups:]], axis=1).reshape(-1).tolist()
 
 
+def packed_weight_bytes(node: Node, graph: Graph) -> int:
+    """Flash of packed_weights: per output channel a pair of words per group of four k, then a word
+    per remaining k."""
+    w = graph.tensors[node.inputs[1]]
+    k = w.size // w.shape[0]
+    return 4 * w.shape[0] * (2 * (k // 4) + k % 4)
+
+
 def _tiled_params(node: Node, graph: Graph) -> dict:
     return {"FULL_UNROLL": FULL_UNROLL, "PIX": tile_pixels(node, graph), "wpk": packed_weights(node, graph)}
 
@@ -103,5 +111,6 @@ for base, template, name, priority, extra in [
 ]:
     kernel = variant(base, "arm-dsp/" + template, name, priority=priority, roundings=SINGLE, **extra)
     if "conv_gemm" in name:  # the weights are packed into the kernel (packed_weights), not passed
-        kernel = dataclasses.replace(kernel, static_inputs=(1, *kernel.static_inputs))
+        kernel = dataclasses.replace(kernel, static_inputs=(1, *kernel.static_inputs),
+                                     embedded_bytes=packed_weight_bytes)
     ARM_DSP.add_kernel(kernel)
