@@ -13,14 +13,29 @@ SINGLE = ("single",)  # requantization: store.j2's single rounding, as the ref k
 PIX = 8  # tiled Conv: at most this many pixels per int8 tile (VMLADAVA accumulates in scalar registers)
 
 
+# Gathered (not NCHW 1x1) tiles of at most this many pixels run two output channels per pass, which
+# share the tile's loads. VMLADAVA accumulates into even registers only: past ~8 accumulators the
+# compiler moves and spills them, which is why the NCHW 1x1 layers (cheap gathers, many tiles) keep
+# one channel per pass over tiles of up to 8 pixels.
+PAIR_PIX = 4
+
+
+def _tile_cost(pm: int, osp: int, steps: int, ocg: int, pointwise: bool) -> float:
+    """Instructions per output channel over the plane with ``pm`` pixels per tile: per sixteen k a
+    weight load per channel, a tile load per pixel and a VMLADAVA per channel and pixel; a store per
+    output; ~10 of set-up per pass."""
+    nq = 2 if pm <= PAIR_PIX and ocg >= 2 and not pointwise else 1
+    per_pass = steps * (nq + pm + nq * pm) + 4 * nq * pm + 10
+    return -(-osp // pm) * per_pass / nq
+
+
 def tile_pixels(node: Node, graph: Graph) -> int:
-    """Pixels per tile (1 .. PIX) with the fewest instructions for the plane: per tile and output
-    channel, per sixteen k a weight load and a load and VMLADAVA per pixel, a store per pixel and ~10
-    of set-up. A plane of fewer than PIX pixels gets a tile of exactly its size (no idle lanes)."""
+    """Pixels per tile (1 .. PIX) with the fewest instructions for the plane (_tile_cost); a plane
+    of fewer than PIX pixels gets a tile of at most its size (no idle lanes)."""
     g = conv_geometry(node, graph)
     steps = -(-g["ICG"] * g["KSP"] // 16)
-    cost = lambda pm: -(-g["OSP"] // pm) * (steps * (1 + 2 * pm) + 4 * pm + 10)  # noqa: E731
-    return min(range(1, PIX + 1), key=lambda pm: (cost(pm), -pm))
+    pw_nchw = g["pointwise"] and not g["nhwc"]
+    return min(range(1, PIX + 1), key=lambda pm: (_tile_cost(pm, g["OSP"], steps, g["OCG"], pw_nchw), -pm))
 
 
 def window_offsets(node: Node, graph: Graph) -> list[int]:
@@ -33,7 +48,7 @@ def window_offsets(node: Node, graph: Graph) -> list[int]:
 
 
 def _tile(node: Node, graph: Graph) -> dict:
-    return {"PIX_MVE": tile_pixels(node, graph), "win_offsets": window_offsets(node, graph)}
+    return {"PIX_MVE": tile_pixels(node, graph), "win_offsets": window_offsets(node, graph), "PAIR_PIX": PAIR_PIX}
 
 
 def _tile_scratch(node: Node, graph: Graph) -> int:
