@@ -20,22 +20,29 @@ PIX = 8  # tiled Conv: at most this many pixels per int8 tile (VMLADAVA accumula
 PAIR_PIX = 4
 
 
-def _tile_cost(pm: int, osp: int, steps: int, ocg: int, pointwise: bool) -> float:
-    """Instructions per output channel over the plane with ``pm`` pixels per tile: per sixteen k a
-    weight load per channel, a tile load per pixel and a VMLADAVA per channel and pixel; a store per
-    output; ~10 of set-up per pass."""
-    nq = 2 if pm <= PAIR_PIX and ocg >= 2 and not pointwise else 1
-    per_pass = steps * (nq + pm + nq * pm) + 4 * nq * pm + 10
-    return -(-osp // pm) * per_pass / nq
+def _tile_cost(pm: int, osp: int, k: int, ocg: int, pw_nchw: bool) -> int:
+    """Instructions of one group's output channels over the plane with ``pm`` pixels per tile: per
+    pass of nq channels and sixteen k a weight load per channel, a tile load per pixel and a VMLADAVA
+    per channel and pixel, a store per output, ~10 of set-up; VMLADAVA's accumulators live in the 7
+    even registers, more are moved (~2 per step each). NCHW 1x1 layers also gather each tile (per k,
+    a copy per pixel, a select more where the plane is not a multiple of pm). The moves are counted
+    for the NCHW 1x1 layers only: for the gathered ones the larger tiles measured faster anyway (KWS,
+    mnist under QEMU)."""
+    steps = -(-k // 16)
+    nq = 2 if pm <= PAIR_PIX and ocg >= 2 and not pw_nchw else 1
+    moves = 2 * max(0, nq * pm - 7) if pw_nchw else 0
+    per_pass = steps * (nq + pm + nq * pm + moves) + 4 * nq * pm + 10
+    gather = k * (2 + (3 if osp % pm else 2) * pm) if pw_nchw else 0
+    return -(-osp // pm) * (-(-ocg // nq) * per_pass + gather)
 
 
 def tile_pixels(node: Node, graph: Graph) -> int:
     """Pixels per tile (1 .. PIX) with the fewest instructions for the plane (_tile_cost); a plane
     of fewer than PIX pixels gets a tile of at most its size (no idle lanes)."""
     g = conv_geometry(node, graph)
-    steps = -(-g["ICG"] * g["KSP"] // 16)
     pw_nchw = g["pointwise"] and not g["nhwc"]
-    return min(range(1, PIX + 1), key=lambda pm: (_tile_cost(pm, g["OSP"], steps, g["OCG"], pw_nchw), -pm))
+    k = g["ICG"] * g["KSP"]
+    return min(range(1, PIX + 1), key=lambda pm: (_tile_cost(pm, g["OSP"], k, g["OCG"], pw_nchw), -pm))
 
 
 def window_offsets(node: Node, graph: Graph) -> list[int]:
