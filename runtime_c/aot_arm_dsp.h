@@ -10,6 +10,7 @@
 #endif
 #include <arm_acle.h>
 #include <stdint.h>
+#include <string.h>
 
 /* int8 lanes 1 and 3 of x, sign-extended into two int16 lanes (SXTB16 with its built-in rotation;
  * __sxtb16(x) gives lanes 0 and 2). */
@@ -40,5 +41,54 @@ typedef int32_t __attribute__((may_alias)) aot_alias_i32;
 /* lo, hi = the two words at p (word aligned); p += 8: one LDRD with post-increment. */
 #define AOT_LDRD_POST(lo, hi, p)                                                                  \
     __asm__("ldrd %0, %1, [%2], #8" : "=r"(lo), "=r"(hi), "+r"(p) : "m"(*(const aot_alias_i32(*)[2])(p)))
+
+/* The four bytes at p + off, any alignment: an expression. Every core with the DSP extension loads
+ * a word from any address with LDR; gcc knows it (__ARM_FEATURE_UNALIGNED) and aot_load_s8x4's
+ * memcpy is one LDR, but clang's bare-metal targets assume strict alignment and make four LDRBs and
+ * three ORRs of it. For them one volatile asm LDR (off: a constant, -255 .. 4095): volatile, so it
+ * is neither hoisted nor merged; a kernel reading memory it wrote itself puts AOT_TILE_FENCE()
+ * between the writes and these reads, on both sides. */
+#if defined(__ARM_FEATURE_UNALIGNED) || !(defined(__GNUC__) || defined(__clang__))
+#define AOT_LOAD4(p, off) aot_load_s8x4((p) + (off))
+#else
+#define AOT_LOAD4(p, off)                                                                         \
+    __extension__({ int32_t v_; __asm__ volatile("ldr %0, [%1, #%c2]" : "=r"(v_) : "r"(p), "n"(off)); v_; })
+#endif
+
+/* The four bytes at s + soff copied to d + doff, any alignment (soff, doff: constants 0 .. 4095):
+ * one LDR and one STR, also with clang (see AOT_LOAD4). */
+#if defined(__ARM_FEATURE_UNALIGNED) || !(defined(__GNUC__) || defined(__clang__))
+#define AOT_COPY4(d, doff, s, soff) memcpy((d) + (doff), (s) + (soff), 4)
+#else
+#define AOT_COPY4(d, doff, s, soff)                                                               \
+    do {                                                                                          \
+        int32_t t_;                                                                               \
+        __asm__ volatile("ldr %0, [%1, #%c2]\n\tstr %0, [%3, #%c4]"                                 \
+                         : "=&r"(t_) : "r"(s), "n"(soff), "r"(d), "n"(doff) : "memory");          \
+    } while (0)
+#endif
+
+/* The tiled Conv's inner step as whole instruction sequences (templates/arm-dsp/int8/conv_gemm.c.j2).
+ * Each is one volatile asm: the compilers keep them in program order, so a group's weight word is
+ * unpacked just before the pixels that use it and every LDRD is consumed at once. With the loads as
+ * separate statements clang hoisted all of a channel's loads ahead of the multiplies and spilled
+ * them (1.75x gcc's instructions). They read the tile and the weights without telling the compiler:
+ * the kernel puts a memory fence (AOT_TILE_FENCE) between the tile's writes and these reads, on
+ * both sides. */
+#define AOT_TILE_FENCE() __asm__ volatile("" ::: "memory")
+/* we, wo = the two words at w (word aligned): a group of four k already unpacked to int16 lanes
+ * (k0 k2, k1 k3) at compile time; w += 2 words: one LDRD. */
+#define AOT_W16_POST(we, wo, w)                                                                   \
+    __asm__ volatile("ldrd %0, %1, [%2], #8" : "=&r"(we), "=&r"(wo), "+r"(w))
+/* acc = bias + the dot product of the tile's two words at c with we, wo; c += 8 (AOT_MAC4_POST's
+ * first group: the accumulator starts from the bias without a MOV). */
+#define AOT_MAC4_FIRST(acc, bias, we, wo, c, lo, hi)                                              \
+    __asm__ volatile("ldrd %1, %2, [%3], #8\n\tsmlad %0, %1, %4, %6\n\tsmlad %0, %2, %5, %0"       \
+                     : "=&r"(acc), "=&r"(lo), "=&r"(hi), "+r"(c) : "r"(we), "r"(wo), "r"(bias))
+/* acc += the dot product of the tile's two words at c (int16 lanes k0 k2, k1 k3) with we, wo;
+ * c += 8: LDRD with post-increment and two SMLADs. lo and hi are scratch registers. */
+#define AOT_MAC4_POST(acc, we, wo, c, lo, hi)                                                     \
+    __asm__ volatile("ldrd %1, %2, [%3], #8\n\tsmlad %0, %1, %4, %0\n\tsmlad %0, %2, %5, %0"       \
+                     : "+r"(acc), "=&r"(lo), "=&r"(hi), "+r"(c) : "r"(we), "r"(wo))
 
 #endif /* AOT_ARM_DSP_H */

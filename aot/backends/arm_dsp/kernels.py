@@ -4,17 +4,66 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 from ...ir import Graph, Node
+from ..ref.kernels.int8 import conv_geometry
 from ..variants import ref_kernel, variant
 from . import ARM_DSP, fc_packing
 
 SINGLE = ("single",)  # requantization: store.j2's single rounding, as the ref kernels they vary
 
-FULL_UNROLL = 16  # tiled Conv: up to this many groups of four k unrolled completely (K <= 64), else 4 or 2
+FULL_UNROLL = 16  # tiled Conv: fewer groups of four k than this unrolled completely, else a loop of 8 groups
+PIX_CHOICES = tuple(range(1, 8))  # tiled Conv: pixels per tile (at most 7 accumulators + 6 working registers)
 
 
-def _unroll(node: Node, graph: Graph) -> dict:
-    return {"FULL_UNROLL": FULL_UNROLL}
+def _tile_cost(pix: int, osp: int, groups: int) -> int:
+    """Instructions of one output channel over the whole plane with ``pix`` pixels per tile: per tile
+    and group of four k one weight word (LDR, two SXTB16) and per pixel an LDRD and two SMLADs; per
+    tile and pixel a requantized store; per tile the channel's set-up (~12)."""
+    return -(-osp // pix) * (groups * (3 + 3 * pix) + 4 * pix + 12)
+
+
+def tile_pixels(node: Node, graph: Graph) -> int:
+    """The pixels per tile that cost the fewest instructions for this layer's plane (ties: fewer)."""
+    g = conv_geometry(node, graph)
+    groups = g["ICG"] * g["KSP"] // 4
+    return min(PIX_CHOICES, key=lambda pix: (_tile_cost(pix, g["OSP"], groups), pix))
+
+
+def packed_weights(node: Node, graph: Graph) -> list[int]:
+    """The tiled Conv's weights unpacked at compile time, as int32 words: per output channel, for
+    each group of four k the int16 lane pairs (k0, k2) and (k1, k3) (the tile's lane order, what
+    SXTB16 would make of a word of four int8 at run time), then the K % 4 last weights one a word.
+    Twice the flash of the int8 weights; the inner loop loses an LDR and two SXTB16 per group."""
+    w = np.asarray(graph.const(node.inputs[1]), dtype=np.int64)
+    w = w.reshape(w.shape[0], -1)
+    groups = w.shape[1] // 4
+    g = w[:, :4 * groups].reshape(w.shape[0], groups, 4)
+    pair = lambda lo, hi: hi * 65536 + (lo & 0xFFFF)  # noqa: E731  (lo in the low int16 lane)
+    words = np.stack([pair(g[..., 0], g[..., 2]), pair(g[..., 1], g[..., 3])], axis=-1).reshape(w.shape[0], -1)
+    return np.concatenate([words, w[:, 4 * groups:]], axis=1).reshape(-1).tolist()
+
+
+def packed_weight_bytes(node: Node, graph: Graph) -> int:
+    """Flash of packed_weights: per output channel a pair of words per group of four k, then a word
+    per remaining k."""
+    w = graph.tensors[node.inputs[1]]
+    k = w.size // w.shape[0]
+    return 4 * w.shape[0] * (2 * (k // 4) + k % 4)
+
+
+def _tiled_params(node: Node, graph: Graph) -> dict:
+    return {"FULL_UNROLL": FULL_UNROLL, "PIX": tile_pixels(node, graph), "wpk": packed_weights(node, graph)}
+
+
+def _tiled_scratch(node: Node, graph: Graph) -> int:
+    """ref's gemm_conv_scratch with this layer's pixels per tile: the int16 tile (K rounded up to
+    four), one pixel's window unless an NCHW 1x1, and 3 bytes to align the tile to a word."""
+    g = conv_geometry(node, graph)
+    k4 = 4 * -(-(g["ICG"] * g["KSP"]) // 4)
+    line = 0 if g["pointwise"] and not g["nhwc"] else 1
+    return 2 * k4 * (tile_pixels(node, graph) + line) + 3
 
 
 def _four_channels(node: Node, graph: Graph) -> str | None:
@@ -40,18 +89,31 @@ def _row_runs(node: Node, graph: Graph) -> str | None:
     return None
 
 
+ROW_UNROLL = 8  # depthwise: output rows of at most this many pixels unrolled (constant offsets)
+
+
+def _depthwise_params(node: Node, graph: Graph) -> dict:
+    return {"ROW_UNROLL": ROW_UNROLL}
+
+
 for base, template, name, priority, extra in [
-    (ref_kernel("ref/int8/conv_depthwise.c.j2"), "int8/conv_depthwise.c.j2", "int8/conv_depthwise_dsp", 30, {}),
-    (ref_kernel("ref/int8/conv_gemm.c.j2"), "int8/conv_gemm.c.j2", "int8/conv_gemm_dsp", 20, {"params": _unroll}),
+    (ref_kernel("ref/int8/conv_depthwise.c.j2"), "int8/conv_depthwise.c.j2", "int8/conv_depthwise_dsp", 30,
+     {"params": _depthwise_params}),
+    (ref_kernel("ref/int8/conv_gemm.c.j2"), "int8/conv_gemm.c.j2", "int8/conv_gemm_dsp", 20,
+     {"params": _tiled_params, "scratch_bytes": _tiled_scratch}),
     (ref_kernel("ref/int8/conv_gemm.c.j2", channels_last=True), "int8/conv_gemm.c.j2", "nhwc/conv_gemm_dsp", 20,
-     {"params": _unroll}),
+     {"params": _tiled_params, "scratch_bytes": _tiled_scratch}),
     (ref_kernel("ref/nhwc/conv_dw_s8.c.j2", channels_last=True), "nhwc/conv_dw_s8.c.j2", "nhwc/conv_dw_s8_dsp", 30,
      {"check": _four_channels}),
     (ref_kernel("ref/int8/fully_connected.c.j2"), "int8/fully_connected.c.j2", "int8/fully_connected_dsp", 10,
      {"check": _k_words}),
     (ref_kernel("ref/int8/pool.c.j2"), "int8/pool.c.j2", "int8/pool_dsp", 10, {"check": _row_runs}),
 ]:
-    ARM_DSP.add_kernel(variant(base, "arm-dsp/" + template, name, priority=priority, roundings=SINGLE, **extra))
+    kernel = variant(base, "arm-dsp/" + template, name, priority=priority, roundings=SINGLE, **extra)
+    if "conv_gemm" in name:  # the weights are packed into the kernel (packed_weights), not passed
+        kernel = dataclasses.replace(kernel, static_inputs=(1, *kernel.static_inputs),
+                                     folded_weight_bytes=packed_weight_bytes)
+    ARM_DSP.add_kernel(kernel)
 
 
 # Fully connected layers on weights packed at compile time (fc_packing.py), chosen over the kernel
