@@ -63,7 +63,7 @@ class FitReport:
 
 def weight_bytes(graph: Graph, calls: list[Call], plan: MemoryPlan) -> dict[str, int]:
     """Constant tensors the generated code keeps as arrays (as emit.render_library decides), and the
-    constant data kernels keep in their own C (Kernel.embedded_bytes)."""
+    constant data kernels keep in their own C (Kernel.folded_weight_bytes)."""
     out: dict[str, int] = {}
     for call in calls:
         ins, _ = kernel_arguments(call.node, call.kernel, graph)
