@@ -139,7 +139,9 @@ def markdown_table(results: list[Result]) -> str:
         cells = ([r.model + ("" if r.matches_ort else " (MISMATCH)"), str(first.layers)]
                  + [_time(c.seconds) for c in r.configs] + [_time(r.ort_seconds)]
                  + [f"{c.ratio:.2f}" for c in r.configs]
-                 + [f"{first.arena_bytes:,}", f"{first.weights_bytes:,}", f"{first.compile_seconds:.2f}"])
+                 + [" / ".join(f"{c.arena_bytes:,}" for c in r.configs),
+                    " / ".join(f"{c.weights_bytes:,}" for c in r.configs),
+                    " / ".join(f"{c.compile_seconds:.2f}" for c in r.configs)])
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
 

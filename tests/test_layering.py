@@ -1,5 +1,5 @@
 """The flow reads one way: frontend -> passes -> partition -> planner -> codegen -> targets, with the
-compiler driving them and the orchestration (aot.flows) and the CLI above it. No module of the
+compiler driving them and the orchestration (aot.flows, aot.tune) and the CLI above it. No module of the
 compile flow imports the compiler, the orchestration or the CLI, not even inside a function."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import aot
 
 PACKAGE = Path(aot.__file__).resolve().parent
-ABOVE = ("aot.compiler", "aot.flows", "aot.cli")
+ABOVE = ("aot.compiler", "aot.flows", "aot.tune", "aot.cli")
 
 
 def module_name(path: Path) -> str:
