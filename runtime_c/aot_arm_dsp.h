@@ -80,6 +80,12 @@ typedef int32_t __attribute__((may_alias)) aot_alias_i32;
  * (k0 k2, k1 k3) at compile time; w += 2 words: one LDRD. */
 #define AOT_W16_POST(we, wo, w)                                                                   \
     __asm__ volatile("ldrd %0, %1, [%2], #8" : "=&r"(we), "=&r"(wo), "+r"(w))
+/* we, wo = the int8 word at w (four k, k0 in the low byte, word aligned) unpacked to int16 lanes
+ * (k0 k2 by SXTB16, k1 k3 by SXTB16 ROR 8); w += 1 word: LDR and two SXTB16 (the default
+ * arm-dsp.weights=int8: the weights keep the model's bytes in flash). */
+#define AOT_W8_POST(we, wo, w)                                                                    \
+    __asm__ volatile("ldr %1, [%2], #4\n\tsxtb16 %0, %1, ror #8\n\tsxtb16 %1, %1"                \
+                     : "=&r"(wo), "=&r"(we), "+r"(w))
 /* acc = bias + the dot product of the tile's two words at c with we, wo; c += 8 (AOT_MAC4_POST's
  * first group: the accumulator starts from the bias without a MOV). */
 #define AOT_MAC4_FIRST(acc, bias, we, wo, c, lo, hi)                                              \

@@ -1,13 +1,13 @@
 """The arm-dsp tiled Conv's shapes at their edges, bit-exact under QEMU with gcc and clang: pixels per
-tile chosen per layer (1 to 7, partial last tiles), weights packed into the kernel (K < 4: no group;
-K % 4 tails; more groups than the full unroll: a loop of 8 plus the rest), grouped, strided and 5x5
-Convs; and Helium's tiled Conv on the same model (pixels per tile, windows gathered by vector loads)."""
+tile chosen per layer (1 to 7, partial last tiles), weights packed into the kernel as int8 words (the
+default) or unpacked int16 lanes (arm-dsp.weights=int16) (K < 4: no group; K % 4 tails; more groups
+than the full unroll: a loop of 8 plus the rest), grouped, strided and 5x5 Convs; and Helium's tiled Conv on the same model (pixels per tile, windows gathered by vector loads)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from aot.backends.arm_dsp.kernels import packed_weights, tile_pixels
+from aot.backends.arm_dsp.kernels import packed_weights, packed_weights_int8, tile_pixels
 from aot.compiler import CompileOptions, compile_model
 from aot.flows.board_run import run_on_board
 
@@ -37,15 +37,26 @@ def edge_model(h: int, w: int) -> QdqModel:
     return m
 
 
+WEIGHTS = ("int8", "int16")  # arm-dsp.weights: the tiled Conv's weights in flash
+
+
+def _weights_options(mode: str, board: str = "cortex-m4") -> CompileOptions:
+    return CompileOptions(board=board, backend_options={"arm-dsp": {"weights": mode}})
+
+
+@pytest.mark.parametrize("mode", WEIGHTS)
 @pytest.mark.parametrize("h, w", [(1, 1), (1, 3), (1, 7), (5, 5), (4, 5), (6, 11)])
-def test_tiled_conv_edges_bit_exact(h, w, cc, tmp_path):
+def test_tiled_conv_edges_bit_exact(h, w, mode, cc, tmp_path):
     import onnx
     path = tmp_path / "edges.onnx"
     onnx.save(edge_model(h, w).proto(), str(path))
-    compiled = compile_model(path, CompileOptions(board="cortex-m4"))
+    options = _weights_options(mode)
+    compiled = compile_model(path, options)
     tiled = [c for c in compiled.calls if c.kernel.name == "int8/conv_gemm_dsp"]
     assert len(tiled) == 7, [(c.node.op_type, c.kernel.name) for c in compiled.calls]
-    report = run_on_board(path, "cortex-m4", cc=cc, timeout=120)
+    step = "AOT_W16_POST" if mode == "int16" else "AOT_W8_POST"
+    assert step in compiled.files["kernels_arm-dsp.c"]
+    report = run_on_board(path, "cortex-m4", cc=cc, timeout=120, options=options)
     assert report.ok, [str(c) for c in report.checks]
 
 
@@ -89,6 +100,10 @@ def test_packed_weights_lanes():
     assert len(words) == 2 * (2 + 2)
     assert [lanes(v) for v in words[:2]] == [(1, 3), (-2, -4)] and words[2:4] == [5, -128]
     assert [lanes(v) for v in words[4:6]] == [(127, -1), (0, 2)] and words[6:8] == [0, 0]
+
+    words, tail = packed_weights_int8(Node(), Graph())  # the model's bytes: a word per group, then tails
+    assert [np.array([v], "<i4").view(np.int8).tolist() for v in words] == [[1, -2, 3, -4], [127, 0, -1, 2]]
+    assert tail == [5, -128, 0, 0]
 
 
 def depthwise_model(h: int, w: int) -> QdqModel:
@@ -161,14 +176,24 @@ def test_layers_bench_describes_and_tabulates():
     assert "Softmax" in layers.table(rows, all_layers=True)
 
 
-def test_fit_check_counts_packed_weights():
-    """The tiled Conv's weights live in its kernel (twice their int8 size): the fit check counts them."""
+@pytest.mark.parametrize("mode", WEIGHTS)
+def test_fit_check_counts_packed_weights(mode):
+    """The tiled Conv's weights live in its kernel (int8: the model's bytes; int16: twice that and a
+    word per tail weight): the fit check and metadata.json count them."""
     from aot.targets.board import resolve_board
     from aot.targets.fit import fit_report
-    compiled = compile_model(edge_model(5, 5).proto(), CompileOptions(board="cortex-m4"))
+    compiled = compile_model(edge_model(5, 5).proto(), _weights_options(mode))
     report = fit_report(resolve_board("cortex-m4"), compiled.graph, compiled.calls, compiled.plan)
+    total = 0
     for call in compiled.calls:
         if call.kernel.name == "int8/conv_gemm_dsp":
-            packed = packed_weights(call.node, compiled.graph)
-            assert report.weights[f"{call.node.name} (in its kernel)"] == 4 * len(packed)
+            if mode == "int16":
+                size = 4 * len(packed_weights(call.node, compiled.graph))
+            else:
+                words, tail = packed_weights_int8(call.node, compiled.graph)
+                size = 4 * len(words) + len(tail)
+                assert size == compiled.graph.tensors[call.node.inputs[1]].size
+            assert report.weights[f"{call.node.name} (in its kernel)"] == size
             assert call.node.inputs[1] not in report.weights  # not passed: not in weights.h
+            total += size
+    assert total and compiled.metadata["memory"]["weights_bytes"] >= total

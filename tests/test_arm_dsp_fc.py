@@ -136,7 +136,7 @@ CASES = [  # n, k, m, per_channel: every pass shape, K % 4 = 0..3, batches, per-
 @pytest.mark.parametrize("n, k, m, per_channel", CASES)
 def test_packed_fc_bit_exact_on_qemu(mode, n, k, m, per_channel, tmp_path):
     proto = fc_model(n, k, m, per_channel, seed=n + k).proto()
-    options = CompileOptions(backend_options={"arm-dsp": {"fc_weights": mode}})
+    options = CompileOptions(backend_options={"arm-dsp": {"weights": mode}})
     for i, feeds in enumerate(_feeds(m, k, n)):
         keep = tmp_path / str(i)
         report = run_on_board(proto, "cortex-m4", feeds=feeds, options=options, keep_dir=keep, timeout=60)
@@ -161,7 +161,7 @@ def test_pairing_bound_extremes_on_qemu(tmp_path):
 @pytest.mark.parametrize("mode", fc_packing.CHOICES)
 def test_packed_fc_builds_clean_with_clang(mode, tmp_path):
     require_tool("clang")
-    options = CompileOptions(board="cortex-m4", backend_options={"arm-dsp": {"fc_weights": mode}})
+    options = CompileOptions(board="cortex-m4", backend_options={"arm-dsp": {"weights": mode}})
     lib = write_library(compile_model(fc_model(13, 61, 2).proto(), options), tmp_path / "lib")
     build_library(lib, resolve_board("cortex-m4"), "clang", "-O2")  # -Wall -Wextra -Werror
 
@@ -172,7 +172,7 @@ def test_int16_weights_take_twice_the_flash():
     proto = fc_model(13, 61).proto()
     sizes = {}
     for mode in fc_packing.CHOICES:
-        compiled = compile_model(proto, CompileOptions(board="cortex-m4", backend_options={"arm-dsp": {"fc_weights": mode}}))
+        compiled = compile_model(proto, CompileOptions(board="cortex-m4", backend_options={"arm-dsp": {"weights": mode}}))
         sizes[mode] = fc_packing.pack_bytes(13, 61, mode)
         assert compiled.metadata["memory"]["weights_bytes"] == sizes[mode]
         assert f"static const int32_t wp[{(sizes[mode] - 13 * 1) // 4}]" in compiled.files["kernels_arm-dsp.c"]
@@ -180,8 +180,8 @@ def test_int16_weights_take_twice_the_flash():
 
 
 def test_bad_option_value_is_an_error():
-    options = CompileOptions(board="cortex-m4", backend_options={"arm-dsp": {"fc_weights": "int4"}})
-    with pytest.raises(AotError, match=r"arm-dsp\.fc_weights=int4: expected one of int8, int16"):
+    options = CompileOptions(board="cortex-m4", backend_options={"arm-dsp": {"weights": "int4"}})
+    with pytest.raises(AotError, match=r"arm-dsp\.weights=int4: expected one of int8, int16"):
         compile_model(fc_model(8, 16).proto(), options)
     with pytest.raises(AotError, match=r"backend 'arm-dsp' has no option 'fc_weight'"):
         compile_model(fc_model(8, 16).proto(), CompileOptions(board="cortex-m4",

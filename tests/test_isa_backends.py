@@ -161,6 +161,26 @@ def test_isa_kernels_bit_exact_on_qemu(name, isa_path, tmp_path):
     assert files == sorted(f"kernels_{b}.c" for b in {k[0] for k in layers})
 
 
+@pytest.mark.parametrize("mode", ["int8", "int16"])
+def test_arm_dsp_weights_option_bit_exact_on_qemu(mode, cc, isa_path, tmp_path):
+    """--backend-option arm-dsp.weights=int8|int16 picks how the tiled Convs (NCHW and channels-last)
+    and the fully connected layer hold their weights; both equal the golden model bit for bit with
+    gcc and clang, and int16 takes more weight bytes (metadata.json) than int8."""
+    options = CompileOptions(**NHWC, backend_options={"arm-dsp": {"weights": mode}})
+    report = run_on_board(isa_path, "cortex-m4", cc=cc, options=options, keep_dir=tmp_path, timeout=60)
+    assert report.ok, report.table()
+    meta = json.loads((tmp_path / "lib" / "metadata.json").read_text())
+    layers = _layers(meta)
+    assert layers[("arm-dsp", f"int8/fc_packed_{mode}_dsp")] == 1
+    assert layers[("arm-dsp", "int8/conv_gemm_dsp")] == 2 and layers[("arm-dsp", "nhwc/conv_gemm_dsp")] == 1
+    step = "AOT_W16_POST" if mode == "int16" else "AOT_W8_POST"
+    assert step in (tmp_path / "lib" / "kernels_arm-dsp.c").read_text()
+    other = compile_model(isa_path, CompileOptions(board="cortex-m4", **NHWC, backend_options={
+        "arm-dsp": {"weights": "int8" if mode == "int16" else "int16"}}))
+    ours, theirs = meta["memory"]["weights_bytes"], other.metadata["memory"]["weights_bytes"]
+    assert (ours > theirs) if mode == "int16" else (ours < theirs)
+
+
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_isa_kernels_build_clean_with_clang(name, isa_path, tmp_path):
     require_tool("clang")

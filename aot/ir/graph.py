@@ -85,7 +85,7 @@ class Graph:
         # of the graph, not parameters of the C API; a reference run of the ONNX model needs them back.
         self.fixed_inputs: dict[str, np.ndarray] = {}
         # --backend-option values given for this compile (backend -> key -> value), for kernels whose
-        # choice or code depends on one (e.g. arm-dsp.fc_weights); checked by aot.backends.build.
+        # choice or code depends on one (e.g. arm-dsp.weights); checked by aot.backends.build.
         self.backend_options: dict[str, dict[str, str]] = {}
 
     # -- construction -----------------------------------------------------------------------------

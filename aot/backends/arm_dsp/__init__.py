@@ -7,9 +7,10 @@ from ..build import BackendOption
 from ..registry import REGISTRY, TemplateBackend
 
 ARM_DSP = TemplateBackend("arm-dsp", features=("dsp",), runtime_headers=("aot_arm_dsp.h", "aot_arm_dsp_fc.h"))
-ARM_DSP.options = (BackendOption("fc_weights", default="int8",
-                                 help="weights of fully connected layers in flash: int8 (as in the model) or "
-                                      "int16 (twice the bytes, about a quarter fewer instructions)"),)
+ARM_DSP.options = (BackendOption("weights", default="int8",
+                                 help="weights of the tiled Conv and fully connected layers in flash: int8 (as "
+                                      "in the model) or int16 (unpacked at compile time: twice the bytes, fewer "
+                                      "instructions)"),)
 
 from . import kernels  # noqa: E402,F401  (adds the kernels to ARM_DSP)
 

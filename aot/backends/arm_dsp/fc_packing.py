@@ -11,7 +11,7 @@ An input word x0 x1 x2 x3 is unpacked once per pass over the input by SXTB16 int
   one SMLAD of its UXTB16 (the low bytes) dot_lo'; dot_hi is their difference over 256 and dot_lo' is
   dot_lo + 128 * sum(x). Four products cost half an LDRD, one UXTB16 and two SMLADs instead of a load,
   two SXTB16 and two SMLADs. The difference is exact while |dot_hi| < 2^23 (``pairs_fit``).
-- "int16" (twice the weight bytes, ``--backend-option arm-dsp.fc_weights=int16``): each word holds two
+- "int16" (twice the weight bytes, ``--backend-option arm-dsp.weights=int16``): each word holds two
   int16 weights, so four products cost one LDRD and two SMLADs.
 
 A layer is split into passes over the input: full groups of rows, then smaller ones (see ``passes``).
@@ -26,7 +26,7 @@ import numpy as np
 from ...errors import AotError
 from ...ir import Graph
 
-OPTION = "fc_weights"
+OPTION = "weights"  # also chooses the tiled Conv's weights (kernels.py)
 CHOICES = ("int8", "int16")
 PAIR_LIMIT = 1 << 23  # |dot_hi| must stay below this for (256 * dot_hi) mod 2^32 to give dot_hi back
 # Measured on ad01_int8 (cortex-m4, gcc and clang -O2): more rows per pass run out of the 14 core
@@ -36,8 +36,8 @@ ROWS_PER_PASS = 6  # int16: rows sharing one pass over the input
 UNROLL = 4  # blocks of four k per loop iteration
 
 
-def fc_weights_choice(graph: Graph) -> str:
-    """The arm-dsp backend's ``fc_weights`` option of this compile (backend_options), checked."""
+def weights_choice(graph: Graph) -> str:
+    """The arm-dsp backend's ``weights`` option of this compile (backend_options), checked."""
     value = graph.backend_options.get("arm-dsp", {}).get(OPTION) or CHOICES[0]
     if value not in CHOICES:
         raise AotError(f"--backend-option arm-dsp.{OPTION}={value}: expected one of {', '.join(CHOICES)}")

@@ -32,10 +32,11 @@ def tile_pixels(node: Node, graph: Graph) -> int:
 
 
 def packed_weights(node: Node, graph: Graph) -> list[int]:
-    """The tiled Conv's weights unpacked at compile time, as int32 words: per output channel, for
-    each group of four k the int16 lane pairs (k0, k2) and (k1, k3) (the tile's lane order, what
-    SXTB16 would make of a word of four int8 at run time), then the K % 4 last weights one a word.
-    Twice the flash of the int8 weights; the inner loop loses an LDR and two SXTB16 per group."""
+    """The tiled Conv's weights unpacked at compile time (``arm-dsp.weights=int16``), as int32 words:
+    per output channel, for each group of four k the int16 lane pairs (k0, k2) and (k1, k3) (the
+    tile's lane order, what SXTB16 would make of a word of four int8 at run time), then the K % 4
+    last weights one a word. Twice the flash of the int8 weights; the inner loop loses an LDR and
+    two SXTB16 per group."""
     w = np.asarray(graph.const(node.inputs[1]), dtype=np.int64)
     w = w.reshape(w.shape[0], -1)
     groups = w.shape[1] // 4
@@ -45,16 +46,37 @@ def packed_weights(node: Node, graph: Graph) -> list[int]:
     return np.concatenate([words, w[:, 4 * groups:]], axis=1).reshape(-1).tolist()
 
 
+def packed_weights_int8(node: Node, graph: Graph) -> tuple[list[int], list[int]]:
+    """The tiled Conv's weights as the model's int8 bytes (``arm-dsp.weights=int8``, the default): the
+    groups of four k of every output channel as int32 words (k0 in the low byte: SXTB16 gives lanes
+    k0, k2 and SXTB16 ROR 8 lanes k1, k3 at run time), all channels one after another so each word is
+    aligned; then the K % 4 last weights of every channel in their own int8 table. As many bytes as
+    the model's weights."""
+    w = np.asarray(graph.const(node.inputs[1])).astype(np.int8)
+    w = w.reshape(w.shape[0], -1)
+    groups = w.shape[1] // 4
+    words = np.ascontiguousarray(w[:, :4 * groups]).view("<i4").reshape(-1)
+    return words.astype(np.int64).tolist(), w[:, 4 * groups:].reshape(-1).astype(int).tolist()
+
+
 def packed_weight_bytes(node: Node, graph: Graph) -> int:
-    """Flash of packed_weights: per output channel a pair of words per group of four k, then a word
-    per remaining k."""
+    """Flash of the tiled Conv's weights in its kernel: int16, a pair of words per output channel and
+    group of four k, then a word per remaining k; int8, the model's bytes."""
     w = graph.tensors[node.inputs[1]]
+    if fc_packing.weights_choice(graph) == "int8":
+        return w.size
     k = w.size // w.shape[0]
     return 4 * w.shape[0] * (2 * (k // 4) + k % 4)
 
 
 def _tiled_params(node: Node, graph: Graph) -> dict:
-    return {"FULL_UNROLL": FULL_UNROLL, "PIX": tile_pixels(node, graph), "wpk": packed_weights(node, graph)}
+    mode = fc_packing.weights_choice(graph)
+    params = {"FULL_UNROLL": FULL_UNROLL, "PIX": tile_pixels(node, graph), "weights": mode}
+    if mode == "int16":
+        params["wpk"] = packed_weights(node, graph)
+    else:
+        params["wq"], params["wt"] = packed_weights_int8(node, graph)
+    return params
 
 
 def _tiled_scratch(node: Node, graph: Graph) -> int:
@@ -118,7 +140,7 @@ for base, template, name, priority, extra in [
 
 # Fully connected layers on weights packed at compile time (fc_packing.py), chosen over the kernel
 # above: int8 pairs of rows by default where the pairing is exact, int16 weights when the user gives
-# the flash for them (--backend-option arm-dsp.fc_weights=int16). Their weights are not passed: the
+# the flash for them (--backend-option arm-dsp.weights=int16). Their weights are not passed: the
 # kernel holds them in the packed order.
 def _packed_params(mode: str):
     def params(node: Node, graph: Graph) -> dict:
@@ -137,8 +159,8 @@ def _packed_bytes(mode: str):
 
 def _packed_check(mode: str):
     def check(node: Node, graph: Graph) -> str | None:
-        if fc_packing.fc_weights_choice(graph) != mode:
-            return f"arm-dsp.fc_weights is not {mode}"
+        if fc_packing.weights_choice(graph) != mode:
+            return f"arm-dsp.weights is not {mode}"
         if mode == "int8" and not fc_packing.pairs_fit(graph.const(node.inputs[1])):
             return "a row's sum of |weights| too large to pair rows in one word (128 * sum >= 2^23)"
         return _k_words(node, graph)
