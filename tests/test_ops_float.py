@@ -7,6 +7,8 @@ Everything builds with gcc; a selection also with clang (-Wall -Wextra -Werror i
 """
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 
 import numpy as np
@@ -78,14 +80,15 @@ class Model:
         return model
 
 
-def check(m: Model, tmp_path: Path, cc: str = "gcc", syntax: bool = False) -> None:
-    """Compile, build with ``cc``, run, and compare every output with ONNX Runtime."""
+def check(m: Model, tmp_path: Path, cc: str = "gcc", syntax: bool = False, board: str = "host",
+          cflags: str = "-O2") -> list[dict]:
+    """Compile for ``board``, build with ``cc``, run, and compare every output with ONNX Runtime; the layers."""
     model = m.proto()
-    compiled = compile_model(model, CompileOptions())
+    compiled = compile_model(model, CompileOptions(board=board))
     lib = write_library(compiled, tmp_path / "lib")
     if syntax:
         assert check_sources(lib) == []
-    got = load(lib, cc=cc).run(m.feeds)
+    got = load(lib, cc=cc, cflags=cflags).run(m.feeds)
     want = run_reference(model, m.feeds)
     assert len(got) == len(want) == len(m.outputs)
     for vi, g, w in zip(m.outputs, got, want):
@@ -93,6 +96,7 @@ def check(m: Model, tmp_path: Path, cc: str = "gcc", syntax: bool = False) -> No
         where = f"{vi.name} ({producer.op_type} {helper.printable_node(producer)})"
         assert g.shape == w.shape, f"{where}: shape {g.shape}, ONNX Runtime {w.shape}"
         np.testing.assert_allclose(g, w, atol=ATOL, rtol=RTOL, err_msg=where)
+    return json.loads((lib / "metadata.json").read_text())["layers"]
 
 
 # -- elementwise ----------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from aot.compiler import CompileOptions, compile_model, write_library
 from aot.reference import run_reference
 from aot.targets.board import detect_host_features
 from aot.targets.host import load
-from test_ops_float import ATOL, RTOL, Model
+from test_ops_float import ATOL, RTOL, Model, check
 
 pytestmark = pytest.mark.skipif(not {"avx2", "fma"} <= set(detect_host_features()),
                                 reason="this machine's C compiler reports no AVX2/FMA (-march=native): the "
@@ -30,18 +30,7 @@ CONV, DW, POOL, GEMM = ("float/conv_nhwc_avx2", "float/conv_dw_nhwc_avx2", "floa
 
 def run_checked(m: Model, tmp_path: Path, cc: str = "gcc", cflags: str = "-O2") -> list[dict]:
     """Compile for host-avx2, build with ``cc``, compare every output with ONNX Runtime; the layers."""
-    model = m.proto()
-    compiled = compile_model(model, CompileOptions(board=BOARD))
-    lib = write_library(compiled, tmp_path / "lib")
-    got = load(lib, cc=cc, cflags=cflags).run(m.feeds)
-    want = run_reference(model, m.feeds)
-    assert len(got) == len(want) == len(m.outputs)
-    for vi, g, w in zip(m.outputs, got, want):
-        producer = next(n for n in m.nodes if vi.name in n.output)
-        where = f"{vi.name} ({producer.op_type} {helper.printable_node(producer)})"
-        assert g.shape == w.shape, f"{where}: shape {g.shape}, ONNX Runtime {w.shape}"
-        np.testing.assert_allclose(g, w, atol=ATOL, rtol=RTOL, err_msg=where)
-    return json.loads((lib / "metadata.json").read_text())["layers"]
+    return check(m, tmp_path, cc=cc, board=BOARD, cflags=cflags)
 
 
 def kernels_of(layers: list[dict], op_type: str) -> list[str]:

@@ -44,3 +44,19 @@ def variant(base: Kernel, template: str, name: str, *, priority: int, roundings:
     return dataclasses.replace(base, template=template, name=name, priority=priority, check=accepts,
                                params=all_params, roundings=roundings,
                                scratch_bytes=scratch_bytes or base.scratch_bytes)
+
+
+def average_pool_runs(min_run: int, refusal: str) -> CheckFn:
+    """A check accepting the average pools whose windows lie inside the input and where ref's
+    pool.c.j2 sums runs of at least ``min_run`` contiguous bytes (its block row_sum): the runs an
+    instruction set sums several bytes at a time. ``refusal`` names what the backend does not help."""
+    def check(node: Node, graph: Graph) -> str | None:
+        if node.op_type != "AveragePool":
+            return refusal
+        p = ref_kernel("ref/int8/pool.c.j2").params(node, graph)
+        k, d, i = p["win"].kernel, p["win"].dilations, p["win"].in_sp
+        run = k[1] * k[2] if k[2] == i[2] and d[1] == 1 and d[2] == 1 else k[2]  # whole rows merge into one run
+        if not p["inside"] or d[2] != 1 or run < min_run:
+            return f"average pool without windows inside the input made of runs of {min_run} or more bytes"
+        return None
+    return check

@@ -8,7 +8,7 @@ import numpy as np
 
 from ...ir import Graph, Node
 from ..ref.kernels.int8 import conv_geometry
-from ..variants import ref_kernel, variant
+from ..variants import average_pool_runs, ref_kernel, variant
 from . import ARM_DSP, fc_packing
 
 SINGLE = ("single",)  # requantization: store.j2's single rounding, as the ref kernels they vary
@@ -99,16 +99,7 @@ def _k_words(node: Node, graph: Graph) -> str | None:
     return "fewer than four inputs per output" if graph.tensors[node.inputs[0]].shape[1] < 4 else None
 
 
-def _row_runs(node: Node, graph: Graph) -> str | None:
-    """Where ref's pool.c.j2 sums runs of at least four contiguous bytes (its block row_sum)."""
-    if node.op_type != "AveragePool":
-        return "max pooling: no DSP instruction helps"
-    p = ref_kernel("ref/int8/pool.c.j2").params(node, graph)
-    k, d, i = p["win"].kernel, p["win"].dilations, p["win"].in_sp
-    run = k[1] * k[2] if k[2] == i[2] and d[1] == 1 and d[2] == 1 else k[2]  # whole rows merge into one run
-    if not p["inside"] or d[2] != 1 or run < 4:
-        return "average pool without windows inside the input made of runs of four or more bytes"
-    return None
+_row_runs = average_pool_runs(4, "max pooling: no DSP instruction helps")
 
 
 ROW_UNROLL = 8  # depthwise: output rows of at most this many pixels unrolled (constant offsets)

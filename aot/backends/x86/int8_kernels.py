@@ -13,7 +13,7 @@ import numpy as np
 from ...ir import Graph, Node
 from ..ref.kernels.int8 import conv_geometry, depthwise_geometry, gemm_conv_params
 from ..ref.kernels.spatial import window
-from ..variants import ref_kernel, variant
+from ..variants import average_pool_runs, ref_kernel, variant
 from . import X86_AVX2
 
 BOTH = ("single", "tflite")
@@ -202,16 +202,7 @@ def _fc_vector_requantization(node: Node, graph: Graph) -> str | None:
         "multipliers too large for aot_requantize_hi / aot_requantize_tflite_rs (ref requantizes them)"
 
 
-def _long_row_runs(node: Node, graph: Graph) -> str | None:
-    """Where ref's pool.c.j2 sums runs of at least sixteen contiguous bytes (its block row_sum)."""
-    if node.op_type != "AveragePool":
-        return "max pooling (ref's)"
-    p = ref_kernel("ref/int8/pool.c.j2").params(node, graph)
-    k, d, i = p["win"].kernel, p["win"].dilations, p["win"].in_sp
-    run = k[1] * k[2] if k[2] == i[2] and d[1] == 1 and d[2] == 1 else k[2]  # whole rows merge into one run
-    if not p["inside"] or d[2] != 1 or run < 16:
-        return "average pool without windows inside the input made of runs of sixteen or more bytes"
-    return None
+_long_row_runs = average_pool_runs(16, "max pooling (ref's)")
 
 
 def _max_pool_check(node: Node, graph: Graph) -> str | None:
