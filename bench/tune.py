@@ -24,7 +24,7 @@ from aot.compiler import resolve_backends
 from aot.targets.board import resolve_board
 from aot.tune.measure import format_cost
 from aot.tune.report import as_json
-from aot.tune.tuner import tune
+from aot.tune.tuner import is_single, tune
 
 from shared_models import DEFAULT_MODELS, MODELS, REPO, commit  # noqa: E402  (bench/ is the script folder)
 
@@ -46,7 +46,7 @@ def row(name: str, result, cold: float, warm: float) -> list[str]:
     unit = result.unit
     singles: dict[str, float] = {}
     for config_name, r in result.configurations.items():
-        if r.status == "ok" and config_name != result.greedy:
+        if r.status == "ok" and is_single(r.configuration):
             backend = config_name.split("/")[0].split("+")[0]
             singles[backend] = min(singles.get(backend, r.cost), r.cost)
     greedy = result.configurations.get(result.greedy)

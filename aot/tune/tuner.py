@@ -66,8 +66,10 @@ class TuneResult:
     def layer_backend(self) -> dict[str, str]:
         return {c.layer: c.backend for c in self.choices}
 
-    def best_single(self) -> tuple[str, int] | None:
-        singles = [(n, r.cost) for n, r in self.configurations.items() if r.status == "ok" and n != self.greedy]
+    def best_single(self) -> tuple[str, float] | None:
+        """The cheapest measured configuration of one backend (with ref behind it)."""
+        singles = [(n, r.cost) for n, r in self.configurations.items()
+                   if r.status == "ok" and is_single(r.configuration)]
         return min(singles, key=lambda kv: kv[1]) if singles else None
 
     @property
@@ -78,6 +80,11 @@ class TuneResult:
         if self.chosen == "tuned" and self.tuned is not None:
             return self.tuned.cost
         return self.configurations[self.chosen].cost
+
+
+def is_single(config: Configuration) -> bool:
+    """One backend, with ref behind it for what it cannot run (or ref itself)."""
+    return config.backends == ("ref",) or (len(config.backends) == 2 and config.backends[1] == "ref")
 
 
 def configurations(backends: Sequence[str]) -> tuple[list[Configuration], Configuration]:
