@@ -5,12 +5,12 @@
    database keys; a configuration whose layers are all in the database is not run again.
 2. The others are measured (aot/tune/measure.py) through a ``concurrent.futures`` executor: a local
    process pool (``jobs``), or a Dask cluster's executor. Results go to the database.
-3. Configurations whose layers have the same names (the same graph after layout conversion) form a
-   layout group; in each, every layer of every configuration is a candidate (a fused pattern covers
-   its members), and aot/tune/search.py finds the cheapest cover. The cheapest group wins.
-4. The cover is compiled (per-layer backends, the group's layouts) and measured end to end; where it
-   is not cheaper than the best measured configuration, that configuration is the result (the search
-   adds per-layer costs; this guards against what adding misses).
+3. Configurations that run the same layers (a fused layer counting as its members: the same graph
+   after layout conversion) form a layout group; in each, every layer of every configuration is a
+   candidate, and aot/tune/search.py finds the cheapest cover. The cheapest group wins.
+4. The cover is compiled (per-layer backends, the group's layouts) and measured end to end; the
+   result is the best measured build by the objective (aot/tune/objective.py), the cover or a
+   configuration (the search adds per-layer costs; measuring guards against what adding misses).
 """
 from __future__ import annotations
 
@@ -25,8 +25,7 @@ from typing import Callable, Sequence
 from ..errors import AotError
 from .db import MeasureKey, Measurement, TuningDB
 from .measure import (LAYOUTS, ConfigResult, Configuration, LayerCost, Task, aot_version, code_hash, compile_options,
-                      compiled_layers, measure_configuration, model_digest, toolchain_version)
-from .measure import format_cost
+                      compiled_layers, format_cost, measure_configuration, model_digest, toolchain_version)
 from .objective import Objective
 from .search import INPUT, Candidate, Problem, best_cover
 

@@ -208,7 +208,7 @@ def conv_params(node: Node, graph: Graph) -> dict:
 
 
 def depthwise_params(node: Node, graph: Graph) -> dict:
-    x, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
+    x = graph.tensors[node.inputs[0]]
     win = window(node, graph)
     plane = _plane(win, False)
     C = x.shape[-1]
