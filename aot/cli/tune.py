@@ -29,8 +29,7 @@ def apply_tuning(options, args: argparse.Namespace):
     what it applied."""
     if not getattr(args, "tuning_db", None):
         return options
-    from ..tune.measure import Task, compile_options as config_options
-    from ..tune.measure import format_cost
+    from ..tune.measure import LAYOUTS, format_cost
     from ..tune.tuner import NoRecords, tune, tuned_options
     db = Path(args.tuning_db)
     if not db.exists():
@@ -53,9 +52,8 @@ def apply_tuning(options, args: argparse.Namespace):
     config = result.configurations[result.chosen].configuration
     print(f"tuning database: configuration {config.name} measured best "
           f"({format_cost(result.final_cost(), result.unit)})", file=sys.stderr)
-    task = Task(args.model, options.board, config, rounding=options.rounding)
-    chosen = config_options(task)
-    return dataclasses.replace(options, backends=chosen.backends, desired_layouts=chosen.desired_layouts)
+    return dataclasses.replace(options, backends=list(config.backends),
+                               desired_layouts=dict(LAYOUTS[config.layouts] or {}))
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
@@ -71,7 +69,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         try:
             from distributed import Client
         except ImportError:
-            raise AotError("--dask-scheduler needs Dask's distributed package: pip install 'dask[distributed]'") from None
+            raise AotError("--dask-scheduler needs Dask's distributed package: "
+                           "pip install 'dask[distributed]'") from None
         try:
             client = Client(args.dask_scheduler, timeout=30)
         except (OSError, TimeoutError) as exc:

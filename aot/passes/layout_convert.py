@@ -169,6 +169,11 @@ def _convert_chosen(graph: Graph, chosen: dict[int, list[str]]) -> Graph:
     return graph
 
 
+# The channels-last forms of the layout-sensitive layers aot converts (data NHWC, Conv weights OHWI).
+CHANNELS_LAST: dict[str, list[str]] = {"Conv": ["NHWC", "OHWI"], "MaxPool": ["NHWC"], "AveragePool": ["NHWC"],
+                                       "GlobalAveragePool": ["NHWC"]}
+
+
 def backend_layouts(backends: Iterable[str]) -> dict[str, list[str]]:
     """The layouts the compile's backends ask for (``Backend.layouts``), the preferred backend's first."""
     from ..backends.registry import REGISTRY  # the backends import the passes

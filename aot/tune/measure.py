@@ -22,10 +22,8 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import AotError
+from ..passes.layout_convert import CHANNELS_LAST
 
-# Channels-last forms of the layout-sensitive layers aot converts (convert_layout's desired layouts).
-CHANNELS_LAST = {"Conv": ["NHWC", "OHWI"], "MaxPool": ["NHWC"], "AveragePool": ["NHWC"],
-                 "GlobalAveragePool": ["NHWC"]}
 LAYOUTS = {"default": None, "channels-last": CHANNELS_LAST}
 
 
@@ -72,11 +70,23 @@ class ConfigResult:
     status: str  # "ok" or "failed"
     note: str = ""
     cost: float = 0
-    layers: list[LayerCost] = field(default_factory=list)
+    layers: list[LayerCost] = field(default_factory=list)  # filled from the compile's rows (attach_layers)
     arena_bytes: int = 0
     weights_bytes: int = 0
     unit: str = "instructions"
     flash_bytes: int = 0  # the library's text + data on a board (weights and code); the weights on the host
+    layer_costs: list[tuple[str, float]] = field(default_factory=list)  # (layer name, cost) as measured
+
+
+def attach_layers(result: ConfigResult, rows: list[tuple]) -> ConfigResult:
+    """``result`` with its measured layer costs joined to the compile's layer rows (compiled_layers),
+    which the tuner computed before measuring; a measured run whose layers are not those is a failure."""
+    if result.status != "ok":
+        return result
+    if [row[0] for row in rows] != [name for name, _ in result.layer_costs]:
+        return dataclasses.replace(result, status="failed", note="the profiled layers are not the compiled ones")
+    layers = [LayerCost(*row, cost=cost) for row, (_, cost) in zip(rows, result.layer_costs)]
+    return dataclasses.replace(result, layers=layers)
 
 
 INSTRUCTIONS, SECONDS = "instructions", "seconds"
@@ -88,16 +98,14 @@ def format_cost(value: float, unit: str) -> str:
     return f"{value:,.0f} instructions"
 
 
-def compile_options(task: Task, **changes):
+def compile_options(task: Task):
     """CompileOptions of a task's configuration."""
     from ..compiler import CompileOptions
-    layouts = LAYOUTS[task.configuration.layouts]
-    options = CompileOptions(board=task.board, board_dirs=list(task.board_dirs),
-                             backends=list(task.configuration.backends), rounding=task.rounding,
-                             desired_layouts=dict(layouts or {}),
-                             backend_options={b: dict(kv) for b, kv in task.backend_options},
-                             plugins=list(task.plugins))
-    return dataclasses.replace(options, **changes)
+    return CompileOptions(board=task.board, board_dirs=list(task.board_dirs),
+                          backends=list(task.configuration.backends), rounding=task.rounding,
+                          desired_layouts=dict(LAYOUTS[task.configuration.layouts] or {}),
+                          backend_options={b: dict(kv) for b, kv in task.backend_options},
+                          plugins=list(task.plugins))
 
 
 def layer_signature(graph, node, rounding: str) -> str:
@@ -156,14 +164,9 @@ def measure_configuration(task: Task, options=None) -> ConfigResult:
         bad = "; ".join(f"{c.name} against {c.against}: {c.mismatches} of {c.total} elements, max abs {c.max_abs:g}"
                         for c in report.checks if not c.ok)
         return ConfigResult(config, "failed", f"outputs disagree ({bad})")
-    from ..compiler import compile_model
-    compiled = compile_model(task.model, options or compile_options(task))
-    rows = compiled_layers(compiled, task.rounding)
-    if [r[0] for r in rows] != [layer.name for layer in report.layers]:
-        return ConfigResult(config, "failed", "the profiled layers are not the compiled ones")
-    layers = [LayerCost(*row, cost=layer.instructions) for row, layer in zip(rows, report.layers)]
-    return ConfigResult(config, "ok", "", report.instructions, layers, report.arena_bytes, report.weights_bytes,
-                        INSTRUCTIONS, report.library.text + report.library.data)
+    return ConfigResult(config, "ok", "", report.instructions, [], report.arena_bytes, report.weights_bytes,
+                        INSTRUCTIONS, report.library.text + report.library.data,
+                        [(layer.name, layer.instructions) for layer in report.layers])
 
 
 def _first_line(exc: Exception) -> str:
@@ -238,8 +241,7 @@ def measure_on_host(task: Task, options=None, runs: int = HOST_RUNS) -> ConfigRe
         bad = "; ".join(f"{c.name}: {c.mismatches} of {c.total} elements, max abs {c.max_abs:g}" for c in checks
                         if not c.ok)
         return ConfigResult(config, "failed", f"outputs disagree with the {reference} ({bad})")
-    layers = [LayerCost(*row, cost=seconds) for row, seconds in
-              zip(compiled_layers(compiled, task.rounding), profile.layer_seconds)]
     memory = compiled.metadata["memory"]
-    return ConfigResult(config, "ok", "", profile.total_seconds, layers, memory["arena_bytes"],
-                        memory["weights_bytes"], SECONDS, memory["weights_bytes"])
+    return ConfigResult(config, "ok", "", profile.total_seconds, [], memory["arena_bytes"], memory["weights_bytes"],
+                        SECONDS, memory["weights_bytes"],
+                        [(c.node.name, seconds) for c, seconds in zip(compiled.calls, profile.layer_seconds)])

@@ -36,8 +36,10 @@ def markdown(result: TuneResult) -> str:
                      f"{_ratio(tuned.cost, final) if tuned.status == 'ok' else '-'} | "
                      f"{tuned.arena_bytes:,} | {tuned.flash_bytes:,} | {tuned.status}"
                      f"{': ' + tuned.note if tuned.note else ''} |")
-    lines += ["", f"Objective: {result.objective}.", f"Search prediction (sum of per-layer measurements): {format_cost(result.predicted, unit)}. "
-              f"Result: {'the tuned cover' if result.chosen == 'tuned' else result.chosen}, {format_cost(final, unit)}."]
+    chosen = "the tuned cover" if result.chosen == "tuned" else result.chosen
+    lines += ["", f"Objective: {result.objective}.",
+              f"Search prediction (sum of per-layer measurements): {format_cost(result.predicted, unit)}. "
+              f"Result: {chosen}, {format_cost(final, unit)}."]
     single = result.best_single()
     greedy = result.configurations.get(result.greedy)
     if single is not None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Sequence
 
 from ..errors import AotError
@@ -55,7 +55,6 @@ class Cover:
     cost: float
     transitions: float  # the part of cost paid for layout conversions
     states: int = 0  # explored, for reports
-    notes: list[str] = field(default_factory=list)
 
 
 def _consumers(problem: Problem) -> dict[str, list[str]]:
@@ -134,7 +133,8 @@ def best_cover(problem: Problem, candidates: Sequence[Candidate], transition: Tr
             for cand in by_node[node]:
                 if cand.nodes & covered or not _ready(problem, cand, covered):
                     continue
-                step = cand.cost + _entry_cost(problem, cand, layouts, transition) + _exit_cost(problem, cand, transition)
+                step = (cand.cost + _entry_cost(problem, cand, layouts, transition)
+                        + _exit_cost(problem, cand, transition))
                 nxt = _advance(state, cand, users)
                 total = cost + step
                 if total < best.get(nxt, float("inf")):

@@ -24,8 +24,9 @@ from typing import Callable, Sequence
 
 from ..errors import AotError
 from .db import MeasureKey, Measurement, TuningDB
-from .measure import (LAYOUTS, ConfigResult, Configuration, LayerCost, Task, aot_version, code_hash, compile_options,
-                      compiled_layers, format_cost, measure_configuration, model_digest, toolchain_version)
+from .measure import (LAYOUTS, ConfigResult, Configuration, LayerCost, Task, aot_version, attach_layers, code_hash,
+                      compile_options, compiled_layers, format_cost, measure_configuration, model_digest,
+                      toolchain_version)
 from .objective import Objective
 from .search import INPUT, Candidate, Problem, best_cover
 
@@ -255,7 +256,8 @@ def tune(model: str | Path, board: str, backends: Sequence[str], db_path: str | 
                         measured = ConfigResult(running[done][0].task.configuration, "failed",
                                                 f"{type(exc).__name__}: {exc}")
                     for p in running[done]:
-                        result = dataclasses.replace(measured, configuration=p.task.configuration)
+                        result = attach_layers(dataclasses.replace(measured, configuration=p.task.configuration),
+                                               p.rows)
                         _to_db(p, result, db)
                         record("measured" if result.status == "ok" else "failed", p.task.configuration.name, result)
             finally:

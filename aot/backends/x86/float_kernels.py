@@ -20,6 +20,7 @@ import numpy as np
 from ...codegen.cformat import c_float
 from ...ir import Graph, Node
 from ...ops import op_spec
+from ...passes.layout_convert import CHANNELS_LAST
 from ..ref.kernels.spatial import Window, window
 from ..ref import REF
 from ..registry import Kernel, is_channels_last
@@ -304,8 +305,7 @@ X86_AVX2.add_kernel(_packed(variant(ref_kernel("ref/gemm.c.j2"), "x86-avx2/float
 
 
 # Float layers these kernels run go channels-last; the weights O, spatial..., I as ref's NHWC Conv takes them.
-for _op, _layouts in {"Conv": ["NHWC", "OHWI"], "MaxPool": ["NHWC"], "AveragePool": ["NHWC"],
-                      "GlobalAveragePool": ["NHWC"]}.items():
+for _op, _layouts in CHANNELS_LAST.items():
     X86_AVX2.layouts.setdefault(_op, _layouts)
 X86_AVX2.layout_rules.append(wants_channels_last)
 
