@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 
 from . import backends  # noqa: F401  (registers the built-in backends)
-from .backends.build import library_build, resolve_all_options
+from .backends.build import check_layer_options, library_build, resolve_all_options
 from .backends.partition import annotate_backends, merge_composites, partition_backends
 from .backends.registry import REGISTRY
 from .codegen.emit import render_library
@@ -86,6 +86,8 @@ class CompileOptions:
     extra: dict[str, Any] = field(default_factory=dict)
     # {"cmsis-nn": {"path": "/opt/CMSIS-NN"}}: --backend-option cmsis-nn.path=/opt/CMSIS-NN
     backend_options: dict[str, dict[str, str]] = field(default_factory=dict)
+    # per layer: backend -> key -> value replacing backend_options for that layer (a kernel variant)
+    layer_backend_options: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -120,6 +122,8 @@ def optimize(source: str | Path | onnx.ModelProto | Graph, options: CompileOptio
     graph = source_graph(source, options, backends)
     graph.rounding = options.rounding
     graph.backend_options = {b: dict(v) for b, v in options.backend_options.items()}
+    graph.layer_backend_options = {layer: {b: dict(kv) for b, kv in per.items()}
+                                   for layer, per in options.layer_backend_options.items()}
     ctx = PassContext(options={"backends": backends, "layer_backend": options.layer_backend,
                                "allow_float_fallback": options.allow_float_fallback,
                                "desired_layouts": options.desired_layouts,
@@ -187,6 +191,7 @@ def compile_model(source: str | Path | onnx.ModelProto | Graph, options: Compile
     backends = resolve_backends(board, options.backends, options.layer_backend)
     backend_options = resolve_all_options([*backends, *options.layer_backend.values()], options.backend_options)
     graph = optimize(source, options)
+    check_layer_options(graph)
     calls, aliases = lower(graph, options.prefix)
     plan = plan_memory(graph, [c.step for c in calls], aliases, options.alignment)
     check_fit(board, graph, calls, plan)  # before rendering: a model too big fails fast

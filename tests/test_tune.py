@@ -34,26 +34,33 @@ def tuned(model_path, tmp_path_factory):
 
 def test_configurations_cover_each_backend_alone_and_the_greedy_order():
     configs, greedy = configurations(["arm-dsp", "ref"])
-    assert [c.name for c in configs] == ["arm-dsp+ref/default", "arm-dsp+ref/channels-last", "ref/default",
-                                         "ref/channels-last"]
+    assert [c.name for c in configs] == ["arm-dsp+ref/default", "arm-dsp+ref/channels-last",
+                                         "arm-dsp+ref[arm-dsp.weights=int16]/default",
+                                         "arm-dsp+ref[arm-dsp.weights=int16]/channels-last",
+                                         "ref/default", "ref/channels-last"]
     assert greedy.name == "arm-dsp+ref/default"
+    # an option the user fixed is not varied
+    fixed, _ = configurations(["arm-dsp", "ref"], {"arm-dsp": {"weights": "int8"}})
+    assert not any(c.options for c in fixed)
 
 
 def test_tuned_result_is_never_worse_than_any_configuration(tuned):
     db, result = tuned
     measured = {n: r.cost for n, r in result.configurations.items() if r.status == "ok"}
-    assert set(measured) == {"arm-dsp+ref/default", "arm-dsp+ref/channels-last", "ref/default", "ref/channels-last"}
+    assert set(measured) == {"arm-dsp+ref/default", "arm-dsp+ref/channels-last", "ref/default", "ref/channels-last",
+                             "arm-dsp+ref[arm-dsp.weights=int16]/default",
+                             "arm-dsp+ref[arm-dsp.weights=int16]/channels-last"}
     assert result.final_cost() <= min(measured.values())
     # arm-dsp runs this model's convolutions in fewer instructions than ref, layer by layer
     assert measured["arm-dsp+ref/default"] < measured["ref/default"]
     assert any(c.backend == "arm-dsp" for c in result.choices)
-    assert result.measured + result.cached == 4 and result.failed == 0
+    assert result.measured + result.cached == 6 and result.failed == 0
 
 
 def test_second_tune_measures_nothing(tuned, model_path):
     db, first = tuned
     again = tune(model_path, BOARD, ["arm-dsp", "ref"], db, jobs=2)
-    assert again.measured == 0 and again.cached == 4
+    assert again.measured == 0 and again.cached == 6
     assert again.final_cost() == first.final_cost()
     assert [(c.layer, c.backend) for c in again.choices] == [(c.layer, c.backend) for c in first.choices]
 
@@ -70,6 +77,8 @@ def test_compile_with_the_database_applies_the_choices(tuned, model_path, tmp_pa
     else:  # a measured configuration won: its layers' backends
         expected = {layer.name: layer.backend for layer in result.configurations[result.chosen].layers}
     assert {layer["name"]: layer["backend"] for layer in layers} == expected
+    if result.chosen == "tuned":  # each layer runs the kernel variant measured for it
+        assert {layer["name"]: layer["kernel"] for layer in layers} == {c.layer: c.kernel for c in result.choices}
 
 
 def test_compile_without_records_keeps_the_preference_order(model_path, tmp_path, capsys):
@@ -84,6 +93,29 @@ def test_tuned_options_force_each_layer(tuned):
     _, result = tuned
     options = tuned_options(result, ["arm-dsp", "ref"], CompileOptions(board=BOARD))
     assert options.layer_backend == result.layer_backend and not options.layouts_from_backends
+    assert options.layer_backend_options == {c.layer: {c.backend: c.options} for c in result.choices if c.options}
+
+
+def test_kernel_variant_options_apply_per_layer(model_path):
+    """arm-dsp.weights chosen per layer: the fully connected layer given int16 runs the int16 kernel and
+    the others keep theirs; a Conv given int16 widens only its weights in flash."""
+    from aot.errors import AotError
+
+    def compiled(**layer_options) -> tuple[dict[str, str], int]:
+        c = compile_model(model_path, CompileOptions(board=BOARD, layer_backend_options=layer_options))
+        return {layer["name"]: layer["kernel"] for layer in c.metadata["layers"]}, c.metadata["memory"]["weights_bytes"]
+
+    plain, plain_bytes = compiled()
+    fc = next(name for name, kernel in plain.items() if kernel == "int8/fc_packed_int8_dsp")
+    conv = next(name for name, kernel in plain.items() if kernel == "int8/conv_gemm_dsp")
+    kernels, _ = compiled(**{fc: {"arm-dsp": {"weights": "int16"}}})
+    assert kernels == {**plain, fc: "int8/fc_packed_int16_dsp"}
+    kernels, wide_bytes = compiled(**{conv: {"arm-dsp": {"weights": "int16"}}})
+    assert kernels == plain and wide_bytes > plain_bytes
+    with pytest.raises(AotError, match="unknown layer 'nope'"):
+        compiled(nope={"arm-dsp": {"weights": "int16"}})
+    with pytest.raises(AotError, match="arm-dsp.weights=int4 .*one of int8, int16"):
+        compiled(**{conv: {"arm-dsp": {"weights": "int4"}}})
 
 
 PLUGIN = textwrap.dedent('''
@@ -117,7 +149,7 @@ def test_dask_cluster_gives_the_local_pools_result(tuned, model_path, tmp_path):
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
         remote = tune(model_path, BOARD, ["arm-dsp", "ref"], tmp_path / "dask.sqlite", executor=client.get_executor())
-    assert remote.measured == 4
+    assert remote.measured == 6
     assert {n: r.cost for n, r in remote.configurations.items()} == \
            {n: r.cost for n, r in local.configurations.items()}
     assert [(c.layer, c.backend) for c in remote.choices] == [(c.layer, c.backend) for c in local.choices]
@@ -128,7 +160,7 @@ def test_cli_tune_writes_the_report(model_path, tmp_path, capsys):
     assert aot_main(["tune", str(model_path), "--board", BOARD, "--backends", "arm-dsp,ref", "--db", str(db),
                      "-j", "2"]) == 0
     out = capsys.readouterr().out
-    assert "| configuration | instructions |" in out and "4 configurations measured" in out
+    assert "| configuration | instructions |" in out and "6 configurations measured" in out
     report = json.loads((tmp_path / "isa-cortex-m4.tune.json").read_text())
     assert report["final_cost"] > 0 and report["choices"]
     assert (tmp_path / "isa-cortex-m4.tune.md").read_text().startswith("## ")

@@ -51,6 +51,9 @@ class BackendOption:
     required: bool = False
     default: str | None = None
     help: str = ""
+    # The values it takes, when they are kernel variants of the same layers (the same results, other
+    # costs): aot tune measures each and may choose one per layer.
+    choices: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not _OPTION_NAME.match(self.name):
@@ -133,6 +136,29 @@ def resolve_all_options(backends: Iterable[str], given: Mapping[str, Mapping[str
                        f"backends: {', '.join(REGISTRY.names())}")
     names = list(dict.fromkeys([*backends, *given]))
     return {b: resolve_options(REGISTRY.get(b), given.get(b, {}), environ) for b in names}
+
+
+def check_layer_options(graph) -> None:
+    """Per-layer backend options name layers of the graph, declared options, and one of an option's
+    ``choices`` where it declares them."""
+    from .registry import REGISTRY
+    layers = {n.name for n in graph.nodes}
+    for layer, per_backend in graph.layer_backend_options.items():
+        if layer not in layers:
+            raise AotError(f"per-layer backend options name unknown layer '{layer}'; the layers are "
+                           f"{sorted(layers)}", model=graph.source or graph.name)
+        for backend, values in per_backend.items():
+            if backend not in REGISTRY.names():
+                raise AotError(f"per-layer backend options of layer '{layer}' name unknown backend '{backend}'",
+                               model=graph.source or graph.name)
+            declared = {o.name: o for o in getattr(REGISTRY.get(backend), "options", ())}
+            for key, value in values.items():
+                option = declared.get(key)
+                if option is None or (option.choices and value not in option.choices):
+                    allowed = (f"one of {', '.join(option.choices)}" if option else
+                               f"its options: {', '.join(declared) or 'none'}")
+                    raise AotError(f"per-layer option {backend}.{key}={value} of layer '{layer}' is not valid "
+                                   f"({allowed})", model=graph.source or graph.name, node=layer)
 
 
 def parse_backend_option(text: str) -> tuple[str, str, str]:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -29,8 +28,8 @@ def apply_tuning(options, args: argparse.Namespace):
     what it applied."""
     if not getattr(args, "tuning_db", None):
         return options
-    from ..tune.measure import LAYOUTS, format_cost
-    from ..tune.tuner import NoRecords, tune, tuned_options
+    from ..tune.measure import format_cost
+    from ..tune.tuner import NoRecords, configuration_options, tune, tuned_options
     db = Path(args.tuning_db)
     if not db.exists():
         raise AotError(f"tuning database '{db}' does not exist; create it with: aot tune {args.model} "
@@ -52,8 +51,7 @@ def apply_tuning(options, args: argparse.Namespace):
     config = result.configurations[result.chosen].configuration
     print(f"tuning database: configuration {config.name} measured best "
           f"({format_cost(result.final_cost(), result.unit)})", file=sys.stderr)
-    return dataclasses.replace(options, backends=list(config.backends),
-                               desired_layouts=dict(LAYOUTS[config.layouts] or {}))
+    return configuration_options(config, options)
 
 
 def cmd_tune(args: argparse.Namespace) -> int:

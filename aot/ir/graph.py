@@ -87,6 +87,14 @@ class Graph:
         # --backend-option values given for this compile (backend -> key -> value), for kernels whose
         # choice or code depends on one (e.g. arm-dsp.weights); checked by aot.backends.build.
         self.backend_options: dict[str, dict[str, str]] = {}
+        # Per-layer values that replace those for one layer (layer -> backend -> key -> value): a kernel
+        # variant chosen layer by layer (aot tune's choice, or the user's).
+        self.layer_backend_options: dict[str, dict[str, dict[str, str]]] = {}
+
+    def backend_option(self, backend: str, key: str, layer: str | None = None) -> str | None:
+        """The value of ``backend.key`` for ``layer`` (its own value, else this compile's), or None."""
+        own = self.layer_backend_options.get(layer, {}).get(backend, {}) if layer else {}
+        return own.get(key) or self.backend_options.get(backend, {}).get(key)
 
     # -- construction -----------------------------------------------------------------------------
     def add_tensor(self, raw_name: str, shape: Iterable[int], dtype: str, *, layout: str | None = None,

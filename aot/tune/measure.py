@@ -31,10 +31,19 @@ LAYOUTS = {"default": None, "channels-last": CHANNELS_LAST}
 class Configuration:
     backends: tuple[str, ...]  # in order of preference
     layouts: str  # a key of LAYOUTS: "default" (as imported, plus what the backends ask for) or "channels-last"
+    options: tuple[tuple[str, str, str], ...] = ()  # (backend, key, value): a kernel variant's option value
 
     @property
     def name(self) -> str:
-        return f"{'+'.join(self.backends)}/{self.layouts}"
+        variant = f"[{','.join(f'{b}.{k}={v}' for b, k, v in self.options)}]" if self.options else ""
+        return f"{'+'.join(self.backends)}{variant}/{self.layouts}"
+
+    def backend_options(self, given: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        """``given`` (the user's --backend-option values) with this configuration's values over them."""
+        merged = {b: dict(kv) for b, kv in given.items()}
+        for backend, key, value in self.options:
+            merged.setdefault(backend, {})[key] = value
+        return merged
 
 
 @dataclass(frozen=True)
@@ -104,7 +113,8 @@ def compile_options(task: Task):
     return CompileOptions(board=task.board, board_dirs=list(task.board_dirs),
                           backends=list(task.configuration.backends), rounding=task.rounding,
                           desired_layouts=dict(LAYOUTS[task.configuration.layouts] or {}),
-                          backend_options={b: dict(kv) for b, kv in task.backend_options},
+                          backend_options=task.configuration.backend_options(
+                              {b: dict(kv) for b, kv in task.backend_options}),
                           plugins=list(task.plugins))
 
 

@@ -50,7 +50,7 @@ def markdown(result: TuneResult) -> str:
                      f"{(greedy.cost - final) / greedy.cost:+.1%}.")
     lines += ["", f"| layer | backend | kernel | {what} | measured in |", "|---|---|---|---:|---|"]
     for c in result.choices:
-        lines.append(f"| {c.layer} | {c.backend} | {c.kernel} | {_cell(c.cost, unit)} | {c.configuration} |")
+        lines.append(f"| {c.layer} | {c.backend} | {c.variant} | {_cell(c.cost, unit)} | {c.configuration} |")
     if result.notes:
         lines += [""] + [f"- note: {n}" for n in result.notes]
     return "\n".join(lines) + "\n"

@@ -42,6 +42,12 @@ class Choice:
     kernel: str
     cost: float
     configuration: str
+    options: dict[str, str] = field(default_factory=dict)  # the backend's kernel-variant options for the layer
+
+    @property
+    def variant(self) -> str:
+        """The kernel and the option values that select it, e.g. int8/conv_gemm_dsp [weights=int16]."""
+        return self.kernel + (f" [{', '.join(f'{k}={v}' for k, v in self.options.items())}]" if self.options else "")
 
 
 @dataclass
@@ -66,6 +72,10 @@ class TuneResult:
     def layer_backend(self) -> dict[str, str]:
         return {c.layer: c.backend for c in self.choices}
 
+    @property
+    def layer_backend_options(self) -> dict[str, dict[str, dict[str, str]]]:
+        return {c.layer: {c.backend: dict(c.options)} for c in self.choices if c.options}
+
     def best_single(self) -> tuple[str, float] | None:
         """The cheapest measured configuration of one backend (with ref behind it)."""
         singles = [(n, r.cost) for n, r in self.configurations.items()
@@ -87,11 +97,23 @@ def is_single(config: Configuration) -> bool:
     return config.backends == ("ref",) or (len(config.backends) == 2 and config.backends[1] == "ref")
 
 
-def configurations(backends: Sequence[str]) -> tuple[list[Configuration], Configuration]:
-    """Every backend alone (with ref behind it) in each layout, and the greedy preference order."""
+def variant_options(backend: str, given: dict[str, dict[str, str]] | None = None) -> list[tuple[str, str, str]]:
+    """(backend, key, value) of every kernel-variant value of ``backend``'s options (BackendOption.choices)
+    other than its default, for the options the user has not fixed (``given``)."""
+    from ..backends.registry import REGISTRY
+    fixed = (given or {}).get(backend, {})
+    return [(backend, o.name, value) for o in getattr(REGISTRY.get(backend), "options", ())
+            if o.name not in fixed for value in o.choices if value != o.default]
+
+
+def configurations(backends: Sequence[str], given: dict[str, dict[str, str]] | None = None
+                   ) -> tuple[list[Configuration], Configuration]:
+    """Every backend alone (with ref behind it) in each layout, once more per kernel-variant option
+    value (variant_options), and the greedy preference order."""
     order = list(dict.fromkeys([*backends, "ref"]))
     singles = [(b, "ref") if b != "ref" else ("ref",) for b in order]
-    configs = [Configuration(s, layouts) for s in singles for layouts in LAYOUTS]
+    configs = [Configuration(s, layouts, options) for s in singles
+               for options in [(), *(((v,)) for v in variant_options(s[0], given))] for layouts in LAYOUTS]
     greedy = Configuration(tuple(order), "default")
     if greedy not in configs:
         configs.append(greedy)
@@ -120,9 +142,11 @@ def plan(task: Task, toolchain: str) -> Planned:
     from ..passes.layout_convert import backend_layouts
     compiled = compile_model(task.model, compile_options(task))
     rows = compiled_layers(compiled, task.rounding)
-    keys = [MeasureKey(backend, kernel, code_hash(backend), layout, signature, task.board, toolchain, task.opt,
-                       aot_version()) for _, _, backend, kernel, layout, _, signature in rows]
     config = task.configuration
+    options = config.backend_options({b: dict(kv) for b, kv in task.backend_options})
+    keys = [MeasureKey(backend, _variant_key(kernel, options.get(backend)), code_hash(backend), layout, signature,
+                       task.board, toolchain, task.opt, aot_version())
+            for _, _, backend, kernel, layout, _, signature in rows]
     total_key = MeasureKey("<model>", config.name, "".join(code_hash(b) for b in config.backends), config.layouts,
                            json.dumps({"model": model_digest(task.model), "rounding": task.rounding,
                                        "backend_options": task.backend_options}), task.board,
@@ -135,6 +159,12 @@ def plan(task: Task, toolchain: str) -> Planned:
             digest.update(name.encode() + b"\0" + compiled.files[name].encode() + b"\0")
     return Planned(task, rows, keys, total_key, {k: list(v) for k, v in spec.items()}, memory["arena_bytes"],
                    memory["weights_bytes"], digest.hexdigest())
+
+
+def _variant_key(kernel: str, options: dict[str, str] | None) -> str:
+    """A layer's kernel and its backend's option values: the same kernel with other options (e.g.
+    arm-dsp.weights) is another variant with its own record."""
+    return kernel + (json.dumps(options, sort_keys=True) if options else "")
 
 
 def _from_db(planned: Planned, db: TuningDB) -> ConfigResult | None:
@@ -188,15 +218,17 @@ def search_group(group: list[ConfigResult]) -> tuple[float, list[Choice]]:
     # valid and lets a fused layer cover only members that run back to back.
     producers = {name: ((order[i - 1],) if i else (INPUT,)) for i, name in enumerate(order)}
     problem = Problem(tuple(order), producers, frozenset(order[-1:]), "-")
-    candidates, layers = [], {}
+    candidates, layers, options = [], {}, {}
     for result in group:
         for layer in result.layers:
-            cand = Candidate(frozenset(layer.members), layer.backend, layer.kernel, "-", float(layer.cost),
-                             result.configuration.name)
+            chosen = {k: v for b, k, v in result.configuration.options if b == layer.backend}
+            cand = Candidate(frozenset(layer.members), layer.backend, _variant_key(layer.kernel, chosen), "-",
+                             float(layer.cost), result.configuration.name)
             candidates.append(cand)
-            layers[cand] = layer
+            layers[cand], options[cand] = layer, chosen
     cover = best_cover(problem, candidates, lambda *a: 0.0)
-    choices = [Choice(layers[c].name, c.backend, c.variant, c.cost, c.note) for c in cover.candidates]
+    choices = [Choice(layers[c].name, c.backend, layers[c].kernel, c.cost, c.note, options[c])
+               for c in cover.candidates]
     return cover.cost, choices
 
 
@@ -210,10 +242,10 @@ def tune(model: str | Path, board: str, backends: Sequence[str], db_path: str | 
     the database's records (``aot compile --tuning-db``): configurations without one are left out."""
     model = str(model)
     options = _options_tuple(backend_options or {})
-    configs, greedy = configurations(backends)
-    toolchain = toolchain_version(board, cc, tuple(board_dirs))
     from ..plugins import load_plugins
     load_plugins(list(plugins))  # before the backends they register are looked up
+    configs, greedy = configurations(backends, backend_options)
+    toolchain = toolchain_version(board, cc, tuple(board_dirs))
     tasks = [Task(model, board, c, cc, opt, rounding, tuple(board_dirs), options, tuple(plugins)) for c in configs]
     planned = [plan(t, toolchain) for t in tasks]
     results: dict[str, ConfigResult] = {}
@@ -311,7 +343,14 @@ def tuned_options(result: TuneResult, backends: Sequence[str], base=None):
     base = base or CompileOptions(board=result.board)
     used = list(dict.fromkeys([*(c.backend for c in result.choices), *backends, "ref"]))
     return dataclasses.replace(base, backends=used, desired_layouts=dict(result.layout_spec),
-                               layouts_from_backends=False, layer_backend=dict(result.layer_backend))
+                               layouts_from_backends=False, layer_backend=dict(result.layer_backend),
+                               layer_backend_options=result.layer_backend_options)
+
+
+def configuration_options(config: Configuration, base):
+    """CompileOptions ``base`` building one measured configuration: its backends, layouts and options."""
+    return dataclasses.replace(base, backends=list(config.backends), desired_layouts=dict(LAYOUTS[config.layouts] or {}),
+                               backend_options=config.backend_options(base.backend_options))
 
 
 def _verify_cover(result: TuneResult, template: Task, backends: Sequence[str], db_path, toolchain: str,
@@ -321,7 +360,8 @@ def _verify_cover(result: TuneResult, template: Task, backends: Sequence[str], d
     task = dataclasses.replace(template, configuration=config)
     options = tuned_options(result, backends, compile_options(template))
     with TuningDB(db_path) as db:
-        key = MeasureKey("<tuned>", json.dumps(result.layer_backend, sort_keys=True), "".join(
+        chosen = {c.layer: [c.backend, c.options] if c.options else c.backend for c in result.choices}
+        key = MeasureKey("<tuned>", json.dumps(chosen, sort_keys=True), "".join(
             code_hash(b) for b in sorted(set(result.layer_backend.values()))), result.layouts,
             json.dumps({"model": model_digest(task.model), "rounding": task.rounding, "layouts": result.layout_spec},
                        sort_keys=True), task.board, toolchain, task.opt, aot_version())

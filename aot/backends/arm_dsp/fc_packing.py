@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...errors import AotError
-from ...ir import Graph
+from ...ir import Graph, Node
 
 OPTION = "weights"  # also chooses the tiled Conv's weights (kernels.py)
 CHOICES = ("int8", "int16")
@@ -36,9 +36,9 @@ ROWS_PER_PASS = 6  # int16: rows sharing one pass over the input
 UNROLL = 4  # blocks of four k per loop iteration
 
 
-def weights_choice(graph: Graph) -> str:
-    """The arm-dsp backend's ``weights`` option of this compile (backend_options), checked."""
-    value = graph.backend_options.get("arm-dsp", {}).get(OPTION) or CHOICES[0]
+def weights_choice(graph: Graph, node: Node | None = None) -> str:
+    """The arm-dsp backend's ``weights`` option for ``node`` (its own, else this compile's), checked."""
+    value = graph.backend_option("arm-dsp", OPTION, node.name if node is not None else None) or CHOICES[0]
     if value not in CHOICES:
         raise AotError(f"--backend-option arm-dsp.{OPTION}={value}: expected one of {', '.join(CHOICES)}")
     return value

@@ -63,14 +63,14 @@ def packed_weight_bytes(node: Node, graph: Graph) -> int:
     """Flash of the tiled Conv's weights in its kernel: int16, a pair of words per output channel and
     group of four k, then a word per remaining k; int8, the model's bytes."""
     w = graph.tensors[node.inputs[1]]
-    if fc_packing.weights_choice(graph) == "int8":
+    if fc_packing.weights_choice(graph, node) == "int8":
         return w.size
     k = w.size // w.shape[0]
     return 4 * w.shape[0] * (2 * (k // 4) + k % 4)
 
 
 def _tiled_params(node: Node, graph: Graph) -> dict:
-    mode = fc_packing.weights_choice(graph)
+    mode = fc_packing.weights_choice(graph, node)
     params = {"FULL_UNROLL": FULL_UNROLL, "PIX": tile_pixels(node, graph), "weights": mode}
     if mode == "int16":
         params["wpk"] = packed_weights(node, graph)
@@ -150,7 +150,7 @@ def _packed_bytes(mode: str):
 
 def _packed_check(mode: str):
     def check(node: Node, graph: Graph) -> str | None:
-        if fc_packing.weights_choice(graph) != mode:
+        if fc_packing.weights_choice(graph, node) != mode:
             return f"arm-dsp.weights is not {mode}"
         if mode == "int8" and not fc_packing.pairs_fit(graph.const(node.inputs[1])):
             return "a row's sum of |weights| too large to pair rows in one word (128 * sum >= 2^23)"

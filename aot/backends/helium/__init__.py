@@ -7,7 +7,10 @@ from ..registry import REGISTRY, TemplateBackend
 
 HELIUM = TemplateBackend("helium", features=("mve",), runtime_headers=("aot_helium.h",))
 
-from . import kernels  # noqa: E402,F401  (adds the kernels to HELIUM)
+from ..float_tiles import add_float_tiles  # noqa: E402
+from . import kernels  # noqa: E402,F401  (adds the int8 kernels to HELIUM)
+
+add_float_tiles(HELIUM, scalar=False)  # ref's float tiles, which compilers vectorise with MVE's float lanes
 
 if HELIUM.name not in REGISTRY.backends:
     REGISTRY.register(HELIUM)

@@ -93,12 +93,12 @@ def _dims(win: Window) -> list[dict]:
     return out
 
 
-def column_blocks(positions: int) -> list[tuple[int, int, int]]:
-    """(first, count, size) of the tiles along a row of ``positions``: full TILE_P blocks, then the
-    tail split into a multiple of 4 (gcc -O2 vectorises only loops with no scalar remainder) and
+def column_blocks(positions: int, tile: int = TILE_P) -> list[tuple[int, int, int]]:
+    """(first, count, size) of the tiles along a row of ``positions``: full blocks of ``tile``, then
+    the tail split into a multiple of 4 (gcc -O2 vectorises only loops with no scalar remainder) and
     the last 1 to 3."""
     blocks, start = [], 0
-    for size in (TILE_P, positions % TILE_P // 4 * 4, positions % 4):
+    for size in (tile, positions % tile // 4 * 4, positions % 4):
         count = (positions - start) // size if size else 0
         if count:
             blocks.append((start, count, size))
