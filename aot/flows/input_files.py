@@ -6,7 +6,6 @@ a quantized integer input is quantized with that input's scale and zero point, s
 """
 from __future__ import annotations
 
-import difflib
 import sys
 import zipfile
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from ..errors import AotError
+from ..errors import AotError, did_you_mean
 from ..ir import Graph
 from ..ir.formats import narrow_format
 
@@ -26,12 +25,6 @@ class GivenArray:
     """One input's array as read, and where it came from (for messages)."""
     value: np.ndarray
     origin: str  # "x.npy", "x.npz['input_1']"
-
-
-def did_you_mean(name: str, choices: list[str], cutoff: float = 0.6) -> str:
-    """' Did you mean 'x'?' for the closest of ``choices``, or '' when none is close."""
-    close = difflib.get_close_matches(name, choices, n=2, cutoff=cutoff)
-    return f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 
 def _quoted(names: list[str]) -> str:
