@@ -148,7 +148,7 @@ def _declared_elem_type(model: onnx.ModelProto, name: str | None) -> int | None:
 
 
 def check_quantized(model_path: str | Path, *, options: CompileOptions | None = None, samples: int = 20,
-                    inputs: list[list[np.ndarray]] | None = None, seed: int = 0, cc: str = "cc",
+                    inputs: list[list[np.ndarray]] | None = None, seed: int = 0, cc: str = "cc", cflags: str = "-O2",
                     progress: bool = True, criteria: Criteria | None = None) -> QuantCheck:
     """Compile the model with the pre-softmax tensor exposed as an extra output, then compare."""
     model = load_onnx(model_path)
@@ -161,7 +161,7 @@ def check_quantized(model_path: str | Path, *, options: CompileOptions | None = 
         model.graph.output.append(onnx.helper.make_tensor_value_info(t.onnx_name, onnx_elem_type(t.dtype), list(t.shape)))
     compiled = compile_model(model, options) if extra is not None else base
     with tempfile.TemporaryDirectory(prefix="aot-qcheck-") as tmp:
-        host = load(write_library(compiled, Path(tmp) / "lib"), cc=cc)
+        host = load(write_library(compiled, Path(tmp) / "lib"), cc=cc, cflags=cflags)
         check = _compare(model, compiled, host, samples, inputs, seed, progress)
     check.criteria = criteria or Criteria()
     return check

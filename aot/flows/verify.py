@@ -127,7 +127,7 @@ def verify_model(model_path: str | Path, *, options: CompileOptions | None = Non
     if samples is not None and samples < 1:
         raise AotError(f"--samples must be at least 1, got {samples}")
     if is_quantized(compiled.graph):
-        return _verify_quantized(model_path, compiled, options, inputs, seed, cc, samples or INT8_SAMPLES,
+        return _verify_quantized(model_path, compiled, options, inputs, seed, cc, cflags, samples or INT8_SAMPLES,
                                  keep_dir, progress, criteria)
     with tempfile.TemporaryDirectory(prefix="aot-verify-") as tmp:
         lib_dir = write_library(compiled, keep_dir or Path(tmp) / "lib", force=False)
@@ -166,12 +166,12 @@ def _stacked(runs: list[list[np.ndarray]]) -> list[np.ndarray]:
 
 
 def _verify_quantized(model_path: str | Path, compiled: CompiledModel, options: CompileOptions | None,
-                      inputs: list[str] | None, seed: int, cc: str, samples: int, keep_dir: Path | None,
+                      inputs: list[str] | None, seed: int, cc: str, cflags: str, samples: int, keep_dir: Path | None,
                       progress: bool, criteria: Criteria | None) -> VerifyReport:
     """Integer models: C against the golden model bit for bit, and against ONNX Runtime in LSB."""
     batches = input_samples(inputs, compiled.graph, str(model_path)) if inputs else None
     check = check_quantized(model_path, options=options, samples=samples, inputs=batches, seed=seed, cc=cc,
-                            progress=progress, criteria=criteria)
+                            cflags=cflags, progress=progress, criteria=criteria)
     if keep_dir is not None:
         write_library(compiled, keep_dir)
     return VerifyReport(quant=check, lib_dir=keep_dir)
