@@ -22,7 +22,11 @@ class AotError(Exception):
 
 def did_you_mean(name: str, choices, cutoff: float = 0.6) -> str:
     """" Did you mean 'x'?" naming the closest of ``choices`` to a misspelt ``name``, or ""."""
-    close = difflib.get_close_matches(name, list(choices), n=2, cutoff=cutoff)
+    choices = [str(c) for c in choices]
+    close = difflib.get_close_matches(name, choices, n=2, cutoff=cutoff)
+    if not close:  # then ignoring case: 'X' for 'x', 'conv' for 'Conv'
+        by_lower = {c.lower(): c for c in choices}
+        close = [by_lower[c] for c in difflib.get_close_matches(name.lower(), list(by_lower), n=2, cutoff=cutoff)]
     return f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 
