@@ -208,9 +208,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = AotArgumentParser(prog="aot", description="Compile ONNX models into standalone C libraries "
-                                     "(no malloc, one static arena) for microcontrollers and hosts.",
-                                     epilog="exit status: 0 success, 1 outputs differ beyond tolerance "
-                                            "(verify, demo), 2 error (bad model, bad options, build failure).")
+                               "(no malloc, one static arena) for microcontrollers and hosts.",
+                               epilog="exit status: 0 success, 1 outputs differ beyond tolerance "
+                                      "(verify, demo), 2 error (bad model, bad options, build failure).")
     parser.add_argument("--version", action="version", version=f"aot {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
