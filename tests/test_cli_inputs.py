@@ -348,3 +348,8 @@ def test_pb_tensors_go_through_the_same_loader(two_inputs, tmp_path):
     sample = input_samples([str(tmp_path / "b.pb"), str(tmp_path / "a.pb")], import_onnx(two_inputs), "two")
     np.testing.assert_array_equal(sample[0][0], [[4, 5, 6]])  # unnamed: the next input still free
     np.testing.assert_array_equal(sample[0][1], [[1, 2, 3]])  # named: its own input
+
+
+def test_a_misspelt_input_shape_name_suggests_the_input(nonsquare, tmp_path, capsys):
+    code, _, err = run(["compile", nonsquare, "-o", tmp_path / "lib", "--input-shape", "X=1,4,3,1"], capsys)
+    assert_clear_error(code, err, "--input-shape names 'X'", "Did you mean 'x'?")

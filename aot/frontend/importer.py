@@ -18,7 +18,7 @@ import onnx.inliner
 from onnx import numpy_helper, version_converter
 
 from ..ops import op_spec
-from ..errors import AotError, Blocker, ShapeError, unsupported_models_error
+from ..errors import AotError, Blocker, ShapeError, did_you_mean, unsupported_models_error
 from ..ir import Graph
 from ..ir.dtypes import np_dtype_of
 from ..ir.formats import narrow_format, widen, widen_array
@@ -99,7 +99,8 @@ class _Importer:
             unknown = set(names) - set(runtime_inputs)
             if unknown:
                 raise self.error(AotError, f"{flag} names {', '.join(repr(u) for u in sorted(unknown))}, "
-                                 f"but the model's inputs are {', '.join(repr(i) for i in runtime_inputs)}")
+                                 f"but the model's inputs are {', '.join(repr(i) for i in runtime_inputs)}."
+                                 f"{did_you_mean(sorted(unknown)[0], runtime_inputs)}")
         for inp in g.input:
             if inp.name in initializers:
                 continue  # IR-3 style: the initializer wins, it is a constant
