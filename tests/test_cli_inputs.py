@@ -353,3 +353,23 @@ def test_pb_tensors_go_through_the_same_loader(two_inputs, tmp_path):
 def test_a_misspelt_input_shape_name_suggests_the_input(nonsquare, tmp_path, capsys):
     code, _, err = run(["compile", nonsquare, "-o", tmp_path / "lib", "--input-shape", "X=1,4,3,1"], capsys)
     assert_clear_error(code, err, "--input-shape names 'X'", "Did you mean 'x'?")
+
+
+@pytest.mark.parametrize("content, reason", [
+    (b"0.1 0.2 0.3\n", "neither the .npy header nor the .npz"),
+    (None, "Object arrays cannot be loaded"),
+])
+def test_an_unreadable_input_file_is_a_clear_error(nonsquare, tmp_path, capsys, content, reason):
+    path = tmp_path / "x.npy"
+    if content is None:
+        np.save(path, np.array([1, "a"], dtype=object))  # pickled: never loaded
+    else:
+        path.write_bytes(content)
+    code, _, err = run(["verify", nonsquare, "--input", path], capsys)
+    assert_clear_error(code, err, f"input file '{path}' is not readable", reason)
+
+
+def test_integers_out_of_an_int8_inputs_range_are_refused(int8_model, tmp_path, capsys):
+    np.save(tmp_path / "big.npy", np.arange(8).reshape(1, 2, 4) * 40)
+    code, _, err = run(["verify", int8_model, "--input", tmp_path / "big.npy"], capsys)
+    assert_clear_error(code, err, "input 'x' is int8 (range [-128, 127])", "from 0 to 280", "wrap around")

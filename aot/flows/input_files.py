@@ -93,6 +93,10 @@ def _read_file(path: Path, model: str) -> list[tuple[str | None, GivenArray]]:
         if path.suffix == ".pb":
             tensor = onnx.load_tensor(str(path))
             return [(tensor.name or None, GivenArray(numpy_helper.to_array(tensor), str(path)))]
+        if path.is_file() and not _has_numpy_header(path):
+            # np.load would guess "pickled data" for any other file
+            raise ValueError("it has neither the .npy header nor the .npz (zip) one; save arrays with np.save or "
+                             "np.savez")
         loaded = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         kind = "an ONNX TensorProto (.pb)" if path.suffix == ".pb" else "a NumPy .npy or .npz file"
@@ -101,6 +105,11 @@ def _read_file(path: Path, model: str) -> list[tuple[str | None, GivenArray]]:
         with loaded:  # an archive: one array per input, keyed by the input's name
             return [(key, GivenArray(loaded[key], f"{path}['{key}']")) for key in loaded.files]
     return [(None, GivenArray(loaded, str(path)))]
+
+
+def _has_numpy_header(path: Path) -> bool:
+    with path.open("rb") as f:
+        return f.read(6).startswith((b"\x93NUMPY", b"PK\x03\x04"))  # .npy, .npz (a zip)
 
 
 def sample_count(array: np.ndarray, shape: tuple[int, ...]) -> int | None:
