@@ -171,7 +171,7 @@ def test_several_inputs_through_verify(two_inputs, tmp_path, capsys):
 def test_float_data_for_an_int8_input_reports_scale_zero_point_and_saturation(int8_model, tmp_path, capsys):
     x = np.array([[[-20.0, -1.04, 0.0, 0.26], [3.3, 11.7, 13.8, 100.0]]], np.float32)
     np.save(tmp_path / "f.npy", x)
-    levels = np.rint(x.astype(np.float64) / SCALE) + ZERO_POINT
+    levels = np.rint(x / np.float32(SCALE)).astype(np.int64) + ZERO_POINT  # float32, as QuantizeLinear divides
     saturated = int(np.count_nonzero((levels < -128) | (levels > 127)))
     assert 0 < saturated < x.size  # the data is chosen so that some, not all, saturate
     code, out, err = run(["verify", int8_model, "--input", tmp_path / "f.npy"], capsys)

@@ -188,7 +188,8 @@ def convert_dtype(array: np.ndarray, graph: Graph, name: str, origin: str, model
 
 def _quantize(array: np.ndarray, q, info: np.iinfo, name: str, origin: str) -> np.ndarray:
     scale, zero_point = float(np.asarray(q.scale).reshape(-1)[0]), int(np.asarray(q.zero_point).reshape(-1)[0])
-    levels = np.rint(array.astype(np.float64) / scale) + zero_point
+    # In float32, as the model's own QuantizeLinear (and ONNX Runtime) divides; then round half to even.
+    levels = np.rint(array.astype(np.float32) / np.float32(scale)).astype(np.float64) + zero_point
     saturated = int(np.count_nonzero((levels < info.min) | (levels > info.max) | np.isnan(levels)))
     print(f"note: input '{name}' is {info.dtype}: the float values of {origin} are quantized with scale {scale:g} "
           f"and zero point {zero_point}; {saturated} of {array.size} values saturated (clipped to "
