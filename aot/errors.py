@@ -1,6 +1,7 @@
 """The one exception type users see: a message that names the model, the node and the reason."""
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 
@@ -17,6 +18,16 @@ class AotError(Exception):
             where.append(f"node '{node}'")
         prefix = (", ".join(where) + ": ") if where else ""
         super().__init__(prefix + message)
+
+
+def did_you_mean(name: str, choices, cutoff: float = 0.6) -> str:
+    """" Did you mean 'x'?" naming the closest of ``choices`` to a misspelt ``name``, or ""."""
+    choices = [str(c) for c in choices]
+    close = difflib.get_close_matches(name, choices, n=2, cutoff=cutoff)
+    if not close:  # then ignoring case: 'X' for 'x', 'conv' for 'Conv'
+        by_lower = {c.lower(): c for c in choices}
+        close = [by_lower[c] for c in difflib.get_close_matches(name.lower(), list(by_lower), n=2, cutoff=cutoff)]
+    return f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 
 class UnsupportedOpError(AotError):

@@ -12,6 +12,9 @@ from .. import __version__
 from ..errors import AotError
 from ..flows.criteria import FLOAT_SAMPLES, INT8_SAMPLES, Criteria
 from .board import add_board_commands, add_board_options, apply_board_options
+from .build_options import add_cc_option, add_opt_option
+from .examples import add_examples
+from .parser import AotArgumentParser, parse_arguments
 from .tune import add_tune_command, add_tuning_option, apply_tuning
 from .options import (add_compile_options, add_quant_options, compile_options, input_shape, quant_config,
                       recast_spec)
@@ -78,12 +81,12 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 
     from ..ir.export import to_onnx
     out = Path(args.output)
-    if not out.parent.is_dir():
-        raise AotError(f"-o: folder '{out.parent}' does not exist")
     if args.sensitivity:
         _print_sensitivity(args)
     graph = _quantized_graph(args)
-    onnx.save(to_onnx(graph), str(out))
+    model = to_onnx(graph)
+    out.parent.mkdir(parents=True, exist_ok=True)  # as compile's -o: only once the model quantized
+    onnx.save(model, str(out))
     layers = [n for n in graph.nodes if n.op_type not in ("QuantizeLinear", "DequantizeLinear")]
     consumers = graph.consumers()
     int8 = sum(1 for n in layers if n.meta.get("precision") != "float" and
@@ -113,7 +116,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
                        f"host-avx2, native); to run on '{args.board}' use: aot run {args.model} --board {args.board}")
     report = verify_model(args.model, options=apply_board_options(compile_options(args), args), inputs=args.input,
                           test_data=Path(args.test_data) if args.test_data else None, seed=args.seed,
-                          atol=args.atol, rtol=args.rtol, cc=args.cc, keep_dir=Path(args.keep) if args.keep else None,
+                          atol=args.atol, rtol=args.rtol, cc=args.cc, cflags=args.opt,
+                          keep_dir=Path(args.keep) if args.keep else None,
                           samples=args.samples, progress=sys.stderr.isatty(), criteria=criteria)
     print(report.table())
     print("verify: PASS" if report.ok else f"verify: FAIL ({'; '.join(report.failures())})")
@@ -203,10 +207,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="aot", description="Compile ONNX models into standalone C libraries "
-                                     "(no malloc, one static arena) for microcontrollers and hosts.",
-                                     epilog="exit status: 0 success, 1 outputs differ beyond tolerance "
-                                            "(verify, demo), 2 error (bad model, bad options, build failure).")
+    parser = AotArgumentParser(prog="aot", description="Compile ONNX models into standalone C libraries "
+                               "(no malloc, one static arena) for microcontrollers and hosts.",
+                               epilog="exit status: 0 success, 1 outputs differ beyond tolerance "
+                                      "(verify, demo), 2 error (bad model, bad options, build failure).")
     parser.add_argument("--version", action="version", version=f"aot {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -245,7 +249,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = Criteria()
     p = sub.add_parser("verify", help="compile, build, run on the host and compare with ONNX Runtime",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Compile the model, build it with the host C compiler, run it and compare\n"
                                    "every output with ONNX Runtime (and with expected outputs from --test-data).\n"
                                    "Exits 1 when a criterion is not met.\n\ncriteria:\n"
@@ -271,7 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"int8: least share of samples whose argmax agrees with ONNX Runtime (default {d.min_argmax:g})")
     p.add_argument("--atol", type=float, default=1e-4, help="absolute tolerance (default 1e-4)")
     p.add_argument("--rtol", type=float, default=1e-4, help="relative tolerance (default 1e-4)")
-    p.add_argument("--cc", default="cc", help="host C compiler (default cc)")
+    add_cc_option(p, "cc")
+    add_opt_option(p)
     p.add_argument("--keep", metavar="DIR", help="keep the generated library in DIR")
     add_board_options(p)
     p.set_defaults(func=cmd_verify)
@@ -292,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Compile the bundled example CNN, build it, check it against ONNX Runtime "
                                    "and print latency, arena and weights figures. Needs no arguments.")
     p.add_argument("--out", metavar="DIR", help="keep the generated library in DIR")
-    p.add_argument("--cc", default="cc", help="host C compiler (default cc)")
+    add_cc_option(p, "cc")
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("ops", help="the ops each backend supports, with their dtypes",
                        description="List every op a registered backend has a kernel for, per backend, with the "
@@ -303,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ops)
     add_board_commands(sub)
     add_tune_command(sub)
+    add_examples(sub)
     return parser
 
 
@@ -333,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(argv: list[str] | None) -> int:
     _Interrupt.seen = False
     try:  # parsing too: Ctrl-C there is as quiet as during a command
-        args = build_parser().parse_args(argv)
+        args = parse_arguments(build_parser(), argv)
         return args.func(args)
     except KeyboardInterrupt:
         return _interrupted()

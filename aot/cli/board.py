@@ -8,6 +8,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from .build_options import add_cc_option, add_opt_option, check_board_cc
 from .options import add_compile_options, compile_options
 
 EXIT_STATUSES = ("exit status: 0 outputs match; 1 outputs differ; 2 error before the run (bad model, "
@@ -60,6 +61,7 @@ def _tool_state(tool: str) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     from ..flows.board_run import BoardRunError, run_on_board
     options = compile_options(args)
+    check_board_cc(args.cc, args.board, args.board_dir, args.model)
     try:
         report = run_on_board(args.model, args.board, board_dirs=args.board_dir, inputs=args.input, seed=args.seed,
                               profile=args.profile, cc=args.cc, opt=args.opt, timeout=args.timeout,
@@ -93,9 +95,8 @@ def add_board_commands(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for random inputs (default 0)")
     p.add_argument("--profile", action="store_true",
                    help="also count instructions per layer (builds with -DAOT_PROFILE)")
-    p.add_argument("--cc", choices=("gcc", "clang"), default="gcc",
-                   help="build with the board's gcc or with clang (default gcc)")
-    p.add_argument("--opt", default="-O2", help="optimisation flags of the build (default -O2)")
+    add_cc_option(p, "gcc")
+    add_opt_option(p)
     p.add_argument("--timeout", type=float, default=120.0, help="seconds before QEMU is killed (default 120)")
     p.add_argument("--stack", type=int, metavar="BYTES", help="stack size of the firmware (default: the board's)")
     p.add_argument("--atol", type=float, default=1e-4, help="absolute tolerance for float outputs (default 1e-4)")

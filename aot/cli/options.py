@@ -96,7 +96,7 @@ def layout_spec(text: str) -> tuple[str, list[str]]:
     op, sep, layouts = text.partition("=")
     if not sep or not op or not layouts:
         raise argparse.ArgumentTypeError(f"expected OP=LAYOUT[,WEIGHT_LAYOUT] (e.g. Conv=NHWC,OHWI), got '{text}'")
-    return op, layouts.split(",")
+    return op, layouts.upper().split(",")  # nhwc is NHWC
 
 
 def check_dump_passes(names: list[str]) -> None:

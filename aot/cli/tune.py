@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..errors import AotError
 from .board import add_board_options, apply_board_options
+from .build_options import add_cc_option, add_opt_option, check_board_cc
 from .options import add_compile_options, compile_options
 
 
@@ -59,6 +60,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from ..tune.report import as_json, markdown
     from ..tune.tuner import configurations, tune
     options = apply_board_options(compile_options(args), args)
+    check_board_cc(args.cc, options.board, options.board_dirs, args.model)
     backends = [b for name in args.backends.split(",") for b in [name.strip()] if b] if args.backends else \
         _backends(options, options.board, options.board_dirs)
     executor = None
@@ -121,8 +123,8 @@ def add_tune_command(sub) -> None:
     p.add_argument("-j", "--jobs", type=int, default=1, help="configurations measured in parallel (default 1)")
     p.add_argument("--dask-scheduler", metavar="ADDRESS",
                    help="measure on a Dask cluster (e.g. tcp://host:8786) instead of local processes")
-    p.add_argument("--cc", choices=["gcc", "clang"], default="gcc", help="compiler for the board (default gcc)")
-    p.add_argument("--opt", default="-O2", help="optimisation flags (default -O2)")
+    add_cc_option(p, "gcc")
+    add_opt_option(p)
     p.add_argument("--report", metavar="FILE", help="report path without suffix (default: beside the database)")
     p.add_argument("--objective", choices=["cost", "arena", "flash"], default="cost",
                    help="minimise the measured cost (instructions on a board, time on the host; default), the "

@@ -6,6 +6,8 @@ stack high-water mark."""
 from __future__ import annotations
 
 import dataclasses
+import shlex
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -21,11 +23,12 @@ from ..codegen.env import make_environment
 from ..backends.registry import REGISTRY
 from ..compiler import CompiledModel, CompileOptions, compile_model, resolve_backends, write_library
 from ..errors import AotError
-from .quant_check import is_quantized, sample_inputs, samples_from_arrays
+from .input_files import input_samples
+from .quant_check import is_quantized, sample_inputs
 from ..quant.golden_runner import run_golden
 from ..ir.formats import FORMATS, from_storage
 from ..reference import reference_name, run_reference
-from .verify import OutputCheck, compare, load_inputs, random_inputs
+from .verify import OutputCheck, compare, random_inputs
 from ..targets.board import Board, format_bytes, resolve_board
 from ..targets.cross import Size, board_files, build_library, check_cc_kind, link_firmware, section_sizes
 from ..targets.fit import check_fit
@@ -140,14 +143,11 @@ def make_feeds(compiled: CompiledModel, host: HostModel, inputs: list[str] | Non
     input's range (int8 models: their quantized range)."""
     graph = compiled.graph
     if inputs:
-        named = load_inputs(inputs, host)
-        arrays = [named[s["onnx_name"]] for s in host.inputs]
-        if is_quantized(graph):
-            try:
-                return samples_from_arrays(graph, arrays)[0]
-            except ValueError as exc:
-                raise AotError(str(exc)) from None
-        return host.prepare(arrays)
+        samples = input_samples(inputs, graph, graph.source or graph.name)
+        if len(samples) > 1:
+            print(f"note: the --input files hold {len(samples)} samples; the board runs the first",
+                  file=sys.stderr)
+        return host.prepare(samples[0])
     if is_quantized(graph):
         return sample_inputs(graph, np.random.default_rng(seed))
     return host.prepare(list(random_inputs(host, seed).values()))
@@ -327,7 +327,9 @@ def run_on_board(source: str | Path | onnx.ModelProto, board: str | Board, *, bo
         main_c = fw_dir / "main.c"
         main_c.write_text(render_main(compiled, board, baseline.feeds))
         elf = link_firmware(board, cc, [main_c, *board.sources], library, [*board.include_dirs, lib_dir],
-                            fw_dir / "firmware.elf", [opt, *FIRMWARE_CFLAGS, *(["-DAOT_PROFILE"] if profile else [])],
+                            fw_dir / "firmware.elf",
+                            # --opt "-O2 -g": separate compiler arguments, as make splits CFLAGS
+                            [*shlex.split(opt), *FIRMWARE_CFLAGS, *(["-DAOT_PROFILE"] if profile else [])],
                             stack_bytes if stack_bytes is not None else board.stack_bytes,
                             link_arguments(compiled.metadata.get("build", {})))
         seconds["build"] = time.perf_counter() - t0

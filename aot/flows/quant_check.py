@@ -138,31 +138,6 @@ def input_quant(graph: Graph, name: str):
     return None
 
 
-def samples_from_arrays(graph: Graph, arrays: list[np.ndarray]) -> list[list[np.ndarray]]:
-    """Per-input arrays (one sample, or N samples stacked on a leading axis) as a list of samples;
-    float data for an int8 input is quantized with that input's own scale and zero point."""
-    per_input = []
-    for name, array in zip(graph.inputs, arrays):
-        t = graph.tensors[name]
-        array = np.asarray(array)
-        if array.size == t.size:
-            stack = array.reshape((1,) + t.shape)
-        elif array.size % t.size == 0 and array.shape[0] * t.size == array.size:
-            stack = array.reshape((-1,) + t.shape)
-        else:
-            raise ValueError(f"input '{t.onnx_name}' needs shape {list(t.shape)} (or N of them), got {list(array.shape)}")
-        if t.dtype == "int8" and stack.dtype.kind == "f":
-            q = input_quant(graph, name)
-            if q is None:
-                raise ValueError(f"float samples given for int8 input '{t.onnx_name}', whose scale is unknown")
-            stack = np.clip(np.rint(stack / q.scale[0]) + q.zero_point[0], -128, 127)
-        per_input.append(stack.astype(t.dtype))
-    count = {len(s) for s in per_input}
-    if len(count) != 1:
-        raise ValueError(f"inputs have different sample counts {sorted(count)}")
-    return [[s[i] for s in per_input] for i in range(count.pop())]
-
-
 def _declared_elem_type(model: onnx.ModelProto, name: str | None) -> int | None:
     """The element type ONNX shape inference gives tensor ``name`` in ``model``."""
     inferred = onnx.shape_inference.infer_shapes(model)
@@ -173,7 +148,7 @@ def _declared_elem_type(model: onnx.ModelProto, name: str | None) -> int | None:
 
 
 def check_quantized(model_path: str | Path, *, options: CompileOptions | None = None, samples: int = 20,
-                    inputs: list[list[np.ndarray]] | None = None, seed: int = 0, cc: str = "cc",
+                    inputs: list[list[np.ndarray]] | None = None, seed: int = 0, cc: str = "cc", cflags: str = "-O2",
                     progress: bool = True, criteria: Criteria | None = None) -> QuantCheck:
     """Compile the model with the pre-softmax tensor exposed as an extra output, then compare."""
     model = load_onnx(model_path)
@@ -186,7 +161,7 @@ def check_quantized(model_path: str | Path, *, options: CompileOptions | None = 
         model.graph.output.append(onnx.helper.make_tensor_value_info(t.onnx_name, onnx_elem_type(t.dtype), list(t.shape)))
     compiled = compile_model(model, options) if extra is not None else base
     with tempfile.TemporaryDirectory(prefix="aot-qcheck-") as tmp:
-        host = load(write_library(compiled, Path(tmp) / "lib"), cc=cc)
+        host = load(write_library(compiled, Path(tmp) / "lib"), cc=cc, cflags=cflags)
         check = _compare(model, compiled, host, samples, inputs, seed, progress)
     check.criteria = criteria or Criteria()
     return check

@@ -14,7 +14,8 @@ from ..compiler import CompiledModel, CompileOptions, compile_model, write_libra
 from ..errors import AotError
 from ..ir.formats import narrow_format
 from .criteria import FLOAT_SAMPLES, INT8_SAMPLES, Criteria
-from .quant_check import QuantCheck, check_quantized, is_quantized, samples_from_arrays
+from .input_files import input_samples
+from .quant_check import QuantCheck, check_quantized, is_quantized
 from ..reference import reference_name, run_reference
 from ..targets.host import HostModel, load
 
@@ -106,55 +107,6 @@ def random_inputs(model: HostModel, seed: int = 0) -> dict[str, np.ndarray]:
     return feeds
 
 
-def load_inputs(paths: list[str], model: HostModel) -> dict[str, np.ndarray]:
-    """``.npy`` files in input order, one ``.npz`` keyed by input name, or ONNX ``.pb`` tensors."""
-    feeds: dict[str, np.ndarray] = {}
-    names = [s["onnx_name"] for s in model.inputs]
-    for idx, p in enumerate(paths):
-        path = Path(p)
-        if not path.exists():
-            raise AotError(f"input file '{path}' does not exist")
-        if path.suffix == ".npz":
-            with np.load(path) as data:
-                feeds.update({k: data[k] for k in data.files})
-        elif path.suffix == ".pb":
-            tensor = onnx.load_tensor(str(path))
-            feeds[tensor.name or names[idx]] = numpy_helper.to_array(tensor)
-        else:
-            feeds[names[idx]] = np.load(path)
-    missing = [n for n in names if n not in feeds]
-    if missing:
-        raise AotError(f"no value given for input(s) {missing}")
-    return feeds
-
-
-def split_samples(feeds: dict[str, np.ndarray], model: HostModel) -> list[dict[str, np.ndarray]]:
-    """Input arrays holding one sample each, or N samples stacked on a leading axis (every input the
-    same N), as a list of per-sample feeds."""
-    counts: dict[str, int] = {}  # input -> samples stacked (0: a single sample)
-    for spec in model.inputs:
-        array, size = np.asarray(feeds[spec["onnx_name"]]), int(np.prod(spec["shape"], dtype=np.int64))
-        if array.size == size:
-            counts[spec["onnx_name"]] = 0  # one sample
-        elif size and array.size % size == 0 and array.shape and array.shape[0] * size == array.size:
-            counts[spec["onnx_name"]] = array.shape[0]
-        else:
-            raise AotError(f"input '{spec['onnx_name']}' needs shape {list(spec['shape'])} (or N of them stacked "
-                           f"on a leading axis), got {list(array.shape)}")
-    stacked = set(counts.values()) - {0}
-    if len(stacked) > 1:
-        raise AotError(f"inputs stack different sample counts: {counts}")
-    if not stacked:
-        return [feeds]  # one sample, passed on as given
-    n = stacked.pop()
-    return [{name: np.asarray(feeds[name]).reshape((n,) + _shape(model, name))[i] if counts[name] else feeds[name]
-             for name in counts} for i in range(n)]
-
-
-def _shape(model: HostModel, name: str) -> tuple[int, ...]:
-    return tuple(next(s["shape"] for s in model.inputs if s["onnx_name"] == name))
-
-
 def load_test_data(folder: Path) -> tuple[list[str], list[np.ndarray]]:
     """An ONNX test_data_set folder: input_*.pb files and the expected output_*.pb arrays."""
     folder = Path(folder)
@@ -175,7 +127,7 @@ def verify_model(model_path: str | Path, *, options: CompileOptions | None = Non
     if samples is not None and samples < 1:
         raise AotError(f"--samples must be at least 1, got {samples}")
     if is_quantized(compiled.graph):
-        return _verify_quantized(model_path, compiled, options, inputs, seed, cc, samples or INT8_SAMPLES,
+        return _verify_quantized(model_path, compiled, options, inputs, seed, cc, cflags, samples or INT8_SAMPLES,
                                  keep_dir, progress, criteria)
     with tempfile.TemporaryDirectory(prefix="aot-verify-") as tmp:
         lib_dir = write_library(compiled, keep_dir or Path(tmp) / "lib", force=False)
@@ -183,9 +135,9 @@ def verify_model(model_path: str | Path, *, options: CompileOptions | None = Non
         expected: list[np.ndarray] = []
         if test_data is not None:
             paths, expected = load_test_data(test_data)
-            batches = [load_inputs(paths, model)]
+            batches = _by_name(input_samples(paths, compiled.graph, str(model_path)), compiled.graph)
         elif inputs:
-            batches = split_samples(load_inputs(inputs, model), model)
+            batches = _by_name(input_samples(inputs, compiled.graph, str(model_path)), compiled.graph)
         else:
             batches = [random_inputs(model, seed + i) for i in range(samples or FLOAT_SAMPLES)]
         got = _stacked([model.run(feeds) for feeds in batches])
@@ -199,6 +151,12 @@ def verify_model(model_path: str | Path, *, options: CompileOptions | None = Non
         return report
 
 
+def _by_name(samples: list[list[np.ndarray]], graph) -> list[dict[str, np.ndarray]]:
+    """Per sample, the arrays keyed by input name (what the host model and the reference take)."""
+    names = [graph.tensors[i].onnx_name or i for i in graph.inputs]
+    return [dict(zip(names, sample)) for sample in samples]
+
+
 def _stacked(runs: list[list[np.ndarray]]) -> list[np.ndarray]:
     """Per output, the results of every sample stacked (one sample: the result itself, so the shape
     in the report stays the output's)."""
@@ -208,19 +166,12 @@ def _stacked(runs: list[list[np.ndarray]]) -> list[np.ndarray]:
 
 
 def _verify_quantized(model_path: str | Path, compiled: CompiledModel, options: CompileOptions | None,
-                      inputs: list[str] | None, seed: int, cc: str, samples: int, keep_dir: Path | None,
+                      inputs: list[str] | None, seed: int, cc: str, cflags: str, samples: int, keep_dir: Path | None,
                       progress: bool, criteria: Criteria | None) -> VerifyReport:
     """Integer models: C against the golden model bit for bit, and against ONNX Runtime in LSB."""
-    batches = None
-    if inputs:
-        arrays = [np.load(p) if not str(p).endswith(".pb") else numpy_helper.to_array(onnx.load_tensor(str(p)))
-                  for p in inputs]
-        try:
-            batches = samples_from_arrays(compiled.graph, arrays)
-        except ValueError as exc:
-            raise AotError(str(exc)) from None
+    batches = input_samples(inputs, compiled.graph, str(model_path)) if inputs else None
     check = check_quantized(model_path, options=options, samples=samples, inputs=batches, seed=seed, cc=cc,
-                            progress=progress, criteria=criteria)
+                            cflags=cflags, progress=progress, criteria=criteria)
     if keep_dir is not None:
         write_library(compiled, keep_dir)
     return VerifyReport(quant=check, lib_dir=keep_dir)

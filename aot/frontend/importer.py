@@ -18,7 +18,7 @@ import onnx.inliner
 from onnx import numpy_helper, version_converter
 
 from ..ops import op_spec
-from ..errors import AotError, Blocker, ShapeError, unsupported_models_error
+from ..errors import AotError, Blocker, ShapeError, did_you_mean, unsupported_models_error
 from ..ir import Graph
 from ..ir.dtypes import np_dtype_of
 from ..ir.formats import narrow_format, widen, widen_array
@@ -99,7 +99,8 @@ class _Importer:
             unknown = set(names) - set(runtime_inputs)
             if unknown:
                 raise self.error(AotError, f"{flag} names {', '.join(repr(u) for u in sorted(unknown))}, "
-                                 f"but the model's inputs are {', '.join(repr(i) for i in runtime_inputs)}")
+                                 f"but the model's inputs are {', '.join(repr(i) for i in runtime_inputs)}."
+                                 f"{did_you_mean(sorted(unknown)[0], runtime_inputs)}")
         for inp in g.input:
             if inp.name in initializers:
                 continue  # IR-3 style: the initializer wins, it is a constant
@@ -223,6 +224,7 @@ class _Importer:
             if len(shape) != len(tt.shape.dim):
                 raise self.error(ShapeError, f"--input-shape {vi.name} has rank {len(shape)}, the model "
                                  f"declares rank {len(tt.shape.dim)}")
+            _check_static_dims(vi, shape, self.error)
         elif not tt.HasField("shape"):
             raise self.error(ShapeError, f"input '{vi.name}' has no declared shape (unknown rank); give a "
                              f"static shape with --input-shape '{vi.name}=D0,D1,...'")
@@ -502,6 +504,20 @@ def _shape_flag(vi: onnx.ValueInfoProto) -> str:
     """An --input-shape value for ``vi`` with 1 wherever the model gives no positive size."""
     dims = [str(d.dim_value) if d.HasField("dim_value") and d.dim_value > 0 else "1" for d in vi.type.tensor_type.shape.dim]
     return shlex.quote(f"{vi.name}=" + ",".join(dims))
+
+
+def _check_static_dims(vi: onnx.ValueInfoProto, shape: tuple[int, ...], error) -> None:
+    """--input-shape sets dynamic dimensions only: a static size it contradicts would compile another
+    model than the one exported (its weights fit the declared size), so it is refused, not ignored."""
+    dims = vi.type.tensor_type.shape.dim
+    declared = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in dims]
+    clashes = [axis for axis, (d, s) in enumerate(zip(declared, shape)) if d is not None and d != s]
+    if clashes:
+        shown = [d if d is not None else (x.dim_param or "?") for d, x in zip(declared, dims)]
+        axes = ", ".join(f"axis {a}: {declared[a]} vs {shape[a]}" for a in clashes)
+        raise error(ShapeError, f"--input-shape {vi.name}={','.join(map(str, shape))} contradicts the static shape "
+                    f"{shown} the model declares for input '{vi.name}' ({axes}); --input-shape only sets dynamic "
+                    f"dimensions: drop it, or give the declared sizes on the static axes")
 
 
 def _has_subgraph(node: onnx.NodeProto) -> bool:

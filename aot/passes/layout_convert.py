@@ -16,6 +16,7 @@ from ..errors import AotError
 from ..ir import Graph, Node
 from .context import PassContext, graph_pass
 from .dead_code import eliminate_dead_code
+from .layout_check import check_desired_layouts
 from ..ops import op_spec
 from .precision import layers_of
 
@@ -191,6 +192,7 @@ def convert_layout_pass(graph: Graph, ctx: PassContext) -> Graph:
         return convert_named_layers(graph, per_layer)
     desired = ctx.options.get("desired_layouts")
     if desired:
+        check_desired_layouts(graph, desired, ctx.options.get("layout_skip_layers", ()))
         return convert_layout(graph, desired, ctx.options.get("layout_skip_layers", ()))
     if not ctx.options.get("layouts_from_backends", True):
         return graph

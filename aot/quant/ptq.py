@@ -12,6 +12,7 @@ from ..ir import Graph, verify
 from ..passes import PassContext, default_pipeline
 from .calibrate import calibrate, load_calibration
 from .config import QuantConfig
+from .layer_names import check_layer_names
 from .quantize import activation_tensors, insert_qdq, select_layers
 
 
@@ -24,6 +25,7 @@ def quantize_graph(graph: Graph, samples: list[list[np.ndarray]], config: QuantC
                    progress: bool = True, backends: list[Backend] | None = None) -> Graph:
     """QDQ form of the layers the backends can run in int8 (default: the ref backend's)."""
     config = config or QuantConfig()
+    check_layer_names(config, graph)
     layers = select_layers(graph, config, backends)
     tensors = activation_tensors(graph, layers)
     observer_for = {t: config.for_tensor(t, graph.tensors[t].onnx_name)["observer"] for t in tensors}
