@@ -48,9 +48,13 @@ def markdown(result: TuneResult) -> str:
     if greedy is not None and greedy.status == "ok":
         lines.append(f"Gain over the greedy preference order ({format_cost(greedy.cost, unit)}): "
                      f"{(greedy.cost - final) / greedy.cost:+.1%}.")
-    lines += ["", f"| layer | backend | kernel | {what} | measured in |", "|---|---|---|---:|---|"]
+    if result.layer_layouts:
+        lines.append(f"Layouts mixed per layer: {len(result.layer_layouts)} layers channels-last, the layout "
+                     f"conversions between them included in the prediction.")
+    lines += ["", f"| layer | backend | kernel | layout | {what} | measured in |", "|---|---|---|---|---:|---|"]
     for c in result.choices:
-        lines.append(f"| {c.layer} | {c.backend} | {c.variant} | {_cell(c.cost, unit)} | {c.configuration} |")
+        lines.append(f"| {c.layer} | {c.backend} | {c.variant} | {c.layout} | {_cell(c.cost, unit)} | "
+                     f"{c.configuration} |")
     if result.notes:
         lines += [""] + [f"- note: {n}" for n in result.notes]
     return "\n".join(lines) + "\n"

@@ -23,10 +23,12 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from ..errors import AotError
+from ..passes.layout_convert import CHANNELS_LAST
 from .db import MeasureKey, Measurement, TuningDB
 from .measure import (LAYOUTS, ConfigResult, Configuration, LayerCost, Task, aot_version, attach_layers, code_hash,
                       compile_options, compiled_layers, format_cost, measure_configuration, model_digest,
                       toolchain_version)
+from .conversions import Crossing, crossing, transition_costs, write_benchmark
 from .objective import Objective
 from .search import INPUT, Candidate, Problem, best_cover
 
@@ -43,6 +45,7 @@ class Choice:
     cost: float
     configuration: str
     options: dict[str, str] = field(default_factory=dict)  # the backend's kernel-variant options for the layer
+    layout: str = "-"  # the layout the layer runs in (its input's)
 
     @property
     def variant(self) -> str:
@@ -60,6 +63,7 @@ class TuneResult:
     layout_spec: dict[str, list[str]]
     choices: list[Choice]
     predicted: float  # the search's sum
+    layer_layouts: dict[str, list[str]] = field(default_factory=dict)  # a cover mixing layouts: per layer
     tuned: ConfigResult | None = None  # the cover measured end to end
     chosen: str = "tuned"  # "tuned", or the measured configuration the objective prefers
     objective: str = "measured cost"
@@ -135,6 +139,8 @@ class Planned:
     arena_bytes: int
     weights_bytes: int
     code_digest: str  # of the generated files: configurations that generate the same C are measured once
+    crossings: dict[str, Crossing | None]  # each layer's output (and INPUT: the graph's input) as a Crossing
+    op_types: dict[str, str]  # of every layer and fused member, by name
 
 
 def plan(task: Task, toolchain: str) -> Planned:
@@ -157,8 +163,20 @@ def plan(task: Task, toolchain: str) -> Planned:
     for name in sorted(compiled.files):
         if name != "metadata.json":  # it names the options, which differ even where the C does not
             digest.update(name.encode() + b"\0" + compiled.files[name].encode() + b"\0")
+    crossings: dict[str, Crossing | None] = {}
+    op_types: dict[str, str] = {}
+    graph = compiled.graph
+    for call in compiled.calls:
+        body = call.node.meta.get("body")
+        for node in (body.nodes if body is not None else [call.node]):
+            op_types[node.name] = node.op_type
+            t = (getattr(body, "tensors", None) or graph.tensors).get(node.outputs[0]) if node.outputs else None
+            crossings[node.name] = crossing(t.shape, t.dtype, t.layout) if t is not None else None
+    if graph.inputs:
+        x = graph.tensors[graph.inputs[0]]
+        crossings[INPUT] = crossing(x.shape, x.dtype, x.layout)
     return Planned(task, rows, keys, total_key, {k: list(v) for k, v in spec.items()}, memory["arena_bytes"],
-                   memory["weights_bytes"], digest.hexdigest())
+                   memory["weights_bytes"], digest.hexdigest(), crossings, op_types)
 
 
 def _variant_key(kernel: str, options: dict[str, str] | None) -> str:
@@ -209,27 +227,57 @@ def layout_groups(results: dict[str, ConfigResult]) -> dict[tuple[str, ...], lis
     return groups
 
 
-def search_group(group: list[ConfigResult]) -> tuple[float, list[Choice]]:
-    """The cheapest per-layer cover of one layout group: every layer of every configuration is a
-    candidate; a fused layer covers its members."""
-    unfused = max(group, key=lambda r: len(r.layers))  # execution order of the members
+def _chain(unfused: ConfigResult, with_layouts: bool) -> Problem:
+    """The members of ``unfused``'s layers in its execution order, as a chain: aot runs the layers in
+    this order, each after its producers; a chain keeps every cover valid and lets a fused layer
+    cover only members that run back to back. (Layout crossings are charged on the chain's edges: on
+    a graph with branches, to the previous layer's output rather than to each real edge.)"""
     order = [m for layer in unfused.layers for m in layer.members]
-    # aot runs the layers in this order, each after its producers; a chain order keeps every cover
-    # valid and lets a fused layer cover only members that run back to back.
     producers = {name: ((order[i - 1],) if i else (INPUT,)) for i, name in enumerate(order)}
-    problem = Problem(tuple(order), producers, frozenset(order[-1:]), "-")
+    io_layout = unfused.layers[0].layout if with_layouts and unfused.layers else "-"
+    return Problem(tuple(order), producers, frozenset(order[-1:]), io_layout)
+
+
+def _cover(problem: Problem, results: Sequence[ConfigResult], transition, with_layouts: bool
+           ) -> tuple[float, list[Choice], list[Candidate]]:
+    """The cheapest cover of ``problem`` by the layers of ``results`` whose members it has (a fused
+    layer covers its members; a layer only some configurations run, e.g. an inserted Transpose, is
+    not a candidate: with layouts it is a crossing's cost)."""
+    nodes = set(problem.order)
     candidates, layers, options = [], {}, {}
-    for result in group:
+    for result in results:
         for layer in result.layers:
+            if not set(layer.members) <= nodes:
+                continue
             chosen = {k: v for b, k, v in result.configuration.options if b == layer.backend}
-            cand = Candidate(frozenset(layer.members), layer.backend, _variant_key(layer.kernel, chosen), "-",
-                             float(layer.cost), result.configuration.name)
+            cand = Candidate(frozenset(layer.members), layer.backend, _variant_key(layer.kernel, chosen),
+                             layer.layout if with_layouts else "-", float(layer.cost), result.configuration.name)
             candidates.append(cand)
             layers[cand], options[cand] = layer, chosen
-    cover = best_cover(problem, candidates, lambda *a: 0.0)
-    choices = [Choice(layers[c].name, c.backend, layers[c].kernel, c.cost, c.note, options[c])
+    cover = best_cover(problem, candidates, transition)
+    choices = [Choice(layers[c].name, c.backend, layers[c].kernel, c.cost, c.note, options[c], layers[c].layout)
                for c in cover.candidates]
-    return cover.cost, choices
+    return cover.cost, choices, cover.candidates
+
+
+def search_group(group: list[ConfigResult]) -> tuple[float, list[Choice]]:
+    """The cheapest per-layer cover of one layout group (configurations running the same layers):
+    every layer of every configuration is a candidate; a fused layer covers its members."""
+    unfused = max(group, key=lambda r: len(r.layers))  # execution order of the members
+    cost, choices, _ = _cover(_chain(unfused, False), group, lambda *a: 0.0, False)
+    return cost, choices
+
+
+def search_mixed(base: ConfigResult, results: Sequence[ConfigResult], transition, op_types: dict[str, str]
+                 ) -> tuple[float, list[Choice], dict[str, list[str]]]:
+    """The cheapest cover over every configuration's layers, each in the layout it was measured in,
+    paying ``transition`` (aot/tune/conversions.py) where the layout changes between layers; ``base``
+    (ref in the imported layouts) gives the layers. Returns the cost, the choices and the per-layer
+    layouts that build it (the channels-last layers' members that aot converts)."""
+    cost, choices, chosen = _cover(_chain(base, True), results, transition, True)
+    layer_layouts = {m: list(CHANNELS_LAST[op_types[m]]) for cand in chosen if cand.layout == "NHWC"
+                     for m in sorted(cand.nodes) if op_types.get(m) in CHANNELS_LAST}
+    return cost, choices, layer_layouts
 
 
 def tune(model: str | Path, board: str, backends: Sequence[str], db_path: str | Path, *, jobs: int = 1,
@@ -319,6 +367,11 @@ def tune(model: str | Path, board: str, backends: Sequence[str], db_path: str | 
     result = TuneResult(model, board, results, greedy.name, layouts, spec_of[group[0].configuration.name],
                         choices, cost, measured=counts["measured"], cached=counts["cached"], failed=counts["failed"],
                         notes=notes)
+    admissible = [r for group in groups.values() for r in group]
+    mixed = _mix_layouts(planned, admissible, toolchain, db_path, measure, result.notes)
+    if mixed is not None and mixed[0] < cost:
+        result.predicted, result.choices, result.layer_layouts = mixed
+        result.layouts, result.layout_spec = "per-layer", {}
     sources = {c.configuration for c in choices}
     single = len(sources) == 1 and len(choices) == len(results[next(iter(sources))].layers)
     if verify and not single:  # else every layer as one configuration runs it: that build, measured
@@ -337,12 +390,51 @@ def tune(model: str | Path, board: str, backends: Sequence[str], db_path: str | 
     return result
 
 
+def _mix_layouts(planned: list[Planned], results: list[ConfigResult], toolchain: str, db_path, measure: bool,
+                 notes: list[str]) -> tuple[float, list[Choice], dict[str, list[str]]] | None:
+    """The cheapest cover mixing layouts layer by layer (search_mixed), when the measured layers come
+    in both channels-first and channels-last; the crossings' costs measured first (conversions.py)."""
+    measured_in = {layer.layout for r in results for layer in r.layers}
+    base = next((p for p in planned if p.task.configuration == Configuration(("ref",), "default")), None)
+    found = [r for r in results if base is not None and r.configuration == base.task.configuration]
+    if not {"NCHW", "NHWC"} <= measured_in or not found:
+        return None
+    costs = _conversion_costs(base, toolchain, db_path, measure, notes)
+    if costs is None:
+        return None
+    return search_mixed(found[0], results, transition_costs(costs, base.crossings), base.op_types)
+
+
+def _conversion_costs(base: Planned, toolchain: str, db_path, measure: bool, notes: list[str]) -> dict[str, float] | None:
+    """Each crossing's Transpose both ways, measured in one benchmark model (or from the database)."""
+    import tempfile
+    crossings = sorted({c for c in base.crossings.values() if c is not None}, key=lambda c: (c.dtype, c.shape))
+    if not crossings:
+        return None
+    with tempfile.TemporaryDirectory(prefix="aot-tune-") as folder:
+        task = dataclasses.replace(base.task, model=str(write_benchmark(crossings, Path(folder))), backend_options=())
+        bench = plan(task, toolchain)
+        with TuningDB(db_path) as db:
+            result = _from_db(bench, db)
+            if result is None:
+                if not measure:
+                    notes.append("layout conversions have no record in the database: layouts are not mixed")
+                    return None
+                result = attach_layers(measure_configuration(task), bench.rows)
+                _to_db(bench, result, db)
+    if result.status != "ok":
+        notes.append(f"layout conversions could not be measured ({result.note}): layouts are not mixed")
+        return None
+    return {layer.name: layer.cost for layer in result.layers}
+
+
 def tuned_options(result: TuneResult, backends: Sequence[str], base=None):
     """CompileOptions applying the cover: the group's layouts and each layer's backend."""
     from ..compiler import CompileOptions
     base = base or CompileOptions(board=result.board)
     used = list(dict.fromkeys([*(c.backend for c in result.choices), *backends, "ref"]))
     return dataclasses.replace(base, backends=used, desired_layouts=dict(result.layout_spec),
+                               layer_layouts={k: list(v) for k, v in result.layer_layouts.items()},
                                layouts_from_backends=False, layer_backend=dict(result.layer_backend),
                                layer_backend_options=result.layer_backend_options)
 
@@ -363,7 +455,8 @@ def _verify_cover(result: TuneResult, template: Task, backends: Sequence[str], d
         chosen = {c.layer: [c.backend, c.options] if c.options else c.backend for c in result.choices}
         key = MeasureKey("<tuned>", json.dumps(chosen, sort_keys=True), "".join(
             code_hash(b) for b in sorted(set(result.layer_backend.values()))), result.layouts,
-            json.dumps({"model": model_digest(task.model), "rounding": task.rounding, "layouts": result.layout_spec},
+            json.dumps({"model": model_digest(task.model), "rounding": task.rounding, "layouts": result.layout_spec,
+                        **({"layer_layouts": result.layer_layouts} if result.layer_layouts else {})},
                        sort_keys=True), task.board, toolchain, task.opt, aot_version())
         found = db.get(key)
         if found is not None:
