@@ -232,7 +232,7 @@ def test_ops_lists_each_backends_ops_with_dtypes(capsys):
     assert main(["ops"]) == 0
     out = capsys.readouterr().out
     rows = {line.split()[0]: line for line in out.splitlines()[:-1]}
-    assert "ref (float32)" in rows["Relu"] and "int8" in rows["Conv"] and "arm-dsp (int8)" in rows["Conv"]
+    assert "ref (float32)" in rows["Relu"] and "int8" in rows["Conv"] and "arm-dsp (float32, int8)" in rows["Conv"]
     assert out.splitlines()[-1].startswith(f"{len(rows)} ops on ")
     assert main(["ops", "--backend", "nope"]) == 2
 
