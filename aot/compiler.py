@@ -193,7 +193,8 @@ def compile_model(source: str | Path | onnx.ModelProto | Graph, options: Compile
     used = dict.fromkeys(c.backend for c in calls)  # only backends that run layers add to the build
     build = library_build({b: REGISTRY.get(b).model_build_contribution(
         dict(backend_options.get(b, {})), graph, [c.kernel for c in calls if c.backend == b]) for b in used}, board)
-    files = render_library(graph, calls, plan, options.prefix, options.board, build=build)
+    files = render_library(graph, calls, plan, options.prefix, options.board, build=build,
+                           stack_bytes=None if board.is_host else board.stack_bytes)
     files.update(board_files(board, options.prefix))
     return CompiledModel(graph, calls, plan, files, options)
 

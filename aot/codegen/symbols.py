@@ -11,7 +11,8 @@ from ..ir import Graph, NameTable
 
 # Macros of model.h, kernels.h and weights.h after "<PREFIX>_" (per input/output: INPUT_<i>_<FIELD>).
 # templates/model/*.j2 must define no other; tests/test_always_builds.py checks it.
-_MACROS = ("H", "ARENA_SIZE", "ARENA_ALIGN", "NUM_INPUTS", "NUM_OUTPUTS", "KERNELS_H", "WEIGHTS_H")
+_MACROS = ("H", "ARENA_SIZE", "ARENA_ALIGN", "IO_BYTES", "RAM_BYTES", "NUM_INPUTS", "NUM_OUTPUTS", "KERNELS_H",
+           "WEIGHTS_H")
 _IO_FIELDS = ("NAME", "SIZE", "RANK", "SHAPE")
 
 
