@@ -37,6 +37,9 @@ from .targets.cross import board_files
 from .targets.fit import check_fit
 
 
+IO_BUFFERS = ("arena", "separate")  # CompileOptions.io_buffers
+
+
 @dataclass
 class QuantizeOptions:
     """Post-training int8 quantization before compiling (``aot compile --quantize int8 --calib``)."""
@@ -63,6 +66,9 @@ class CompileOptions:
     prefix: str = "model"
     backends: list[str] | None = None  # in order of preference; None: the board's (resolve_backends)
     alignment: int = 16
+    # "arena": graph inputs/outputs are arena buffers (reused once dead, exposed by model_input_<i>(arena));
+    # "separate": the caller's own buffers outside the arena (docs/memory.md)
+    io_buffers: str = "arena"
     input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     freeze_inputs: dict[str, np.ndarray] = field(default_factory=dict)
     dump_ir_after: set[str] = field(default_factory=set)
@@ -181,6 +187,8 @@ def compile_model(source: str | Path | onnx.ModelProto | Graph, options: Compile
         raise AotError(f"prefix '{options.prefix}' is not a C identifier")
     if options.alignment <= 0 or options.alignment & (options.alignment - 1):
         raise AotError(f"alignment {options.alignment} is not a power of two")
+    if options.io_buffers not in IO_BUFFERS:
+        raise AotError(f"unknown io_buffers '{options.io_buffers}'; choose one of {', '.join(IO_BUFFERS)}")
     board = resolve_board(options.board, options.board_dirs)
     load_plugins(options.plugins)  # a plug-in may register the backends named below
     # Checked before any work: a missing --backend-option fails the same way for every model.
@@ -188,7 +196,8 @@ def compile_model(source: str | Path | onnx.ModelProto | Graph, options: Compile
     backend_options = resolve_all_options([*backends, *options.layer_backend.values()], options.backend_options)
     graph = optimize(source, options)
     calls, aliases = lower(graph, options.prefix)
-    plan = plan_memory(graph, [c.step for c in calls], aliases, options.alignment)
+    plan = plan_memory(graph, [c.step for c in calls], aliases, options.alignment,
+                       io_in_arena=options.io_buffers == "arena")
     check_fit(board, graph, calls, plan)  # before rendering: a model too big fails fast
     used = dict.fromkeys(c.backend for c in calls)  # only backends that run layers add to the build
     build = library_build({b: REGISTRY.get(b).model_build_contribution(

@@ -25,7 +25,7 @@ def tensor_expr(graph: Graph, plan: MemoryPlan, prefix: str, name: str, writable
     st = plan.storage[name]
     ctype = c_type(graph.tensors[name].dtype)
     const = "" if writable else "const "
-    if st.kind in ("input", "output"):
+    if st.kind in ("input", "output") and not st.in_arena:  # the caller's buffer, a parameter
         root_type = c_type(graph.tensors[st.root].dtype)
         return st.root if root_type == ctype else f"({const}{ctype}*){st.root}"
     if st.kind == "const":
@@ -76,8 +76,8 @@ def render_library(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: st
         weight_list.append({"tensor": name, "symbol": weight_symbol(prefix, name), "ctype": c_type(t.dtype), "size": max(t.size, 1),
                             "shape": list(t.shape), "body": c_array_body(np.asarray(t.data).astype(t.dtype))})
 
-    io = {"inputs": [_io_entry(graph, n) for n in graph.inputs],
-          "outputs": [_io_entry(graph, n) for n in graph.outputs]}
+    io = {"inputs": [_io_entry(graph, plan, n) for n in graph.inputs],
+          "outputs": [_io_entry(graph, plan, n) for n in graph.outputs]}
     kernel_files = [f"kernels_{b}.c" for b in backends]
     common = {"prefix": prefix, "PREFIX": prefix.upper(), "graph": graph, "plan": plan, "io": io,
               "calls": call_lines, "unused_inputs": unused_inputs, "weights": weight_list,
@@ -105,10 +105,12 @@ def render_library(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: st
     return files
 
 
-def _io_entry(graph: Graph, name: str) -> dict:
+def _io_entry(graph: Graph, plan: MemoryPlan, name: str) -> dict:
     t = graph.tensors[name]
+    st = plan.storage[name]
     return {"name": name, "onnx_name": t.onnx_name, "shape": list(t.shape), "dtype": t.dtype,
-            "ctype": c_type(t.dtype), "size": t.size, "layout": t.layout,
+            "ctype": c_type(t.dtype), "size": t.size, "layout": t.layout, "nbytes": t.nbytes,
+            **({"offset": st.offset} if st.in_arena else {}),
             **({"format": storage_note(t.dtype)} if storage_note(t.dtype) else {})}
 
 

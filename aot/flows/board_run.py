@@ -140,7 +140,7 @@ def render_main(compiled: CompiledModel, board: Board, feeds: list[np.ndarray]) 
     env = make_environment()
     return env.get_template("firmware/main.c.j2").render(
         prefix=meta["prefix"], board=board.name, version=__version__, inputs=inputs, outputs=meta["outputs"],
-        layers=max(len(meta["layers"]), 1))
+        layers=max(len(meta["layers"]), 1), io_in_arena=meta["memory"].get("io_buffers") == "arena")
 
 
 def make_feeds(compiled: CompiledModel, host: HostModel, inputs: list[str] | None, seed: int) -> list[np.ndarray]:
