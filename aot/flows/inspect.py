@@ -17,7 +17,7 @@ def format_report(compiled: CompiledModel) -> str:
     for idx, call in enumerate(compiled.calls):
         out = graph.tensors[call.node.outputs[0]]
         st = plan.storage[out.name]
-        where = f"arena@{st.offset}" if st.kind == "arena" else st.kind
+        where = f"arena@{st.offset}" if st.kind == "arena" else f"{st.kind}@{st.offset}" if st.in_arena else st.kind
         op = call.node.op_type + (f"+{call.node.attrs['activation']['op_type']}" if call.node.attrs.get("activation") else "")
         q = ""
         if out.quant is not None:
