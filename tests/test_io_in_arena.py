@@ -310,3 +310,16 @@ def test_both_modes_on_cortex_m4():
     assert arena.arena_bytes + arena.io_bytes < separate.arena_bytes + separate.io_bytes
     # The timed call is the inference alone in both: in place, the firmware writes the input before it.
     assert abs(arena.instructions - separate.instructions) <= 0.01 * separate.instructions
+
+
+def test_fit_counts_io_in_the_arena_once():
+    """With I/O in the arena the board fit lists no caller's buffers: the arena holds them."""
+    from aot.flows.inspect import fit_table
+    for mode in MODES:
+        compiled = compile_model(tiny_cnn_model(), CompileOptions(board="cortex-m4", io_buffers=mode))
+        table = fit_table(compiled)
+        ram = next(int(line.split()[1].replace(",", "")) for line in table.splitlines()
+                   if line.strip().startswith("RAM "))
+        mem = compiled.metadata["memory"]
+        assert ram == mem["total_bytes"] + mem["stack_bytes"], table
+        assert ("caller's buffer" in table) == (mode == "separate"), table
