@@ -37,6 +37,9 @@ from .targets.cross import board_files
 from .targets.fit import check_fit
 
 
+IO_BUFFERS = ("arena", "separate")  # CompileOptions.io_buffers
+
+
 @dataclass
 class QuantizeOptions:
     """Post-training int8 quantization before compiling (``aot compile --quantize int8 --calib``)."""
@@ -63,6 +66,9 @@ class CompileOptions:
     prefix: str = "model"
     backends: list[str] | None = None  # in order of preference; None: the board's (resolve_backends)
     alignment: int = 16
+    # "arena": graph inputs/outputs are arena buffers (reused once dead, exposed by model_input_<i>(arena));
+    # "separate": the caller's own buffers outside the arena (docs/memory.md)
+    io_buffers: str = "arena"
     input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     freeze_inputs: dict[str, np.ndarray] = field(default_factory=dict)
     dump_ir_after: set[str] = field(default_factory=set)
@@ -185,6 +191,8 @@ def compile_model(source: str | Path | onnx.ModelProto | Graph, options: Compile
         raise AotError(f"prefix '{options.prefix}' is not a C identifier")
     if options.alignment <= 0 or options.alignment & (options.alignment - 1):
         raise AotError(f"alignment {options.alignment} is not a power of two")
+    if options.io_buffers not in IO_BUFFERS:
+        raise AotError(f"unknown io_buffers '{options.io_buffers}'; choose one of {', '.join(IO_BUFFERS)}")
     board = resolve_board(options.board, options.board_dirs)
     load_plugins(options.plugins)  # a plug-in may register the backends named below
     # Checked before any work: a missing --backend-option fails the same way for every model.
@@ -193,12 +201,14 @@ def compile_model(source: str | Path | onnx.ModelProto | Graph, options: Compile
     graph = optimize(source, options)
     check_layer_options(graph)
     calls, aliases = lower(graph, options.prefix)
-    plan = plan_memory(graph, [c.step for c in calls], aliases, options.alignment)
+    plan = plan_memory(graph, [c.step for c in calls], aliases, options.alignment,
+                       io_in_arena=options.io_buffers == "arena")
     check_fit(board, graph, calls, plan)  # before rendering: a model too big fails fast
     used = dict.fromkeys(c.backend for c in calls)  # only backends that run layers add to the build
     build = library_build({b: REGISTRY.get(b).model_build_contribution(
         dict(backend_options.get(b, {})), graph, [c.kernel for c in calls if c.backend == b]) for b in used}, board)
-    files = render_library(graph, calls, plan, options.prefix, options.board, build=build)
+    files = render_library(graph, calls, plan, options.prefix, options.board, build=build,
+                           stack_bytes=None if board.is_host else board.stack_bytes)
     files.update(board_files(board, options.prefix))
     return CompiledModel(graph, calls, plan, files, options)
 

@@ -1,5 +1,7 @@
 """Board fit checks count everything the application needs: arena, the caller's input/output
-buffers and the stack in RAM, weights and a code estimate in flash (or the board's code region)."""
+buffers and the stack in RAM, weights and a code estimate in flash (or the board's code region).
+The tests here hold the I/O in the caller's buffers (--io-buffers separate); tests/test_io_in_arena.py
+covers the fit with I/O in the arena."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -35,7 +37,7 @@ def big_io_path(tmp_path_factory) -> Path:
 
 def test_output_buffer_counts_against_ram():
     with pytest.raises(AotError) as err:
-        compile_model(arena_plus_output_model(), CompileOptions(board="cortex-m4"))
+        compile_model(arena_plus_output_model(), CompileOptions(board="cortex-m4", io_buffers="separate"))
     text = str(err.value)
     need = 2 * MIB + 4 + 2 * MIB + 16384
     assert (f"RAM: needs at least {need:,} B (arena 2,097,152 B + input x 4 B + output y 2,097,152 B + "
@@ -50,16 +52,16 @@ def test_output_buffer_counts_against_ram():
 
 def test_cli_compile_refuses_with_figures_and_writes_nothing(big_io_path, tmp_path, capsys):
     out = tmp_path / "lib"
-    assert main(["compile", str(big_io_path), "--board", "cortex-m4", "-o", str(out)]) == 2
+    assert main(["compile", str(big_io_path), "--board", "cortex-m4", "-o", str(out), "--io-buffers", "separate"]) == 2
     err = capsys.readouterr().err
     assert "does not fit board 'cortex-m4'" in err and "output y 2,097,152 B" in err and "16,388 B too many" in err
     assert not out.exists()
-    assert main(["inspect", str(big_io_path), "--board", "cortex-m4"]) == 2
+    assert main(["inspect", str(big_io_path), "--board", "cortex-m4", "--io-buffers", "separate"]) == 2
     assert "NO (16,388 B too many)" in capsys.readouterr().err
 
 
 def test_inspect_prints_the_fit_table(tiny_cnn_path, capsys):
-    assert main(["inspect", str(tiny_cnn_path), "--board", "cortex-m55"]) == 0
+    assert main(["inspect", str(tiny_cnn_path), "--board", "cortex-m55", "--io-buffers", "separate"]) == 0
     out = capsys.readouterr().out
     table = out[out.index("fit on board 'cortex-m55':"):]
     for item in ("arena", "input input", "output probs", "stack", "weights", "code (estimate)"):

@@ -121,7 +121,7 @@ def run_and_compare(compiled, model, tmp_path, name: str) -> None:
 
 def test_alias_ops_share_their_input_storage_without_copies(tmp_path):
     model = alias_chain_model()
-    compiled = compile_model(model)
+    compiled = compile_model(model, CompileOptions(io_buffers="separate"))
     plan = compiled.plan
     assert [c.node.op_type for c in compiled.calls] == ["Relu", "Sigmoid"]
     root = plan.storage["r"]
@@ -142,7 +142,7 @@ def test_alias_ops_share_their_input_storage_without_copies(tmp_path):
 
 def test_reshape_producing_a_graph_output_gets_a_copy(tmp_path):
     model = reshape_output_model()
-    compiled = compile_model(model)
+    compiled = compile_model(model, CompileOptions(io_buffers="separate"))
     assert [c.node.op_type for c in compiled.calls] == ["Relu", "Reshape"]
     copy_call = compiled.calls[1]
     assert copy_call.template == copy_call.kernel.alias_template
@@ -153,8 +153,10 @@ def test_reshape_producing_a_graph_output_gets_a_copy(tmp_path):
 
 
 def liveness_from_metadata(meta: dict) -> tuple[dict[str, list[int]], list[int]]:
-    """[first, last] step of every arena buffer, recomputed from the layer list alone."""
+    """[first, last] step of every arena buffer (inputs and outputs too when they are in the arena:
+    an input from the start, an output to the end), recomputed from the layer list alone."""
     tensors = {t["name"]: t for t in meta["tensors"]}
+    in_arena = meta["memory"]["io_buffers"] == "arena"
 
     def root(name: str) -> str:
         return tensors[name].get("alias_of", name)
@@ -162,18 +164,24 @@ def liveness_from_metadata(meta: dict) -> tuple[dict[str, list[int]], list[int]]
     spans: dict[str, list[int]] = {}
     for step, layer in enumerate(meta["layers"]):
         for name in layer["outputs"] + layer["inputs"]:
-            if tensors[name]["storage"] != "arena":
+            if tensors[name]["storage"] != "arena" and not (in_arena and "offset" in tensors[name]):
                 continue
             r = root(name)
             span = spans.setdefault(r, [step, step])
             span[1] = max(span[1], step)
+    if in_arena:
+        for spec in meta["inputs"]:
+            spans.setdefault(spec["name"], [0, 0])[0] = 0
+        for spec in meta["outputs"]:
+            spans[spec["name"]][1] = len(meta["layers"]) - 1
     scratch = [layer["scratch_bytes"] for layer in meta["layers"]]
     return spans, scratch
 
 
+@pytest.mark.parametrize("io_buffers", ["arena", "separate"])
 @pytest.mark.parametrize("make", [tiny_cnn_model, three_live_model, alias_chain_model])
-def test_metadata_memory_figures_are_consistent(make, tmp_path):
-    compiled = compile_model(make())
+def test_metadata_memory_figures_are_consistent(make, io_buffers, tmp_path):
+    compiled = compile_model(make(), CompileOptions(io_buffers=io_buffers))
     out = write_library(compiled, tmp_path / "lib")
     meta = json.loads((out / "metadata.json").read_text())
     mem = meta["memory"]
@@ -212,7 +220,7 @@ def test_metadata_memory_figures_are_consistent(make, tmp_path):
 
     header = (out / "model.h").read_text()
     assert f"#define MODEL_ARENA_SIZE {mem['arena_bytes']}\n" in header
-    assert f"static uint8_t model_arena[{max(mem['arena_bytes'], 1)}]" in (out / "model.c").read_text()
+    assert f"uint8_t model_arena[{max(mem['arena_bytes'], 1)}]" in (out / "model.c").read_text()
 
 
 def test_weights_bytes_of_tiny_cnn():

@@ -57,6 +57,10 @@ def add_compile_options(p: argparse.ArgumentParser) -> None:
                    help="backend to use, in order of preference (repeatable; default: the board's list, e.g. "
                         "arm-dsp, ref on cortex-m4; ref on the host)")
     p.add_argument("--alignment", type=int, default=16, help="arena buffer alignment in bytes (default 16)")
+    p.add_argument("--io-buffers", choices=["arena", "separate"], default="arena",
+                   help="where the model's inputs and outputs live: in the arena, reused once dead, written and "
+                        "read in place through model_input_<i>(arena)/model_output_<i>(arena) (default), or in "
+                        "the caller's own buffers outside the arena")
     p.add_argument("--dump-ir-after", action="append", default=[], metavar="PASS",
                    help="print the IR after this pass ('all' for every pass)")
     p.add_argument("--layout", type=layout_spec, action="append", default=[], metavar="OP=LAYOUT[,WEIGHTS]",
@@ -130,7 +134,8 @@ def compile_options(args: argparse.Namespace):
                           dump_ir_after=set(args.dump_ir_after),
                           allow_float_fallback=args.allow_float_fallback, plugins=list(args.plugin),
                           desired_layouts=dict(args.layout), layout_skip_layers=list(args.layout_skip),
-                          backend_options=backend_options_of(args.backend_option), rounding=args.rounding)
+                          backend_options=backend_options_of(args.backend_option), rounding=args.rounding,
+                          io_buffers=args.io_buffers)
 
 
 def recast_spec(text: str) -> tuple[str, str, list[str], list[int]]:

@@ -25,7 +25,7 @@ def tensor_expr(graph: Graph, plan: MemoryPlan, prefix: str, name: str, writable
     st = plan.storage[name]
     ctype = c_type(graph.tensors[name].dtype)
     const = "" if writable else "const "
-    if st.kind in ("input", "output"):
+    if st.kind in ("input", "output") and not st.in_arena:  # the caller's buffer, a parameter
         root_type = c_type(graph.tensors[st.root].dtype)
         return st.root if root_type == ctype else f"({const}{ctype}*){st.root}"
     if st.kind == "const":
@@ -34,9 +34,10 @@ def tensor_expr(graph: Graph, plan: MemoryPlan, prefix: str, name: str, writable
 
 
 def render_library(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: str,
-                   board: str = "host", build: LibraryBuild | None = None) -> dict[str, str]:
+                   board: str = "host", build: LibraryBuild | None = None,
+                   stack_bytes: int | None = None) -> dict[str, str]:
     """``build``: what the backends add to the build (aot/backends/build.py); its copied files
-    become files of the library."""
+    become files of the library. ``stack_bytes``: the board's stack reserve (None on the host)."""
     build = build or LibraryBuild()
     backends = sorted({c.backend for c in calls}, key=lambda b: [c.backend for c in calls].index(b))
     extra_dirs = [d for b in backends for d in REGISTRY.get(b).template_dirs]
@@ -75,14 +76,14 @@ def render_library(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: st
         weight_list.append({"tensor": name, "symbol": weight_symbol(prefix, name), "ctype": c_type(t.dtype), "size": max(t.size, 1),
                             "shape": list(t.shape), "body": c_array_body(np.asarray(t.data).astype(t.dtype))})
 
-    io = {"inputs": [_io_entry(graph, n) for n in graph.inputs],
-          "outputs": [_io_entry(graph, n) for n in graph.outputs]}
+    io = {"inputs": [_io_entry(graph, plan, n) for n in graph.inputs],
+          "outputs": [_io_entry(graph, plan, n) for n in graph.outputs]}
     kernel_files = [f"kernels_{b}.c" for b in backends]
     common = {"prefix": prefix, "PREFIX": prefix.upper(), "graph": graph, "plan": plan, "io": io,
               "calls": call_lines, "unused_inputs": unused_inputs, "weights": weight_list,
               "prototypes": prototypes, "kernel_files": kernel_files,
               "sources": ["model.c"] + kernel_files + build.sources, "build": build,
-              "version": __version__, "board": board}
+              "version": __version__, "board": board, "stack_bytes": stack_bytes}
     files["model.h"] = env.get_template("model/model.h.j2").render(**common)
     files["model.c"] = env.get_template("model/model.c.j2").render(**common)
     files["weights.h"] = env.get_template("model/weights.h.j2").render(**common)
@@ -96,7 +97,7 @@ def render_library(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: st
     files["Makefile"] = env.get_template("model/Makefile.j2").render(**common)
     files["CMakeLists.txt"] = env.get_template("model/CMakeLists.txt.j2").render(**common)
     files["aot_runtime.h"] = (runtime_dir() / "aot_runtime.h").read_text()
-    meta = metadata(graph, calls, plan, prefix, io, weight_list)
+    meta = metadata(graph, calls, plan, prefix, io, weight_list, stack_bytes)
     if build.record:  # only libraries with contributions carry the key
         meta["build"] = build.record
     files["metadata.json"] = json.dumps(meta, indent=2) + "\n"
@@ -104,14 +105,26 @@ def render_library(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: st
     return files
 
 
-def _io_entry(graph: Graph, name: str) -> dict:
+def _io_entry(graph: Graph, plan: MemoryPlan, name: str) -> dict:
     t = graph.tensors[name]
+    st = plan.storage[name]
     return {"name": name, "onnx_name": t.onnx_name, "shape": list(t.shape), "dtype": t.dtype,
-            "ctype": c_type(t.dtype), "size": t.size, "layout": t.layout,
+            "ctype": c_type(t.dtype), "size": t.size, "layout": t.layout, "nbytes": t.nbytes,
+            **({"offset": st.offset} if st.in_arena else {}),
             **({"format": storage_note(t.dtype)} if storage_note(t.dtype) else {})}
 
 
-def metadata(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: str, io: dict, weights: list) -> dict:
+def stack_figure(stack_bytes: int | None) -> dict:
+    """The stack part of the RAM figure: compile time cannot measure it (``aot run`` does, on a
+    board), so a board's reserve is given as such and the host's is unknown."""
+    if stack_bytes is None:
+        return {"stack_bytes": None, "stack_source": "unknown at compile time (aot run measures it on a board)"}
+    return {"stack_bytes": stack_bytes, "stack_source": "the board's stack reserve (board.toml memory.stack), "
+                                                        "not measured; aot run measures the high-water mark"}
+
+
+def metadata(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: str, io: dict, weights: list,
+             stack_bytes: int | None = None) -> dict:
     weights_bytes = sum(graph.tensors[w["tensor"]].nbytes for w in weights)
     weights_bytes += sum(c.kernel.folded_weight_bytes(c.node, graph) for c in calls if c.kernel.folded_weight_bytes)
     passed = {w["tensor"] for w in weights}
@@ -122,7 +135,7 @@ def metadata(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: str, io:
             continue  # folded into a kernel at compile time
         entry = {"name": name, "onnx_name": t.onnx_name, "shape": list(t.shape), "dtype": t.dtype,
                  "layout": t.layout, "bytes": t.nbytes, "storage": st.kind if st else None}
-        if st and st.kind == "arena":
+        if st and (st.kind == "arena" or st.in_arena):
             entry["offset"] = st.offset
         if st and st.root != name:
             entry["alias_of"] = st.root
@@ -138,4 +151,4 @@ def metadata(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: str, io:
     return {"generator": "aot", "version": __version__, "model": graph.name, "prefix": prefix,
             "rounding": graph.rounding, **io,
             "layers": layers, "tensors": tensors,
-            "memory": {**plan.summary(), "weights_bytes": weights_bytes}}
+            "memory": {**plan.summary(), "weights_bytes": weights_bytes, **stack_figure(stack_bytes)}}

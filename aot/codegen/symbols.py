@@ -11,8 +11,9 @@ from ..ir import Graph, NameTable
 
 # Macros of model.h, kernels.h and weights.h after "<PREFIX>_" (per input/output: INPUT_<i>_<FIELD>).
 # templates/model/*.j2 must define no other; tests/test_always_builds.py checks it.
-_MACROS = ("H", "ARENA_SIZE", "ARENA_ALIGN", "NUM_INPUTS", "NUM_OUTPUTS", "KERNELS_H", "WEIGHTS_H")
-_IO_FIELDS = ("NAME", "SIZE", "RANK", "SHAPE")
+_MACROS = ("H", "ARENA_SIZE", "ARENA_ALIGN", "IO_BYTES", "RAM_BYTES", "IO_IN_ARENA", "NUM_INPUTS", "NUM_OUTPUTS",
+           "KERNELS_H", "WEIGHTS_H")
+_IO_FIELDS = ("NAME", "SIZE", "RANK", "SHAPE", "OFFSET")
 
 
 def weight_symbol(prefix: str, tensor: str) -> str:
@@ -29,7 +30,10 @@ def library_macros(prefix: str, n_inputs: int, n_outputs: int) -> set[str]:
 def fixed_symbols(graph: Graph, prefix: str) -> set[str]:
     """Every library-wide name that is not a layer function: the API, the static arena, the weight
     arrays and the macros."""
-    api = {f"{prefix}_run", f"{prefix}_run_with_arena", f"{prefix}_arena"}
+    api = {f"{prefix}_run", f"{prefix}_run_with_arena", f"{prefix}_arena", f"{prefix}_run_in_arena"}
+    # model.h's accessors of inputs/outputs placed in the arena, by index and by tensor name
+    api |= {f"{prefix}_{kind}_{key}" for kind, names in (("input", graph.inputs), ("output", graph.outputs))
+            for i, name in enumerate(names) for key in (i, name)}
     weights = {weight_symbol(prefix, n) for n, t in graph.tensors.items() if t.is_constant}
     return api | weights | library_macros(prefix, len(graph.inputs), len(graph.outputs))
 

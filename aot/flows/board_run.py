@@ -79,6 +79,12 @@ class BoardReport:
     atol: float = 1e-4
     rtol: float = 1e-4
     work_dir: Path | None = None
+    io_bytes: int = 0  # input/output buffers the caller holds outside the arena (0 when in it)
+
+    @property
+    def ram_needed(self) -> int:
+        """What the model costs a user in RAM: arena + I/O buffers outside it + measured stack."""
+        return self.arena_bytes + self.io_bytes + self.stack_used
 
     @property
     def ok(self) -> bool:
@@ -116,6 +122,8 @@ class BoardReport:
                     f"RAM {self.ram_used:,} of {format_bytes(b.ram.size)})")
         rows.append(f"memory        arena {self.arena_bytes:,} B, weights {self.weights_bytes:,} B, "
                     f"stack {self.stack_used:,} of {self.stack_size:,} B used")
+        rows.append(f"RAM needed    {self.ram_needed:,} B = arena {self.arena_bytes:,} + I/O outside the arena "
+                    f"{self.io_bytes:,} + stack used {self.stack_used:,}")
         if self.layers:
             total = max(sum(layer.instructions for layer in self.layers), 1)
             rows.append(f"\n{'#':>3} {'layer':<32} {'op':<18} {'instructions':>14} {'share':>7}")
@@ -135,7 +143,7 @@ def render_main(compiled: CompiledModel, board: Board, feeds: list[np.ndarray]) 
     env = make_environment()
     return env.get_template("firmware/main.c.j2").render(
         prefix=meta["prefix"], board=board.name, version=__version__, inputs=inputs, outputs=meta["outputs"],
-        layers=max(len(meta["layers"]), 1))
+        layers=max(len(meta["layers"]), 1), io_in_arena=meta["memory"].get("io_buffers") == "arena")
 
 
 def make_feeds(compiled: CompiledModel, host: HostModel, inputs: list[str] | None, seed: int) -> list[np.ndarray]:
@@ -363,4 +371,4 @@ def run_on_board(source: str | Path | onnx.ModelProto, board: str | Board, *, bo
             firmware=section_sizes(board, elf), arena_bytes=meta["memory"]["arena_bytes"],
             weights_bytes=meta["memory"]["weights_bytes"], stack_used=_int(run, "stack"),
             stack_size=_int(run, "stack_size"), layers=layers, seconds=seconds, atol=atol, rtol=rtol,
-            work_dir=work if keep_dir else None)
+            work_dir=work if keep_dir else None, io_bytes=meta["memory"]["caller_io_bytes"])

@@ -17,7 +17,7 @@ def format_report(compiled: CompiledModel) -> str:
     for idx, call in enumerate(compiled.calls):
         out = graph.tensors[call.node.outputs[0]]
         st = plan.storage[out.name]
-        where = f"arena@{st.offset}" if st.kind == "arena" else st.kind
+        where = f"arena@{st.offset}" if st.kind == "arena" else f"{st.kind}@{st.offset}" if st.in_arena else st.kind
         op = call.node.op_type + (f"+{call.node.attrs['activation']['op_type']}" if call.node.attrs.get("activation") else "")
         q = ""
         if out.quant is not None:
@@ -27,15 +27,31 @@ def format_report(compiled: CompiledModel) -> str:
                     f"{out.nbytes:>8} {layer_macs(graph, call.node):>10}{q}")
     m = meta["memory"]
     rows.append("")
-    rows.append(f"arena      {m['arena_bytes']:>10} B  (alignment {m['alignment']})")
-    rows.append(f"lower bound{m['lower_bound_bytes']:>10} B  (max over steps of live bytes)")
-    rows.append(f"no reuse   {m['no_reuse_bytes']:>10} B  (every buffer its own bytes)")
+    rows += memory_rows(m)
     rows.append(f"weights    {m['weights_bytes']:>10} B")
     rows.append(f"MACs       {sum(layer['macs'] for layer in meta['layers']):>10}")
     fit = fit_table(compiled)
     if fit:
         rows += ["", fit]
     return "\n".join(rows)
+
+
+def memory_rows(m: dict) -> list[str]:
+    """The RAM figures of metadata.json's memory section: the arena, the I/O buffers the caller holds
+    outside it, their total (what a user pays besides the stack) and the lower bounds."""
+    in_arena = m.get("io_buffers") == "arena"
+    where = "in the arena" if in_arena else "the caller's buffers, outside the arena"
+    stack = (f"{m['stack_bytes']:>10} B  ({m['stack_source']})" if m.get("stack_bytes") is not None
+             else f"{'unknown':>10}    ({m.get('stack_source', 'not measured')})")
+    return [f"arena      {m['arena_bytes']:>10} B  (alignment {m['alignment']})",
+            f"inputs     {m['input_bytes']:>10} B  ({where})",
+            f"outputs    {m['output_bytes']:>10} B  ({where})",
+            f"total RAM  {m['total_bytes']:>10} B  (arena + I/O outside it; stack not included)",
+            f"stack      {stack}",
+            f"lower bound{m['lower_bound_bytes']:>10} B  (arena: max over steps of live bytes"
+            f"{', I/O included' if in_arena else ''})",
+            f"  with I/O {m['total_lower_bound_bytes']:>10} B  (no placement of this schedule needs less RAM)",
+            f"no reuse   {m['no_reuse_bytes']:>10} B  (every buffer its own bytes)"]
 
 
 def fit_table(compiled: CompiledModel) -> str | None:

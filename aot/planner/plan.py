@@ -1,8 +1,12 @@
 """Static memory plan: where every tensor lives when the generated code runs.
 
-A tensor is a graph input or output (the caller's pointer), a constant (flash), or a slice of one
-arena at a compile-time offset. Outputs of alias ops (Reshape, Flatten, Squeeze, Unsqueeze) share
-their input's storage, so they cost no bytes and no copy.
+A tensor is a graph input or output, a constant (flash), or a slice of one arena at a compile-time
+offset. Graph inputs and outputs are either the caller's own buffers (``io_in_arena=False``: passed
+as pointers, live for the whole run as far as the caller is concerned) or ordinary arena buffers
+(``io_in_arena=True``: an input lives from the start to its last reader, an output from its
+producer to the end, and their bytes are reused around those lifetimes like any other). Outputs of
+alias ops (Reshape, Flatten, Squeeze, Unsqueeze) share their input's storage, so they cost no bytes
+and no copy.
 """
 from __future__ import annotations
 
@@ -26,7 +30,8 @@ class Step:
 class Storage:
     kind: str  # "input" | "output" | "const" | "arena"
     root: str  # the tensor whose storage this is (itself unless aliased)
-    offset: int = 0  # arena offset (kind == "arena")
+    offset: int = 0  # arena offset (kind == "arena", or an input/output placed in the arena)
+    in_arena: bool = False  # an input/output placed in the arena (MemoryPlan.io_in_arena)
 
 
 @dataclass
@@ -38,14 +43,45 @@ class MemoryPlan:
     storage: dict[str, Storage]
     scratch_offsets: dict[int, int] = field(default_factory=dict)  # step index -> arena offset
     buffers: list[tuple[str, BufferRequest, int]] = field(default_factory=list)  # (name, lifetime, offset)
+    io_in_arena: bool = False  # graph inputs/outputs are arena buffers (else the caller's)
+    input_bytes: int = 0  # bytes of the graph inputs' buffers, wherever they live
+    output_bytes: int = 0  # bytes of the graph outputs' buffers, wherever they live
+
+    @property
+    def caller_io_bytes(self) -> int:
+        """Bytes of input/output buffers the caller holds outside the arena (0 when they are in it)."""
+        return 0 if self.io_in_arena else self.input_bytes + self.output_bytes
+
+    @property
+    def total_bytes(self) -> int:
+        """RAM the model needs besides the stack: the arena plus the caller's input/output buffers."""
+        return self.arena_bytes + self.caller_io_bytes
+
+    @property
+    def total_lower_bound(self) -> int:
+        """No placement of this schedule needs less RAM (stack aside): separate I/O buffers are live
+        throughout, so they add to the arena's bound; in the arena they are counted in it."""
+        return self.lower_bound + self.caller_io_bytes
+
+    def io_offset(self, name: str) -> int:
+        """Arena offset of a graph input/output placed in the arena."""
+        st = self.storage[name]
+        assert st.in_arena, f"{name} is not in the arena"
+        return st.offset
 
     def summary(self) -> dict:
         return {"arena_bytes": self.arena_bytes, "lower_bound_bytes": self.lower_bound,
-                "no_reuse_bytes": self.no_reuse_bytes, "alignment": self.alignment}
+                "no_reuse_bytes": self.no_reuse_bytes, "alignment": self.alignment,
+                "io_buffers": "arena" if self.io_in_arena else "separate",
+                "input_bytes": self.input_bytes, "output_bytes": self.output_bytes,
+                "caller_io_bytes": self.caller_io_bytes, "total_bytes": self.total_bytes,
+                "total_lower_bound_bytes": self.total_lower_bound}
 
 
-def plan_memory(graph: Graph, steps: list[Step], aliases: dict[str, str], alignment: int = 16) -> MemoryPlan:
-    """``aliases`` maps an alias op's output to its input (the output shares the input's storage)."""
+def plan_memory(graph: Graph, steps: list[Step], aliases: dict[str, str], alignment: int = 16,
+                io_in_arena: bool = False) -> MemoryPlan:
+    """``aliases`` maps an alias op's output to its input (the output shares the input's storage);
+    ``io_in_arena`` places the graph inputs and outputs in the arena (module docstring)."""
     def root(name: str) -> str:
         while name in aliases:
             name = aliases[name]
@@ -73,9 +109,19 @@ def plan_memory(graph: Graph, steps: list[Step], aliases: dict[str, str], alignm
             last[r] = max(last.get(r, idx), idx)
         for rd in step.reads:
             r = storage[rd].root
-            if storage[rd].kind == "arena":
+            if storage[rd].kind == "arena" or (io_in_arena and storage[rd].kind == "input"):
                 last[r] = max(last.get(r, idx), idx)
     names = [r for r in first if storage[r].kind == "arena"]
+    io = list(dict.fromkeys([*graph.inputs, *graph.outputs]))
+    if io_in_arena:
+        end = max(len(steps) - 1, 0)
+        for name in graph.inputs:  # written by the caller before step 0; an unread input still gets bytes
+            first[name] = 0
+            last.setdefault(name, 0)
+        for name in graph.outputs:  # read by the caller after the last step
+            first.setdefault(name, end)
+            last[name] = end
+        names += [n for n in io if storage[n].kind in ("input", "output") and storage[n].root == n]
     # An empty tensor still gets a byte of its own: kernels take their operands as restrict pointers,
     # and two operands at one address (gcc -Werror=restrict) would be undefined behaviour.
     requests = [BufferRequest(max(graph.tensors[r].nbytes, 1), first[r], last[r]) for r in names]
@@ -86,6 +132,8 @@ def plan_memory(graph: Graph, steps: list[Step], aliases: dict[str, str], alignm
     for name, st in storage.items():
         if st.kind == "arena" and st.root in by_root:
             st.offset = by_root[st.root]
+        elif io_in_arena and st.kind in ("input", "output") and st.root in by_root:
+            st.offset, st.in_arena = by_root[st.root], True
     labels = names + [f"scratch:{steps[i].name}" for i in scratch_steps]
     return MemoryPlan(
         alignment=alignment,
@@ -95,4 +143,7 @@ def plan_memory(graph: Graph, steps: list[Step], aliases: dict[str, str], alignm
         storage=storage,
         scratch_offsets=dict(zip(scratch_steps, offsets[len(names):])),
         buffers=list(zip(labels, requests, offsets)),
+        io_in_arena=io_in_arena,
+        input_bytes=sum(graph.tensors[n].nbytes for n in dict.fromkeys(graph.inputs)),
+        output_bytes=sum(graph.tensors[n].nbytes for n in dict.fromkeys(graph.outputs)),
     )

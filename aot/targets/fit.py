@@ -80,9 +80,12 @@ def weight_bytes(graph: Graph, calls: list[Call], plan: MemoryPlan) -> dict[str,
     return out
 
 
-def io_items(graph: Graph) -> list[FitItem]:
-    """The caller's buffers: the library reads inputs and writes outputs through the caller's
-    pointers, so they are not in the arena, yet the application must hold them in RAM too."""
+def io_items(graph: Graph, plan: MemoryPlan) -> list[FitItem]:
+    """The caller's buffers: with separate I/O buffers the library reads inputs and writes outputs
+    through the caller's pointers, so they are not in the arena, yet the application must hold them
+    in RAM too. Inputs and outputs placed in the arena are counted in it."""
+    if plan.io_in_arena:
+        return []
     items = []
     for kind, names in (("input", graph.inputs), ("output", graph.outputs)):
         for name in dict.fromkeys(names):
@@ -97,7 +100,7 @@ def fit_report(board: Board, graph: Graph, calls: list[Call], plan: MemoryPlan) 
         return None
     weights = weight_bytes(graph, calls, plan)
     code_region = "code" if board.code is not None else "flash"
-    items = [FitItem("arena", "RAM", plan.arena_bytes, "memory plan"), *io_items(graph),
+    items = [FitItem("arena", "RAM", plan.arena_bytes, "memory plan"), *io_items(graph, plan),
              FitItem("stack", "RAM", board.stack_bytes, "board.toml memory.stack"),
              FitItem("weights", "flash", sum(weights.values()), "const arrays"),
              FitItem("code (estimate)", code_region, board.code_reserve, "board.toml memory.code_reserve")]
