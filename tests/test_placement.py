@@ -79,3 +79,10 @@ def test_first_fit_in_offset_order_reproduces_an_optimal_placement():
     requests = [BufferRequest(8, 0, 2), BufferRequest(4, 1, 3), BufferRequest(4, 3, 4)]
     offsets = first_fit(requests, [0, 1, 2], ALIGN)
     assert offsets == [0, 8, 0] and _apart(requests, offsets)
+
+
+def test_compiled_model_reports_the_winning_placement(tiny_cnn_path):
+    from aot.compiler import CompileOptions, compile_model
+    memory = compile_model(tiny_cnn_path, CompileOptions()).metadata["memory"]
+    assert memory["placement"] in memory["placement_tried"]
+    assert memory["arena_bytes"] == min(memory["placement_tried"].values()) >= memory["lower_bound_bytes"]

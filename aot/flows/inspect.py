@@ -51,7 +51,8 @@ def memory_rows(m: dict) -> list[str]:
             f"lower bound{m['lower_bound_bytes']:>10} B  (arena: max over steps of live bytes"
             f"{', I/O included' if in_arena else ''})",
             f"  with I/O {m['total_lower_bound_bytes']:>10} B  (no placement of this schedule needs less RAM)",
-            f"no reuse   {m['no_reuse_bytes']:>10} B  (every buffer its own bytes)"]
+            f"no reuse   {m['no_reuse_bytes']:>10} B  (every buffer its own bytes)",
+            f"placement  {m['placement']} ({', '.join(f'{k} {v} B' for k, v in m['placement_tried'].items())})"]
 
 
 def fit_table(compiled: CompiledModel) -> str | None:

@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..ir import Graph
-from .offsets import BufferRequest, arena_size, assign_offsets, lower_bound
+from .offsets import BufferRequest, lower_bound
+from .placement import place
 
 
 @dataclass
@@ -46,6 +47,8 @@ class MemoryPlan:
     io_in_arena: bool = False  # graph inputs/outputs are arena buffers (else the caller's)
     input_bytes: int = 0  # bytes of the graph inputs' buffers, wherever they live
     output_bytes: int = 0  # bytes of the graph outputs' buffers, wherever they live
+    placement: str = "greedy-by-size"  # the placement algorithm that won (planner/placement.py)
+    placement_tried: dict[str, int] = field(default_factory=dict)  # each algorithm's arena bytes
 
     @property
     def caller_io_bytes(self) -> int:
@@ -75,7 +78,8 @@ class MemoryPlan:
                 "io_buffers": "arena" if self.io_in_arena else "separate",
                 "input_bytes": self.input_bytes, "output_bytes": self.output_bytes,
                 "caller_io_bytes": self.caller_io_bytes, "total_bytes": self.total_bytes,
-                "total_lower_bound_bytes": self.total_lower_bound}
+                "total_lower_bound_bytes": self.total_lower_bound, "placement": self.placement,
+                "placement_tried": dict(self.placement_tried)}
 
 
 def plan_memory(graph: Graph, steps: list[Step], aliases: dict[str, str], alignment: int = 16,
@@ -127,7 +131,8 @@ def plan_memory(graph: Graph, steps: list[Step], aliases: dict[str, str], alignm
     requests = [BufferRequest(max(graph.tensors[r].nbytes, 1), first[r], last[r]) for r in names]
     scratch_steps = [i for i, s in enumerate(steps) if s.scratch_bytes > 0]
     requests += [BufferRequest(steps[i].scratch_bytes, i, i) for i in scratch_steps]
-    offsets = assign_offsets(requests, alignment)
+    placement = place(requests, alignment)
+    offsets = placement.offsets
     by_root = dict(zip(names, offsets))
     for name, st in storage.items():
         if st.kind == "arena" and st.root in by_root:
@@ -137,7 +142,7 @@ def plan_memory(graph: Graph, steps: list[Step], aliases: dict[str, str], alignm
     labels = names + [f"scratch:{steps[i].name}" for i in scratch_steps]
     return MemoryPlan(
         alignment=alignment,
-        arena_bytes=arena_size(requests, offsets, alignment),
+        arena_bytes=placement.size,
         lower_bound=lower_bound(requests, alignment),
         no_reuse_bytes=sum((r.size + alignment - 1) // alignment * alignment for r in requests),
         storage=storage,
@@ -146,4 +151,6 @@ def plan_memory(graph: Graph, steps: list[Step], aliases: dict[str, str], alignm
         io_in_arena=io_in_arena,
         input_bytes=sum(graph.tensors[n].nbytes for n in dict.fromkeys(graph.inputs)),
         output_bytes=sum(graph.tensors[n].nbytes for n in dict.fromkeys(graph.outputs)),
+        placement=placement.algorithm,
+        placement_tried=placement.tried,
     )
