@@ -1,6 +1,7 @@
 """Host board variants (issue 11 item 2): ``host`` stays portable, ``host-avx2`` runs the x86-avx2
-backend, ``host-sse4`` the x86-sse4 one, ``native`` offers what the machine's compiler says it has; ``aot verify`` takes a host board
-and refuses the others; a backend needing AVX2 is refused on a board without it."""
+backend, ``host-sse4`` the x86-sse4 one, ``native`` offers what the machine's compiler says it has;
+``aot verify`` takes a host board and refuses the others; a backend needing AVX2 (or SSE4.1) is
+refused on a board without it."""
 from __future__ import annotations
 
 import dataclasses

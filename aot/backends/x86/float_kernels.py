@@ -4,14 +4,15 @@ SSE4.1 on four (x86-sse4, docs/x86-sse4.md). ``register`` adds the same kernels,
 packing to each backend; its instruction set (isa.py) gives the template folder and the vector width.
 
 Float layers a kernel here runs are converted to channels-last (``wants_channels_last``): one output
-pixel's channels are contiguous, so a vector holds eight output channels (general Conv: each input
-value broadcast, multiplied by the weights of eight (four) output channels) or eight (four) channels
-of one pixel (depthwise); no channel count needs to divide the spatial size. Weights are compile-time constants,
-packed here into the panels the loops read in order ([tap][input channel][two vectors of output
-channels] for Conv, [k][four vectors of columns] for Gemm), zero-padded to whole vectors; outputs past the last channel are
-never stored (masked stores). Sums are reordered (and fused, FMA, on AVX2) relative to the ref kernels, so
-results agree with ONNX Runtime within the verify tolerance, not bit for bit; NaN and inf propagate
-through the sums, and fused activations and MaxPool keep ref's NaN rules (see ``vact``)."""
+pixel's channels are contiguous, so a vector holds a vector's width of output channels (general Conv:
+each input value broadcast, multiplied by the weights of those output channels) or of channels of one
+pixel (depthwise); no channel count needs to divide the spatial size. Weights are compile-time
+constants, packed here into the panels the loops read in order ([tap][input channel][two vectors of
+output channels] for Conv, [k][four vectors of columns] for Gemm), zero-padded to whole vectors;
+outputs past the last channel are never stored (masked stores). Sums are reordered (and fused, FMA,
+on AVX2) relative to the ref kernels, so results agree with ONNX Runtime within the verify tolerance,
+not bit for bit; NaN and inf propagate through the sums, and fused activations and MaxPool keep ref's
+NaN rules (see ``vact``)."""
 from __future__ import annotations
 
 import dataclasses

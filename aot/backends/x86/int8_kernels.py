@@ -1,11 +1,12 @@
 """The x86 backends' int8 kernels: where ref runs a layer with one of the kernels below, these
-backends run it with AVX2 (x86-avx2) or SSE4.1 (x86-sse4) vectors, along output pixels (Conv, depthwise) or output channels (fully
-connected). Inputs and weights are sign-extended to int16 pairs and multiplied with VPMADDWD (two exact
-products summed into int32; not ORT's VPMADDUBSW, whose int16 saturation is inexact), weights packed
-at compile time, and the requantization vectorized (aot_x86.h); every integer equals the ref kernel's,
-in both roundings. docs/x86-avx2-int8.md describes them and their measurements, docs/x86-sse4.md the
-SSE4.1 forms. ``register`` adds the same kernels, selection rules and packing to each backend; its
-instruction set (isa.py) gives the template folder, the vector width and the register blocking."""
+backends run it with AVX2 (x86-avx2) or SSE4.1 (x86-sse4) vectors, along output pixels (Conv,
+depthwise) or output channels (fully connected). Inputs and weights are sign-extended to int16 pairs
+and multiplied with (V)PMADDWD (two exact products summed into int32; not ORT's VPMADDUBSW, whose
+int16 saturation is inexact), weights packed at compile time, and the requantization vectorized
+(aot_x86.h, aot_x86_sse4.h); every integer equals the ref kernel's, in both roundings.
+docs/x86-avx2-int8.md describes them and their measurements, docs/x86-sse4.md the SSE4.1 forms.
+``register`` adds the same kernels, selection rules and packing to each backend; its instruction set
+(isa.py) gives the template folder, the vector width and the register blocking."""
 from __future__ import annotations
 
 import dataclasses
