@@ -51,7 +51,7 @@ def board_with_tools(name: str, cc: str = "gcc", qemu: bool = True) -> Board:
 
 # -- board files -------------------------------------------------------------------------------------
 def test_builtin_boards_are_listed_in_order():
-    assert [b.name for b in list_boards()] == ["host", "host-avx2", "native"] + BOARDS
+    assert [b.name for b in list_boards()] == ["host", "host-avx2", "host-sse4", "native"] + BOARDS
 
 
 @pytest.mark.parametrize("name", BOARDS)

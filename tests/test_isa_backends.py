@@ -27,8 +27,10 @@ from test_int8_ops import QdqModel, f32, weights
 DEFAULTS = {"host": ["ref"], "cortex-m3": ["ref"], "riscv32": ["ref"], "cortex-m4": ["arm-dsp", "ref"],
             "cortex-m7": ["arm-dsp", "ref"], "cortex-m33": ["arm-dsp", "ref"],
             "cortex-m55": ["helium", "arm-dsp", "ref"], "host-avx2": ["x86-avx2", "ref"],
-            # the native board has what this machine has
-            "native": ["x86-avx2", "ref"] if {"avx2", "fma"} <= set(detect_host_features()) else ["ref"]}
+            "host-sse4": ["x86-sse4", "ref"],
+            # the native board has what this machine has, the backend needing more first
+            "native": (["x86-avx2"] if {"avx2", "fma"} <= set(detect_host_features()) else [])
+            + (["x86-sse4"] if "sse4.1" in detect_host_features() else []) + ["ref"]}
 NHWC = {"desired_layouts": {"Conv": ["NHWC", "OHWI"]}, "layout_skip_layers": [0, 1, 2, 3]}
 
 

@@ -1,8 +1,8 @@
-"""The x86-avx2 backend's int8 kernels (aot/backends/x86/int8_kernels.py) on the host: one QDQ model
-built with onnx.helper holds a layer for every kernel and each of its remainders (gathers, tile widths,
-channel blocks, odd reductions, virtual outputs, the per-lane requantization), and the host-avx2
-build equals both the golden model and the portable ref build (board host) bit for bit, in both
-roundings, on random and extreme inputs."""
+"""The x86 backends' int8 kernels (aot/backends/x86/int8_kernels.py) on the host, x86-avx2 (board
+host-avx2) and x86-sse4 (board host-sse4): one QDQ model built with onnx.helper holds a layer for every
+kernel and each of its remainders (gathers, tile widths, channel blocks, odd reductions, virtual
+outputs, the per-lane requantization), and each board's build equals both the golden model and the
+portable ref build (board host) bit for bit, in both roundings, on random and extreme inputs."""
 from __future__ import annotations
 
 import dataclasses
@@ -20,8 +20,14 @@ from conftest import require_tool
 from test_int8_ops import (QdqModel, add_average_pool, add_conv, add_fully_connected, add_max_pool, check_cases,
                            f32, feed_sets, per_rounding, weights)
 
-pytestmark = pytest.mark.skipif(not {"avx2", "fma"} <= set(detect_host_features()),
-                                reason="this machine has no AVX2/FMA")
+# board -> (backend, kernel name suffix, instruction-set features it needs)
+X86_BOARDS = {"host-avx2": ("x86-avx2", "avx2", {"avx2", "fma"}), "host-sse4": ("x86-sse4", "sse4", {"sse4.1"})}
+
+
+def needs(board: str) -> None:
+    """Skips the test where this machine lacks the board's instruction sets."""
+    if not X86_BOARDS[board][2] <= set(detect_host_features()):
+        pytest.skip(f"this machine has no {', '.join(sorted(X86_BOARDS[board][2]))}")
 
 Q = (f32(2.0 ** -4), -3)  # every activation's quantization
 
@@ -100,90 +106,101 @@ def model():
     return x86_model()
 
 
-def _layouts(compiled) -> list[dict]:
+def _layouts(compiled, backend: str) -> list[dict]:
     """Per x86 layer: the kernel's name and the template parameters that pick its code paths."""
     out = []
     for call in compiled.calls:
-        if call.backend == "x86-avx2":
+        if call.backend == backend:
             p = call.kernel.params(call.node, compiled.graph)
             out.append({"kernel": call.kernel.name, **{k: p.get(k) for k in
                         ("gather", "XU", "XR", "OCG", "K", "xvec", "direct", "T2")}, "odd": p.get("K", 0) % 2})
     return out
 
 
+@pytest.mark.parametrize("board", list(X86_BOARDS))
 @pytest.mark.parametrize("rounding", ["single", "tflite"])
-def test_x86_int8_kernels_equal_golden_and_ref(model, rounding, tmp_path):
+def test_x86_int8_kernels_equal_golden_and_ref(model, rounding, board, tmp_path):
+    needs(board)
+    backend, suffix, _ = X86_BOARDS[board]
     proto = model.proto()
-    avx2 = compile_model(proto, CompileOptions(board="host-avx2", rounding=rounding))
+    x86 = compile_model(proto, CompileOptions(board=board, rounding=rounding))
     ref = compile_model(proto, CompileOptions(board="host", rounding=rounding))
     assert {c.backend for c in ref.calls} == {"ref"}
 
-    layers = _layouts(avx2)
-    convs = [p for p in layers if p["kernel"] == "int8/conv_gemm_avx2"]
-    depthwise = [p for p in layers if p["kernel"] == "int8/conv_depthwise_avx2"]
-    dense = [p for p in layers if p["kernel"] == "int8/fully_connected_avx2"]
-    pools = [p for p in layers if p["kernel"] == "int8/pool_avx2"]
-    max_pools = [p for p in layers if p["kernel"] == "int8/max_pool_avx2"]
-    strided = [p for p in layers if p["kernel"] == "int8/conv_depthwise_s2_avx2"]
+    layers = _layouts(x86, backend)
+    convs = [p for p in layers if p["kernel"] == f"int8/conv_gemm_{suffix}"]
+    depthwise = [p for p in layers if p["kernel"] == f"int8/conv_depthwise_{suffix}"]
+    dense = [p for p in layers if p["kernel"] == f"int8/fully_connected_{suffix}"]
+    pools = [p for p in layers if p["kernel"] == f"int8/pool_{suffix}"]
+    max_pools = [p for p in layers if p["kernel"] == f"int8/max_pool_{suffix}"]
+    strided = [p for p in layers if p["kernel"] == f"int8/conv_depthwise_s2_{suffix}"]
     assert (len(convs), len(depthwise), len(strided), len(dense), len(pools), len(max_pools)) == (11, 5, 3, 3, 1, 3), \
         layers
-    # The model reaches every path of the templates.
+    # The model reaches every path of the templates (SSE4.1 tiles have one or two units).
     assert {p["gather"] for p in convs} == {"pointwise", "plane", "line"}
-    assert {p["XU"] for p in convs} == {1, 2, 4}
+    assert {p["XU"] for p in convs} == ({1, 2, 4} if backend == "x86-avx2" else {1, 2})
     assert any(p["OCG"] % p["XR"] for p in convs) and any(p["odd"] for p in convs)
     assert {p["direct"] for p in convs if p["gather"] == "plane"} == {True, False}
     assert {p["direct"] for p in depthwise} == {True, False}
     vector = "hi" if rounding == "single" else "tflite"
     assert {p["xvec"] for p in convs} == {vector, None}  # None: the large multipliers' layer
-    on_ref = sorted(c.kernel.name for c in avx2.calls if c.node.op_type in ("Conv", "MaxPool", "Gemm")
+    on_ref = sorted(c.kernel.name for c in x86.calls if c.node.op_type in ("Conv", "MaxPool", "Gemm")
                     and c.backend == "ref")
     # the column stride 3 depthwise, the large multipliers' fully connected layer, the padded max pool
     assert on_ref == ["int8/conv_depthwise", "int8/fully_connected", "int8/pool"]
 
-    host = load(write_library(avx2, tmp_path / "avx2"))
+    host = load(write_library(x86, tmp_path / "x86"))
     portable = load(write_library(ref, tmp_path / "ref"))
     values: dict[int, set[int]] = {}
     for feed in feed_sets(model, np.random.default_rng(3)):
-        got, expected, gold = host.run(feed), portable.run(feed), run_golden(avx2.graph, feed)
+        got, expected, gold = host.run(feed), portable.run(feed), run_golden(x86.graph, feed)
         for k, (g, e, o) in enumerate(zip(got, expected, gold)):
-            assert np.array_equal(g, e), f"output {k}: x86-avx2 differs from ref at {np.flatnonzero(g != e)[:5]}"
-            assert np.array_equal(g, o), f"output {k}: x86-avx2 differs from golden"
+            assert np.array_equal(g, e), f"output {k}: {backend} differs from ref at {np.flatnonzero(g != e)[:5]}"
+            assert np.array_equal(g, o), f"output {k}: {backend} differs from golden"
             values.setdefault(k, set()).update(int(v) for v in g.reshape(-1))
     assert all(len(v) > 4 for v in values.values()), values  # live chains, not saturated constants
 
 
-def test_x86_int8_kernels_build_clean_with_clang(model, tmp_path):
+@pytest.mark.parametrize("board", list(X86_BOARDS))
+def test_x86_int8_kernels_build_clean_with_clang(model, board, tmp_path):
+    needs(board)
     cc = require_tool("clang")
-    lib = write_library(compile_model(model.proto(), CompileOptions(board="host-avx2")), tmp_path / "lib")
+    lib = write_library(compile_model(model.proto(), CompileOptions(board=board)), tmp_path / "lib")
     host = load(lib, cc=cc)  # -Wall -Wextra -Werror
     assert host.run(feed_sets(model, np.random.default_rng(5))[0])
 
 
 # test_int8_ops' drawn cases (shapes, pads, strides, dilations, groups, scales, zero points,
-# activations) compiled for host-avx2: each must equal the golden model bit for bit there too.
-def _for_avx2(options: CompileOptions | None) -> CompileOptions:
-    return dataclasses.replace(options or CompileOptions(), board="host-avx2")
-
-
-def _check_drawn_cases_on_avx2(data, tmp_path_factory, rounding, op: str, add_case) -> None:
+# activations) compiled for each x86 board: each must equal the golden model bit for bit there too.
+# host-sse4 draws half as many (its kernels share the selection rules and packing with x86-avx2's).
+def _check_drawn_cases(board: str, data, tmp_path_factory, rounding, op: str, add_case) -> None:
     compile_for_host = test_int8_ops.compile_model
+
+    def on_board(options: CompileOptions | None) -> CompileOptions:
+        return dataclasses.replace(options or CompileOptions(), board=board)
+
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(test_int8_ops, "compile_model", lambda src, options=None: compile_for_host(src, _for_avx2(options)))
-        mp.setattr(test_int8_ops, "INT8_TEMPLATES", ("ref/int8/", "x86-avx2/int8/"))
+        mp.setattr(test_int8_ops, "compile_model", lambda src, options=None: compile_for_host(src, on_board(options)))
+        mp.setattr(test_int8_ops, "INT8_TEMPLATES", ("ref/int8/", f"{X86_BOARDS[board][0]}/int8/"))
         check_cases(data, tmp_path_factory, (op,), add_case, rounding)
 
 
-@per_rounding(12)
-def test_drawn_convs_on_avx2(data, tmp_path_factory, rounding):
-    _check_drawn_cases_on_avx2(data, tmp_path_factory, rounding, "Conv", add_conv)
+def _drawn(board: str, examples: int, *case_sets):
+    """A per_rounding test on ``board`` of the (op, add_case) pairs."""
+    @per_rounding(examples)
+    def body(data, tmp_path_factory, rounding):
+        for op, add_case in case_sets:
+            _check_drawn_cases(board, data, tmp_path_factory, rounding, op, add_case)
+
+    def test(rounding, tmp_path_factory):
+        needs(board)
+        body(rounding, tmp_path_factory)
+    return pytest.mark.parametrize("rounding", ["single", "tflite"])(test)
 
 
-@per_rounding(8)
-def test_drawn_fully_connected_on_avx2(data, tmp_path_factory, rounding):
-    _check_drawn_cases_on_avx2(data, tmp_path_factory, rounding, "Gemm", add_fully_connected)
-
-
-@per_rounding(8)
-def test_drawn_pools_on_avx2(data, tmp_path_factory, rounding):
-    _check_drawn_cases_on_avx2(data, tmp_path_factory, rounding, "MaxPool", add_max_pool)
-    _check_drawn_cases_on_avx2(data, tmp_path_factory, rounding, "AveragePool", add_average_pool)
+test_drawn_convs_on_avx2 = _drawn("host-avx2", 12, ("Conv", add_conv))
+test_drawn_fully_connected_on_avx2 = _drawn("host-avx2", 8, ("Gemm", add_fully_connected))
+test_drawn_pools_on_avx2 = _drawn("host-avx2", 8, ("MaxPool", add_max_pool), ("AveragePool", add_average_pool))
+test_drawn_convs_on_sse4 = _drawn("host-sse4", 6, ("Conv", add_conv))
+test_drawn_fully_connected_on_sse4 = _drawn("host-sse4", 4, ("Gemm", add_fully_connected))
+test_drawn_pools_on_sse4 = _drawn("host-sse4", 4, ("MaxPool", add_max_pool), ("AveragePool", add_average_pool))

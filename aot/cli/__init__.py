@@ -113,7 +113,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     criteria = Criteria(max_lsb=args.max_lsb, min_within_1lsb=args.min_within_1lsb, min_argmax=args.min_argmax)
     if not resolve_board(args.board, args.board_dir).is_host:
         raise AotError(f"aot verify runs the library on this machine, so --board must be a host board (host, "
-                       f"host-avx2, native); to run on '{args.board}' use: aot run {args.model} --board {args.board}")
+                       f"host-avx2, host-sse4, native); to run on '{args.board}' use: "
+                       f"aot run {args.model} --board {args.board}")
     report = verify_model(args.model, options=apply_board_options(compile_options(args), args), inputs=args.input,
                           test_data=Path(args.test_data) if args.test_data else None, seed=args.seed,
                           atol=args.atol, rtol=args.rtol, cc=args.cc, cflags=args.opt,

@@ -1,12 +1,16 @@
-"""The x86-avx2 backend's int8 kernels: where ref runs a layer with one of the kernels below, this
-backend runs it with AVX2 vectors, along output pixels (Conv, depthwise) or output channels (fully
-connected). Inputs and weights are sign-extended to int16 pairs and multiplied with VPMADDWD (two exact
-products summed into int32; not ORT's VPMADDUBSW, whose int16 saturation is inexact), weights packed
-at compile time, and the requantization vectorized (aot_x86.h); every integer equals the ref kernel's,
-in both roundings. docs/x86-avx2-int8.md describes them and their measurements."""
+"""The x86 backends' int8 kernels: where ref runs a layer with one of the kernels below, these
+backends run it with AVX2 (x86-avx2) or SSE4.1 (x86-sse4) vectors, along output pixels (Conv,
+depthwise) or output channels (fully connected). Inputs and weights are sign-extended to int16 pairs
+and multiplied with (V)PMADDWD (two exact products summed into int32; not ORT's VPMADDUBSW, whose
+int16 saturation is inexact), weights packed at compile time, and the requantization vectorized
+(aot_x86.h, aot_x86_sse4.h); every integer equals the ref kernel's, in both roundings.
+docs/x86-avx2-int8.md describes them and their measurements, docs/x86-sse4.md the SSE4.1 forms.
+``register`` adds the same kernels, selection rules and packing to each backend; its instruction set
+(isa.py) gives the template folder, the vector width and the register blocking."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 
@@ -14,23 +18,23 @@ from ...ir import Graph, Node
 from ..ref.kernels.int8 import conv_geometry, depthwise_geometry, gemm_conv_params
 from ..ref.kernels.spatial import window
 from ..variants import average_pool_runs, ref_kernel, variant
-from . import X86_AVX2
+from . import X86_BACKENDS, X86Backend
+from .isa import AVX2, VectorIsa
 
 BOTH = ("single", "tflite")
 
-ACCUMULATORS = 8  # int32 vectors a Conv pass keeps in registers (of sixteen): XR channels x 2 XU
 PLANE_MAX_BYTES = 1 << 20  # the plane gather's scratch (planes and virtual outputs) at most; else "line"
 
 
-def tile_units(pixels: int) -> int:
-    """Sixteen-pixel units per Conv tile: the most (at most four) that pad the pixels to no more units
-    than the fewest would; more units per tile share each weight broadcast among more pixels."""
+def tile_units(pixels: int, allowed: tuple[int, ...] = AVX2.tile_units) -> int:
+    """Sixteen-pixel units per Conv tile: the most (of ``allowed``, most first) that pad the pixels to
+    no more units than the fewest would; more units per tile share each weight broadcast among more pixels."""
     units = -(-pixels // 16)
-    return next(xu for xu in (4, 2, 1) if xu * -(-units // xu) <= units)
+    return next(xu for xu in allowed if xu * -(-units // xu) <= units)
 
 
 def vector_requantization(rq: dict) -> str | None:
-    """How the vectors requantize (templates/x86-avx2/int8/common.j2): "hi" when ref uses
+    """How the vectors requantize (templates/x86-*/int8/common.j2): "hi" when ref uses
     aot_requantize_hi, "tflite" when it uses aot_requantize_tflite_rs, else None (per lane in C)."""
     return "hi" if rq["fast"] else "tflite" if rq["tfast"] else None
 
@@ -73,30 +77,30 @@ def _conv_plane(g: dict, pt: int) -> dict:
             "PLANE": max(g["ICG"] * pstride, max(koff) + vpad), "direct": oh == 1 or xrow == ow}
 
 
-def _conv_gemm_layout(g: dict) -> dict:
+def _conv_gemm_layout(g: dict, isa: VectorIsa) -> dict:
     k2 = -(-g["ICG"] * g["KSP"] // 2)
     gather = _gather(g)
     if gather == "plane":  # unless the virtual outputs are too many (wide windows on narrow rows) or big
         v = _conv_plane(g, 64)
         if v["NVIRT"] > 2 * g["OSP"] or v["PLANE"] + (0 if v["direct"] else g["OC"] * v["VPAD"]) > PLANE_MAX_BYTES:
             gather = "line"
-    xu = tile_units(_conv_plane(g, 16)["NVIRT"] if gather == "plane" else g["OSP"])
-    xr = ACCUMULATORS // (2 * xu)
+    xu = tile_units(_conv_plane(g, 16)["NVIRT"] if gather == "plane" else g["OSP"], isa.tile_units)
+    xr = isa.accumulators // (isa.unit_vectors * xu)  # XR channels x XU units of int32 vectors
     return {"XR": xr, "XU": xu, "K2": k2, "gather": gather,
             **(_conv_plane(g, 16 * xu) if gather == "plane" else {})}
 
 
-def _conv_gemm_params(node: Node, graph: Graph) -> dict:
+def _conv_gemm_params(node: Node, graph: Graph, isa: VectorIsa) -> dict:
     p = gemm_conv_params(node, graph)
-    lay = _conv_gemm_layout(p)
+    lay = _conv_gemm_layout(p, isa)
     w = graph.const(node.inputs[1]).reshape(p["OC"], p["K"])
     return {**lay, "xvec": vector_requantization(p["rq"]),
             "wpairs": pack_pairs(w, channel_blocks(p["group"], p["OCG"], lay["XR"]))}
 
 
-def _conv_gemm_scratch(node: Node, graph: Graph) -> int:
+def _conv_gemm_scratch(node: Node, graph: Graph, isa: VectorIsa) -> int:
     g = conv_geometry(node, graph)
-    lay = _conv_gemm_layout(g)
+    lay = _conv_gemm_layout(g, isa)
     tile = 4 * lay["K2"] * 16 * lay["XU"] + 31  # K/2 x PT int16 pairs, aligned at run time
     if lay["gather"] == "line":
         return tile + 4 * lay["K2"]  # one pixel's window
@@ -168,27 +172,26 @@ def _column_stride_two(node: Node, graph: Graph) -> str | None:
     return None if g is None or (g["SW"] == 2 and g["DW"] == 1) else "not a depthwise with column stride 2, undilated"
 
 
-# Within a block of sixteen outputs, the output in each lane of its two vectors (aot_x86_pack16_s8's order).
-LANE_OUTPUT = (0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15)
+def _lanes(values: list[int], npad: int, fill: int, order: tuple[int, ...]) -> list[int]:
+    """Per-output values in lane order (``order``: within a block of sixteen outputs, the output in each
+    int32 lane of its vectors), the padding outputs set to ``fill``."""
+    return [values[n] if n < len(values) else fill for b in range(0, npad, 16) for n in (b + i for i in order)]
 
 
-def _lanes(values: list[int], npad: int, fill: int) -> list[int]:
-    """Per-output values in lane order, the padding outputs set to ``fill``."""
-    return [values[n] if n < len(values) else fill for b in range(0, npad, 16) for n in (b + i for i in LANE_OUTPUT)]
-
-
-def _fc_params(node: Node, graph: Graph) -> dict:
+def _fc_params(node: Node, graph: Graph, isa: VectorIsa) -> dict:
     p = ref_kernel("ref/int8/fully_connected.c.j2").params(node, graph)
     n, k2 = p["N"], -(-p["K"] // 2)
     npad = 16 * -(-n // 16)
     w = graph.const(node.inputs[1]).reshape(n, p["K"])
     pairs = np.asarray(pack_pairs(w, [(c, 1) for c in range(n)]), np.int64).reshape(n, k2)
-    columns = [_lanes(list(pairs[:, kk]), npad, 0) for kk in range(k2)]
+    order = isa.lane_output
+    columns = [_lanes(list(pairs[:, kk]), npad, 0, order) for kk in range(k2)]
     rq, xvec = p["rq"], vector_requantization(p["rq"])
     shifts = rq["rsh"] if xvec == "hi" else [-s for s in rq["shift"]]
-    tables = [("bias", _lanes(p["bias_folded"], npad, 0)), ("rq_m", _lanes(rq["mult"], npad, 0)),
-              ("rq_s", _lanes(shifts, npad, 1))] + ([("rq_r", _lanes(rq["round"], npad, 0))] if xvec == "hi" else [])
-    return {"K2": k2, "NPAD": npad, "FB": min(4, npad // 16), "xvec": xvec, "tables": tables,
+    tables = [("bias", _lanes(p["bias_folded"], npad, 0, order)), ("rq_m", _lanes(rq["mult"], npad, 0, order)),
+              ("rq_s", _lanes(shifts, npad, 1, order))] + \
+        ([("rq_r", _lanes(rq["round"], npad, 0, order))] if xvec == "hi" else [])
+    return {"K2": k2, "NPAD": npad, "FB": min(isa.fc_blocks, npad // 16), "xvec": xvec, "tables": tables,
             "wpairs": [int(v) for col in columns for v in col]}
 
 
@@ -223,8 +226,8 @@ def _max_pool_params(node: Node, graph: Graph) -> dict:
     return {"ROWMAX": 16 * -(-max(win.in_sp[2], reach) // 16)}
 
 
-# Kernels whose templates hold the weights as int16 pairs (``wpairs``) in their own C.
-PACKED = {"int8/fully_connected_avx2", "int8/conv_depthwise_avx2", "int8/conv_depthwise_s2_avx2", "int8/conv_gemm_avx2"}
+# Kernel families whose templates hold the weights as int16 pairs (``wpairs``) in their own C.
+PACKED = {"fully_connected", "conv_depthwise", "conv_depthwise_s2", "conv_gemm"}
 
 
 def _packed_bytes(kernel):
@@ -236,21 +239,32 @@ def _packed_bytes(kernel):
     return size
 
 
-for base, template, name, priority, extra in [
-    (ref_kernel("ref/int8/pool.c.j2"), "int8/max_pool.c.j2", "int8/max_pool_avx2", 11,
-     {"check": _max_pool_check, "params": _max_pool_params}),
-    (ref_kernel("ref/int8/pool.c.j2"), "int8/pool.c.j2", "int8/pool_avx2", 10, {"check": _long_row_runs}),
-    (ref_kernel("ref/int8/fully_connected.c.j2"), "int8/fully_connected.c.j2", "int8/fully_connected_avx2", 10,
-     {"params": _fc_params, "scratch_bytes": _fc_scratch, "check": _fc_vector_requantization}),
-    (ref_kernel("ref/int8/conv_depthwise.c.j2"), "int8/conv_depthwise.c.j2", "int8/conv_depthwise_avx2", 30,
-     {"params": _depthwise_params, "scratch_bytes": _depthwise_scratch, "check": _stride_one}),
-    (ref_kernel("ref/int8/conv_depthwise.c.j2"), "int8/conv_depthwise_s2.c.j2", "int8/conv_depthwise_s2_avx2", 31,
-     {"params": _depthwise_s2_params, "scratch_bytes": _depthwise_s2_scratch, "check": _column_stride_two}),
-    (ref_kernel("ref/int8/conv_gemm.c.j2"), "int8/conv_gemm.c.j2", "int8/conv_gemm_avx2", 20,
-     {"params": _conv_gemm_params, "scratch_bytes": _conv_gemm_scratch, "check": _nchw_only}),
-]:
-    kernel = variant(base, "x86-avx2/" + template, name, priority=priority, roundings=BOTH, **extra)
-    if name in PACKED:  # the kernel holds its weights as packed int16 pairs: W is not passed
-        kernel = dataclasses.replace(kernel, static_inputs=(1, 2), input_names=("X",),
-                                     folded_weight_bytes=_packed_bytes(kernel))
-    X86_AVX2.add_kernel(kernel)
+def register(backend: X86Backend) -> None:
+    """Adds the int8 kernels to ``backend``, in its instruction set's templates and register blocking."""
+    isa = backend.isa
+
+    def with_isa(fn):
+        return functools.partial(fn, isa=isa)
+
+    for base, family, priority, extra in [
+        (ref_kernel("ref/int8/pool.c.j2"), "max_pool", 11, {"check": _max_pool_check, "params": _max_pool_params}),
+        (ref_kernel("ref/int8/pool.c.j2"), "pool", 10, {"check": _long_row_runs}),
+        (ref_kernel("ref/int8/fully_connected.c.j2"), "fully_connected", 10,
+         {"params": with_isa(_fc_params), "scratch_bytes": _fc_scratch, "check": _fc_vector_requantization}),
+        (ref_kernel("ref/int8/conv_depthwise.c.j2"), "conv_depthwise", 30,
+         {"params": _depthwise_params, "scratch_bytes": _depthwise_scratch, "check": _stride_one}),
+        (ref_kernel("ref/int8/conv_depthwise.c.j2"), "conv_depthwise_s2", 31,
+         {"params": _depthwise_s2_params, "scratch_bytes": _depthwise_s2_scratch, "check": _column_stride_two}),
+        (ref_kernel("ref/int8/conv_gemm.c.j2"), "conv_gemm", 20,
+         {"params": with_isa(_conv_gemm_params), "scratch_bytes": with_isa(_conv_gemm_scratch), "check": _nchw_only}),
+    ]:
+        kernel = variant(base, f"{isa.folder}/int8/{family}.c.j2", f"int8/{family}_{isa.suffix}", priority=priority,
+                         roundings=BOTH, **extra)
+        if family in PACKED:  # the kernel holds its weights as packed int16 pairs: W is not passed
+            kernel = dataclasses.replace(kernel, static_inputs=(1, 2), input_names=("X",),
+                                         folded_weight_bytes=_packed_bytes(kernel))
+        backend.add_kernel(kernel)
+
+
+for _backend in X86_BACKENDS:
+    register(_backend)
