@@ -1,7 +1,7 @@
 """Host benchmark: the generated C against ONNX Runtime with one thread.
 
     python bench/host.py [--repeats 50] [--models ../shared/models] [--only kws] [--clock cpu]
-                         [--board host --board host-avx2] [--backend x86-avx2,ref] [--opt -O2 --opt -O3]
+                         [--board host --board host-sse4 --board host-avx2] [--backend x86-avx2,ref] [--opt -O2 --opt -O3]
 
 For each model of the acceptance list and each configuration (host board x backends x flags) it compiles
 and builds the library and checks its output against ONNX Runtime; then it times every configuration and
@@ -163,8 +163,10 @@ def machine() -> dict:
 
 
 def default_boards() -> list[str]:
-    """The portable host build, and the AVX2 one where this machine has AVX2 and FMA."""
-    return ["host"] + (["host-avx2"] if {"avx2", "fma"} <= set(detect_host_features(CC)) else [])
+    """The portable host build, then the SSE4.1 and AVX2 ones where this machine has them."""
+    features = set(detect_host_features(CC))
+    return ["host"] + (["host-sse4"] if "sse4.1" in features else []) + \
+        (["host-avx2"] if {"avx2", "fma"} <= features else [])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
                    help="wall time (default) or the calling thread's CPU time, steadier on a busy machine")
     p.add_argument("--board", action="append", default=[], metavar="NAME",
-                   help="host board (repeatable; default: host, and host-avx2 where the machine has AVX2/FMA)")
+                   help="host board (repeatable; default: host, and host-sse4/host-avx2 where the machine has them)")
     p.add_argument("--backend", action="append", default=[], metavar="LIST",
                    help="backends in order of preference, comma-separated (repeatable: one configuration per "
                         "list and board; default: the board's)")
