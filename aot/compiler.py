@@ -22,6 +22,7 @@ from .ir import Graph, c_identifier
 from .passes import PassContext, Sequential, default_pipeline, eliminate_dead_code
 from .passes.context import place_user_passes
 from .passes.layout_convert import convert_layout_pass
+from .passes.reorder import reorder_for_memory
 from .plugins import load_plugins
 from .passes.precision import recast
 from .planner import MemoryPlan, plan_memory
@@ -114,7 +115,7 @@ def compile_pipeline() -> Sequential:
     # Dead-code elimination right after QDQ lowering drops the DequantizeLinear nodes it consumed.
     return Sequential(place_user_passes(
         [expand_qlinear, mark_plain_qdq, uint8_qdq_to_int8, lower_qdq, eliminate_dead_code] + default_pipeline().passes +
-        [convert_layout_pass, merge_composites, annotate_backends, partition_backends]))
+        [convert_layout_pass, merge_composites, annotate_backends, partition_backends, reorder_for_memory]))
 
 
 def optimize(source: str | Path | onnx.ModelProto | Graph, options: CompileOptions | None = None) -> Graph:

@@ -151,4 +151,5 @@ def metadata(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: str, io:
     return {"generator": "aot", "version": __version__, "model": graph.name, "prefix": prefix,
             "rounding": graph.rounding, **io,
             "layers": layers, "tensors": tensors,
-            "memory": {**plan.summary(), "weights_bytes": weights_bytes, **stack_figure(stack_bytes)}}
+            "memory": {**plan.summary(), "weights_bytes": weights_bytes, **stack_figure(stack_bytes),
+                       **({"schedule": graph.schedule.summary()} if graph.schedule is not None else {})}}

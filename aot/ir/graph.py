@@ -90,6 +90,8 @@ class Graph:
         # Per-layer values that replace those for one layer (layer -> backend -> key -> value): a kernel
         # variant chosen layer by layer (aot tune's choice, or the user's).
         self.layer_backend_options: dict[str, dict[str, dict[str, str]]] = {}
+        # How the execution order was chosen (aot/passes/reorder.py's Schedule), for metadata.json.
+        self.schedule = None
 
     def backend_option(self, backend: str, key: str, layer: str | None = None) -> str | None:
         """The value of ``backend.key`` for ``layer`` (its own value, else this compile's), or None."""
