@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from ..backends.build import LibraryBuild
 
 PACKAGES = ("cmake", "zephyr", "arduino", "platformio")
+_TITLES = {"arduino": "an Arduino", "platformio": "a PlatformIO"}
 # Files of the folder no package compiles: the host/board build files and the freestanding libc
 # subset (firmware build systems bring their own C library).
 _BUILD_ONLY_PREFIXES = ("libc/",)
@@ -68,7 +69,7 @@ class _LibraryFiles:
         if outside:
             raise AotError(f"--package {package}: the library uses files outside its folder ({outside[0]}"
                            f"{' and more' if len(outside) > 1 else ''}, from a backend option such as "
-                           f"cmsis-nn.path), which a {package} library cannot reach; package it with "
+                           f"cmsis-nn.path), which {_TITLES[package]} library cannot reach; package it with "
                            f"--package cmake or zephyr, or compile without that backend")
 
 
