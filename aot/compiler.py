@@ -15,6 +15,8 @@ from .backends.partition import annotate_backends, merge_composites, partition_b
 from .backends.registry import REGISTRY
 from .codegen.emit import render_library
 from .codegen.lower import Call, lower
+from .codegen.packaging import check_packages, package_files
+from .codegen.provenance import add_provenance
 from .codegen.writer import write_folder
 from .errors import AotError
 from .frontend import import_onnx
@@ -95,6 +97,8 @@ class CompileOptions:
     backend_options: dict[str, dict[str, str]] = field(default_factory=dict)
     # per layer: backend -> key -> value replacing backend_options for that layer (a kernel variant)
     layer_backend_options: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
+    # firmware build-system packages added to the folder: cmake, zephyr, arduino, platformio (aot/codegen/packaging.py)
+    packages: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -194,6 +198,7 @@ def compile_model(source: str | Path | onnx.ModelProto | Graph, options: Compile
         raise AotError(f"alignment {options.alignment} is not a power of two")
     if options.io_buffers not in IO_BUFFERS:
         raise AotError(f"unknown io_buffers '{options.io_buffers}'; choose one of {', '.join(IO_BUFFERS)}")
+    check_packages(options.packages)
     board = resolve_board(options.board, options.board_dirs)
     load_plugins(options.plugins)  # a plug-in may register the backends named below
     # Checked before any work: a missing --backend-option fails the same way for every model.
@@ -211,6 +216,8 @@ def compile_model(source: str | Path | onnx.ModelProto | Graph, options: Compile
     files = render_library(graph, calls, plan, options.prefix, options.board, build=build,
                            stack_bytes=None if board.is_host else board.stack_bytes)
     files.update(board_files(board, options.prefix))
+    add_provenance(files, source, options, board.name)
+    files.update(package_files(files, options.prefix, options.packages, build, graph.name))
     return CompiledModel(graph, calls, plan, files, options)
 
 

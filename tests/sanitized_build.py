@@ -53,7 +53,7 @@ int main(int argc, char** argv) {{
 def build_sanitized(lib_dir: Path, meta: dict, cc: str, flags: str = SANITIZE, timeout: float | None = None) -> Path:
     """The library built with the generated Makefile under ``flags`` and linked into the driver."""
     prefix = meta["prefix"]
-    make = subprocess.run(["make", "-s", "-C", str(lib_dir), f"lib{prefix}.a", f"CC={cc}", f"CFLAGS={flags}"],
+    make = subprocess.run(["make", "-s", "-C", str(lib_dir), f"lib{prefix}.a", f"CC={cc}", f"CFLAGS={flags}", "AOT_WERROR=1"],
                           capture_output=True, text=True, timeout=timeout)
     assert make.returncode == 0, make.stdout + make.stderr
     (lib_dir / "driver.c").write_text(driver_source(meta))

@@ -71,9 +71,9 @@ MODELS = {"empty_split": empty_split_model, "outputs": outputs_model, "constant_
 
 
 def make_library(lib: Path, cc: str) -> None:
-    """The generated Makefile (-std=c99 -Wall -Wextra -Werror) from clean with ``cc``."""
+    """The generated Makefile (-std=c99 -Wall -Wextra, -Werror by AOT_WERROR=1) from clean with ``cc``."""
     subprocess.run(["make", "-s", "-C", str(lib), "clean"], capture_output=True, check=False)
-    proc = subprocess.run(["make", "-s", "-C", str(lib), f"CC={cc}"], capture_output=True, text=True)
+    proc = subprocess.run(["make", "-s", "-C", str(lib), f"CC={cc}", "AOT_WERROR=1"], capture_output=True, text=True)
     assert proc.returncode == 0, f"{cc}:\n{proc.stdout}{proc.stderr}"
 
 

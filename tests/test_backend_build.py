@@ -157,7 +157,7 @@ def test_library_backend_builds_and_matches_onnxruntime(backend, external, tmp_p
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
 
     # The static library takes the external object too, built in the library folder.
-    subprocess.run(["make", "-s", "-C", str(out), f"CC={cc}"], check=True, capture_output=True)
+    subprocess.run(["make", "-s", "-C", str(out), f"CC={cc}", "AOT_WERROR=1"], check=True, capture_output=True)
     symbols = subprocess.run(["nm", str(out / "libmodel.a")], check=True, capture_output=True, text=True).stdout
     assert " T bt_relu" in symbols and " T bt_add" in symbols
     assert (out / NAME / "external" / "bt_ext.o").is_file()
@@ -168,7 +168,7 @@ def test_cmake_builds_the_contributions(backend, external, tmp_path):
     require_tool("cmake")
     out = write_library(compile_model(model(), options(external)), tmp_path / "lib")
     build = tmp_path / "build"
-    for cmd in (["cmake", "-S", str(out), "-B", str(build)], ["cmake", "--build", str(build)]):
+    for cmd in (["cmake", "-S", str(out), "-B", str(build), "-DAOT_WERROR=ON"], ["cmake", "--build", str(build)]):
         proc = subprocess.run(cmd, capture_output=True, text=True)
         assert proc.returncode == 0, proc.stdout + proc.stderr
     symbols = subprocess.run(["nm", str(build / "libmodel.a")], check=True, capture_output=True, text=True).stdout

@@ -76,7 +76,7 @@ def test_compile_then_make_builds_libmodel(tmp_path, capsys, cc):
     for name in ("model.h", "model.c", "weights.h", "Makefile", "CMakeLists.txt", "metadata.json"):
         assert (out / name).is_file(), name
     assert json.loads((out / "metadata.json").read_text())["generator"] == "aot"
-    proc = subprocess.run(["make", "-C", str(out), f"CC={cc}"], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(["make", "-C", str(out), f"CC={cc}", "AOT_WERROR=1"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "warning" not in (proc.stdout + proc.stderr).lower()
     lib = out / "libmodel.a"

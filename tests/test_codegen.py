@@ -181,7 +181,7 @@ def test_strict_c99_build(source, cc, tmp_path, shared_model):
     out, _ = library(model, tmp_path / "lib")
     for src in sorted(out.glob("*.c")):
         run([cc, *STRICT, "-O1", "-c", src.name, "-o", f"{src.stem}.o"], cwd=out)
-    run(["make", "-s", "-C", out, f"CC={cc}", "CFLAGS=-O1 -pedantic"])
+    run(["make", "-s", "-C", out, f"CC={cc}", "CFLAGS=-O1 -pedantic", "AOT_WERROR=1"])
     assert (out / "libmodel.a").stat().st_size > 0
 
 
@@ -243,7 +243,7 @@ def test_prefixes_let_two_models_link_into_one_program(tmp_path, cc):
     for prefix, model in models.items():
         out, meta = library(model, tmp_path / prefix, prefix=prefix)
         assert meta["prefix"] == prefix
-        run(["make", "-s", "-C", out, f"CC={cc}"])
+        run(["make", "-s", "-C", out, f"CC={cc}", "AOT_WERROR=1"])
         archive = out / f"lib{prefix}.a"
         symbols = run(["nm", "-g", "--defined-only", archive])
         defined = re.findall(r"^[0-9a-f]+ [A-Z] (\S+)$", symbols, flags=re.M)
@@ -312,7 +312,7 @@ def test_cmake_builds_the_library_into_a_consumer_project(tmp_path):
         "cmake_minimum_required(VERSION 3.13)\nproject(consumer C)\nadd_subdirectory(lib)\n"
         "add_executable(app main.c)\ntarget_link_libraries(app PRIVATE model)\n")
     build = tmp_path / "build"
-    run(["cmake", "-S", tmp_path, "-B", build, "-DCMAKE_BUILD_TYPE=Release"])
+    run(["cmake", "-S", tmp_path, "-B", build, "-DCMAKE_BUILD_TYPE=Release", "-DAOT_WERROR=ON"])
     run(["cmake", "--build", build])
     assert (build / "lib" / "libmodel.a").is_file()
     printed = parse_outputs(run([build / "app"]))

@@ -41,7 +41,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
         raise AotError(f"--emit-onnx: folder '{emit.parent}' does not exist")
     if args.clean and not args.force:
         raise AotError("--clean deletes files aot did not write from the output folder, so it needs --force too")
-    compiled = compile_model(args.model, apply_tuning(apply_board_options(compile_options(args), args), args))
+    options = apply_tuning(apply_board_options(compile_options(args), args), args)
+    options.packages = list(args.package)
+    compiled = compile_model(args.model, options)
     # Everything that can fail on the model runs before anything is written; then all outputs are
     # written as one transaction (aot/codegen/writer.py).
     outputs: list = [FolderOutput(compiled.files, args.output, force=args.force, clean=args.clean)]
@@ -226,6 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clean", action="store_true",
                    help="with --force: delete the files in the output folder that aot did not write")
     p.add_argument("--emit-onnx", metavar="FILE", help="also save the optimized IR as an ONNX model")
+    p.add_argument("--package", action="append", default=[], choices=["cmake", "zephyr", "arduino", "platformio"],
+                   help="also make the folder a package of this build system (repeatable; docs/packaging.md)")
     p.add_argument("--quantize", choices=["int8"], help="quantize a float model first (needs --calib)")
     p.add_argument("--recast", type=recast_spec, metavar="DTYPE:OUT:OPS[:SKIP]",
                    help="hard-cast the inputs of these ops to DTYPE and their outputs to OUT, skipping layer "

@@ -51,7 +51,8 @@ def make_command(lib_dir: Path, board: Board, cc_kind: str, cflags: str) -> list
     makefile = (lib_dir / "Makefile").read_text()
     files = [] if re.search(r"^-?include\s+board\.mk", makefile, re.M) else ["-f", "Makefile", "-f", "board.mk"]
     jobs = f"-j{min(4, os.cpu_count() or 1)}"  # model.c (weights) and the kernels compile side by side
-    cmd = ["make", "-s", jobs, "-C", str(lib_dir), *files, f"CFLAGS={cflags}"]
+    # AOT_WERROR=1: aot's own builds hold the generated C to -Werror (users get warnings only).
+    cmd = ["make", "-s", jobs, "-C", str(lib_dir), *files, f"CFLAGS={cflags}", "AOT_WERROR=1"]
     if cc_kind == "clang":
         cmd.append("CC=clang")
     return cmd

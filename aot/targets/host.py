@@ -39,7 +39,8 @@ def build_shared(lib_dir: Path, cc: str = "cc", cflags: str = "-O2") -> Path:
     target = f"lib{prefix}.so"
     find_compiler(cc)
     (lib_dir / target).unlink(missing_ok=True)
-    proc = subprocess.run(["make", "-s", "-C", str(lib_dir), target, f"CC={cc}", f"CFLAGS={cflags}"],
+    # AOT_WERROR=1: aot's own builds hold the generated C to -Werror (users get warnings only).
+    proc = subprocess.run(["make", "-s", "-C", str(lib_dir), target, f"CC={cc}", f"CFLAGS={cflags}", "AOT_WERROR=1"],
                           capture_output=True, text=True)
     if proc.returncode != 0:
         raise AotError(f"building {target} with {cc} failed:\n{proc.stdout}{proc.stderr}")
