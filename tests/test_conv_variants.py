@@ -32,8 +32,12 @@ CASES = [
 
 
 def _variant(model, node_index: int) -> str:
+    """The variant of CASES[node_index]'s Conv (found by its shapes: the compile may reorder the
+    independent layers to lower the peak memory)."""
     graph = compile_model(model, CompileOptions()).graph
-    node = [n for n in graph.nodes if n.op_type == "Conv"][node_index]
+    x, w = CASES[node_index][:2]
+    node = next(n for n in graph.nodes if n.op_type == "Conv" and graph.tensors[n.inputs[0]].shape == x
+                and graph.tensors[n.inputs[1]].shape == w)
     return conv_variant(conv_params(node, graph))
 
 

@@ -198,7 +198,8 @@ def test_matmul_kernel(board, tmp_path):
     m.op("MatMul", [m.input((4, 6)), m.input((6, 5))])  # B at run time: ref
     m.op("MatMul", [m.input((2, 3, 6)), m.weight((2, 6, 5))])  # one B per batch: ref
     layers = run_checked(m, tmp_path, board)
-    assert kernels_of(layers, "MatMul") == [board.kernel("matmul")] * 2 + ["matmul"] * 2
+    # (sorted: the compile may run these independent layers in another order to lower the peak memory)
+    assert sorted(kernels_of(layers, "MatMul")) == sorted([board.kernel("matmul")] * 2 + ["matmul"] * 2)
 
 
 def _specials(m: Model, name: str) -> None:

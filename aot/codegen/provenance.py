@@ -11,16 +11,13 @@ import dataclasses
 import hashlib
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import onnx
 
 from .. import __version__
 from .env import make_environment
-
-if TYPE_CHECKING:
-    from ..compiler import CompileOptions
 
 # Bumped when a key of metadata.json changes meaning or goes away (new keys do not bump it).
 FORMAT_VERSION = 1
@@ -71,8 +68,8 @@ def _jsonable(value: Any) -> Any:
     return type(value).__name__  # an object a plug-in put in ``extra``: its type, never its address
 
 
-def options_record(options: "CompileOptions") -> dict[str, Any]:
-    """The compile options that shape the library, as JSON data."""
+def options_record(options: Any) -> dict[str, Any]:
+    """The compile options (aot.compiler.CompileOptions) that shape the library, as JSON data."""
     record: dict[str, Any] = {}
     for f in dataclasses.fields(options):
         if f.name in _NOT_RECORDED:
@@ -89,7 +86,7 @@ def options_record(options: "CompileOptions") -> dict[str, Any]:
     return record
 
 
-def add_provenance(files: dict[str, str], source: object, options: "CompileOptions", board: str) -> None:
+def add_provenance(files: dict[str, str], source: object, options: Any, board: str) -> None:
     """Extend ``metadata.json`` in ``files`` with the provenance keys and add ``<prefix>_info.h``;
     ``board``: the name of the board compiled for (options.board may be a folder)."""
     meta = json.loads(files["metadata.json"])
