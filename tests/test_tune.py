@@ -191,3 +191,4 @@ def test_objectives_and_limits_choose_among_measured_builds(tuned, model_path):
     fastest = tune(model_path, BOARD, ["arm-dsp", "ref"], db)
     again = tune(model_path, BOARD, ["arm-dsp", "ref"], db, measure=False)
     assert again.chosen == fastest.chosen and again.objective == fastest.objective
+

@@ -16,7 +16,7 @@ from aot.passes.layout_convert import CHANNELS_LAST
 from aot.tune.conversions import Crossing, benchmark_model, crossing, transition_costs
 from aot.tune.measure import ConfigResult, Configuration, LayerCost
 from aot.tune.search import INPUT
-from aot.tune.tuner import search_mixed
+from aot.tune.tuner import search_group, search_mixed
 
 from test_isa_backends import isa_model
 
@@ -66,6 +66,16 @@ def test_mixed_cover_pays_only_conversions_that_save(per_transpose, expected):
         assert layer_layouts == {"b": CHANNELS_LAST["Conv"], "c": CHANNELS_LAST["MaxPool"]}
     else:
         assert cost == 800 and layer_layouts == {}
+
+
+def test_a_group_cover_converts_only_the_layers_measured_channels_last():
+    """One layout group whose configurations differ in layouts (as x86-avx2's channels-last float
+    Convs beside NCHW int8 ones): the cover is built converting just the layers it took in NHWC."""
+    mixed_policy = _result("x86+ref/default", [("a", "NHWC", 10), ("b", "NCHW", 400), ("c", "NCHW", 300)])
+    plain = _result("ref/default", [("a", "NCHW", 100), ("b", "NCHW", 50), ("c", "NCHW", 300)])
+    cost, choices, layer_layouts = search_group([mixed_policy, plain], {"a": "Conv", "b": "Conv", "c": "MaxPool"})
+    assert cost == 10 + 50 + 300 and [c.layout for c in choices] == ["NHWC", "NCHW", "NCHW"]
+    assert layer_layouts == {"a": CHANNELS_LAST["Conv"]}
 
 
 def test_unmeasured_crossing_is_never_taken():

@@ -48,7 +48,7 @@ def markdown(result: TuneResult) -> str:
     if greedy is not None and greedy.status == "ok":
         lines.append(f"Gain over the greedy preference order ({format_cost(greedy.cost, unit)}): "
                      f"{(greedy.cost - final) / greedy.cost:+.1%}.")
-    if result.layer_layouts:
+    if result.layouts == "per-layer":
         lines.append(f"Layouts mixed per layer: {len(result.layer_layouts)} layers channels-last, the layout "
                      f"conversions between them included in the prediction.")
     lines += ["", f"| layer | backend | kernel | layout | {what} | measured in |", "|---|---|---|---|---:|---|"]

@@ -59,11 +59,10 @@ class TuneResult:
     board: str
     configurations: dict[str, ConfigResult]  # by configuration name, measured or from the database
     greedy: str  # the configuration name of today's preference order
-    layouts: str  # the winning layout group's layouts
-    layout_spec: dict[str, list[str]]
+    layouts: str  # the winning layout group's layouts, or "per-layer" for a cover mixing them
     choices: list[Choice]
     predicted: float  # the search's sum
-    layer_layouts: dict[str, list[str]] = field(default_factory=dict)  # a cover mixing layouts: per layer
+    layer_layouts: dict[str, list[str]] = field(default_factory=dict)  # the channels-last layers that build it
     tuned: ConfigResult | None = None  # the cover measured end to end
     chosen: str = "tuned"  # "tuned", or the measured configuration the objective prefers
     objective: str = "measured cost"
@@ -135,7 +134,6 @@ class Planned:
     rows: list[tuple]
     keys: list[MeasureKey]
     total_key: MeasureKey
-    layout_spec: dict[str, list[str]]
     arena_bytes: int
     weights_bytes: int
     code_digest: str  # of the generated files: configurations that generate the same C are measured once
@@ -145,7 +143,6 @@ class Planned:
 
 def plan(task: Task, toolchain: str) -> Planned:
     from ..compiler import compile_model
-    from ..passes.layout_convert import backend_layouts
     compiled = compile_model(task.model, compile_options(task))
     rows = compiled_layers(compiled, task.rounding)
     config = task.configuration
@@ -157,7 +154,6 @@ def plan(task: Task, toolchain: str) -> Planned:
                            json.dumps({"model": model_digest(task.model), "rounding": task.rounding,
                                        "backend_options": task.backend_options}), task.board,
                            toolchain, task.opt, aot_version())
-    spec = LAYOUTS[config.layouts] or backend_layouts(config.backends)
     memory = compiled.metadata["memory"]
     digest = hashlib.sha256()
     for name in sorted(compiled.files):
@@ -175,8 +171,8 @@ def plan(task: Task, toolchain: str) -> Planned:
     if graph.inputs:
         x = graph.tensors[graph.inputs[0]]
         crossings[INPUT] = crossing(x.shape, x.dtype, x.layout)
-    return Planned(task, rows, keys, total_key, {k: list(v) for k, v in spec.items()}, memory["arena_bytes"],
-                   memory["weights_bytes"], digest.hexdigest(), crossings, op_types)
+    return Planned(task, rows, keys, total_key, memory["arena_bytes"], memory["weights_bytes"], digest.hexdigest(),
+                   crossings, op_types)
 
 
 def _variant_key(kernel: str, options: dict[str, str] | None) -> str:
@@ -260,12 +256,23 @@ def _cover(problem: Problem, results: Sequence[ConfigResult], transition, with_l
     return cover.cost, choices, cover.candidates
 
 
-def search_group(group: list[ConfigResult]) -> tuple[float, list[Choice]]:
+def channels_last_layers(chosen: Sequence[Candidate], layouts: Sequence[str], op_types: dict[str, str]
+                         ) -> dict[str, list[str]]:
+    """Per-layer layouts building a cover: the members aot converts of each candidate measured in
+    channels-last (``layouts[i]``: the layout candidate i was measured in)."""
+    return {m: list(CHANNELS_LAST[op_types[m]]) for cand, layout in zip(chosen, layouts) if layout == "NHWC"
+            for m in sorted(cand.nodes) if op_types.get(m) in CHANNELS_LAST}
+
+
+def search_group(group: list[ConfigResult], op_types: dict[str, str]
+                 ) -> tuple[float, list[Choice], dict[str, list[str]]]:
     """The cheapest per-layer cover of one layout group (configurations running the same layers):
-    every layer of every configuration is a candidate; a fused layer covers its members."""
+    every layer of every configuration is a candidate; a fused layer covers its members. Returns the
+    cost, the choices and the per-layer layouts that build the cover as its layers were measured
+    (a group's configurations may differ in layouts, e.g. x86-avx2's channels-last float Convs)."""
     unfused = max(group, key=lambda r: len(r.layers))  # execution order of the members
-    cost, choices, _ = _cover(_chain(unfused, False), group, lambda *a: 0.0, False)
-    return cost, choices
+    cost, choices, chosen = _cover(_chain(unfused, False), group, lambda *a: 0.0, False)
+    return cost, choices, channels_last_layers(chosen, [c.layout for c in choices], op_types)
 
 
 def search_mixed(base: ConfigResult, results: Sequence[ConfigResult], transition, op_types: dict[str, str]
@@ -275,9 +282,7 @@ def search_mixed(base: ConfigResult, results: Sequence[ConfigResult], transition
     (ref in the imported layouts) gives the layers. Returns the cost, the choices and the per-layer
     layouts that build it (the channels-last layers' members that aot converts)."""
     cost, choices, chosen = _cover(_chain(base, True), results, transition, True)
-    layer_layouts = {m: list(CHANNELS_LAST[op_types[m]]) for cand in chosen if cand.layout == "NHWC"
-                     for m in sorted(cand.nodes) if op_types.get(m) in CHANNELS_LAST}
-    return cost, choices, layer_layouts
+    return cost, choices, channels_last_layers(chosen, [c.layout for c in choices], op_types)
 
 
 def tune(model: str | Path, board: str, backends: Sequence[str], db_path: str | Path, *, jobs: int = 1,
@@ -356,24 +361,25 @@ def tune(model: str | Path, board: str, backends: Sequence[str], db_path: str | 
     if not groups:
         raise NoRecords(f"no configuration of model '{model}' has a measurement for board '{board}'"
                         + (": " + "; ".join(notes) if notes else ""))
+    op_types = {name: op for p in planned for name, op in p.op_types.items()}
     best = None
     for group in groups.values():
-        cost, choices = search_group(group)
+        cost, choices, layer_layouts = search_group(group, op_types)
         if best is None or cost < best[0]:
-            best = (cost, choices, group)
-    cost, choices, group = best
-    spec_of = {p.task.configuration.name: p.layout_spec for p in planned}
-    layouts = group[0].configuration.layouts
-    result = TuneResult(model, board, results, greedy.name, layouts, spec_of[group[0].configuration.name],
-                        choices, cost, measured=counts["measured"], cached=counts["cached"], failed=counts["failed"],
-                        notes=notes)
+            best = (cost, choices, layer_layouts, group)
+    cost, choices, layer_layouts, group = best
+    # The cover is built with exactly the layers' measured layouts (layer_layouts), not the group's
+    # policy: a policy such as a backend's channels-last float Convs would also convert its int8 ones.
+    result = TuneResult(model, board, results, greedy.name, group[0].configuration.layouts, choices, cost,
+                        layer_layouts=layer_layouts, measured=counts["measured"], cached=counts["cached"],
+                        failed=counts["failed"], notes=notes)
     admissible = [r for group in groups.values() for r in group]
     mixed = _mix_layouts(planned, admissible, toolchain, db_path, measure, result.notes)
     if mixed is not None and mixed[0] < cost:
         result.predicted, result.choices, result.layer_layouts = mixed
-        result.layouts, result.layout_spec = "per-layer", {}
-    sources = {c.configuration for c in choices}
-    single = len(sources) == 1 and len(choices) == len(results[next(iter(sources))].layers)
+        result.layouts = "per-layer"
+    sources = {c.configuration for c in result.choices}
+    single = len(sources) == 1 and len(result.choices) == len(results[next(iter(sources))].layers)
     if verify and not single:  # else every layer as one configuration runs it: that build, measured
         _verify_cover(result, tasks[0], backends, db_path, toolchain, measure)
     decision = MeasureKey("<decision>", ",".join(backends), "", "", json.dumps(
@@ -405,7 +411,8 @@ def _mix_layouts(planned: list[Planned], results: list[ConfigResult], toolchain:
     return search_mixed(found[0], results, transition_costs(costs, base.crossings), base.op_types)
 
 
-def _conversion_costs(base: Planned, toolchain: str, db_path, measure: bool, notes: list[str]) -> dict[str, float] | None:
+def _conversion_costs(base: Planned, toolchain: str, db_path, measure: bool,
+                      notes: list[str]) -> dict[str, float] | None:
     """Each crossing's Transpose both ways, measured in one benchmark model (or from the database)."""
     import tempfile
     crossings = sorted({c for c in base.crossings.values() if c is not None}, key=lambda c: (c.dtype, c.shape))
@@ -433,7 +440,7 @@ def tuned_options(result: TuneResult, backends: Sequence[str], base=None):
     from ..compiler import CompileOptions
     base = base or CompileOptions(board=result.board)
     used = list(dict.fromkeys([*(c.backend for c in result.choices), *backends, "ref"]))
-    return dataclasses.replace(base, backends=used, desired_layouts=dict(result.layout_spec),
+    return dataclasses.replace(base, backends=used, desired_layouts={},
                                layer_layouts={k: list(v) for k, v in result.layer_layouts.items()},
                                layouts_from_backends=False, layer_backend=dict(result.layer_backend),
                                layer_backend_options=result.layer_backend_options)
@@ -441,7 +448,8 @@ def tuned_options(result: TuneResult, backends: Sequence[str], base=None):
 
 def configuration_options(config: Configuration, base):
     """CompileOptions ``base`` building one measured configuration: its backends, layouts and options."""
-    return dataclasses.replace(base, backends=list(config.backends), desired_layouts=dict(LAYOUTS[config.layouts] or {}),
+    return dataclasses.replace(base, backends=list(config.backends),
+                               desired_layouts=dict(LAYOUTS[config.layouts] or {}),
                                backend_options=config.backend_options(base.backend_options))
 
 
@@ -455,9 +463,9 @@ def _verify_cover(result: TuneResult, template: Task, backends: Sequence[str], d
         chosen = {c.layer: [c.backend, c.options] if c.options else c.backend for c in result.choices}
         key = MeasureKey("<tuned>", json.dumps(chosen, sort_keys=True), "".join(
             code_hash(b) for b in sorted(set(result.layer_backend.values()))), result.layouts,
-            json.dumps({"model": model_digest(task.model), "rounding": task.rounding, "layouts": result.layout_spec,
-                        **({"layer_layouts": result.layer_layouts} if result.layer_layouts else {})},
-                       sort_keys=True), task.board, toolchain, task.opt, aot_version())
+            json.dumps({"model": model_digest(task.model), "rounding": task.rounding,
+                        "layer_layouts": result.layer_layouts}, sort_keys=True),
+            task.board, toolchain, task.opt, aot_version())
         found = db.get(key)
         if found is not None:
             extra = json.loads(found.extra)
