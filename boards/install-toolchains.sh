@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Install the Debian packages the boards need when they are missing: the Arm and RISC-V cross
-# compilers, newlib for Arm, QEMU for both, and clang/lld for the clang builds. Safe to run again:
+# Install the Debian packages the boards and the tests need when they are missing: the host C compiler,
+# make and CMake (the generated build files), the Arm and RISC-V cross compilers, newlib for Arm, QEMU
+# for both, and clang/lld for the clang builds. Safe to run again:
 # installed packages are skipped, and apt-get runs only when something is missing.
 #   boards/install-toolchains.sh          install what is missing (uses sudo when not root)
 #   boards/install-toolchains.sh --check  only list what is missing; exit 1 if anything is
 set -euo pipefail
 
 packages=(
-  make
+  gcc make cmake                                                     # host builds, Makefile and CMakeLists
   gcc-arm-none-eabi binutils-arm-none-eabi libnewlib-arm-none-eabi  # Cortex-M boards
   qemu-system-arm                                                    # mps2-an385/386/500/505, mps3-an547
   gcc-riscv64-unknown-elf                                            # riscv32 (rv32imac multilib, no libc)
@@ -24,7 +25,7 @@ for p in "${packages[@]}"; do
 done
 
 if ((${#missing[@]} == 0)); then
-  echo "install-toolchains: all board packages are installed"
+  echo "install-toolchains: all packages are installed"
   exit 0
 fi
 if [ "${1:-}" = "--check" ]; then
