@@ -4,6 +4,7 @@ overlaps no already-placed buffer whose lifetime intersects its own."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 
 @dataclass(frozen=True)
@@ -20,15 +21,14 @@ def align_up(value: int, alignment: int) -> int:
     return (value + alignment - 1) // alignment * alignment
 
 
-def assign_offsets(requests: list[BufferRequest], alignment: int = 16) -> list[int]:
-    """An offset per request (same order); deterministic for the same input."""
-    order = sorted(range(len(requests)), key=lambda i: (-requests[i].size, requests[i].first, i))
-    offsets: list[int | None] = [None] * len(requests)
+def first_fit(requests: Sequence[BufferRequest], order: Sequence[int], alignment: int) -> list[int]:
+    """Offsets placing ``requests`` in ``order``, each at the lowest aligned offset free over its lifetime."""
+    offsets: list[int] = [0] * len(requests)
     placed: list[int] = []
     for i in order:
         req = requests[i]
-        conflicts = sorted((offsets[j], offsets[j] + requests[j].size) for j in placed  # type: ignore[operator]
-                           if requests[j].overlaps_in_time(req) and requests[j].size > 0)
+        conflicts = sorted((offsets[j], offsets[j] + requests[j].size) for j in placed
+                           if requests[j].size > 0 and requests[j].overlaps_in_time(req))
         candidate = 0
         for start, end in conflicts:
             if candidate + req.size <= start:
@@ -36,7 +36,13 @@ def assign_offsets(requests: list[BufferRequest], alignment: int = 16) -> list[i
             candidate = max(candidate, align_up(end, alignment))
         offsets[i] = candidate
         placed.append(i)
-    return [int(o) for o in offsets]  # type: ignore[arg-type]
+    return offsets
+
+
+def assign_offsets(requests: list[BufferRequest], alignment: int = 16) -> list[int]:
+    """An offset per request (same order), largest first; deterministic for the same input."""
+    order = sorted(range(len(requests)), key=lambda i: (-requests[i].size, requests[i].first, i))
+    return first_fit(requests, order, alignment)
 
 
 def arena_size(requests: list[BufferRequest], offsets: list[int], alignment: int = 16) -> int:

@@ -23,7 +23,7 @@ import random
 from dataclasses import dataclass
 from typing import Sequence
 
-from .offsets import BufferRequest, align_up, lower_bound
+from .offsets import BufferRequest, align_up, first_fit, lower_bound
 
 EXACT_MAX = 7  # at most this many conflicting buffers are placed exactly (7! = 5,040 orders)
 HILL_CLIMB_STEPS = 400  # swaps tried by the hill climb
@@ -36,24 +36,6 @@ class Placement:
     size: int  # the arena's bytes (aligned)
     algorithm: str  # the one that won
     tried: dict[str, int]  # each algorithm's arena
-
-
-def first_fit(requests: Sequence[BufferRequest], order: Sequence[int], alignment: int) -> list[int]:
-    """Offsets placing ``requests`` in ``order``, each at the lowest aligned offset free over its lifetime."""
-    offsets: list[int] = [0] * len(requests)
-    placed: list[int] = []
-    for i in order:
-        req = requests[i]
-        conflicts = sorted((offsets[j], offsets[j] + requests[j].size) for j in placed
-                           if requests[j].size > 0 and requests[j].overlaps_in_time(req))
-        candidate = 0
-        for start, end in conflicts:
-            if candidate + req.size <= start:
-                break
-            candidate = max(candidate, align_up(end, alignment))
-        offsets[i] = candidate
-        placed.append(i)
-    return offsets
 
 
 def _size(requests: Sequence[BufferRequest], offsets: Sequence[int], alignment: int) -> int:
