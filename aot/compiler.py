@@ -24,6 +24,7 @@ from .ir import Graph, c_identifier
 from .passes import PassContext, Sequential, default_pipeline, eliminate_dead_code
 from .passes.context import place_user_passes
 from .passes.layout_convert import convert_layout_pass
+from .passes.narrow_transpose import narrow_transposes
 from .passes.reorder import reorder_for_memory
 from .plugins import load_plugins
 from .passes.precision import recast
@@ -118,7 +119,8 @@ def compile_pipeline() -> Sequential:
     """The passes of ``aot compile``, with the passes users registered (aot.passes.register_pass) in place."""
     # Dead-code elimination right after QDQ lowering drops the DequantizeLinear nodes it consumed.
     return Sequential(place_user_passes(
-        [expand_qlinear, mark_plain_qdq, uint8_qdq_to_int8, lower_qdq, eliminate_dead_code] + default_pipeline().passes +
+        [expand_qlinear, mark_plain_qdq, uint8_qdq_to_int8, lower_qdq, eliminate_dead_code, narrow_transposes] +
+        default_pipeline().passes +
         [convert_layout_pass, merge_composites, annotate_backends, partition_backends, reorder_for_memory]))
 
 
