@@ -25,6 +25,7 @@ from .passes import PassContext, Sequential, default_pipeline, eliminate_dead_co
 from .passes.context import place_user_passes
 from .passes.layout_convert import convert_layout_pass
 from .passes.narrow_transpose import narrow_transposes
+from .passes.patches import patch_stages
 from .passes.reorder import reorder_for_memory
 from .plugins import load_plugins
 from .passes.precision import recast
@@ -73,6 +74,10 @@ class CompileOptions:
     # "arena": graph inputs/outputs are arena buffers (reused once dead, exposed by model_input_<i>(arena));
     # "separate": the caller's own buffers outside the arena (docs/memory.md)
     io_buffers: str = "arena"
+    # Patch-based execution of the first stages (aot/passes/patches.py): "off", "auto" (the cut and strip
+    # count of least peak within patch_max_overhead extra MACs) or "LAYER:STRIPS" (LAYER an index or name).
+    patches: str = "off"
+    patch_max_overhead: float = 0.25
     input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     freeze_inputs: dict[str, np.ndarray] = field(default_factory=dict)
     dump_ir_after: set[str] = field(default_factory=set)
@@ -121,7 +126,7 @@ def compile_pipeline() -> Sequential:
     return Sequential(place_user_passes(
         [expand_qlinear, mark_plain_qdq, uint8_qdq_to_int8, lower_qdq, eliminate_dead_code, narrow_transposes] +
         default_pipeline().passes +
-        [convert_layout_pass, merge_composites, annotate_backends, partition_backends, reorder_for_memory]))
+        [convert_layout_pass, patch_stages, merge_composites, annotate_backends, partition_backends, reorder_for_memory]))
 
 
 def optimize(source: str | Path | onnx.ModelProto | Graph, options: CompileOptions | None = None) -> Graph:
@@ -142,7 +147,9 @@ def optimize(source: str | Path | onnx.ModelProto | Graph, options: CompileOptio
                                "desired_layouts": options.desired_layouts,
                                "layout_skip_layers": options.layout_skip_layers,
                                "layer_layouts": options.layer_layouts,
-                               "layouts_from_backends": options.layouts_from_backends, **options.extra},
+                               "layouts_from_backends": options.layouts_from_backends,
+                               "patches": options.patches, "patch_max_overhead": options.patch_max_overhead,
+                               **options.extra},
                       skip_layers=set(options.skip_layers), debug=options.debug,
                       dump_ir_after=set(options.dump_ir_after))
     return compile_pipeline()(graph, ctx)

@@ -61,6 +61,12 @@ def add_compile_options(p: argparse.ArgumentParser) -> None:
                    help="where the model's inputs and outputs live: in the arena, reused once dead, written and "
                         "read in place through model_input_<i>(arena)/model_output_<i>(arena) (default), or in "
                         "the caller's own buffers outside the arena")
+    p.add_argument("--patches", default="off", metavar="off|auto|LAYER:STRIPS",
+                   help="run the first stages strip by strip to lower peak RAM (MCUNetV2's patch-based "
+                        "inference): 'auto' picks the cut layer and strip count of least peak within "
+                        "--patch-max-overhead extra MACs; LAYER:STRIPS names them (default off)")
+    p.add_argument("--patch-max-overhead", type=float, default=25.0, metavar="PERCENT",
+                   help="extra MACs --patches auto may spend on recomputed halo rows (default 25)")
     p.add_argument("--dump-ir-after", action="append", default=[], metavar="PASS",
                    help="print the IR after this pass ('all' for every pass)")
     p.add_argument("--layout", type=layout_spec, action="append", default=[], metavar="OP=LAYOUT[,WEIGHTS]",
@@ -135,7 +141,16 @@ def compile_options(args: argparse.Namespace):
                           allow_float_fallback=args.allow_float_fallback, plugins=list(args.plugin),
                           desired_layouts=dict(args.layout), layout_skip_layers=list(args.layout_skip),
                           backend_options=backend_options_of(args.backend_option), rounding=args.rounding,
-                          io_buffers=args.io_buffers)
+                          io_buffers=args.io_buffers, patches=patches_setting(args.patches),
+                          patch_max_overhead=args.patch_max_overhead / 100.0)
+
+
+def patches_setting(text: str) -> str:
+    layer, sep, strips = text.rpartition(":")
+    if text in ("off", "auto") or (sep and layer and strips.isdigit()):
+        return text
+    raise AotError(f"--patches '{text}': give off, auto or LAYER:STRIPS (a layer index or name, and a strip "
+                   f"count, e.g. 9:8)")
 
 
 def recast_spec(text: str) -> tuple[str, str, list[str], list[int]]:

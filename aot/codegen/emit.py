@@ -152,4 +152,5 @@ def metadata(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: str, io:
             "rounding": graph.rounding, **io,
             "layers": layers, "tensors": tensors,
             "memory": {**plan.summary(), "weights_bytes": weights_bytes, **stack_figure(stack_bytes),
-                       **({"schedule": graph.schedule.summary()} if graph.schedule is not None else {})}}
+                       **({"schedule": graph.schedule.summary()} if graph.schedule is not None else {}),
+                       **({"patching": graph.patching} if graph.patching is not None else {})}}

@@ -92,6 +92,8 @@ class Graph:
         self.layer_backend_options: dict[str, dict[str, dict[str, str]]] = {}
         # How the execution order was chosen (aot/passes/reorder.py's Schedule), for metadata.json.
         self.schedule = None
+        # What patch-based execution did (aot/passes/patches.py), for metadata.json; None when not asked.
+        self.patching: dict | None = None
 
     def backend_option(self, backend: str, key: str, layer: str | None = None) -> str | None:
         """The value of ``backend.key`` for ``layer`` (its own value, else this compile's), or None."""
