@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from .. import __version__
 from ..errors import AotError
 from .env import c_comment_text, make_environment
+from .library_files import LibraryNames
 
 if TYPE_CHECKING:
     from ..backends.build import LibraryBuild
@@ -59,7 +60,7 @@ class _LibraryFiles:
         self.cflags = [*build.cflags, *(f for key, flags in build.target_cflags if key in keys for f in flags)]
 
     def context(self) -> dict:
-        return {"prefix": self.prefix, "target": self.target, "TARGET": self.target.upper(),
+        return {"prefix": self.prefix, "header": LibraryNames(self.prefix).header, "target": self.target, "TARGET": self.target.upper(),
                 "version": __version__, "model": self.model, "sources": self.sources, "external": self.external,
                 "include_dirs": self.build.include_dirs, "defines": self.build.defines, "cflags": self.cflags}
 
@@ -117,11 +118,11 @@ def _platformio(lib: _LibraryFiles) -> dict[str, str]:
     manifest = {
         "name": lib.target,
         "version": __version__,
-        "description": f"Neural network {lib.model or lib.prefix} compiled to C by aot ({lib.prefix}_run in model.h)",
+        "description": f"Neural network {lib.model or lib.prefix} compiled to C by aot ({lib.prefix}_run in {LibraryNames(lib.prefix).header})",
         "keywords": ["aot", "onnx", "neural-network", "inference"],
         "frameworks": "*",
         "platforms": "*",
-        "headers": ["model.h", f"{lib.prefix}_info.h"],
+        "headers": [LibraryNames(lib.prefix).header, f"{lib.prefix}_info.h"],
         "build": {
             "srcDir": ".",
             "includeDir": ".",
