@@ -24,7 +24,7 @@ from aot.compiler import CompileOptions, compile_model, write_library
 from aot.errors import AotError
 from aot.targets.board import resolve_board
 
-from conftest import require_tool, tiny_cnn_model, tiny_mlp_model
+from conftest import require_tool, tiny_cnn_model
 from test_codegen import assert_matches_onnxruntime, feeds_for, harness_source, parse_outputs, run
 
 STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror"]
@@ -77,26 +77,7 @@ def test_cmake_option_aot_werror(tmp_path):
         assert "unused_thing" in proc.stdout + proc.stderr
 
 
-# -- --prefix names the CMake target -------------------------------------------------------------------
-def test_two_prefixed_models_add_subdirectory_into_one_cmake_project(tmp_path):
-    require_tool("cmake")
-    models = {"kws": tiny_cnn_model(), "vad": tiny_mlp_model()}
-    entries = []
-    for prefix, model in models.items():
-        _, meta = library(tmp_path / prefix, model, prefix=prefix)
-        entries.append((f"{prefix}/{meta['library']['header']}", prefix, meta, feeds_for(meta, seed=len(entries))))
-    (tmp_path / "main.c").write_text(harness_source(entries))
-    (tmp_path / "CMakeLists.txt").write_text(
-        "cmake_minimum_required(VERSION 3.13)\nproject(firmware C)\nadd_subdirectory(kws)\nadd_subdirectory(vad)\n"
-        "add_executable(app main.c)\ntarget_include_directories(app PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})\n"
-        "target_link_libraries(app PRIVATE aot::kws aot::vad)\n")
-    build = tmp_path / "build"
-    run(["cmake", "-S", tmp_path, "-B", build, "-DAOT_WERROR=ON"])
-    run(["cmake", "--build", build])
-    assert (build / "kws" / "libkws.a").is_file() and (build / "vad" / "libvad.a").is_file()
-    printed = parse_outputs(run([build / "app"]))
-    for _, prefix, meta, inputs in entries:
-        assert_matches_onnxruntime(models[prefix], inputs, [printed[(prefix, j)] for j in range(len(meta["outputs"]))])
+# -- --prefix names the CMake target: tests/test_two_models.py adds two models with add_subdirectory ----
 
 
 # -- provenance ----------------------------------------------------------------------------------------
