@@ -92,7 +92,7 @@ def test_compile_is_byte_for_byte_deterministic(tmp_path, capsys):
     assert files == sorted(p.name for p in (tmp_path / "b").iterdir())
     for name in files:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
-    assert "net_run" in (tmp_path / "a" / "model.h").read_text()
+    assert "net_run" in (tmp_path / "a" / "net.h").read_text()
 
 
 # -- verify ---------------------------------------------------------------------------------------
