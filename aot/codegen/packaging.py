@@ -87,7 +87,9 @@ def _cmake(lib: _LibraryFiles) -> dict[str, str]:
         f"# aot compile --package cmake: install() rules and the package config (find_package({lib.target})).\n"
         f"include(${{CMAKE_CURRENT_SOURCE_DIR}}/{install})\n")
     return {"CMakeLists.txt": cmakelists,
-            install: _render("cmake_install.cmake.j2", lib, header_groups=sorted(groups.items())),
+            # --weights-file bin: the blob goes beside metadata.json (share/aot_<prefix>/)
+            install: _render("cmake_install.cmake.j2", lib, header_groups=sorted(groups.items()),
+                             blobs=[n for n in lib.files if n.endswith(".bin")]),
             f"cmake/{lib.target}Config.cmake": _render("cmake_config.cmake.j2", lib)}
 
 
