@@ -18,6 +18,7 @@ import pytest
 
 from aot.codegen.cformat import c_float
 from aot.compiler import CompileOptions, compile_model, write_library
+from aot.errors import AotError
 from aot.targets.host import load
 
 from conftest import require_tool, tiny_cnn_model, tiny_mlp_model
@@ -150,3 +151,9 @@ def test_cmake_add_subdirectory_of_both_shares_one_arena(libs, tmp_path):
     # The static libraries hold <prefix>_arena.o, and the program that never calls <prefix>_run leaves it out.
     assert "kws_arena" in defined_symbols(build / "kws" / "libkws.a")
     assert not defined_symbols(build / "app") & {"kws_arena", "vad_arena", "kws_run", "vad_run"}
+
+
+def test_a_prefix_naming_a_runtime_header_is_refused():
+    # aot_ is the runtime's namespace, so no prefix can make <prefix>.h collide with aot_runtime.h
+    with pytest.raises(AotError, match="prefix 'aot_runtime' is not a C identifier"):
+        compile_model(tiny_mlp_model(), CompileOptions(prefix="aot_runtime"))
