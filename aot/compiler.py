@@ -14,6 +14,7 @@ from .backends.build import check_layer_options, library_build, resolve_all_opti
 from .backends.partition import annotate_backends, merge_composites, partition_backends
 from .backends.registry import REGISTRY
 from .codegen.emit import render_library
+from .codegen.library_files import WEIGHTS_FILES
 from .codegen.lower import Call, lower
 from .codegen.packaging import check_packages, package_files
 from .codegen.provenance import add_provenance
@@ -105,6 +106,9 @@ class CompileOptions:
     layer_backend_options: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
     # firmware build-system packages added to the folder: cmake, zephyr, arduino, platformio (aot/codegen/packaging.py)
     packages: list[str] = field(default_factory=list)
+    # where the weights go: "header" (static arrays in <prefix>_weights.h), "c" (<prefix>_weights.c) or
+    # "bin" (<prefix>_weights.bin read through <prefix>_weights_base; aot/codegen/library_files.py)
+    weights_file: str = "header"
 
 
 @dataclass
@@ -112,7 +116,7 @@ class CompiledModel:
     graph: Graph
     calls: list[Call]
     plan: MemoryPlan
-    files: dict[str, str]
+    files: dict[str, str | bytes]  # bytes: --weights-file bin's blob
     options: CompileOptions
 
     @property
@@ -208,6 +212,8 @@ def compile_model(source: str | Path | onnx.ModelProto | Graph, options: Compile
     if options.io_buffers not in IO_BUFFERS:
         raise AotError(f"unknown io_buffers '{options.io_buffers}'; choose one of {', '.join(IO_BUFFERS)}")
     check_packages(options.packages)
+    if options.weights_file not in WEIGHTS_FILES:
+        raise AotError(f"unknown weights_file '{options.weights_file}'; choose one of {', '.join(WEIGHTS_FILES)}")
     board = resolve_board(options.board, options.board_dirs)
     load_plugins(options.plugins)  # a plug-in may register the backends named below
     # Checked before any work: a missing --backend-option fails the same way for every model.
@@ -223,7 +229,7 @@ def compile_model(source: str | Path | onnx.ModelProto | Graph, options: Compile
     build = library_build({b: REGISTRY.get(b).model_build_contribution(
         dict(backend_options.get(b, {})), graph, [c.kernel for c in calls if c.backend == b]) for b in used}, board)
     files = render_library(graph, calls, plan, options.prefix, options.board, build=build,
-                           stack_bytes=None if board.is_host else board.stack_bytes)
+                           stack_bytes=None if board.is_host else board.stack_bytes, weights_file=options.weights_file)
     files.update(board_files(board, options.prefix))
     add_provenance(files, source, options, board.name)
     files.update(package_files(files, options.prefix, options.packages, build, graph.name))

@@ -12,6 +12,8 @@
 #define AOT_OK 0
 #define AOT_ERROR_NULL_ARENA 1
 #define AOT_ERROR_MISALIGNED_ARENA 2
+/* --weights-file bin: <prefix>_weights_base is NULL or not aligned to <PREFIX>_WEIGHTS_ALIGN. */
+#define AOT_ERROR_WEIGHTS_BASE 3
 
 #if defined(__GNUC__) || defined(__clang__)
 #define AOT_ALIGNED(n) __attribute__((aligned(n)))

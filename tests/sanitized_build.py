@@ -6,6 +6,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from aot.codegen.library_files import api_header
+
 SANITIZE = "-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all"
 CTYPES = {"float32": "float", "int8": "int8_t", "uint8": "uint8_t", "int32": "int32_t", "int64": "int64_t"}
 
@@ -27,7 +29,7 @@ def driver_source(meta: dict) -> str:
     return f"""#include <stdio.h>
 #include <stdlib.h>
 #include <stdint.h>
-#include "model.h"
+#include "{api_header(meta)}"
 {chr(10).join(decl)}
 int main(int argc, char** argv) {{
     FILE* fi;

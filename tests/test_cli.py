@@ -92,7 +92,7 @@ def test_compile_is_byte_for_byte_deterministic(tmp_path, capsys):
     assert files == sorted(p.name for p in (tmp_path / "b").iterdir())
     for name in files:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
-    assert "net_run" in (tmp_path / "a" / "model.h").read_text()
+    assert "net_run" in (tmp_path / "a" / "net.h").read_text()
 
 
 # -- verify ---------------------------------------------------------------------------------------
@@ -208,7 +208,7 @@ def test_demo_with_clang_keeps_the_library(tmp_path, capsys):
     out_dir = tmp_path / "demo_lib"
     code, out, err = run(["demo", "--out", out_dir, "--cc", "clang"], capsys)
     assert code == 0, out + err
-    assert "clang" in out and (out_dir / "model.h").is_file()
+    assert "clang" in out and (out_dir / "demo.h").is_file()  # --prefix demo names the files
     assert json.loads((out_dir / "metadata.json").read_text())["prefix"] == "demo"
 
 

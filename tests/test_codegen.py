@@ -94,7 +94,7 @@ def assert_matches_onnxruntime(model: onnx.ModelProto, inputs: list[np.ndarray],
 @pytest.mark.parametrize("make", [tiny_cnn_model, tiny_mlp_model, two_io_model])
 def test_generated_sources_pass_check_sources(make, tmp_path):
     out, _ = library(make(), tmp_path / "lib")
-    assert sorted(p.name for p in out.glob("*.c")) == ["kernels_ref.c", "model.c"]
+    assert sorted(p.name for p in out.glob("*.c")) == ["kernels_ref.c", "model.c", "model_arena.c"]
     assert check_sources(out) == []
     for src in out.glob("*.[ch]"):
         text = src.read_text()
@@ -249,9 +249,9 @@ def test_prefixes_let_two_models_link_into_one_program(tmp_path, cc):
         defined = re.findall(r"^[0-9a-f]+ [A-Z] (\S+)$", symbols, flags=re.M)
         assert f"{prefix}_run" in defined and f"{prefix}_run_with_arena" in defined
         assert all(s.startswith(prefix + "_") for s in defined), defined
-        header = (out / "model.h").read_text()
+        header = (out / f"{prefix}.h").read_text()  # --prefix names the files too
         assert f"#define {prefix.upper()}_ARENA_SIZE" in header and "MODEL_" not in header
-        entries.append((f"{prefix}/model.h", prefix, meta, feeds_for(meta, seed=len(entries))))
+        entries.append((f"{prefix}/{prefix}.h", prefix, meta, feeds_for(meta, seed=len(entries))))
     (tmp_path / "main.c").write_text(harness_source(entries))
     run([cc, *STRICT, "-I.", "main.c", "foo/libfoo.a", "bar/libbar.a", "-lm", "-o", "both"], cwd=tmp_path)
     printed = parse_outputs(run([tmp_path / "both"]))

@@ -24,7 +24,7 @@ from aot.compiler import CompileOptions, compile_model, write_library
 from aot.errors import AotError
 from aot.targets.board import resolve_board
 
-from conftest import require_tool, tiny_cnn_model, tiny_mlp_model
+from conftest import require_tool, tiny_cnn_model
 from test_codegen import assert_matches_onnxruntime, feeds_for, harness_source, parse_outputs, run
 
 STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror"]
@@ -59,7 +59,10 @@ def test_library_objects_have_a_section_per_function(tmp_path):
     assert make(lib, "libmodel.a", "AOT_WERROR=1").returncode == 0
     sections = run(["objdump", "-h", lib / "model.o"])
     # -ffunction-sections: a firmware linked with --gc-sections can drop the entry point it never calls
-    assert re.search(r"\.text\.model_run_with_arena\s", sections) and re.search(r"\.text\.model_run\s", sections), sections
+    assert re.search(r"\.text\.model_run_with_arena\s", sections), sections
+    # model_run and the static arena have a translation unit of their own (docs/placement.md)
+    sections = run(["objdump", "-h", lib / "model_arena.o"])
+    assert re.search(r"\.text\.model_run\s", sections) and re.search(r"\.bss\.model_arena\s", sections), sections
 
 
 def test_cmake_option_aot_werror(tmp_path):
@@ -74,26 +77,7 @@ def test_cmake_option_aot_werror(tmp_path):
         assert "unused_thing" in proc.stdout + proc.stderr
 
 
-# -- --prefix names the CMake target -------------------------------------------------------------------
-def test_two_prefixed_models_add_subdirectory_into_one_cmake_project(tmp_path):
-    require_tool("cmake")
-    models = {"kws": tiny_cnn_model(), "vad": tiny_mlp_model()}
-    entries = []
-    for prefix, model in models.items():
-        _, meta = library(tmp_path / prefix, model, prefix=prefix)
-        entries.append((f"{prefix}/model.h", prefix, meta, feeds_for(meta, seed=len(entries))))
-    (tmp_path / "main.c").write_text(harness_source(entries))
-    (tmp_path / "CMakeLists.txt").write_text(
-        "cmake_minimum_required(VERSION 3.13)\nproject(firmware C)\nadd_subdirectory(kws)\nadd_subdirectory(vad)\n"
-        "add_executable(app main.c)\ntarget_include_directories(app PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})\n"
-        "target_link_libraries(app PRIVATE aot::kws aot::vad)\n")
-    build = tmp_path / "build"
-    run(["cmake", "-S", tmp_path, "-B", build, "-DAOT_WERROR=ON"])
-    run(["cmake", "--build", build])
-    assert (build / "kws" / "libkws.a").is_file() and (build / "vad" / "libvad.a").is_file()
-    printed = parse_outputs(run([build / "app"]))
-    for _, prefix, meta, inputs in entries:
-        assert_matches_onnxruntime(models[prefix], inputs, [printed[(prefix, j)] for j in range(len(meta["outputs"]))])
+# -- --prefix names the CMake target: tests/test_two_models.py adds two models with add_subdirectory ----
 
 
 # -- provenance ----------------------------------------------------------------------------------------
@@ -144,14 +128,14 @@ def test_cmake_package_installs_and_find_package_consumer_runs(tmp_path):
     run(["cmake", "-S", lib, "-B", build, "-DAOT_WERROR=ON", f"-DCMAKE_INSTALL_PREFIX={prefix}"])
     run(["cmake", "--build", build])
     run(["cmake", "--install", build])
-    assert (prefix / "include" / "aot_net" / "model.h").is_file()
+    assert (prefix / "include" / "aot_net" / "net.h").is_file()
     assert (prefix / "include" / "aot_net" / "net_info.h").is_file()
     # The consumer knows only the install prefix: the library folder and its build are gone.
     run(["rm", "-rf", lib, build])
     consumer = tmp_path / "consumer"
     consumer.mkdir()
     inputs = feeds_for(meta)
-    (consumer / "main.c").write_text(harness_source([("model.h", "net", meta, inputs)]))
+    (consumer / "main.c").write_text(harness_source([("net.h", "net", meta, inputs)]))
     (consumer / "CMakeLists.txt").write_text(
         "cmake_minimum_required(VERSION 3.13)\nproject(consumer C)\nfind_package(aot_net 0.1.0 REQUIRED)\n"
         "add_executable(app main.c)\ntarget_link_libraries(app PRIVATE aot::net)\n")

@@ -16,6 +16,7 @@ import numpy as np
 import onnx
 import pytest
 
+from aot.codegen.library_files import api_header
 from aot.compiler import CompileOptions, QuantizeOptions, compile_model, write_library
 from conftest import require_tool, tiny_cnn_model
 
@@ -35,7 +36,7 @@ def driver_source(meta: dict) -> str:
 #include <stdio.h>
 #include <string.h>
 #include <stdint.h>
-#include "model.h"
+#include "{api_header(meta)}"
 #define THREADS {THREADS}
 #define RUNS {RUNS}
 #define RECORDS 4

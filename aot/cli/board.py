@@ -42,6 +42,8 @@ def cmd_boards(args: argparse.Namespace) -> int:
             rows.append((b.name, "host", "-", "-", "-", _tool_state(b.cc), b.description))
             continue
         flash = format_bytes(b.flash.size) + (f" + {format_bytes(b.code.size)} code" if b.code else "")
+        if b.weights_region is not None:
+            flash += f" + {format_bytes(b.weights_region.size)} {b.weights_region_name} (weights)"
         missing = b.missing_tools()
         missing_any |= bool(missing)
         rows.append((b.name, b.cpu, b.machine or "-", flash, format_bytes(b.ram.size),

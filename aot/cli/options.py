@@ -67,6 +67,10 @@ def add_compile_options(p: argparse.ArgumentParser) -> None:
                         "--patch-max-overhead extra MACs; LAYER:STRIPS names them (default off)")
     p.add_argument("--patch-max-overhead", type=float, default=25.0, metavar="PERCENT",
                    help="extra MACs --patches auto may spend on recomputed halo rows (default 25)")
+    p.add_argument("--weights-file", choices=["header", "c", "bin"], default="header",
+                   help="where the weights go: static arrays in <prefix>_weights.h (default), a translation unit "
+                        "<prefix>_weights.c, or a binary blob <prefix>_weights.bin (for external flash) read through "
+                        "the pointer <prefix>_weights_base the firmware sets (docs/placement.md)")
     p.add_argument("--dump-ir-after", action="append", default=[], metavar="PASS",
                    help="print the IR after this pass ('all' for every pass)")
     p.add_argument("--layout", type=layout_spec, action="append", default=[], metavar="OP=LAYOUT[,WEIGHTS]",
@@ -141,8 +145,8 @@ def compile_options(args: argparse.Namespace):
                           allow_float_fallback=args.allow_float_fallback, plugins=list(args.plugin),
                           desired_layouts=dict(args.layout), layout_skip_layers=list(args.layout_skip),
                           backend_options=backend_options_of(args.backend_option), rounding=args.rounding,
-                          io_buffers=args.io_buffers, patches=patches_setting(args.patches),
-                          patch_max_overhead=args.patch_max_overhead / 100.0)
+                          io_buffers=args.io_buffers, weights_file=getattr(args, "weights_file", "header"),
+                          patches=patches_setting(args.patches), patch_max_overhead=args.patch_max_overhead / 100.0)
 
 
 def patches_setting(text: str) -> str:

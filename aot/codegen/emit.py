@@ -8,6 +8,7 @@ import numpy as np
 from .. import __version__
 from ..backends.build import LibraryBuild
 from ..backends.registry import REGISTRY
+from ..errors import AotError
 from ..ir import Graph
 from ..ir.dtypes import c_type
 from ..ir.formats import storage_note
@@ -17,8 +18,10 @@ from ..resources import runtime_dir
 from .cformat import c_array_body
 from .env import make_environment
 from .kernel_context import kernel_arguments, template_context
+from .library_files import LibraryNames, library_record
 from .lower import Call
 from .symbols import weight_symbol
+from .weights_blob import blob_layout
 
 
 def tensor_expr(graph: Graph, plan: MemoryPlan, prefix: str, name: str, writable: bool) -> str:
@@ -35,14 +38,17 @@ def tensor_expr(graph: Graph, plan: MemoryPlan, prefix: str, name: str, writable
 
 def render_library(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: str,
                    board: str = "host", build: LibraryBuild | None = None,
-                   stack_bytes: int | None = None) -> dict[str, str]:
+                   stack_bytes: int | None = None, weights_file: str = "header") -> dict[str, str | bytes]:
     """``build``: what the backends add to the build (aot/backends/build.py); its copied files
-    become files of the library. ``stack_bytes``: the board's stack reserve (None on the host)."""
+    become files of the library. ``stack_bytes``: the board's stack reserve (None on the host).
+    ``weights_file``: "header" (static arrays in the weights header), "c" (a translation unit of
+    their own) or "bin" (a binary blob read through a base pointer; aot/codegen/weights_blob.py)."""
     build = build or LibraryBuild()
     backends = sorted({c.backend for c in calls}, key=lambda b: [c.backend for c in calls].index(b))
     extra_dirs = [d for b in backends for d in REGISTRY.get(b).template_dirs]
     env = make_environment(extra_dirs)
-    files: dict[str, str] = {}
+    files: dict[str, str | bytes] = {}
+    names = LibraryNames(prefix)
 
     kernel_sources: dict[str, list[str]] = {b: [] for b in backends}
     prototypes, call_lines, weights = [], [], {}
@@ -76,32 +82,58 @@ def render_library(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: st
         weight_list.append({"tensor": name, "symbol": weight_symbol(prefix, name), "ctype": c_type(t.dtype), "size": max(t.size, 1),
                             "shape": list(t.shape), "body": c_array_body(np.asarray(t.data).astype(t.dtype))})
 
+    blob = None
+    if weights_file == "bin":
+        blob, offsets = blob_layout(weight_list, graph, plan.alignment)
+        for w in weight_list:
+            w["offset"] = offsets[w["tensor"]]
     io = {"inputs": [_io_entry(graph, plan, n) for n in graph.inputs],
           "outputs": [_io_entry(graph, plan, n) for n in graph.outputs]}
-    kernel_files = [f"kernels_{b}.c" for b in backends]
+    kernel_files = [names.kernel_source(b) for b in backends]
+    own_sources = [names.source, names.arena_source] + kernel_files + \
+        ([names.weights_source] if weights_file == "c" else [])
+    own_headers = [names.header, names.kernels_header, names.weights_header, "aot_runtime.h"]
     common = {"prefix": prefix, "PREFIX": prefix.upper(), "graph": graph, "plan": plan, "io": io,
               "calls": call_lines, "unused_inputs": unused_inputs, "weights": weight_list,
-              "prototypes": prototypes, "kernel_files": kernel_files,
-              "sources": ["model.c"] + kernel_files + build.sources, "build": build,
-              "version": __version__, "board": board, "stack_bytes": stack_bytes}
-    files["model.h"] = env.get_template("model/model.h.j2").render(**common)
-    files["model.c"] = env.get_template("model/model.c.j2").render(**common)
-    files["weights.h"] = env.get_template("model/weights.h.j2").render(**common)
-    files["kernels.h"] = env.get_template("model/kernels.h.j2").render(**common)
+              "prototypes": prototypes, "kernel_files": kernel_files, "names": names,
+              "sources": own_sources + build.sources, "own_headers": own_headers, "build": build,
+              "version": __version__, "board": board, "stack_bytes": stack_bytes,
+              "weights_file": weights_file, "weights_blob_bytes": len(blob) if blob is not None else None}
+
+    def add(name: str, content: str | bytes) -> None:
+        # A prefix naming a file like another of the library (--prefix aot_runtime) would overwrite it.
+        if name in files and files[name] != content:
+            raise AotError(f"--prefix {prefix} names the library's file '{name}' like another file of the "
+                           f"library; choose another prefix")
+        files[name] = content
+
+    add(names.header, env.get_template("model/model.h.j2").render(**common))
+    add(names.source, env.get_template("model/model.c.j2").render(**common))
+    add(names.arena_source, env.get_template("model/arena.c.j2").render(**common))
+    add(names.weights_header, env.get_template("model/weights.h.j2").render(**common))
+    if weights_file == "c":
+        add(names.weights_source, env.get_template("model/weights.c.j2").render(**common))
+    if blob is not None:
+        add(names.weights_blob, blob)
+    add(names.kernels_header, env.get_template("model/kernels.h.j2").render(**common))
     for b in backends:
         headers = list(REGISTRY.get(b).runtime_headers)  # e.g. the arm-dsp backend's helpers
-        files.update({h: (runtime_dir() / h).read_text() for h in headers})
-        files[f"kernels_{b}.c"] = env.get_template("model/kernels.c.j2").render(
+        for h in headers:
+            add(h, (runtime_dir() / h).read_text())
+        add(names.kernel_source(b), env.get_template("model/kernels.c.j2").render(
             backend=b, kernels=kernel_sources[b], runtime_headers=headers, headers=build.headers.get(b, []),
-            **common)
+            **common))
     files["Makefile"] = env.get_template("model/Makefile.j2").render(**common)
     files["CMakeLists.txt"] = env.get_template("model/CMakeLists.txt.j2").render(**common)
-    files["aot_runtime.h"] = (runtime_dir() / "aot_runtime.h").read_text()
+    add("aot_runtime.h", (runtime_dir() / "aot_runtime.h").read_text())
     meta = metadata(graph, calls, plan, prefix, io, weight_list, stack_bytes)
+    meta["library"] = library_record(names, common["sources"], own_headers[:3], weights_file,
+                                     common["weights_blob_bytes"], plan.alignment)
     if build.record:  # only libraries with contributions carry the key
         meta["build"] = build.record
     files["metadata.json"] = json.dumps(meta, indent=2) + "\n"
-    files.update(build.files)
+    for name, content in build.files.items():
+        add(name, content)
     return files
 
 

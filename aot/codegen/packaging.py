@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from .. import __version__
 from ..errors import AotError
 from .env import c_comment_text, make_environment
+from .library_files import api_header
 
 if TYPE_CHECKING:
     from ..backends.build import LibraryBuild
@@ -50,6 +51,7 @@ class _LibraryFiles:
         own = sorted(n for n in files if not n.startswith(_BUILD_ONLY_PREFIXES))
         self.files = files
         self.prefix, self.target, self.build, self.model = prefix, f"aot_{prefix}", build, model
+        self.header = api_header(json.loads(files["metadata.json"]))  # <prefix>.h
         self.sources = [n for n in own if n.endswith(".c")]
         self.headers = [n for n in own if n.endswith(".h")]
         self.external = [e.source for e in build.external]
@@ -59,7 +61,7 @@ class _LibraryFiles:
         self.cflags = [*build.cflags, *(f for key, flags in build.target_cflags if key in keys for f in flags)]
 
     def context(self) -> dict:
-        return {"prefix": self.prefix, "target": self.target, "TARGET": self.target.upper(),
+        return {"prefix": self.prefix, "header": self.header, "target": self.target, "TARGET": self.target.upper(),
                 "version": __version__, "model": self.model, "sources": self.sources, "external": self.external,
                 "include_dirs": self.build.include_dirs, "defines": self.build.defines, "cflags": self.cflags}
 
@@ -86,7 +88,9 @@ def _cmake(lib: _LibraryFiles) -> dict[str, str]:
         f"# aot compile --package cmake: install() rules and the package config (find_package({lib.target})).\n"
         f"include(${{CMAKE_CURRENT_SOURCE_DIR}}/{install})\n")
     return {"CMakeLists.txt": cmakelists,
-            install: _render("cmake_install.cmake.j2", lib, header_groups=sorted(groups.items())),
+            # --weights-file bin: the blob goes beside metadata.json (share/aot_<prefix>/)
+            install: _render("cmake_install.cmake.j2", lib, header_groups=sorted(groups.items()),
+                             blobs=[n for n in lib.files if n.endswith(".bin")]),
             f"cmake/{lib.target}Config.cmake": _render("cmake_config.cmake.j2", lib)}
 
 
@@ -117,11 +121,11 @@ def _platformio(lib: _LibraryFiles) -> dict[str, str]:
     manifest = {
         "name": lib.target,
         "version": __version__,
-        "description": f"Neural network {lib.model or lib.prefix} compiled to C by aot ({lib.prefix}_run in model.h)",
+        "description": f"Neural network {lib.model or lib.prefix} compiled to C by aot ({lib.prefix}_run in {lib.header})",
         "keywords": ["aot", "onnx", "neural-network", "inference"],
         "frameworks": "*",
         "platforms": "*",
-        "headers": ["model.h", f"{lib.prefix}_info.h"],
+        "headers": [lib.header, f"{lib.prefix}_info.h"],
         "build": {
             "srcDir": ".",
             "includeDir": ".",

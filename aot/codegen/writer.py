@@ -157,7 +157,7 @@ def _inside(folder: Path, name: str) -> bool:
     return (folder / name).parent.resolve().is_relative_to(folder.resolve())
 
 
-def _with_file_list(files: dict[str, str]) -> dict[str, str]:
+def _with_file_list(files: dict[str, str | bytes]) -> dict[str, str | bytes]:
     """``files`` with the list of their names in metadata.json, so a later compile knows what it owns."""
     files = dict(files)
     meta = json.loads(files[META])
@@ -169,7 +169,7 @@ def _with_file_list(files: dict[str, str]) -> dict[str, str]:
 class FolderOutput:
     """A library folder: aot's files moved in one by one from a staged sibling, other files kept."""
 
-    def __init__(self, files: dict[str, str], out: str | Path, *, force: bool = False, clean: bool = False) -> None:
+    def __init__(self, files: dict[str, str | bytes], out: str | Path, *, force: bool = False, clean: bool = False) -> None:
         if clean and not force:
             raise AotError("--clean deletes files aot did not write from the output folder, so it needs "
                            "--force as well")
@@ -223,7 +223,10 @@ class FolderOutput:
         self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.tmp-", dir=self.out.parent))
         for name, text in sorted(self.files.items()):
             (self.tmp / name).parent.mkdir(parents=True, exist_ok=True)  # board files may sit in libc/
-            (self.tmp / name).write_text(text)
+            if isinstance(text, bytes):  # --weights-file bin's blob
+                (self.tmp / name).write_bytes(text)
+            else:
+                (self.tmp / name).write_text(text)
 
     def commit(self) -> None:
         assert self.tmp is not None
@@ -295,7 +298,7 @@ def _remove_empty_dirs(folder: Path, removed: list[str]) -> None:
                 break
 
 
-def write_folder(files: dict[str, str], out: str | Path, *, force: bool = False, clean: bool = False) -> Path:
+def write_folder(files: dict[str, str | bytes], out: str | Path, *, force: bool = False, clean: bool = False) -> Path:
     """Write one library folder by the rules above (the library API; the CLI adds ``--emit-onnx``)."""
     write_outputs([FolderOutput(files, out, force=force, clean=clean)])
     return Path(out)

@@ -20,6 +20,7 @@ from .. import __version__
 from ..backends.build import link_arguments
 from ..codegen.cformat import c_array_body
 from ..codegen.env import make_environment
+from ..codegen.library_files import api_header
 from ..backends.registry import REGISTRY
 from ..compiler import CompiledModel, CompileOptions, compile_model, resolve_backends, write_library
 from ..errors import AotError
@@ -142,7 +143,7 @@ def render_main(compiled: CompiledModel, board: Board, feeds: list[np.ndarray]) 
         inputs.append({**spec, "body": c_array_body(np.asarray(value, dtype=spec["dtype"]))})
     env = make_environment()
     return env.get_template("firmware/main.c.j2").render(
-        prefix=meta["prefix"], board=board.name, version=__version__, inputs=inputs, outputs=meta["outputs"],
+        prefix=meta["prefix"], header=api_header(meta), board=board.name, version=__version__, inputs=inputs, outputs=meta["outputs"],
         layers=max(len(meta["layers"]), 1), io_in_arena=meta["memory"].get("io_buffers") == "arena")
 
 
@@ -311,6 +312,11 @@ def run_on_board(source: str | Path | onnx.ModelProto, board: str | Board, *, bo
     if board.is_host:
         raise AotError("'aot run' runs on an emulated board; for the host use 'aot verify'")
     board.require_tools(cc)
+    chosen = baseline.compiled.options if baseline is not None else options
+    if chosen is not None and chosen.weights_file == "bin":
+        raise AotError("aot run links the weights into its test firmware and cannot place a --weights-file bin "
+                       "blob in the board's memory; run with --weights-file c or header (aot verify runs a bin "
+                       "library on the host)")
     if baseline is None:
         # Compiled for the board: a model too big for it fails here, before anything is built.
         t0 = time.perf_counter()

@@ -48,6 +48,10 @@ class Board:
     flash: Region | None = None
     ram: Region | None = None
     code: Region | None = None  # a separate region for code (else code shares flash)
+    # memory.weights_region: where the firmware places the weights (external flash such as "qspi", through
+    # <PREFIX>_WEIGHTS_SECTION or --weights-file bin), so the fit check counts them there, not in flash
+    weights_region: Region | None = None
+    weights_region_name: str | None = None
     stack_bytes: int = 16384
     code_reserve: int = 65536
     machine: str | None = None
@@ -111,6 +115,18 @@ def _region(value: object, where: str) -> Region | None:
     return Region(int(value["origin"]), int(value["size"]))
 
 
+def _weights_region(value: object, where: str) -> dict:
+    """``weights_region = { name = "qspi", origin = 0x90000000, size = 0x800000 }``: Board fields."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not isinstance(value.get("name"), str) or not value["name"] \
+            or value["name"] in ("RAM", "flash", "code"):
+        raise AotError(f"{where}: needs a name other than RAM, flash or code, an origin and a size, e.g. "
+                       f'{{ name = "qspi", origin = 0x90000000, size = 0x800000 }}')
+    return {"weights_region": _region({k: v for k, v in value.items() if k != "name"}, where),
+            "weights_region_name": value["name"]}
+
+
 def _find_file(relative: str, folder: Path, where: str) -> Path:
     """Firmware files are looked up in the board's folder, then in aot's boards folder (so a user's
     board can reuse ``common/arm/startup.c``)."""
@@ -160,6 +176,7 @@ def load_board(folder: str | Path) -> Board:
         clang_cflags=list(tool.get("clang_cflags", [])), libc=libc, packages=list(tool.get("packages", [])),
         flash=_region(mem.get("flash"), f"{path} [memory] flash"), ram=_region(mem.get("ram"), f"{path} [memory] ram"),
         code=_region(mem.get("code"), f"{path} [memory] code"), stack_bytes=int(mem.get("stack", 16384)),
+        **_weights_region(mem.get("weights_region"), f"{path} [memory] weights_region"),
         code_reserve=int(mem.get("code_reserve", 65536)), machine=qemu.get("machine"),
         qemu_command=[str(a) for a in qemu.get("command", [])], qemu_packages=list(qemu.get("packages", [])),
         counter=qemu.get("counter"), instructions_per_tick=float(qemu.get("instructions_per_tick", 1)),

@@ -21,7 +21,7 @@ TOP = 3  # largest contributors named in the error
 @dataclass(frozen=True)
 class FitItem:
     label: str  # what needs the bytes ("arena", "output y", "stack", ...)
-    region: str  # "RAM", "flash" or "code"
+    region: str  # "RAM", "flash", "code" or the board's weights_region name
     size: int
     note: str = ""  # where the figure comes from
 
@@ -37,6 +37,8 @@ class FitReport:
 
     def regions(self) -> dict[str, Region]:
         named = {"RAM": self.board.ram, "flash": self.board.flash, "code": self.board.code}
+        if self.board.weights_region_name is not None:
+            named[self.board.weights_region_name] = self.board.weights_region
         return {name: region for name, region in named.items() if region is not None}
 
     def used(self, region: str) -> int:
@@ -94,6 +96,19 @@ def io_items(graph: Graph, plan: MemoryPlan) -> list[FitItem]:
     return items
 
 
+def weight_items(board: Board, graph: Graph, calls: list[Call], total: int) -> list[FitItem]:
+    """The weights in flash, or, on a board with a ``weights_region``, the weight arrays there (the
+    firmware places them with <PREFIX>_WEIGHTS_SECTION or --weights-file bin) and only the constants
+    kernels keep inside their own code in flash."""
+    if board.weights_region_name is None:
+        return [FitItem("weights", "flash", total, "const arrays")]
+    in_kernels = sum(c.kernel.folded_weight_bytes(c.node, graph) for c in calls if c.kernel.folded_weight_bytes)
+    items = [FitItem("weights", board.weights_region_name, total - in_kernels, "board.toml memory.weights_region")]
+    if in_kernels:
+        items.append(FitItem("weights in kernels", "flash", in_kernels, "constants inside kernel code"))
+    return items
+
+
 def fit_report(board: Board, graph: Graph, calls: list[Call], plan: MemoryPlan) -> FitReport | None:
     """What the model needs of ``board``'s memory (None for the host, which has no fixed regions)."""
     if board.is_host or board.flash is None or board.ram is None:
@@ -102,7 +117,7 @@ def fit_report(board: Board, graph: Graph, calls: list[Call], plan: MemoryPlan) 
     code_region = "code" if board.code is not None else "flash"
     items = [FitItem("arena", "RAM", plan.arena_bytes, "memory plan"), *io_items(graph, plan),
              FitItem("stack", "RAM", board.stack_bytes, "board.toml memory.stack"),
-             FitItem("weights", "flash", sum(weights.values()), "const arrays"),
+             *weight_items(board, graph, calls, sum(weights.values())),
              FitItem("code (estimate)", code_region, board.code_reserve, "board.toml memory.code_reserve")]
     return FitReport(board, items, weights, {name: req.size for name, req, _ in plan.buffers})
 

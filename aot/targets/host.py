@@ -1,7 +1,8 @@
 """Build a generated library on the host and call it in-process through ctypes.
 
-The function signatures come from the library's own model.h, parsed with pycparser, so what
-Python calls is exactly what a C user would call.
+The function signatures come from the library's own header (``<prefix>.h``, named in metadata.json),
+parsed with pycparser, so what Python calls is exactly what a C user would call. A library compiled
+with ``--weights-file bin`` gets its blob loaded and ``<prefix>_weights_base`` set, as a firmware would.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import numpy as np
 from pycparser import c_ast
 
 from ..codegen.csyntax import parse_c
+from ..codegen.library_files import api_header, weights_blob
 from ..errors import AotError
 from ..ir.formats import FORMATS, from_storage, to_storage
 
@@ -81,15 +83,31 @@ class HostModel:
         self.dir = Path(lib_dir)
         self.meta = json.loads((self.dir / "metadata.json").read_text())
         prefix = self.meta["prefix"]
-        self.signature = read_signature(self.dir / "model.h", f"{prefix}_run")
+        header = api_header(self.meta)
+        self.signature = read_signature(self.dir / header, f"{prefix}_run")
         expected = [t["name"] for t in self.meta["inputs"] + self.meta["outputs"]]
         if [p[0] for p in self.signature] != expected:
-            raise AotError(f"model.h declares {prefix}_run({[p[0] for p in self.signature]}), metadata.json "
+            raise AotError(f"{header} declares {prefix}_run({[p[0] for p in self.signature]}), metadata.json "
                            f"lists {expected}")
         self._lib = _load_fresh(Path(shared_object))
+        self._weights = self._set_weights_base()
         self._fn = getattr(self._lib, f"{prefix}_run")
         self._fn.restype = ctypes.c_int
         self._fn.argtypes = [ctypes.POINTER(_CTYPES[base]) for _, base, _ in self.signature]
+
+    def _set_weights_base(self) -> np.ndarray | None:
+        """--weights-file bin: the blob read into aligned memory that lives as long as this model, and
+        the library's base pointer set to it."""
+        blob = weights_blob(self.meta)
+        if blob is None:
+            return None
+        data = np.frombuffer((self.dir / blob["blob"]).read_bytes(), np.uint8)
+        align = int(blob["alignment"])
+        raw = np.zeros(data.size + align, np.uint8)  # at least one byte: a NULL base is an error
+        start = -raw.ctypes.data % align
+        raw[start:start + data.size] = data
+        ctypes.c_void_p.in_dll(self._lib, blob["base_symbol"]).value = raw.ctypes.data + start
+        return raw
 
     @property
     def inputs(self) -> list[dict]:

@@ -158,7 +158,8 @@ def plan(task: Task, toolchain: str) -> Planned:
     digest = hashlib.sha256()
     for name in sorted(compiled.files):
         if name != "metadata.json":  # it names the options, which differ even where the C does not
-            digest.update(name.encode() + b"\0" + compiled.files[name].encode() + b"\0")
+            data = compiled.files[name]
+            digest.update(name.encode() + b"\0" + (data if isinstance(data, bytes) else data.encode()) + b"\0")
     crossings: dict[str, Crossing | None] = {}
     op_types: dict[str, str] = {}
     graph = compiled.graph
