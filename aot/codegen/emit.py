@@ -63,7 +63,7 @@ def render_library(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: st
         if call.step.scratch_bytes:
             args.append(f"(void*)(arena + {plan.scratch_offsets[idx]})")
         call_lines.append({"index": idx, "name": call.node.name, "fn": call.fn, "args": args,
-                           "op_type": call.node.op_type})
+                           "op_type": call.node.op_type, "macs": layer_macs(graph, call.node)})
 
     # An input no layer reads (the model ignores it, or only its shape mattered) is still a parameter:
     # without the (void) cast -Wunused-parameter fails the -Werror build.
@@ -97,6 +97,7 @@ def render_library(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: st
     files["Makefile"] = env.get_template("model/Makefile.j2").render(**common)
     files["CMakeLists.txt"] = env.get_template("model/CMakeLists.txt.j2").render(**common)
     files["aot_runtime.h"] = (runtime_dir() / "aot_runtime.h").read_text()
+    files["aot_layer.h"] = (runtime_dir() / "aot_layer.h").read_text()  # model.h's layer table type
     meta = metadata(graph, calls, plan, prefix, io, weight_list, stack_bytes)
     if build.record:  # only libraries with contributions carry the key
         meta["build"] = build.record
