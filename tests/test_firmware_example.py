@@ -4,9 +4,11 @@ KWS int8 is compiled for cortex-m4; a copy of examples/firmware is built against
 Makefile (arm-none-eabi-gcc, PROFILE=1 by default) and run once with `make run` (qemu-system-arm,
 mps2-an386). The output it prints must equal the host library's on the same input (the fixed
 pattern of the example's fill_input), and its profiling hooks must print one line per layer with
-the index, op type, name and MACs of the library's layer table and a SysTick count."""
+the index, op type, name and MACs of the library's layer table and a SysTick count. On the host,
+the layer table is compiled in only on request and holds metadata.json's layers."""
 from __future__ import annotations
 
+import ctypes
 import re
 import shutil
 import subprocess
@@ -17,9 +19,9 @@ import pytest
 
 from aot.compiler import CompileOptions, compile_model, write_library
 from aot.targets.board import resolve_board
-from aot.targets.host import load
+from aot.targets.host import build_shared, load
 
-from conftest import REPO, SHARED_MODELS
+from conftest import REPO, SHARED_MODELS, tiny_cnn_model
 
 KWS = SHARED_MODELS / "mlperf_tiny" / "kws_ref_model_int8.onnx"
 EXAMPLE = REPO / "examples" / "firmware"
@@ -68,3 +70,29 @@ def test_one_profile_line_per_layer(firmware_run):
     # Every layer takes time, and the layers make up the inference (the rest is call overhead).
     assert all(c > 0 for c in cycles)
     assert 0.95 * total <= sum(cycles) <= total
+
+
+class LayerInfo(ctypes.Structure):
+    """aot_layer_info of runtime_c/aot_layer.h, field for field."""
+    _fields_ = [("macs", ctypes.c_uint64), ("name", ctypes.c_char_p), ("op_type", ctypes.c_char_p),
+                ("model", ctypes.c_char_p), ("index", ctypes.c_int32)]
+
+
+def test_layer_table_is_opt_in_and_matches_the_metadata(tmp_path):
+    """On the host: model.c defines model_layers only with -DMODEL_LAYER_TABLE (or AOT_PROFILE), and its
+    entries are metadata.json's layers."""
+    compiled = compile_model(tiny_cnn_model())
+    lib = write_library(compiled, tmp_path / "lib")
+    layers = compiled.metadata["layers"]
+    assert f"#define MODEL_NUM_LAYERS {len(layers)}\n" in (lib / "model.h").read_text()
+    for flags, defined in (([], False), (["-DMODEL_LAYER_TABLE"], True)):
+        obj = tmp_path / "model.o"
+        subprocess.run(["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", *flags, "-c", str(lib / "model.c"), "-o", str(obj)],
+                       check=True)
+        symbols = subprocess.run(["nm", str(obj)], capture_output=True, text=True, check=True).stdout.split()
+        assert ("model_layers" in symbols) == defined
+    shared = build_shared(lib, "cc", "-O2 -DMODEL_LAYER_TABLE")
+    table = (LayerInfo * len(layers)).in_dll(ctypes.CDLL(str(shared)), "model_layers")
+    assert [(e.index, e.name.decode(), e.op_type.decode(), e.macs, e.model.decode()) for e in table] == \
+        [(i, layer["name"], layer["op_type"], layer["macs"], "model") for i, layer in enumerate(layers)]
+    assert any(e.macs > 0 for e in table)
