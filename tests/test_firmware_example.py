@@ -16,12 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from onnx import helper
 
 from aot.compiler import CompileOptions, compile_model, write_library
 from aot.targets.board import resolve_board
 from aot.targets.host import build_shared, load
 
-from conftest import REPO, SHARED_MODELS, tiny_cnn_model
+from conftest import REPO, SHARED_MODELS, float_input, make_model, tiny_cnn_model
 
 KWS = SHARED_MODELS / "mlperf_tiny" / "kws_ref_model_int8.onnx"
 EXAMPLE = REPO / "examples" / "firmware"
@@ -96,3 +97,13 @@ def test_layer_table_is_opt_in_and_matches_the_metadata(tmp_path):
     assert [(e.index, e.name.decode(), e.op_type.decode(), e.macs, e.model.decode()) for e in table] == \
         [(i, layer["name"], layer["op_type"], layer["macs"], "model") for i, layer in enumerate(layers)]
     assert any(e.macs > 0 for e in table)
+
+
+def test_layer_table_name_is_kept_from_tensors_and_layers(tmp_path):
+    """An input named model_layers would shadow the table in model_run_with_arena, a layer named
+    "layers" would be the function model_layers: aot/codegen/symbols.py renames both."""
+    model = make_model([helper.make_node("Relu", ["model_layers"], ["y"], name="layers")],
+                       [float_input("model_layers", [1, 4])], [float_input("y", [1, 4])])
+    lib = write_library(compile_model(model, CompileOptions(io_buffers="separate")), tmp_path / "lib")
+    subprocess.run(["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-DAOT_PROFILE", "-c", str(lib / "model.c"),
+                    "-o", str(tmp_path / "model.o")], check=True)

@@ -12,7 +12,7 @@ from ..ir import Graph, NameTable
 # Macros of model.h, kernels.h and weights.h after "<PREFIX>_" (per input/output: INPUT_<i>_<FIELD>).
 # templates/model/*.j2 must define no other; tests/test_always_builds.py checks it.
 _MACROS = ("H", "ARENA_SIZE", "ARENA_ALIGN", "IO_BYTES", "RAM_BYTES", "IO_IN_ARENA", "NUM_INPUTS", "NUM_OUTPUTS",
-           "KERNELS_H", "WEIGHTS_H")
+           "KERNELS_H", "WEIGHTS_H", "NUM_LAYERS", "LAYER_TABLE")  # LAYER_TABLE: tested with #if, set by the user
 _IO_FIELDS = ("NAME", "SIZE", "RANK", "SHAPE", "OFFSET")
 
 
@@ -30,7 +30,8 @@ def library_macros(prefix: str, n_inputs: int, n_outputs: int) -> set[str]:
 def fixed_symbols(graph: Graph, prefix: str) -> set[str]:
     """Every library-wide name that is not a layer function: the API, the static arena, the weight
     arrays and the macros."""
-    api = {f"{prefix}_run", f"{prefix}_run_with_arena", f"{prefix}_arena", f"{prefix}_run_in_arena"}
+    api = {f"{prefix}_run", f"{prefix}_run_with_arena", f"{prefix}_arena", f"{prefix}_run_in_arena",
+           f"{prefix}_layers"}  # the layer table (aot_layer.h)
     # model.h's accessors of inputs/outputs placed in the arena, by index and by tensor name
     api |= {f"{prefix}_{kind}_{key}" for kind, names in (("input", graph.inputs), ("output", graph.outputs))
             for i, name in enumerate(names) for key in (i, name)}
