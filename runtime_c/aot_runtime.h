@@ -21,15 +21,15 @@
 #define AOT_ALIGNED(n)
 #endif
 
-/* Per-layer profiling hooks: compiled out unless the build defines AOT_PROFILE and provides them. */
+/* Per-layer profiling hooks (aot_layer.h): compiled out unless the build defines AOT_PROFILE and
+ * the application provides them. The argument is the layer's entry of <prefix>_layers. */
 #ifdef AOT_PROFILE
-void aot_profile_begin(int layer, const char* name);
-void aot_profile_end(int layer, const char* name);
-#define AOT_PROFILE_BEGIN(i, name) aot_profile_begin((i), (name))
-#define AOT_PROFILE_END(i, name) aot_profile_end((i), (name))
+#include "aot_layer.h"
+#define AOT_PROFILE_BEGIN(layer) aot_profile_begin(layer)
+#define AOT_PROFILE_END(layer) aot_profile_end(layer)
 #else
-#define AOT_PROFILE_BEGIN(i, name) ((void)0)
-#define AOT_PROFILE_END(i, name) ((void)0)
+#define AOT_PROFILE_BEGIN(layer) ((void)0)
+#define AOT_PROFILE_END(layer) ((void)0)
 #endif
 
 /* NaN propagates, as in ONNX Runtime (a comparison with NaN is false). */

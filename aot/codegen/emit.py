@@ -69,7 +69,7 @@ def render_library(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: st
         if call.step.scratch_bytes:
             args.append(f"(void*)(arena + {plan.scratch_offsets[idx]})")
         call_lines.append({"index": idx, "name": call.node.name, "fn": call.fn, "args": args,
-                           "op_type": call.node.op_type})
+                           "op_type": call.node.op_type, "macs": layer_macs(graph, call.node)})
 
     # An input no layer reads (the model ignores it, or only its shape mattered) is still a parameter:
     # without the (void) cast -Wunused-parameter fails the -Werror build.
@@ -92,7 +92,7 @@ def render_library(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: st
     kernel_files = [names.kernel_source(b) for b in backends]
     own_sources = [names.source, names.arena_source] + kernel_files + \
         ([names.weights_source] if weights_file == "c" else [])
-    own_headers = [names.header, names.kernels_header, names.weights_header, "aot_runtime.h"]
+    own_headers = [names.header, names.kernels_header, names.weights_header, "aot_runtime.h", "aot_layer.h"]
     common = {"prefix": prefix, "PREFIX": prefix.upper(), "graph": graph, "plan": plan, "io": io,
               "calls": call_lines, "unused_inputs": unused_inputs, "weights": weight_list,
               "prototypes": prototypes, "kernel_files": kernel_files, "names": names,
@@ -126,6 +126,7 @@ def render_library(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: st
     files["Makefile"] = env.get_template("model/Makefile.j2").render(**common)
     files["CMakeLists.txt"] = env.get_template("model/CMakeLists.txt.j2").render(**common)
     add("aot_runtime.h", (runtime_dir() / "aot_runtime.h").read_text())
+    add("aot_layer.h", (runtime_dir() / "aot_layer.h").read_text())  # model.h's layer table type
     meta = metadata(graph, calls, plan, prefix, io, weight_list, stack_bytes)
     meta["library"] = library_record(names, common["sources"], own_headers[:3], weights_file,
                                      common["weights_blob_bytes"], plan.alignment)

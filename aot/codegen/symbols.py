@@ -13,7 +13,8 @@ from ..ir import Graph, NameTable
 # templates/model/*.j2 must define no other; tests/test_always_builds.py checks it.
 _MACROS = ("H", "ARENA_SIZE", "ARENA_ALIGN", "IO_BYTES", "RAM_BYTES", "IO_IN_ARENA", "NUM_INPUTS", "NUM_OUTPUTS",
            "KERNELS_H", "WEIGHTS_H", "WEIGHTS_SECTION", "ARENA_SECTION", "NO_STATIC_ARENA", "WEIGHTS_BYTES",
-           "WEIGHTS_ALIGN", "WEIGHTS_BASE")
+           "WEIGHTS_ALIGN", "WEIGHTS_BASE",
+           "NUM_LAYERS", "LAYER_TABLE")  # LAYER_TABLE: tested with #if, set by the user
 _IO_FIELDS = ("NAME", "SIZE", "RANK", "SHAPE", "OFFSET")
 
 
@@ -34,7 +35,8 @@ def fixed_symbols(graph: Graph, prefix: str) -> set[str]:
     api = {f"{prefix}_run", f"{prefix}_run_with_arena", f"{prefix}_arena", f"{prefix}_run_in_arena",
            # placement (aot/codegen/library_files.py): the --weights-file bin base pointer, and typedefs that
            # keep a translation unit from being empty
-           f"{prefix}_weights_base", f"{prefix}_no_static_arena", f"{prefix}_no_weights"}
+           f"{prefix}_weights_base", f"{prefix}_no_static_arena", f"{prefix}_no_weights",
+           f"{prefix}_layers"}  # the layer table (aot_layer.h)
     # model.h's accessors of inputs/outputs placed in the arena, by index and by tensor name
     api |= {f"{prefix}_{kind}_{key}" for kind, names in (("input", graph.inputs), ("output", graph.outputs))
             for i, name in enumerate(names) for key in (i, name)}

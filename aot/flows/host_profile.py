@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import AotError
+from ..resources import runtime_dir
 from ..targets.host import HostModel, build_shared, find_compiler
 from .measure import bound_call
 
@@ -23,6 +24,7 @@ HOOKS_C = r"""
 #define _POSIX_C_SOURCE 199309L
 #include <stdint.h>
 #include <time.h>
+#include "aot_layer.h"
 #define AOT_HOST_PROFILE_MAX %(max)d
 uint64_t aot_host_profile_ns[AOT_HOST_PROFILE_MAX];
 static uint64_t aot_host_profile_start;
@@ -31,13 +33,13 @@ static uint64_t aot_host_now(void) {
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
-void aot_profile_begin(int layer, const char* name) {
-    (void)layer; (void)name;
+void aot_profile_begin(const aot_layer_info* layer) {
+    (void)layer;
     aot_host_profile_start = aot_host_now();
 }
-void aot_profile_end(int layer, const char* name) {
-    (void)name;
-    if (layer >= 0 && layer < AOT_HOST_PROFILE_MAX) aot_host_profile_ns[layer] += aot_host_now() - aot_host_profile_start;
+void aot_profile_end(const aot_layer_info* layer) {
+    const int32_t i = layer->index;
+    if (i >= 0 && i < AOT_HOST_PROFILE_MAX) aot_host_profile_ns[i] += aot_host_now() - aot_host_profile_start;
 }
 """ % {"max": MAX_LAYERS}
 
@@ -53,7 +55,7 @@ def _load_hooks(cc: str) -> ctypes.CDLL:
         source = Path(_hooks_dir.name) / "aot_host_profile.c"
         source.write_text(HOOKS_C)
         shared = source.with_suffix(".so")
-        proc = subprocess.run([cc, "-O2", "-fPIC", "-shared", str(source), "-o", str(shared)], capture_output=True,
+        proc = subprocess.run([cc, "-O2", "-fPIC", "-shared", f"-I{runtime_dir()}", str(source), "-o", str(shared)], capture_output=True,
                               text=True)
         if proc.returncode != 0:
             raise AotError(f"building the host profiling hooks failed:\n{proc.stderr}")
