@@ -29,6 +29,9 @@ def _folder_exists(path: Path, option: str) -> None:
 
 def check_report_options(args: argparse.Namespace) -> None:
     """Fail on bad report options before the (possibly long) compile."""
+    if getattr(args, "count", None) and (args.json or args.html or args.memory_plot):
+        raise AotError("--count prints only the layer counts; --json, --html and --memory-plot need the report "
+                       "(drop --count)")
     if args.profile_json and not args.html:
         raise AotError("--profile-json draws the profile in the HTML report, so it needs --html FILE too")
     if args.html:

@@ -30,6 +30,8 @@ def needs_qdq(graph: Graph, node: Node) -> bool:
         # Raw integers given their scale here (an int8 graph input through Reshape): the op moves the
         # integers as they are, which ONNX runs on int8 too.
         return False
+    if any(o and is_quantized(graph.tensors[o]) and graph.tensors[o].dtype == "int32" for o in node.outputs):
+        return False  # QuantizeLinear cannot write int32 (a --recast accumulator output): the op as it is
     return any(name and is_quantized(graph.tensors[name]) for name in [*node.inputs, *node.outputs])
 
 
