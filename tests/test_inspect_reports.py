@@ -11,7 +11,6 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import onnx
@@ -23,7 +22,7 @@ from aot.cli import main
 from aot.compiler import CompileOptions, compile_model, write_library
 from aot.flows.html_report import html_report
 from aot.flows.memory_plot import memory_ascii, memory_svg, write_memory_plot
-from aot.flows.profile_file import profile_document, read_profile
+from aot.flows.profile_file import read_profile
 from aot.flows.report_data import inspect_data
 from aot.targets.host import load
 
@@ -181,17 +180,30 @@ def test_memory_plot_png(m4_data, tmp_path):
 
 
 # -- the HTML report and profiles -------------------------------------------------------------------
-def test_html_report_renders_in_chromium(m4_data, tmp_path):
+@pytest.fixture(scope="module")
+def board_profile(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``aot run --profile --profile-json`` of the model on the Cortex-M4 (one QEMU run)."""
+    from aot.targets.board import resolve_board
+    missing = resolve_board("cortex-m4").missing_tools("gcc")
+    assert not missing, f"{', '.join(missing)} not installed: run boards/install-toolchains.sh"
+    path = tmp_path_factory.mktemp("profile") / "profile.json"
+    assert main(["run", str(model_path), "--board", "cortex-m4", "--profile", "--profile-json", str(path)]) == 0
+    return path
+
+
+def test_run_writes_the_profile_file(board_profile, m4_data):
+    profile = read_profile(board_profile)
+    assert profile["board"] == "cortex-m4" and profile["unit"] == "instructions"
+    assert [x["name"] for x in profile["layers"]] == [x["name"] for x in m4_data["layers"]]
+    assert all(x["cost"] > 0 for x in profile["layers"])
+    assert sum(x["cost"] for x in profile["layers"]) <= profile["total"]  # the run's total has the call around them
+
+
+def test_html_report_renders_in_chromium(m4_data, board_profile, tmp_path):
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.skip("chromium is not installed (apt-get install chromium): the HTML report is not rendered")
-    # A profile as `aot run --profile --profile-json` writes it, with made-up counts for these layers.
-    report = SimpleNamespace(model="qdq_small", board=SimpleNamespace(name="cortex-m4"), cc="gcc", opt="-O2",
-                             instructions=0, layers=[SimpleNamespace(index=x["index"], name=x["name"],
-                                                                     op_type=x["op_type"], instructions=100 * (i + 1))
-                                                     for i, x in enumerate(m4_data["layers"])])
-    (tmp_path / "profile.json").write_text(json.dumps(profile_document(report)))
-    profile = read_profile(tmp_path / "profile.json")
+    profile = read_profile(board_profile)
     page = tmp_path / "report.html"
     page.write_text(html_report(m4_data, profile))
     assert "http://" not in page.read_text().replace("http://www.w3.org/2000/svg", "")  # nothing fetched
@@ -201,7 +213,8 @@ def test_html_report_renders_in_chromium(m4_data, tmp_path):
     assert dom.count('class="buffer"') == len(m4_data["memory"]["buffers"])
     assert dom.count('class="profile-row"') == len(m4_data["layers"])
     widths = [float(w) for w in re.findall(r'class="bar" style="width:\s*([0-9.]+)px', dom)]
-    assert widths == sorted(widths) and widths[-1] == pytest.approx(300)  # costs grow with the index here
+    costs = [x["cost"] for x in profile["layers"]]
+    assert widths == pytest.approx([300 * c / max(costs) for c in costs], abs=0.06)  # bars as long as the costs
     assert (PREFIX + "dense") in dom and "arm-dsp.weights=int8" in dom
 
 
