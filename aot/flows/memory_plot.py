@@ -44,13 +44,6 @@ def memory_svg(memory: dict, width: int = 900, height: int = 420) -> str:
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="memory-plot" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">',
            f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="#fafafa" stroke="#999"/>']
-    peak = memory.get("peak_step")
-    if peak is not None:
-        out.append(f'<rect class="peak" x="{left + peak * sx:.2f}" y="{top}" width="{sx:.2f}" height="{ph}" '
-                   f'fill="#ffdede" stroke="#d33" stroke-dasharray="3,2"><title>peak: step {peak}, '
-                   f'{memory["peak_live_bytes"]} B live</title></rect>')
-        out.append(f'<text x="{left + (peak + 0.5) * sx:.2f}" y="{top - 6}" text-anchor="middle" fill="#d33">'
-                   f'peak {memory["peak_live_bytes"]} B</text>')
     for b in memory["buffers"]:
         x0, x1 = left + b["first"] * sx, left + (b["last"] + 1) * sx
         y0, y1 = y(b["offset"] + b["bytes"]), y(b["offset"])
@@ -58,6 +51,14 @@ def memory_svg(memory: dict, width: int = 900, height: int = 420) -> str:
         out.append(f'<rect class="buffer" data-name="{escape(b["name"])}" x="{x0:.2f}" y="{y0:.2f}" '
                    f'width="{max(x1 - x0, 0.5):.2f}" height="{max(y1 - y0, 0.5):.2f}" fill="{colour(b["name"])}" '
                    f'fill-opacity="0.85" stroke="#333" stroke-width="0.5"><title>{escape(tip)}</title></rect>')
+    # Drawn over the buffers (translucent) so the peak step stays visible where they cover it.
+    peak = memory.get("peak_step")
+    if peak is not None:
+        out.append(f'<rect class="peak" x="{left + peak * sx:.2f}" y="{top}" width="{sx:.2f}" height="{ph}" '
+                   f'fill="#d33" fill-opacity="0.15" stroke="#d33" stroke-dasharray="3,2" pointer-events="none"><title>peak: step {peak}, '
+                   f'{memory["peak_live_bytes"]} B live</title></rect>')
+        out.append(f'<text x="{left + (peak + 0.5) * sx:.2f}" y="{top - 6}" text-anchor="middle" fill="#d33">'
+                   f'peak {memory["peak_live_bytes"]} B</text>')
     out.append(f'<line class="arena" x1="{left}" x2="{left + pw}" y1="{y(arena):.2f}" y2="{y(arena):.2f}" '
                f'stroke="#d33" stroke-dasharray="6,3"/>')
     for frac in (0, 0.25, 0.5, 0.75, 1):
