@@ -14,6 +14,7 @@ from ..flows.criteria import FLOAT_SAMPLES, INT8_SAMPLES, Criteria
 from .board import add_board_commands, add_board_options, apply_board_options
 from .build_options import add_cc_option, add_opt_option
 from .examples import add_examples
+from .inspect_reports import add_report_options
 from .parser import AotArgumentParser, parse_arguments
 from .tune import add_tune_command, add_tuning_option, apply_tuning
 from .options import (add_compile_options, add_quant_options, compile_options, input_shape, quant_config,
@@ -161,13 +162,14 @@ def positive_int(text: str) -> int:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     from ..compiler import compile_model
-    from ..flows.inspect import format_report
+    from .inspect_reports import check_report_options, print_reports
+    check_report_options(args)
     compiled = compile_model(args.model, apply_tuning(apply_board_options(compile_options(args), args), args))
     for op_type in args.count:
         from ..passes.precision import count_layers
         print(f"{op_type}: {count_layers(compiled.graph, op_type)} layers")
     if not args.count:
-        print(format_report(compiled))
+        print_reports(compiled, args)
     return 0
 
 
@@ -295,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_quant_options(p)
     add_board_options(p)
     add_tuning_option(p)
+    add_report_options(p)
     p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser("demo", help="compile, verify and time the bundled example model",

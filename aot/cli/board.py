@@ -8,6 +8,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from ..errors import AotError
 from .build_options import add_cc_option, add_opt_option, check_board_cc
 from .options import add_compile_options, compile_options
 
@@ -63,6 +64,10 @@ def _tool_state(tool: str) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     from ..flows.board_run import BoardRunError, run_on_board
     options = compile_options(args)
+    if args.profile_json and not args.profile:
+        raise AotError("--profile-json writes the per-layer counts of --profile, so it needs --profile too")
+    if args.profile_json and not Path(args.profile_json).parent.is_dir():
+        raise AotError(f"--profile-json: folder '{Path(args.profile_json).parent}' does not exist")
     check_board_cc(args.cc, args.board, args.board_dir, args.model)
     try:
         report = run_on_board(args.model, args.board, board_dirs=args.board_dir, inputs=args.input, seed=args.seed,
@@ -75,6 +80,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"{Path(args.model).name} on {report.board.name} ({report.board.description}), {report.cc} {report.opt}")
     print(report.table())
     print("run: PASS" if report.ok else "run: FAIL (outputs differ)")
+    if args.profile_json:
+        from ..flows.profile_file import write_profile
+        write_profile(report, Path(args.profile_json))
+        print(f"wrote {args.profile_json} (instructions per layer; aot inspect --html FILE --profile-json draws it)")
     return 0 if report.ok else 1
 
 
@@ -97,6 +106,8 @@ def add_board_commands(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for random inputs (default 0)")
     p.add_argument("--profile", action="store_true",
                    help="also count instructions per layer (builds with -DAOT_PROFILE)")
+    p.add_argument("--profile-json", metavar="FILE",
+                   help="with --profile: also write the per-layer counts as JSON (for aot inspect --html)")
     add_cc_option(p, "gcc")
     add_opt_option(p)
     p.add_argument("--timeout", type=float, default=120.0, help="seconds before QEMU is killed (default 120)")

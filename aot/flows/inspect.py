@@ -1,39 +1,80 @@
-"""Text report of a compiled model: one row per layer, then the memory summary."""
+"""Text report of a compiled model: one row per layer (with a row per input and output tensor
+under it), then the memory summary and, on a board, the fit table. ``--json`` prints the same
+content (report_data.inspect_data) as one JSON document."""
 from __future__ import annotations
 
+import json
+
 from ..compiler import CompiledModel
-from ..ops import layer_macs
 from ..targets.board import resolve_board
 from ..targets.fit import fit_report
+from .report_data import inspect_data
 
 
-def format_report(compiled: CompiledModel) -> str:
-    graph, plan, meta = compiled.graph, compiled.plan, compiled.metadata
-    rows = [f"model {graph.name}: {len(compiled.calls)} layers, opset {graph.opset}"]
-    rows += [f"note: {n}" for n in graph.notes]
-    header = f"{'#':>3} {'layer':<32} {'op':<18} {'backend':<8} {'kernel':<24} {'output':<18} {'dtype':<8} {'layout':<6} {'storage':<14} {'bytes':>8} {'MACs':>10}"
-    rows.append(header)
-    rows.append("-" * len(header))
-    for idx, call in enumerate(compiled.calls):
-        out = graph.tensors[call.node.outputs[0]]
-        st = plan.storage[out.name]
-        where = f"arena@{st.offset}" if st.kind == "arena" else f"{st.kind}@{st.offset}" if st.in_arena else st.kind
-        op = call.node.op_type + (f"+{call.node.attrs['activation']['op_type']}" if call.node.attrs.get("activation") else "")
-        q = ""
-        if out.quant is not None:
-            q = f" scale={float(out.quant.scale.reshape(-1)[0]):.6g} zp={int(out.quant.zero_point.reshape(-1)[0])}"
-        rows.append(f"{idx:>3} {call.node.name[:32]:<32} {op[:18]:<18} {call.backend:<8} {call.kernel.name[:24]:<24} "
-                    f"{'x'.join(map(str, out.shape)):<18} {out.dtype:<8} {out.layout or '-':<6} {where:<14} "
-                    f"{out.nbytes:>8} {layer_macs(graph, call.node):>10}{q}")
-    m = meta["memory"]
+def format_quant(quant: dict | None) -> str:
+    """``scale=0.0235 zp=-128``, or for per-channel ``scale=[0.001..0.02](8) zp=0 axis=0``."""
+    if quant is None:
+        return ""
+    scales, zps = quant["scale"], quant["zero_point"]
+    if len(scales) == 1:
+        scale = f"{scales[0]:.6g}"
+    else:
+        scale = f"[{min(scales):.4g}..{max(scales):.4g}]({len(scales)})"
+    zp = f"{zps[0]}" if len(set(zps)) == 1 else f"[{min(zps)}..{max(zps)}]"
+    axis = f" axis={quant['axis']}" if quant.get("axis") is not None else ""
+    return f"scale={scale} zp={zp}{axis}"
+
+
+def _where(t: dict) -> str:
+    if t["storage"] in ("arena", "input", "output") and t["offset"] is not None:
+        return f"{t['storage']}@{t['offset']}" if t["storage"] != "arena" else f"arena@{t['offset']}"
+    return t["storage"]
+
+
+def format_data(data: dict) -> str:
+    layers = data["layers"]
+    rows = [f"model {data['model']}: {len(layers)} layers, opset {data['opset']}"]
+    rows += [f"note: {n}" for n in data["notes"]]
+    # Full layer names: the column is as wide as the longest (names cut short read alike).
+    nw = max([5, *(len(x["name"]) for x in layers)])
+    ow = max([2, *(len(x["op"]) for x in layers)])
+    bw = max([7, *(len(x["backend"]) for x in layers)])
+    kw = max([6, *(len(x["kernel"]) for x in layers)])
+    variants = [" ".join(f"{k}={v}" for k, v in x["variant"].items()) or "-" for x in layers]
+    vw = max([7, *map(len, variants)])
+    header = (f"{'#':>3} {'layer':<{nw}} {'op':<{ow}} {'backend':<{bw}} {'kernel':<{kw}} "
+              f"{'MACs':>10} {'weights B':>10} {'live B':>9}  {'variant':<{vw}}  onnx name (when another)")
+    rows += [header, "-" * len(header)]
+    tw = max([6, *(len(t["name"]) for x in layers for t in x["inputs"] + x["outputs"])])
+    for x, variant in zip(layers, variants):
+        onnx_name = x["onnx_name"] if x["onnx_name"] and x["onnx_name"] != x["name"] else ""
+        rows.append(f"{x['index']:>3} {x['name']:<{nw}} {x['op']:<{ow}} {x['backend']:<{bw}} {x['kernel']:<{kw}} "
+                    f"{x['macs']:>10} {x['weight_bytes']:>10} {x['live_bytes']:>9}  {variant:<{vw}}  {onnx_name}".rstrip())
+        for role, tensors in (("in", x["inputs"]), ("out", x["outputs"])):
+            for t in tensors:
+                shape = "x".join(map(str, t["shape"])) or "scalar"
+                rows.append(f"      {role:<3} {t['name']:<{tw}} {t['dtype']:<8} {shape:<16} {t['layout'] or '-':<6} "
+                            f"{_where(t):<16} {t['bytes']:>9} B  {format_quant(t['quant'])}".rstrip())
+    m = data["memory"]
     rows.append("")
     rows += memory_rows(m)
     rows.append(f"weights    {m['weights_bytes']:>10} B")
-    rows.append(f"MACs       {sum(layer['macs'] for layer in meta['layers']):>10}")
-    fit = fit_table(compiled)
-    if fit:
-        rows += ["", fit]
+    rows.append(f"MACs       {data['totals']['macs']:>10}")
+    if layers:
+        peak = layers[m["peak_step"]]
+        rows.append(f"peak live  {m['peak_live_bytes']:>10} B  (at layer {peak['index']} {peak['name']})")
+    if data["fit"]:
+        rows += ["", data["fit"]["table"]]
     return "\n".join(rows)
+
+
+def format_report(compiled: CompiledModel) -> str:
+    return format_data(inspect_data(compiled))
+
+
+def format_json(compiled: CompiledModel) -> str:
+    """One JSON document with the text report's content."""
+    return json.dumps(inspect_data(compiled), indent=2)
 
 
 def memory_rows(m: dict) -> list[str]:

@@ -13,6 +13,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from .composite import expand_composites
+from .export_qdq import QdqNodes, needs_qdq
 from .dtypes import np_dtype_of, onnx_elem_type
 from .graph import Graph, Node
 from .names import NameTable
@@ -40,6 +41,7 @@ class _Exporter:
         self.taken = NameTable(reserved=set(graph.tensors) | set(self.names.values()))
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
+        self.qdq = QdqNodes(graph, self.fresh, self.nodes, self.initializers)
 
     def _io_names(self) -> dict[str, str]:
         """IR name -> original ONNX name for graph inputs and outputs, when that name is free."""
@@ -95,7 +97,12 @@ class _Exporter:
             if w.layout and w.layout[-1] == "I" and w.data is not None:  # OHWI -> OIHW
                 w_first = self.fresh(f"{node.inputs[widx]}__oihw")
                 perm = [0, len(w.shape) - 1] + list(range(1, len(w.shape) - 1))
-                self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(w.data.transpose(perm)), w_first))
+                if inputs[widx] != self.name(node.inputs[widx]):  # dequantized (QDQ export): transpose the float
+                    self.nodes.append(helper.make_node("Transpose", [inputs[widx]], [w_first], perm=perm,
+                                                       name=self.fresh(f"{node.name}__weight_to_oihw")))
+                else:
+                    self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(w.data.transpose(perm)),
+                                                                     w_first))
                 inputs[widx] = w_first
         y_first = self.fresh(f"{node.outputs[0]}__channels_first")
         return inputs, [y_first] + outputs[1:], y_first
@@ -103,6 +110,18 @@ class _Exporter:
     def add_node(self, node: Node) -> None:
         inputs = [self.name(i) for i in node.inputs]
         outputs = [self.name(o) for o in node.outputs]
+        if needs_qdq(self.graph, node):  # an integer layer: DequantizeLinear -> float op -> QuantizeLinear
+            quantized = outputs
+            inputs = [self.qdq.dequantized(i, n) for i, n in zip(node.inputs, inputs)]
+            outputs = [self.qdq.float_output(o, n) for o, n in zip(node.outputs, outputs)]
+            self._add_float_node(node, inputs, outputs)
+            for ir_name, float_name, name in zip(node.outputs, outputs, quantized):
+                if ir_name:
+                    self.qdq.quantize(ir_name, float_name, name)
+            return
+        self._add_float_node(node, inputs, outputs)
+
+    def _add_float_node(self, node: Node, inputs: list[str], outputs: list[str]) -> None:
         if self._channels_last(node):
             final = outputs[0]
             inputs, outputs, y_first = self._to_channels_first(node, inputs, outputs)
