@@ -27,7 +27,7 @@ from test_codegen import assert_matches_onnxruntime, feeds_for
 STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2", "-ffp-contract=off"]
 # kws keeps its inputs/outputs in the arena (run in place), vad in the caller's buffers.
 MODELS = {"kws": (tiny_cnn_model, "arena"), "vad": (tiny_mlp_model, "separate")}
-RUNTIME_HEADERS = {"aot_runtime.h", "aot_formats.h"}
+RUNTIME_HEADERS = {"aot_runtime.h", "aot_formats.h", "aot_layer.h"}
 
 
 def run(cmd: list, cwd: Path | None = None) -> str:
