@@ -14,6 +14,7 @@ from .backends.build import check_layer_options, library_build, resolve_all_opti
 from .backends.partition import annotate_backends, merge_composites, partition_backends
 from .backends.registry import REGISTRY
 from .codegen.emit import render_library
+from .codegen.labels import check_labels
 from .codegen.lower import Call, lower
 from .codegen.packaging import check_packages, package_files
 from .codegen.provenance import add_provenance
@@ -41,6 +42,7 @@ from .targets.fit import check_fit
 
 
 IO_BUFFERS = ("arena", "separate")  # CompileOptions.io_buffers
+IO_APIS = ("native", "float")  # CompileOptions.io_api
 
 
 @dataclass
@@ -99,6 +101,9 @@ class CompileOptions:
     layer_backend_options: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
     # firmware build-system packages added to the folder: cmake, zephyr, arduino, platformio (aot/codegen/packaging.py)
     packages: list[str] = field(default_factory=list)
+    # "float": model.h also declares <prefix>_run_float over quantized inputs/outputs (docs/io.md)
+    io_api: str = "native"
+    labels: list[str] | None = None  # class names of output 0, one per element of a sample (--labels)
 
 
 @dataclass
@@ -198,6 +203,8 @@ def compile_model(source: str | Path | onnx.ModelProto | Graph, options: Compile
         raise AotError(f"alignment {options.alignment} is not a power of two")
     if options.io_buffers not in IO_BUFFERS:
         raise AotError(f"unknown io_buffers '{options.io_buffers}'; choose one of {', '.join(IO_BUFFERS)}")
+    if options.io_api not in IO_APIS:
+        raise AotError(f"unknown io_api '{options.io_api}'; choose one of {', '.join(IO_APIS)}")
     check_packages(options.packages)
     board = resolve_board(options.board, options.board_dirs)
     load_plugins(options.plugins)  # a plug-in may register the backends named below
@@ -206,6 +213,8 @@ def compile_model(source: str | Path | onnx.ModelProto | Graph, options: Compile
     backend_options = resolve_all_options([*backends, *options.layer_backend.values()], options.backend_options)
     graph = optimize(source, options)
     check_layer_options(graph)
+    if options.labels is not None:
+        check_labels(graph, options.labels)
     calls, aliases = lower(graph, options.prefix)
     plan = plan_memory(graph, [c.step for c in calls], aliases, options.alignment,
                        io_in_arena=options.io_buffers == "arena")
@@ -214,7 +223,8 @@ def compile_model(source: str | Path | onnx.ModelProto | Graph, options: Compile
     build = library_build({b: REGISTRY.get(b).model_build_contribution(
         dict(backend_options.get(b, {})), graph, [c.kernel for c in calls if c.backend == b]) for b in used}, board)
     files = render_library(graph, calls, plan, options.prefix, options.board, build=build,
-                           stack_bytes=None if board.is_host else board.stack_bytes)
+                           stack_bytes=None if board.is_host else board.stack_bytes,
+                           io_api=options.io_api, labels=options.labels)
     files.update(board_files(board, options.prefix))
     add_provenance(files, source, options, board.name)
     files.update(package_files(files, options.prefix, options.packages, build, graph.name))

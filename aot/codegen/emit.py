@@ -16,6 +16,8 @@ from ..planner import MemoryPlan
 from ..resources import runtime_dir
 from .cformat import c_array_body
 from .env import make_environment
+from .io_info import io_fields
+from .labels import c_string
 from .kernel_context import kernel_arguments, template_context
 from .lower import Call
 from .symbols import weight_symbol
@@ -35,9 +37,11 @@ def tensor_expr(graph: Graph, plan: MemoryPlan, prefix: str, name: str, writable
 
 def render_library(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: str,
                    board: str = "host", build: LibraryBuild | None = None,
-                   stack_bytes: int | None = None) -> dict[str, str]:
+                   stack_bytes: int | None = None, io_api: str = "native",
+                   labels: list[str] | None = None) -> dict[str, str]:
     """``build``: what the backends add to the build (aot/backends/build.py); its copied files
-    become files of the library. ``stack_bytes``: the board's stack reserve (None on the host)."""
+    become files of the library. ``stack_bytes``: the board's stack reserve (None on the host).
+    ``io_api`` "float": also the float API over quantized inputs/outputs; ``labels``: output 0's class names."""
     build = build or LibraryBuild()
     backends = sorted({c.backend for c in calls}, key=lambda b: [c.backend for c in calls].index(b))
     extra_dirs = [d for b in backends for d in REGISTRY.get(b).template_dirs]
@@ -76,14 +80,15 @@ def render_library(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: st
         weight_list.append({"tensor": name, "symbol": weight_symbol(prefix, name), "ctype": c_type(t.dtype), "size": max(t.size, 1),
                             "shape": list(t.shape), "body": c_array_body(np.asarray(t.data).astype(t.dtype))})
 
-    io = {"inputs": [_io_entry(graph, plan, n) for n in graph.inputs],
-          "outputs": [_io_entry(graph, plan, n) for n in graph.outputs]}
+    io = {"inputs": [_io_entry(graph, plan, n, i) for i, n in enumerate(graph.inputs)],
+          "outputs": [_io_entry(graph, plan, n, i) for i, n in enumerate(graph.outputs)]}
     kernel_files = [f"kernels_{b}.c" for b in backends]
     common = {"prefix": prefix, "PREFIX": prefix.upper(), "graph": graph, "plan": plan, "io": io,
               "calls": call_lines, "unused_inputs": unused_inputs, "weights": weight_list,
               "prototypes": prototypes, "kernel_files": kernel_files,
               "sources": ["model.c"] + kernel_files + build.sources, "build": build,
-              "version": __version__, "board": board, "stack_bytes": stack_bytes}
+              "version": __version__, "board": board, "stack_bytes": stack_bytes,
+              "io_float": io_api == "float", "labels": [c_string(label) for label in labels or []]}
     files["model.h"] = env.get_template("model/model.h.j2").render(**common)
     files["model.c"] = env.get_template("model/model.c.j2").render(**common)
     files["weights.h"] = env.get_template("model/weights.h.j2").render(**common)
@@ -97,7 +102,10 @@ def render_library(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: st
     files["Makefile"] = env.get_template("model/Makefile.j2").render(**common)
     files["CMakeLists.txt"] = env.get_template("model/CMakeLists.txt.j2").render(**common)
     files["aot_runtime.h"] = (runtime_dir() / "aot_runtime.h").read_text()
-    meta = metadata(graph, calls, plan, prefix, io, weight_list, stack_bytes)
+    meta_io = {k: [{f: v for f, v in e.items() if f not in _TEMPLATE_ONLY} for e in v] for k, v in io.items()}
+    meta = metadata(graph, calls, plan, prefix, meta_io, weight_list, stack_bytes)
+    if labels:
+        meta["outputs"][0]["labels"] = list(labels)
     if build.record:  # only libraries with contributions carry the key
         meta["build"] = build.record
     files["metadata.json"] = json.dumps(meta, indent=2) + "\n"
@@ -105,11 +113,16 @@ def render_library(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: st
     return files
 
 
-def _io_entry(graph: Graph, plan: MemoryPlan, name: str) -> dict:
+_TEMPLATE_ONLY = ("index", "float_ctype")  # I/O entry fields model.h needs and metadata.json does not
+
+
+def _io_entry(graph: Graph, plan: MemoryPlan, name: str, index: int) -> dict:
     t = graph.tensors[name]
     st = plan.storage[name]
-    return {"name": name, "onnx_name": t.onnx_name, "shape": list(t.shape), "dtype": t.dtype,
-            "ctype": c_type(t.dtype), "size": t.size, "layout": t.layout, "nbytes": t.nbytes,
+    fields = io_fields(graph, name)  # layout (also inferred), scale and zero point (null when float)
+    float_ctype = "float" if fields["scale"] is not None else c_type(t.dtype)
+    return {"name": name, "onnx_name": t.onnx_name, "index": index, "shape": list(t.shape), "dtype": t.dtype,
+            "ctype": c_type(t.dtype), "float_ctype": float_ctype, "size": t.size, "nbytes": t.nbytes, **fields,
             **({"offset": st.offset} if st.in_arena else {}),
             **({"format": storage_note(t.dtype)} if storage_note(t.dtype) else {})}
 
