@@ -57,6 +57,10 @@ def _reached_quant(graph: Graph, name: str, downstream: bool) -> set | None:
         nodes = consumers.get(current, []) if downstream else [p for p in [producers.get(current)] if p]
         for node in nodes:
             steps += 1
+            edge = _edge_quantizer(graph, node, current, downstream)
+            if edge is not None:  # a plain DequantizeLinear reading it, a QuantizeLinear writing it
+                found.add((edge[0], edge[1] + shift))
+                continue
             offset = _recode_offset(graph, node)
             moves = node.op_type in _VALUE_MOVERS or offset is not None
             if not moves or not node.inputs or (downstream and node.inputs[0] != current):
@@ -66,6 +70,20 @@ def _reached_quant(graph: Graph, name: str, downstream: bool) -> set | None:
             offset = offset or 0
             frontier.append((node.outputs[0], shift - offset) if downstream else (node.inputs[0], shift + offset))
     return found or None
+
+
+def _edge_quantizer(graph: Graph, node: Node, tensor: str, downstream: bool) -> tuple[float, int] | None:
+    """(scale, zero point) of a DequantizeLinear reading ``tensor`` (downstream) or a QuantizeLinear
+    writing it (upstream) with constant per-tensor parameters: plain Q/DQ kernels at an int16 or uint16
+    edge leave them on the node, not on the tensor."""
+    wanted = "DequantizeLinear" if downstream else "QuantizeLinear"
+    if node.op_type != wanted or (node.inputs[0] if downstream else node.outputs[0]) != tensor:
+        return None
+    scale = graph.const(node.inputs[1]) if len(node.inputs) > 1 and node.inputs[1] else None
+    zp = graph.const(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else np.zeros(1, np.int64)
+    if scale is None or zp is None or np.asarray(scale).size != 1 or np.asarray(zp).size != 1:
+        return None
+    return float(np.float32(np.asarray(scale).reshape(-1)[0])), int(np.asarray(zp).reshape(-1)[0])
 
 
 def _recode_offset(graph: Graph, node: Node) -> int | None:
