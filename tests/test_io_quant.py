@@ -277,3 +277,28 @@ def test_output_summary_dequantizes_and_ranks_with_labels(int8_lib):
     text = format_outputs([entry])
     assert "#3 what??= (" in text and "scale 0.0731, zero point -5" in text
     json.dumps(entry, allow_nan=False)  # the JSON document stays standard JSON
+
+
+def test_aot_run_json_reports_board_outputs_dequantized_with_labels(tmp_path, capsys):
+    """One real run under QEMU (the smallest model and board): the document parses, its outputs are the
+    board's (checked bit-exact against the host and the golden model by aot run itself) and they are
+    dequantized with the output's scale and ranked with the labels."""
+    require_tool("qemu-system-arm")
+    model, labels = tmp_path / "m.onnx", tmp_path / "labels.txt"
+    onnx.save(nhwc_int8_model(), model)
+    labels.write_text("\n".join(LABELS) + "\n", encoding="utf-8")
+    x = float_inputs(1)[0]
+    np.save(tmp_path / "x.npy", ort_quantize(x, IN_SCALE, IN_ZP))
+    code = main(["run", str(model), "--board", "cortex-m3", "--json", "--labels", str(labels),
+                 "--input", str(tmp_path / "x.npy")])
+    out = capsys.readouterr().out
+    doc = json.loads(out)
+    assert code == 0 and doc["ok"] and doc["board"] == "cortex-m3"
+    (entry,) = doc["outputs"]
+    codes = np.array(entry["values"])
+    want = (codes.astype(np.int32) - OUT_ZP).astype(np.float32) * np.float32(OUT_SCALE)
+    assert entry["dequantized"] == want.tolist()
+    np.testing.assert_array_equal(entry["dequantized"], expected_float(compile_model(nhwc_int8_model()), x).reshape(-1))
+    best = int(np.argmax(want))
+    assert entry["top"][0]["index"] == best and entry["top"][0]["label"] == LABELS[best]
+    assert doc["instructions"] > 0 and doc["memory"]["arena_bytes"] > 0
