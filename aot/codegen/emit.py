@@ -106,6 +106,8 @@ def render_library(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: st
     meta = metadata(graph, calls, plan, prefix, meta_io, weight_list, stack_bytes)
     if labels:
         meta["outputs"][0]["labels"] = list(labels)
+    if io_api != "native":  # <prefix>_run_float is there
+        meta["io_api"] = io_api
     if build.record:  # only libraries with contributions carry the key
         meta["build"] = build.record
     files["metadata.json"] = json.dumps(meta, indent=2) + "\n"

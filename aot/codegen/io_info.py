@@ -12,6 +12,7 @@ import numpy as np
 
 from ..ir import Graph, Node
 from ..ir.dtypes import onnx_elem_type
+from ..ir.formats import FORMATS
 from ..ops import op_spec
 
 # Integer I/O types model.h gets quantize/dequantize helpers for: the saturation bounds of each.
@@ -160,7 +161,7 @@ def io_fields(graph: Graph, name: str) -> dict:
     """The fields model.h and metadata.json give each input and output beyond its name and shape."""
     t = graph.tensors[name]
     q = io_quantization(graph, name)
-    fields = {"dtype_code": onnx_elem_type(t.dtype) if _has_onnx_type(t.dtype) else 0,
+    fields = {"dtype_code": dtype_code(t.dtype),
               "layout": io_layout(graph, name),
               "scale": q[0] if q else None, "zero_point": q[1] if q else None}
     if q is not None:
@@ -168,9 +169,8 @@ def io_fields(graph: Graph, name: str) -> dict:
     return fields
 
 
-def _has_onnx_type(dtype: str) -> bool:
-    try:
-        onnx_elem_type(dtype)
-    except (KeyError, ValueError, TypeError):
-        return False
-    return True
+def dtype_code(dtype: str) -> int:
+    """ONNX's TensorProto.DataType number of ``dtype``; narrow formats (float16, float8, int4...) too."""
+    if dtype in FORMATS:
+        return FORMATS[dtype].elem_type
+    return onnx_elem_type(dtype)
