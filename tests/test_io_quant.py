@@ -302,3 +302,28 @@ def test_aot_run_json_reports_board_outputs_dequantized_with_labels(tmp_path, ca
     best = int(np.argmax(want))
     assert entry["top"][0]["index"] == best and entry["top"][0]["label"] == LABELS[best]
     assert doc["instructions"] > 0 and doc["memory"]["arena_bytes"] > 0
+
+
+@pytest.mark.parametrize("io_buffers", ["arena", "separate"])
+def test_run_float_passes_float_inputs_and_outputs_through(io_buffers, tmp_path):
+    """int8 x and float f in, int8 y and float sum out: only x and y are converted."""
+    inits = {"s": np.float32(0.1), "z": np.int8(2), "so": np.float32(0.2), "zo": np.int8(-1)}
+    nodes = [helper.make_node("DequantizeLinear", ["x", "s", "z"], ["xf"]),
+             helper.make_node("Add", ["xf", "f"], ["sum"], name="add"),
+             helper.make_node("QuantizeLinear", ["sum", "so", "zo"], ["y"])]
+    proto = make_model(nodes, [helper.make_tensor_value_info("x", TensorProto.INT8, [1, 4]),
+                               helper.make_tensor_value_info("f", TensorProto.FLOAT, [1, 4])],
+                       [helper.make_tensor_value_info("y", TensorProto.INT8, [1, 4]),
+                        helper.make_tensor_value_info("sum", TensorProto.FLOAT, [1, 4])], inits, name="mixed")
+    compiled = compile_model(proto, CompileOptions(io_api="float", io_buffers=io_buffers, allow_float_fallback=True))
+    lib = ctypes.CDLL(str(build_shared(write_library(compiled, tmp_path / "lib"), "gcc")))
+    x = np.array([[0.25, -13.0, 1e9, np.nan]], np.float32)
+    f = np.array([[1.0, 0.5, -2.0, 0.125]], np.float32)
+    y, total = np.zeros((1, 4), np.float32), np.zeros((1, 4), np.float32)
+    ptr = [a.ctypes.data_as(ctypes.c_void_p) for a in (x, f, y, total)]
+    assert lib.model_run_float(*ptr) == 0
+    xq = ort_quantize(x, 0.1, 2)
+    yq, want_total = np.zeros((1, 4), np.int8), np.zeros((1, 4), np.float32)
+    assert lib.model_run(*[a.ctypes.data_as(ctypes.c_void_p) for a in (xq, f, yq, want_total)]) == 0
+    np.testing.assert_array_equal(total, want_total)
+    np.testing.assert_array_equal(y, (yq.astype(np.int32) + 1).astype(np.float32) * np.float32(0.2))
