@@ -17,6 +17,7 @@ from onnx import TensorProto, helper
 
 from aot.cli import main
 from aot.compiler import CompileOptions, compile_model, write_library
+from aot.flows.quant_check import input_quant
 from aot.flows.output_summary import describe_outputs, format_outputs
 from aot.quant.golden_runner import run_golden
 from aot.quant.kernel_params import ort_quantize
@@ -199,10 +200,13 @@ def test_uint8_edges_of_int8_layers_shift_the_zero_point():
              helper.make_node("QuantizeLinear", ["c", "so", "zo"], ["y"])]
     proto = make_model(nodes, [helper.make_tensor_value_info("x", TensorProto.UINT8, [1, 2, 3, 3])],
                        [helper.make_tensor_value_info("y", TensorProto.UINT8, [1, 2, 3, 3])], inits)
-    meta = compile_model(proto).metadata
-    (x,), (y,) = meta["inputs"], meta["outputs"]
+    compiled = compile_model(proto)
+    (x,), (y,) = compiled.metadata["inputs"], compiled.metadata["outputs"]
     assert (x["dtype"], x["zero_point"], x["layout"]) == ("uint8", 131, "NCHW")
     assert (y["dtype"], y["zero_point"]) == ("uint8", 123)
+    # Float data given for the uint8 input (aot verify/run --input) is quantized with the same parameters.
+    q = input_quant(compiled.graph, compiled.graph.inputs[0])
+    assert (float(q.scale[0]), int(q.zero_point[0])) == (float(np.float32(0.03)), 131)
 
 
 # -- the float API ---------------------------------------------------------------------------------------
