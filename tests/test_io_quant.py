@@ -5,6 +5,7 @@ and what ``aot run`` prints about the outputs."""
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import json
 import re
 import subprocess
@@ -17,6 +18,7 @@ from onnx import TensorProto, helper
 
 from aot.cli import main
 from aot.compiler import CompileOptions, compile_model, write_library
+from aot.flows.float_api import check_float_api
 from aot.flows.quant_check import input_quant
 from aot.flows.output_summary import describe_outputs, format_outputs
 from aot.quant.golden_runner import run_golden
@@ -331,3 +333,21 @@ def test_run_float_passes_float_inputs_and_outputs_through(io_buffers, tmp_path)
     assert lib.model_run(*[a.ctypes.data_as(ctypes.c_void_p) for a in (xq, f, yq, want_total)]) == 0
     np.testing.assert_array_equal(total, want_total)
     np.testing.assert_array_equal(y, (yq.astype(np.int32) + 1).astype(np.float32) * np.float32(0.2))
+
+
+def test_verify_io_float_checks_run_float_and_catches_a_wrong_one(int8_lib, tmp_path, capsys):
+    proto, compiled, _, _ = int8_lib
+    samples = [[np.random.default_rng(i).integers(-128, 128, (1, 2, 2, 2)).astype(np.int8)] for i in range(3)]
+    (good,) = check_float_api(compiled, samples, cc="gcc")
+    assert good.ok and good.against == "float API" and good.total == 48
+    # A float API dequantizing with another zero point is caught.
+    header = compiled.files["model.h"].replace(f"(int32_t)q - ({OUT_ZP})", f"(int32_t)q - ({OUT_ZP - 1})")
+    assert header != compiled.files["model.h"]
+    broken = dataclasses.replace(compiled, files={**compiled.files, "model.h": header})
+    (bad,) = check_float_api(broken, samples, cc="gcc")
+    assert bad.mismatches == 48
+    model = tmp_path / "m.onnx"
+    onnx.save(proto, model)
+    assert main(["verify", str(model), "--io", "float", "--samples", "2"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"out\s+float API\s+1x16 .* 0 of 32\s+ok", out), out
