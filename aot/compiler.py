@@ -225,6 +225,10 @@ def compile_model(source: str | Path | onnx.ModelProto | Graph, options: Compile
     files = render_library(graph, calls, plan, options.prefix, options.board, build=build,
                            stack_bytes=None if board.is_host else board.stack_bytes,
                            io_api=options.io_api, labels=options.labels)
+    edges = json.loads(files["metadata.json"])
+    if options.io_api == "float" and all(e["scale"] is None for e in edges["inputs"] + edges["outputs"]):
+        graph.notes.append("--io float: no input or output of this model is quantized, so "
+                           f"{options.prefix}_run_float passes every value through as {options.prefix}_run does")
     files.update(board_files(board, options.prefix))
     add_provenance(files, source, options, board.name)
     files.update(package_files(files, options.prefix, options.packages, build, graph.name))
