@@ -109,6 +109,9 @@ def test_float_edges_have_null_scale_and_a_layout_through_quantize_linear():
     assert (y["scale"], y["zero_point"]) == (None, None)
     assert macros_text(compiled.files["model.h"])["MODEL_INPUT_0_QUANTIZED"] == "0"
     assert "MODEL_INPUT_0_SCALE" not in compiled.files["model.h"] and "run_float" not in compiled.files["model.h"]
+    with_float_api = compile_model(proto, CompileOptions(io_api="float"))
+    assert "int model_run_float(const float* x, float* y);" in with_float_api.files["model.h"]
+    assert any("no input or output of this model is quantized" in n for n in with_float_api.graph.notes)
 
 
 def macros_text(text: str) -> dict[str, str]:
