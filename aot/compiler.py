@@ -15,6 +15,7 @@ from .backends.partition import annotate_backends, merge_composites, partition_b
 from .backends.registry import REGISTRY
 from .codegen.emit import render_library
 from .codegen.library_files import WEIGHTS_FILES
+from .codegen.labels import check_labels
 from .codegen.lower import Call, lower
 from .codegen.packaging import check_packages, package_files
 from .codegen.provenance import add_provenance
@@ -44,6 +45,7 @@ from .targets.fit import check_fit
 
 
 IO_BUFFERS = ("arena", "separate")  # CompileOptions.io_buffers
+IO_APIS = ("native", "float")  # CompileOptions.io_api
 
 
 @dataclass
@@ -109,6 +111,9 @@ class CompileOptions:
     # where the weights go: "header" (static arrays in <prefix>_weights.h), "c" (<prefix>_weights.c) or
     # "bin" (<prefix>_weights.bin read through <prefix>_weights_base; aot/codegen/library_files.py)
     weights_file: str = "header"
+    # "float": model.h also declares <prefix>_run_float over quantized inputs/outputs (docs/io.md)
+    io_api: str = "native"
+    labels: list[str] | None = None  # class names of output 0, one per element of a sample (--labels)
 
 
 @dataclass
@@ -211,6 +216,8 @@ def compile_model(source: str | Path | onnx.ModelProto | Graph, options: Compile
         raise AotError(f"alignment {options.alignment} is not a power of two")
     if options.io_buffers not in IO_BUFFERS:
         raise AotError(f"unknown io_buffers '{options.io_buffers}'; choose one of {', '.join(IO_BUFFERS)}")
+    if options.io_api not in IO_APIS:
+        raise AotError(f"unknown io_api '{options.io_api}'; choose one of {', '.join(IO_APIS)}")
     check_packages(options.packages)
     if options.weights_file not in WEIGHTS_FILES:
         raise AotError(f"unknown weights_file '{options.weights_file}'; choose one of {', '.join(WEIGHTS_FILES)}")
@@ -221,6 +228,8 @@ def compile_model(source: str | Path | onnx.ModelProto | Graph, options: Compile
     backend_options = resolve_all_options([*backends, *options.layer_backend.values()], options.backend_options)
     graph = optimize(source, options)
     check_layer_options(graph)
+    if options.labels is not None:
+        check_labels(graph, options.labels)
     calls, aliases = lower(graph, options.prefix)
     plan = plan_memory(graph, [c.step for c in calls], aliases, options.alignment,
                        io_in_arena=options.io_buffers == "arena")
@@ -229,7 +238,12 @@ def compile_model(source: str | Path | onnx.ModelProto | Graph, options: Compile
     build = library_build({b: REGISTRY.get(b).model_build_contribution(
         dict(backend_options.get(b, {})), graph, [c.kernel for c in calls if c.backend == b]) for b in used}, board)
     files = render_library(graph, calls, plan, options.prefix, options.board, build=build,
-                           stack_bytes=None if board.is_host else board.stack_bytes, weights_file=options.weights_file)
+                           stack_bytes=None if board.is_host else board.stack_bytes, weights_file=options.weights_file,
+                           io_api=options.io_api, labels=options.labels)
+    edges = json.loads(files["metadata.json"])
+    if options.io_api == "float" and all(e["scale"] is None for e in edges["inputs"] + edges["outputs"]):
+        graph.notes.append("--io float: no input or output of this model is quantized, so "
+                           f"{options.prefix}_run_float passes every value through as {options.prefix}_run does")
     files.update(board_files(board, options.prefix))
     add_provenance(files, source, options, board.name)
     files.update(package_files(files, options.prefix, options.packages, build, graph.name))

@@ -63,6 +63,7 @@ def _tool_state(tool: str) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from ..flows.board_run import BoardRunError, run_on_board
+    from ..flows.output_summary import describe_outputs, format_outputs
     options = compile_options(args)
     if args.profile_json and not args.profile:
         raise AotError("--profile-json writes the per-layer counts of --profile, so it needs --profile too")
@@ -77,14 +78,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     except BoardRunError as exc:
         print(f"aot: error: {exc}", file=sys.stderr)
         return exc.status
+    if args.json:
+        print_run_json(report)
+        return 0 if report.ok else 1
     print(f"{Path(args.model).name} on {report.board.name} ({report.board.description}), {report.cc} {report.opt}")
     print(report.table())
+    print(format_outputs(describe_outputs(report.output_specs, report.outputs)))
     print("run: PASS" if report.ok else "run: FAIL (outputs differ)")
     if args.profile_json:
         from ..flows.profile_file import write_profile
         write_profile(report, Path(args.profile_json))
         print(f"wrote {args.profile_json} (instructions per layer; aot inspect --html FILE --profile-json draws it)")
     return 0 if report.ok else 1
+
+
+def print_run_json(report) -> None:
+    import json
+    from ..flows.run_document import run_document
+    print(json.dumps(run_document(report), indent=2))
 
 
 def add_board_commands(subparsers) -> None:
@@ -115,6 +126,9 @@ def add_board_commands(subparsers) -> None:
     p.add_argument("--atol", type=float, default=1e-4, help="absolute tolerance for float outputs (default 1e-4)")
     p.add_argument("--rtol", type=float, default=1e-4, help="relative tolerance for float outputs (default 1e-4)")
     p.add_argument("--keep", metavar="DIR", help="keep the library, firmware sources and ELF in DIR")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON document (checks, outputs with dequantized values and top classes, "
+                        "instructions, per-layer profile, memory) instead of the text report")
     p.set_defaults(func=cmd_run)
 
     p = subparsers.add_parser("boards", help="list the boards and their memory",

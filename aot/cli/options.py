@@ -71,6 +71,12 @@ def add_compile_options(p: argparse.ArgumentParser) -> None:
                    help="where the weights go: static arrays in <prefix>_weights.h (default), a translation unit "
                         "<prefix>_weights.c, or a binary blob <prefix>_weights.bin (for external flash) read through "
                         "the pointer <prefix>_weights_base the firmware sets (docs/placement.md)")
+    p.add_argument("--io", choices=["native", "float"], default="native",
+                   help="float: model.h also declares <prefix>_run_float, taking and giving real values and "
+                        "quantizing/dequantizing the model's integer inputs and outputs (docs/io.md)")
+    p.add_argument("--labels", metavar="FILE",
+                   help="class names of the first output, one per line (model.h: <prefix>_labels, "
+                        "<PREFIX>_NUM_LABELS; metadata.json; aot run prints the top classes with them)")
     p.add_argument("--dump-ir-after", action="append", default=[], metavar="PASS",
                    help="print the IR after this pass ('all' for every pass)")
     p.add_argument("--layout", type=layout_spec, action="append", default=[], metavar="OP=LAYOUT[,WEIGHTS]",
@@ -124,6 +130,7 @@ def check_dump_passes(names: list[str]) -> None:
 
 def compile_options(args: argparse.Namespace):
     """The parsed flags as CompileOptions: everything the compile does is a field there."""
+    from ..codegen.labels import read_labels
     from ..compiler import CompileOptions, QuantizeOptions, RecastOptions
     from ..plugins import load_plugins
     load_plugins(args.plugin)  # before anything lists passes or backends
@@ -146,6 +153,8 @@ def compile_options(args: argparse.Namespace):
                           desired_layouts=dict(args.layout), layout_skip_layers=list(args.layout_skip),
                           backend_options=backend_options_of(args.backend_option), rounding=args.rounding,
                           io_buffers=args.io_buffers, weights_file=getattr(args, "weights_file", "header"),
+                          io_api=getattr(args, "io", "native"),
+                          labels=read_labels(args.labels) if getattr(args, "labels", None) else None,
                           patches=patches_setting(args.patches), patch_max_overhead=args.patch_max_overhead / 100.0)
 
 

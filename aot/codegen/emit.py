@@ -17,6 +17,8 @@ from ..planner import MemoryPlan
 from ..resources import runtime_dir
 from .cformat import c_array_body
 from .env import make_environment
+from .io_info import io_fields
+from .labels import c_string
 from .kernel_context import kernel_arguments, template_context
 from .library_files import LibraryNames, library_record
 from .lower import Call
@@ -38,11 +40,13 @@ def tensor_expr(graph: Graph, plan: MemoryPlan, prefix: str, name: str, writable
 
 def render_library(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: str,
                    board: str = "host", build: LibraryBuild | None = None,
-                   stack_bytes: int | None = None, weights_file: str = "header") -> dict[str, str | bytes]:
+                   stack_bytes: int | None = None, weights_file: str = "header", io_api: str = "native",
+                   labels: list[str] | None = None) -> dict[str, str | bytes]:
     """``build``: what the backends add to the build (aot/backends/build.py); its copied files
     become files of the library. ``stack_bytes``: the board's stack reserve (None on the host).
     ``weights_file``: "header" (static arrays in the weights header), "c" (a translation unit of
-    their own) or "bin" (a binary blob read through a base pointer; aot/codegen/weights_blob.py)."""
+    their own) or "bin" (a binary blob read through a base pointer; aot/codegen/weights_blob.py).
+    ``io_api`` "float": also the float API over quantized inputs/outputs; ``labels``: output 0's class names."""
     build = build or LibraryBuild()
     backends = sorted({c.backend for c in calls}, key=lambda b: [c.backend for c in calls].index(b))
     extra_dirs = [d for b in backends for d in REGISTRY.get(b).template_dirs]
@@ -87,8 +91,8 @@ def render_library(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: st
         blob, offsets = blob_layout(weight_list, graph, plan.alignment)
         for w in weight_list:
             w["offset"] = offsets[w["tensor"]]
-    io = {"inputs": [_io_entry(graph, plan, n) for n in graph.inputs],
-          "outputs": [_io_entry(graph, plan, n) for n in graph.outputs]}
+    io = {"inputs": [_io_entry(graph, plan, n, i) for i, n in enumerate(graph.inputs)],
+          "outputs": [_io_entry(graph, plan, n, i) for i, n in enumerate(graph.outputs)]}
     kernel_files = [names.kernel_source(b) for b in backends]
     own_sources = [names.source, names.arena_source] + kernel_files + \
         ([names.weights_source] if weights_file == "c" else [])
@@ -98,7 +102,8 @@ def render_library(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: st
               "prototypes": prototypes, "kernel_files": kernel_files, "names": names,
               "sources": own_sources + build.sources, "own_headers": own_headers, "build": build,
               "version": __version__, "board": board, "stack_bytes": stack_bytes,
-              "weights_file": weights_file, "weights_blob_bytes": len(blob) if blob is not None else None}
+              "weights_file": weights_file, "weights_blob_bytes": len(blob) if blob is not None else None,
+              "io_float": io_api == "float", "labels": [c_string(label) for label in labels or []]}
 
     def add(name: str, content: str | bytes) -> None:
         # A prefix naming a file like another of the library (--prefix aot_runtime) would overwrite it.
@@ -127,9 +132,14 @@ def render_library(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: st
     files["CMakeLists.txt"] = env.get_template("model/CMakeLists.txt.j2").render(**common)
     add("aot_runtime.h", (runtime_dir() / "aot_runtime.h").read_text())
     add("aot_layer.h", (runtime_dir() / "aot_layer.h").read_text())  # model.h's layer table type
-    meta = metadata(graph, calls, plan, prefix, io, weight_list, stack_bytes)
+    meta_io = {k: [{f: v for f, v in e.items() if f not in _TEMPLATE_ONLY} for e in v] for k, v in io.items()}
+    meta = metadata(graph, calls, plan, prefix, meta_io, weight_list, stack_bytes)
     meta["library"] = library_record(names, common["sources"], own_headers[:3], weights_file,
                                      common["weights_blob_bytes"], plan.alignment)
+    if labels:
+        meta["outputs"][0]["labels"] = list(labels)
+    if io_api != "native":  # <prefix>_run_float is there
+        meta["io_api"] = io_api
     if build.record:  # only libraries with contributions carry the key
         meta["build"] = build.record
     files["metadata.json"] = json.dumps(meta, indent=2) + "\n"
@@ -138,11 +148,16 @@ def render_library(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: st
     return files
 
 
-def _io_entry(graph: Graph, plan: MemoryPlan, name: str) -> dict:
+_TEMPLATE_ONLY = ("index", "float_ctype")  # I/O entry fields model.h needs and metadata.json does not
+
+
+def _io_entry(graph: Graph, plan: MemoryPlan, name: str, index: int) -> dict:
     t = graph.tensors[name]
     st = plan.storage[name]
-    return {"name": name, "onnx_name": t.onnx_name, "shape": list(t.shape), "dtype": t.dtype,
-            "ctype": c_type(t.dtype), "size": t.size, "layout": t.layout, "nbytes": t.nbytes,
+    fields = io_fields(graph, name)  # layout (also inferred), scale and zero point (null when float)
+    float_ctype = "float" if fields["scale"] is not None else c_type(t.dtype)
+    return {"name": name, "onnx_name": t.onnx_name, "index": index, "shape": list(t.shape), "dtype": t.dtype,
+            "ctype": c_type(t.dtype), "float_ctype": float_ctype, "size": t.size, "nbytes": t.nbytes, **fields,
             **({"offset": st.offset} if st.in_arena else {}),
             **({"format": storage_note(t.dtype)} if storage_note(t.dtype) else {})}
 

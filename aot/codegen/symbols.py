@@ -13,9 +13,10 @@ from ..ir import Graph, NameTable
 # templates/model/*.j2 must define no other; tests/test_always_builds.py checks it.
 _MACROS = ("H", "ARENA_SIZE", "ARENA_ALIGN", "IO_BYTES", "RAM_BYTES", "IO_IN_ARENA", "NUM_INPUTS", "NUM_OUTPUTS",
            "KERNELS_H", "WEIGHTS_H", "WEIGHTS_SECTION", "ARENA_SECTION", "NO_STATIC_ARENA", "WEIGHTS_BYTES",
-           "WEIGHTS_ALIGN", "WEIGHTS_BASE",
+           "WEIGHTS_ALIGN", "WEIGHTS_BASE", "NUM_LABELS",
            "NUM_LAYERS", "LAYER_TABLE")  # LAYER_TABLE: tested with #if, set by the user
-_IO_FIELDS = ("NAME", "SIZE", "RANK", "SHAPE", "OFFSET")
+_IO_FIELDS = ("NAME", "SIZE", "RANK", "SHAPE", "OFFSET",
+              "DTYPE", "DTYPE_CODE", "LAYOUT", "QUANTIZED", "SCALE", "ZERO_POINT")  # templates/model/io_quant.h.j2
 
 
 def weight_symbol(prefix: str, tensor: str) -> str:
@@ -40,8 +41,19 @@ def fixed_symbols(graph: Graph, prefix: str) -> set[str]:
     # model.h's accessors of inputs/outputs placed in the arena, by index and by tensor name
     api |= {f"{prefix}_{kind}_{key}" for kind, names in (("input", graph.inputs), ("output", graph.outputs))
             for i, name in enumerate(names) for key in (i, name)}
+    api |= io_symbols(prefix, len(graph.inputs), len(graph.outputs))
     weights = {weight_symbol(prefix, n) for n, t in graph.tensors.items() if t.is_constant}
     return api | weights | library_macros(prefix, len(graph.inputs), len(graph.outputs))
+
+
+def io_symbols(prefix: str, n_inputs: int, n_outputs: int) -> set[str]:
+    """The names of templates/model/io_quant.h.j2 and io_float.c.j2: quantize/dequantize helpers, the
+    float API and its static buffers, the label table."""
+    names = {f"{prefix}_run_float", f"{prefix}_run_float_with_arena", f"{prefix}_labels"}
+    for kind, n in (("input", n_inputs), ("output", n_outputs)):
+        for i in range(n):
+            names |= {f"{prefix}_{kind}_{i}_quantize", f"{prefix}_{kind}_{i}_dequantize", f"{prefix}_float_{kind}_{i}"}
+    return names
 
 
 def separate_outputs(graph: Graph) -> None:

@@ -81,6 +81,7 @@ class BoardReport:
     rtol: float = 1e-4
     work_dir: Path | None = None
     io_bytes: int = 0  # input/output buffers the caller holds outside the arena (0 when in it)
+    output_specs: list[dict] = field(default_factory=list)  # metadata.json's outputs (scales, labels)
 
     @property
     def ram_needed(self) -> int:
@@ -377,4 +378,5 @@ def run_on_board(source: str | Path | onnx.ModelProto, board: str | Board, *, bo
             firmware=section_sizes(board, elf), arena_bytes=meta["memory"]["arena_bytes"],
             weights_bytes=meta["memory"]["weights_bytes"], stack_used=_int(run, "stack"),
             stack_size=_int(run, "stack_size"), layers=layers, seconds=seconds, atol=atol, rtol=rtol,
-            work_dir=work if keep_dir else None, io_bytes=meta["memory"]["caller_io_bytes"])
+            work_dir=work if keep_dir else None, io_bytes=meta["memory"]["caller_io_bytes"],
+            output_specs=meta["outputs"])

@@ -16,7 +16,6 @@ from ..frontend import load_onnx
 from ..ir import Graph
 from ..ir.dtypes import onnx_elem_type
 from ..reference import ort_session
-from ..quant.quantize import int8_form
 from ..targets.host import HostModel, load
 from .criteria import Criteria, exact_percent
 from ..quant.golden_runner import run_golden
@@ -124,18 +123,13 @@ def sample_inputs(graph: Graph, rng: np.random.Generator) -> list[np.ndarray]:
 
 
 def input_quant(graph: Graph, name: str):
-    """Quantization of an int8 graph input: its own, or that of the first quantized tensor reached
-    through data-movement ops (tf2onnx puts a Transpose/Reshape between the input and its DQ)."""
-    consumers = graph.consumers()
-    frontier = [name]
-    while frontier:
-        t = graph.tensors[frontier.pop(0)]
-        if t.quant is not None:
-            return t.quant
-        for node in consumers.get(t.name, []):
-            if int8_form(node.op_type) is not None and int8_form(node.op_type).rule == "data_movement":
-                frontier.append(node.outputs[0])
-    return None
+    """Quantization of an integer graph input, as model.h gives it (aot/codegen/io_info.py): its own, or
+    the one reached through value-moving ops (tf2onnx puts a Transpose/Reshape between the input and its
+    DQ) or a uint8 recode; None when there is none."""
+    from ..codegen.io_info import io_quantization
+    from ..ir.graph import QuantParams
+    q = io_quantization(graph, name)
+    return None if q is None else QuantParams(np.array([q[0]], np.float32), np.array([q[1]], np.int64))
 
 
 def _declared_elem_type(model: onnx.ModelProto, name: str | None) -> int | None:

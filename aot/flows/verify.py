@@ -68,6 +68,8 @@ class VerifyReport:
             rows.append(f"{c.name[:28]:<28} {c.against:<12} {'x'.join(map(str, c.shape)) or 'scalar':<16} "
                         f"{c.max_abs:>12.3g} {c.max_rel:>12.3g} {bad:>20}  {'ok' if c.ok else 'FAIL'}")
         rows.append(f"tolerance: |c - ref| <= {self.atol:g} + {self.rtol:g} * |ref|")
+        if any(c.against == "float API" for c in self.checks):
+            rows.append("float API: run_float(x) == dequantize(run(quantize(x))) bit for bit (--io float)")
         return "\n".join(rows)
 
 
@@ -127,8 +129,14 @@ def verify_model(model_path: str | Path, *, options: CompileOptions | None = Non
     if samples is not None and samples < 1:
         raise AotError(f"--samples must be at least 1, got {samples}")
     if is_quantized(compiled.graph):
-        return _verify_quantized(model_path, compiled, options, inputs, seed, cc, cflags, samples or INT8_SAMPLES,
-                                 keep_dir, progress, criteria)
+        report = _verify_quantized(model_path, compiled, options, inputs, seed, cc, cflags, samples or INT8_SAMPLES,
+                                   keep_dir, progress, criteria)
+        if compiled.options.io_api == "float":  # --io float: run_float against run, bit for bit
+            from .float_api import check_float_api, float_api_samples
+            batches = float_api_samples(compiled, inputs, seed, str(model_path), samples or INT8_SAMPLES)
+            report.checks += check_float_api(compiled, batches, cc, cflags)
+            report.samples = len(batches)
+        return report
     with tempfile.TemporaryDirectory(prefix="aot-verify-") as tmp:
         lib_dir = write_library(compiled, keep_dir or Path(tmp) / "lib", force=False)
         model = load(lib_dir, cc=cc, cflags=cflags)
@@ -148,6 +156,10 @@ def verify_model(model_path: str | Path, *, options: CompileOptions | None = Non
             report.checks.append(compare(spec["onnx_name"], g, r, atol, rtol, oracle))
         for spec, g, e in zip(model.outputs, got, expected):
             report.checks.append(compare(spec["onnx_name"], g, e, atol, rtol, "expected"))
+        if compiled.options.io_api == "float":
+            from .float_api import check_float_api
+            order = [spec["onnx_name"] for spec in model.inputs]
+            report.checks += check_float_api(compiled, [[feeds[n] for n in order] for feeds in batches], cc, cflags)
         return report
 
 
