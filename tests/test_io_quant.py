@@ -187,7 +187,8 @@ def test_uint8_int16_uint16_helpers_match_numpy(tmp_path):
         compiled = compile_model(plain_edges_model(in_type, out_type, in_zp, out_zp))
         lib = tmp_path / f"lib{in_type}"
         lib.mkdir()
-        (lib / "model.h").write_text(compiled.files["model.h"])  # the helpers are header-only
+        for name in ("model.h", "aot_layer.h"):  # the helpers are header-only; model.h includes aot_layer.h
+            (lib / name).write_text(compiled.files[name])
         (x,), (y,) = compiled.metadata["inputs"], compiled.metadata["outputs"]
         assert (x["scale"], x["zero_point"], y["zero_point"]) == (float(np.float32(0.013)), int(in_zp), int(out_zp))
         check_helpers(lib, x, "input", "gcc", tmp_path)
