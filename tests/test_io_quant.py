@@ -23,9 +23,9 @@ from aot.flows.quant_check import input_quant
 from aot.flows.output_summary import describe_outputs, format_outputs
 from aot.quant.golden_runner import run_golden
 from aot.quant.kernel_params import ort_quantize
-from aot.targets.host import build_shared
+from aot.targets.host import build_shared, load
 
-from conftest import make_model, require_tool
+from conftest import REPO, make_model, require_tool
 
 IN_SCALE, IN_ZP = 0.25, 3  # a power of two: x / scale is exact, so ties really are ties
 OUT_SCALE, OUT_ZP = 0.0731, -5
@@ -355,3 +355,32 @@ def test_verify_io_float_checks_run_float_and_catches_a_wrong_one(int8_lib, tmp_
     assert main(["verify", str(model), "--io", "float", "--samples", "2"]) == 0
     out = capsys.readouterr().out
     assert re.search(r"out\s+float API\s+1x16 .* 0 of 32\s+ok", out), out
+
+
+# -- the README's firmware snippet ----------------------------------------------------------------------
+def readme_snippet() -> str:
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("### Use it in your firmware"):]
+    return section[section.index("```c\n") + 5:section.index("```\n", section.index("```c\n") + 5)]
+
+
+def test_readme_firmware_snippet_builds_and_classifies(int8_lib, tmp_path):
+    """The snippet of README's "Use it in your firmware", compiled as written against a library with
+    int8 input and output (-Wall -Wextra -Werror), picks the class the host library's scores pick and
+    gives its dequantized score."""
+    _, compiled, lib, _ = int8_lib
+    meta = compiled.metadata
+    (x_spec,), (y_spec,) = meta["inputs"], meta["outputs"]
+    features = np.random.default_rng(9).uniform(-20, 20, x_spec["size"]).astype(np.float32)
+    main = tmp_path / "main.c"
+    main.write_text(readme_snippet() + "\n#include <stdio.h>\nint main(void)\n{\n    static const float x[] = {"
+                    + ", ".join(f"{v!r}f" for v in features.tolist()) + "};\n    float p = 0.0f;\n"
+                    "    int best = classify(x, &p);\n    printf(\"%d %.9g\\n\", best, (double)p);\n    return 0;\n}\n")
+    sources = [str(lib / s) for s in meta["library"]["sources"]]
+    subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-I", str(lib), str(main), *sources,
+                    "-o", str(tmp_path / "snippet")], check=True)
+    best, p = subprocess.run([str(tmp_path / "snippet")], capture_output=True, text=True, check=True).stdout.split()
+    codes = numpy_quantize(features, x_spec["scale"], x_spec["zero_point"], -128, 127)
+    scores = load(lib).run([codes.reshape(x_spec["shape"])])[0].reshape(-1)
+    assert int(best) == int(np.argmax(scores))
+    assert float(p) == pytest.approx(y_spec["scale"] * (int(scores.max()) - y_spec["zero_point"]), rel=1e-6)
