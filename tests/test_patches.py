@@ -182,3 +182,11 @@ def test_bad_patch_settings_are_refused(tmp_path, capsys):
         assert code == 2
         assert message in capsys.readouterr().err
         assert not (tmp_path / "out").exists()
+
+
+def test_inspect_reports_the_patching(tmp_path, capsys):
+    model_path = tmp_path / "m.onnx"
+    onnx.save(inverted_residual_model(), model_path)
+    assert main(["inspect", str(model_path), "--patches", "auto", "--patch-max-overhead", "50"]) == 0
+    line = [r for r in capsys.readouterr().out.splitlines() if r.startswith("patches")]
+    assert len(line) == 1 and "strips up to layer" in line[0] and "(+" in line[0]

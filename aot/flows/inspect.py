@@ -93,7 +93,18 @@ def memory_rows(m: dict) -> list[str]:
             f"{', I/O included' if in_arena else ''})",
             f"  with I/O {m['total_lower_bound_bytes']:>10} B  (no placement of this schedule needs less RAM)",
             f"no reuse   {m['no_reuse_bytes']:>10} B  (every buffer its own bytes)",
-            f"placement  {m['placement']} ({', '.join(f'{k} {v} B' for k, v in m['placement_tried'].items())})"]
+            f"placement  {m['placement']} ({', '.join(f'{k} {v} B' for k, v in m['placement_tried'].items())})",
+            *patching_rows(m.get("patching"))]
+
+
+def patching_rows(p: dict | None) -> list[str]:
+    """What --patches did (metadata memory.patching); nothing when it was not asked."""
+    if p is None:
+        return []
+    if not p["chosen"]:
+        return [f"patches    none ({p['reason']}; unpatched peak {p['unpatched_peak_bytes']} B)"]
+    return [f"patches    {p['strips']} strips up to layer '{p['cut_layer']}': peak {p['peak_bytes']} B "
+            f"(unpatched {p['unpatched_peak_bytes']} B), MACs {p['macs']} (+{p['extra_macs_percent']} %)"]
 
 
 def fit_table(compiled: CompiledModel) -> str | None:
