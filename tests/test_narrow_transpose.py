@@ -70,3 +70,15 @@ def test_per_axis_quantization_keeps_its_order():
     """A per-channel QuantizeLinear does not commute with a Transpose without permuting its axis: left alone."""
     graph = optimize(nhwc_qdq_model(per_axis_input=True), CompileOptions(board="host", backends=["ref"]))
     assert transposed_dtypes(graph)[0] == "float32"
+
+
+def test_channels_last_layers_keep_no_channels_first_copy_of_an_nhwc_input():
+    """With the int8 layers channels-last, the input's Transpose and the one converting it back cancel:
+    no layer copies the NHWC input (for the float input: only its quantization reads it)."""
+    options = CompileOptions(board="host", backends=["ref"], desired_layouts={"Conv": ["NHWC", "OHWI"]})
+    compiled = compile_model(nhwc_qdq_model(), options)
+    (x,) = compiled.graph.inputs
+    readers = [c.node for c in compiled.calls if x in c.node.inputs]
+    assert [n.op_type for n in readers] == ["QuantizeLinear"]
+    # The output is NHWC too: no map is transposed anywhere.
+    assert [c.node.name for c in compiled.calls if c.node.op_type == "Transpose"] == []
