@@ -27,6 +27,7 @@ from .passes.layout_convert import convert_layout_pass
 from .passes.reorder import reorder_for_memory
 from .plugins import load_plugins
 from .passes.precision import recast
+from .codegen.in_place import mark_in_place
 from .planner import MemoryPlan, plan_memory
 from .quant.config import QuantConfig
 from .quant.ptq import quantize_model
@@ -99,6 +100,8 @@ class CompileOptions:
     layer_backend_options: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
     # firmware build-system packages added to the folder: cmake, zephyr, arduino, platformio (aot/codegen/packaging.py)
     packages: list[str] = field(default_factory=list)
+    # layers whose kernels allow it write their output over a dying input (aot/codegen/in_place.py)
+    in_place: bool = True
 
 
 @dataclass
@@ -207,6 +210,8 @@ def compile_model(source: str | Path | onnx.ModelProto | Graph, options: Compile
     graph = optimize(source, options)
     check_layer_options(graph)
     calls, aliases = lower(graph, options.prefix)
+    if options.in_place:
+        mark_in_place(graph, calls, aliases, io_in_arena=options.io_buffers == "arena")
     plan = plan_memory(graph, [c.step for c in calls], aliases, options.alignment,
                        io_in_arena=options.io_buffers == "arena")
     check_fit(board, graph, calls, plan)  # before rendering: a model too big fails fast

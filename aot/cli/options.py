@@ -61,6 +61,8 @@ def add_compile_options(p: argparse.ArgumentParser) -> None:
                    help="where the model's inputs and outputs live: in the arena, reused once dead, written and "
                         "read in place through model_input_<i>(arena)/model_output_<i>(arena) (default), or in "
                         "the caller's own buffers outside the arena")
+    p.add_argument("--no-inplace", dest="in_place", action="store_false",
+                   help="never write a layer's output over its dying input (in-place depthwise and 1x1 Conv)")
     p.add_argument("--dump-ir-after", action="append", default=[], metavar="PASS",
                    help="print the IR after this pass ('all' for every pass)")
     p.add_argument("--layout", type=layout_spec, action="append", default=[], metavar="OP=LAYOUT[,WEIGHTS]",
@@ -135,7 +137,7 @@ def compile_options(args: argparse.Namespace):
                           allow_float_fallback=args.allow_float_fallback, plugins=list(args.plugin),
                           desired_layouts=dict(args.layout), layout_skip_layers=list(args.layout_skip),
                           backend_options=backend_options_of(args.backend_option), rounding=args.rounding,
-                          io_buffers=args.io_buffers)
+                          io_buffers=args.io_buffers, in_place=args.in_place)
 
 
 def recast_spec(text: str) -> tuple[str, str, list[str], list[int]]:
