@@ -37,12 +37,16 @@ def pointwise_nchw(node: Node, graph: Graph) -> InPlace | None:
     return InPlace(node.inputs[0], tuple(dict.fromkeys((0, x - y))))
 
 
-def same_index(input_index: int = 0):
-    """Elementwise kernels storing y[i] right after reading x[i] (same shape, same element size,
-    one forward pass): at shift 0 a store overwrites only the element just read."""
-    def declare(node: Node, graph: Graph) -> InPlace | None:
-        x, y = graph.tensors[node.inputs[input_index]], graph.tensors[node.outputs[0]]
-        if x.shape != y.shape or x.nbytes != y.nbytes or len([o for o in node.outputs if o]) != 1:
-            return None
-        return InPlace(node.inputs[input_index], (0,))
-    return declare
+def elementwise(node: Node, graph: Graph) -> InPlace | None:
+    """Elementwise kernels reading every operand at index i, then storing y[i], in one forward pass
+    (ref's unary, binary/broadcast, int8 requantize, binary and lookup loops): over an operand of
+    the output's shape and element size, a store at shift 0 meets only the element just read."""
+    outs = [o for o in node.outputs if o]
+    if len(outs) != 1:
+        return None
+    y = graph.tensors[outs[0]]
+    for name in node.inputs:
+        x = graph.tensors[name] if name else None
+        if x is not None and not x.is_constant and x.shape == y.shape and x.nbytes == y.nbytes:
+            return InPlace(name, (0,))
+    return None

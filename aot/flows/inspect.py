@@ -18,6 +18,7 @@ def format_report(compiled: CompiledModel) -> str:
         out = graph.tensors[call.node.outputs[0]]
         st = plan.storage[out.name]
         where = f"arena@{st.offset}" if st.kind == "arena" else f"{st.kind}@{st.offset}" if st.in_arena else st.kind
+        where += "*" if idx in plan.in_place else ""  # written over its dying input (memory_rows)
         op = call.node.op_type + (f"+{call.node.attrs['activation']['op_type']}" if call.node.attrs.get("activation") else "")
         q = ""
         if out.quant is not None:
@@ -52,7 +53,9 @@ def memory_rows(m: dict) -> list[str]:
             f"{', I/O included' if in_arena else ''})",
             f"  with I/O {m['total_lower_bound_bytes']:>10} B  (no placement of this schedule needs less RAM)",
             f"no reuse   {m['no_reuse_bytes']:>10} B  (every buffer its own bytes)",
-            f"placement  {m['placement']} ({', '.join(f'{k} {v} B' for k, v in m['placement_tried'].items())})"]
+            f"placement  {m['placement']} ({', '.join(f'{k} {v} B' for k, v in m['placement_tried'].items())})",
+            *([f"in place   {len(m['in_place_layers']):>10}    layers (storage *: output written over its dying input)"]
+              if m.get("in_place_layers") else [])]
 
 
 def fit_table(compiled: CompiledModel) -> str | None:

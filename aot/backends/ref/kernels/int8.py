@@ -16,7 +16,7 @@ from ....ir import Graph, Node
 from ....quant import kernel_params as kp
 from ....quant.fixed_point import INT32_MAX
 from .. import REF
-from ...in_place import depthwise_nchw, pointwise_nchw
+from ...in_place import depthwise_nchw, elementwise, pointwise_nchw
 from ...registry import is_channels_last
 from .broadcast import loop_nest
 from .conv import conv_params
@@ -260,10 +260,10 @@ def _binary_check(node: Node, graph: Graph) -> str | None:
     return _has_quant(lambda n: n.inputs[:2] + n.outputs[:1])(node, graph)
 
 
-REF.kernel("Add", "Mul", template="ref/int8/binary.c.j2", check=_binary_check, dtypes=S8, roundings=BOTH,
+REF.kernel("Add", "Mul", template="ref/int8/binary.c.j2", check=_binary_check, dtypes=S8, roundings=BOTH, in_place=elementwise,
            input_names=("A", "B"), output_names=("Y",))(_binary_params)
 
-REF.kernel("Requantize", template="ref/int8/requantize.c.j2", check=_has_quant(_activations), dtypes=S8, roundings=BOTH,
+REF.kernel("Requantize", template="ref/int8/requantize.c.j2", check=_has_quant(_activations), dtypes=S8, roundings=BOTH, in_place=elementwise,
            input_names=("X",), output_names=("Y",))(lambda node, graph: kp.requantize_qparams(node, graph))
 
 
