@@ -57,13 +57,14 @@ def first_fit(requests: Sequence[BufferRequest], order: Sequence[int], alignment
             if candidate + req.size <= start:
                 break
             candidate = max(candidate, align_up(end, alignment))
+        # Over a placed partner where that is lower, or where it keeps within the bytes already used:
+        # sharing them leaves the lower free bytes to others.
         mine = partners.get(i, {})
-        for j in (j for j in near if j in mine):  # over a placed partner, where that is lower
-            for shift in mine[j]:
-                at = offsets[j] + shift
-                if 0 <= at < candidate and at % alignment == 0 and _fits(at, req.size, near, offsets, requests, mine):
-                    candidate = at
-        offsets[i] = candidate
+        top = max((offsets[j] + requests[j].size for j in placed), default=0)
+        over = [offsets[j] + shift for j in near if j in mine for shift in mine[j]]
+        over = [at for at in over if at >= 0 and at % alignment == 0 and (at < candidate or at + req.size <= top)
+                and _fits(at, req.size, near, offsets, requests, mine)]
+        offsets[i] = min(over, default=candidate)
         placed.append(i)
     return offsets
 
