@@ -27,6 +27,7 @@ from .passes.layout_convert import convert_layout_pass
 from .passes.reorder import reorder_for_memory
 from .plugins import load_plugins
 from .passes.precision import recast
+from .codegen.concat_placement import place_concats
 from .codegen.in_place import mark_in_place
 from .planner import MemoryPlan, plan_memory
 from .quant.config import QuantConfig
@@ -210,10 +211,13 @@ def compile_model(source: str | Path | onnx.ModelProto | Graph, options: Compile
     graph = optimize(source, options)
     check_layer_options(graph)
     calls, aliases = lower(graph, options.prefix)
+    slices: dict[str, tuple[str, int]] = {}
     if options.in_place:
-        mark_in_place(graph, calls, aliases, io_in_arena=options.io_buffers == "arena")
+        calls, slices = place_concats(graph, calls, aliases, options.alignment)
+        mark_in_place(graph, calls, {**aliases, **{k: v for k, (v, _) in slices.items()}},
+                      io_in_arena=options.io_buffers == "arena")
     plan = plan_memory(graph, [c.step for c in calls], aliases, options.alignment,
-                       io_in_arena=options.io_buffers == "arena")
+                       io_in_arena=options.io_buffers == "arena", slices=slices)
     check_fit(board, graph, calls, plan)  # before rendering: a model too big fails fast
     used = dict.fromkeys(c.backend for c in calls)  # only backends that run layers add to the build
     build = library_build({b: REGISTRY.get(b).model_build_contribution(

@@ -146,3 +146,34 @@ def test_in_place_pairs_only_over_dying_inputs(tmp_path):
     got_off = load(write_library(off, tmp_path / "off")).run([x])[0]
     assert np.array_equal(got_on, got_off)
     np.testing.assert_allclose(got_on, run_reference(model, {"x": x})[0], rtol=1e-5, atol=1e-6)
+
+
+def concat_model(shape: list[int]):
+    """Relu(x), Tanh(Sigmoid(x)) and Neg(x) concatenated along the channels, then Abs."""
+    nodes = [helper.make_node("Relu", ["x"], ["a"]), helper.make_node("Sigmoid", ["x"], ["b"]),
+             helper.make_node("Tanh", ["b"], ["c"]), helper.make_node("Neg", ["x"], ["d"]),
+             helper.make_node("Concat", ["a", "c", "d"], ["k"], axis=1), helper.make_node("Abs", ["k"], ["y"])]
+    out = [shape[0], 3 * shape[1], *shape[2:]]
+    return make_model(nodes, [float_input("x", shape)], [helper.make_tensor_value_info("y", TensorProto.FLOAT, out)])
+
+
+def test_concat_inputs_are_written_straight_into_their_slices(tmp_path):
+    model = concat_model([1, 4, 4, 4])  # 256 bytes per input: aligned slices
+    on = compile_model(model, CompileOptions())
+    off = compile_model(model, CompileOptions(in_place=False))
+    assert "Concat" not in [c.node.op_type for c in on.calls] and "Concat" in [c.node.op_type for c in off.calls]
+    k = on.plan.storage["k"]
+    assert [(on.plan.storage[n].root, on.plan.storage[n].offset - k.offset) for n in "acd"] == \
+        [("k", 0), ("k", 256), ("k", 512)]
+    assert on.plan.arena_bytes < off.plan.arena_bytes
+    assert {t["name"]: t.get("alias_of") for t in on.metadata["tensors"]}["c"] == "k"
+    x = np.random.default_rng(1).standard_normal((1, 4, 4, 4)).astype(np.float32)
+    got = [load(write_library(c, tmp_path / name)).run([x])[0] for name, c in (("on", on), ("off", off))]
+    assert np.array_equal(got[0], got[1])
+    np.testing.assert_allclose(got[0], run_reference(model, {"x": x})[0], rtol=1e-5, atol=1e-6)
+
+
+def test_concat_with_misaligned_slices_keeps_its_copy():
+    compiled = compile_model(concat_model([1, 3, 5, 7]), CompileOptions())  # 420 bytes: not a multiple of 16
+    assert "Concat" in [c.node.op_type for c in compiled.calls]
+    assert all(st.delta == 0 for st in compiled.plan.storage.values())

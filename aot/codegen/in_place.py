@@ -8,8 +8,9 @@ from .lower import Call
 
 def mark_in_place(graph: Graph, calls: list[Call], aliases: dict[str, str], io_in_arena: bool) -> list[str]:
     """Give each such call's step its ``in_place`` (the planner may then overlap its output with that
-    input) and its node ``meta["in_place"]``, with the scratch the in-place form needs. Returns the
-    names of the layers marked."""
+    input) and its node ``meta["in_place"]``, with the scratch the in-place form needs. ``aliases``
+    maps a tensor to the one whose bytes it shares (Reshape-like outputs, Concat slices): an output
+    that is part of another buffer is not marked. Returns the names of the layers marked."""
     def root(name: str) -> str:
         while name in aliases:
             name = aliases[name]
@@ -26,7 +27,7 @@ def mark_in_place(graph: Graph, calls: list[Call], aliases: dict[str, str], io_i
         if spec is None or not call.step.writes:
             continue
         src, out = root(spec.input), call.step.writes[0]
-        if last.get(src) != idx or src in kept or graph.tensors[src].is_constant:
+        if last.get(src) != idx or src in kept or graph.tensors[src].is_constant or out in aliases:
             continue
         if not io_in_arena and (src in graph.inputs or out in graph.outputs):
             continue  # the caller's own buffers

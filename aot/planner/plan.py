@@ -45,6 +45,7 @@ class Storage:
     root: str  # the tensor whose storage this is (itself unless aliased)
     offset: int = 0  # arena offset (kind == "arena", or an input/output placed in the arena)
     in_arena: bool = False  # an input/output placed in the arena (MemoryPlan.io_in_arena)
+    delta: int = 0  # bytes from the root's start (a slice of a Concat's output; 0 otherwise)
 
 
 @dataclass
@@ -97,17 +98,26 @@ class MemoryPlan:
 
 
 def plan_memory(graph: Graph, steps: list[Step], aliases: dict[str, str], alignment: int = 16,
-                io_in_arena: bool = False) -> MemoryPlan:
+                io_in_arena: bool = False, slices: dict[str, tuple[str, int]] | None = None) -> MemoryPlan:
     """``aliases`` maps an alias op's output to its input (the output shares the input's storage);
-    ``io_in_arena`` places the graph inputs and outputs in the arena (module docstring)."""
-    def root(name: str) -> str:
-        while name in aliases:
-            name = aliases[name]
-        return name
+    ``io_in_arena`` places the graph inputs and outputs in the arena (module docstring); ``slices``
+    maps a tensor to (the tensor it is a part of, byte offset in it): a Concat's inputs placed in its
+    output (their producers write straight into their slice)."""
+    slices = slices or {}
+
+    def root(name: str) -> tuple[str, int]:
+        delta = 0
+        while name in aliases or name in slices:
+            if name in aliases:
+                name = aliases[name]
+            else:
+                name, off = slices[name]
+                delta += off
+        return name, delta
 
     storage: dict[str, Storage] = {}
     for name, t in graph.tensors.items():
-        r = root(name)
+        r, delta = root(name)
         if r in graph.inputs:
             kind = "input"
         elif r in graph.outputs:
@@ -116,7 +126,7 @@ def plan_memory(graph: Graph, steps: list[Step], aliases: dict[str, str], alignm
             kind = "const"
         else:
             kind = "arena"
-        storage[name] = Storage(kind, r)
+        storage[name] = Storage(kind, r, delta=delta)
 
     first: dict[str, int] = {}
     last: dict[str, int] = {}
@@ -151,9 +161,9 @@ def plan_memory(graph: Graph, steps: list[Step], aliases: dict[str, str], alignm
     by_root = dict(zip(names, offsets))
     for name, st in storage.items():
         if st.kind == "arena" and st.root in by_root:
-            st.offset = by_root[st.root]
+            st.offset = by_root[st.root] + st.delta
         elif io_in_arena and st.kind in ("input", "output") and st.root in by_root:
-            st.offset, st.in_arena = by_root[st.root], True
+            st.offset, st.in_arena = by_root[st.root] + st.delta, True
     labels = names + [f"scratch:{steps[i].name}" for i in scratch_steps]
     shared = {first[names[o.output]]: names[o.input] for o in overlaps
               if offsets[o.input] < offsets[o.output] + requests[o.output].size
