@@ -107,3 +107,15 @@ def test_in_place_arm_dsp_kernels_on_cortex_m4(model):
     kinds = in_place_ops(compiled)
     assert kinds.count("Conv:int8/conv_depthwise_dsp") >= LAYERS - 1, kinds
     assert kinds.count("Conv:int8/conv_gemm_dsp") >= LAYERS - 1, kinds
+
+
+@pytest.mark.parametrize("relative, target", [("mlperf_tiny/kws_ref_model_int8.onnx", 9600),
+                                              ("mlperf_tiny/str_ww_ref_model.onnx", 4760),
+                                              ("mlperf_tiny/ad01_int8.onnx", 768)])
+def test_mlperf_tiny_arena_targets_on_cortex_m4(shared_model, relative, target):
+    """Issue 13's RAM targets (arena with the I/O in it, default backends arm-dsp then ref); the
+    outputs on the board are checked bit for bit by tests/test_qemu_models.py."""
+    compiled = compile_model(shared_model(relative), CompileOptions(board="cortex-m4"))
+    assert compiled.plan.io_in_arena and compiled.plan.total_bytes <= target
+    if "ad01" not in relative:  # fully connected layers: nothing to overlap, already at the bound
+        assert len(compiled.plan.in_place) >= 6
