@@ -73,7 +73,8 @@ def brute_force_bound(requests, overlaps, alignment) -> int:
         for o in overlaps:
             if {o.input, o.output} <= live:
                 a, b = requests[o.input].size, requests[o.output].size
-                span = min(align_up(max(a, d + b) - min(0, d), alignment) for d in o.shifts)
+                span = min((align_up(max(a, d + b) - min(0, d), alignment) for d in o.shifts if d % alignment == 0),
+                           default=align_up(a, alignment) + align_up(b, alignment))
                 total -= max(0, align_up(a, alignment) + align_up(b, alignment) - span)
         best = max(best, total)
     return best

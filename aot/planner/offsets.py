@@ -91,8 +91,9 @@ def arena_size(requests: list[BufferRequest], offsets: list[int], alignment: int
 
 def overlap_saving(a: BufferRequest, b: BufferRequest, shifts: Sequence[int], alignment: int) -> int:
     """The most bytes an in-place pair (input ``a``, output ``b``) can save at its shared step: their
-    aligned sizes minus the smallest aligned span they cover together at an allowed shift."""
-    spans = [align_up(max(a.size, d + b.size) - min(0, d), alignment) for d in shifts]
+    aligned sizes minus the smallest aligned span they cover together at an allowed shift (one that
+    keeps both at aligned offsets)."""
+    spans = [align_up(max(a.size, d + b.size) - min(0, d), alignment) for d in shifts if d % alignment == 0]
     return max(0, align_up(a.size, alignment) + align_up(b.size, alignment) - min(spans, default=1 << 62))
 
 
