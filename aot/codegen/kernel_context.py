@@ -100,6 +100,5 @@ def template_context(fn: str, node: Node, kernel: Kernel, graph: Graph) -> dict[
         "activation": spec,
         "act": lambda expr: apply_activation_c(spec, expr),
         "signature": signature(fn, ins, outs, scratch, shared=bool(node.meta.get("in_place"))),
-        "in_place": bool(node.meta.get("in_place")),
         **kernel.params(node, graph),
     }
