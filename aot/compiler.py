@@ -31,6 +31,8 @@ from .passes.patches import patch_stages
 from .passes.reorder import reorder_for_memory
 from .plugins import load_plugins
 from .passes.precision import recast
+from .codegen.concat_placement import place_concats
+from .codegen.in_place import mark_in_place
 from .planner import MemoryPlan, plan_memory
 from .quant.config import QuantConfig
 from .quant.ptq import quantize_model
@@ -114,6 +116,8 @@ class CompileOptions:
     # "float": model.h also declares <prefix>_run_float over quantized inputs/outputs (docs/io.md)
     io_api: str = "native"
     labels: list[str] | None = None  # class names of output 0, one per element of a sample (--labels)
+    # layers whose kernels allow it write their output over a dying input (aot/codegen/in_place.py)
+    in_place: bool = True
 
 
 @dataclass
@@ -231,8 +235,13 @@ def compile_model(source: str | Path | onnx.ModelProto | Graph, options: Compile
     if options.labels is not None:
         check_labels(graph, options.labels)
     calls, aliases = lower(graph, options.prefix)
+    slices: dict[str, tuple[str, int]] = {}
+    if options.in_place:
+        calls, slices = place_concats(graph, calls, aliases, options.alignment)
+        mark_in_place(graph, calls, {**aliases, **{k: v for k, (v, _) in slices.items()}},
+                      io_in_arena=options.io_buffers == "arena")
     plan = plan_memory(graph, [c.step for c in calls], aliases, options.alignment,
-                       io_in_arena=options.io_buffers == "arena")
+                       io_in_arena=options.io_buffers == "arena", slices=slices)
     check_fit(board, graph, calls, plan)  # before rendering: a model too big fails fast
     used = dict.fromkeys(c.backend for c in calls)  # only backends that run layers add to the build
     build = library_build({b: REGISTRY.get(b).model_build_contribution(

@@ -21,6 +21,9 @@ from .build import BackendOption, BuildContribution
 ParamsFn = Callable[[Node, Graph], dict[str, Any]]
 CheckFn = Callable[[Node, Graph], "str | None"]
 ScratchFn = Callable[[Node, Graph], int]
+# Which input the layer's output may overlap, and at which shifts (aot/planner InPlace), or None;
+# the layer runs in place when node.meta["in_place"] is set (aot/codegen/in_place.py).
+InPlaceFn = Callable[[Node, Graph], Any]
 
 
 def is_channels_last(layout: str | None) -> bool:
@@ -58,6 +61,8 @@ class Kernel:
     # The ONNX domain of ``op_types``: "" for the default one, else e.g. "ai.onnx.ml"; the backend lists
     # such an op as "<domain>.<op_type>" (supported_ops, the op table).
     domain: str = ""
+    # The kernel can run in place (aot/backends/in_place.py); variants do not inherit it (variants.py).
+    in_place: InPlaceFn | None = None
 
     def __post_init__(self) -> None:
         if not self.name:

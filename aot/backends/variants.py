@@ -13,7 +13,7 @@ from typing import Any
 
 from ..ir import Graph, Node
 from .ref import REF
-from .registry import CheckFn, Kernel, ParamsFn, ScratchFn
+from .registry import CheckFn, InPlaceFn, Kernel, ParamsFn, ScratchFn
 
 
 def ref_kernel(template: str, *, channels_last: bool = False) -> Kernel:
@@ -26,10 +26,11 @@ def ref_kernel(template: str, *, channels_last: bool = False) -> Kernel:
 
 def variant(base: Kernel, template: str, name: str, *, priority: int, roundings: tuple[str, ...],
             check: CheckFn | None = None, params: ParamsFn | None = None,
-            scratch_bytes: ScratchFn | None = None) -> Kernel:
+            scratch_bytes: ScratchFn | None = None, in_place: InPlaceFn | None = None) -> Kernel:
     """A kernel like ``base`` rendered by ``template``, implementing the requantization ``roundings``
     (aot/quant/fixed_point.py); ``params`` adds template parameters to the base's, ``scratch_bytes``
-    replaces the base's scratch size."""
+    replaces the base's scratch size. ``in_place``: only a variant whose own code keeps the base's
+    in-place order says so; others never run in place."""
     def accepts(node: Node, graph: Graph) -> str | None:
         reason = base.check(node, graph) if base.check else None
         if reason is None:
@@ -43,7 +44,7 @@ def variant(base: Kernel, template: str, name: str, *, priority: int, roundings:
 
     return dataclasses.replace(base, template=template, name=name, priority=priority, check=accepts,
                                params=all_params, roundings=roundings,
-                               scratch_bytes=scratch_bytes or base.scratch_bytes)
+                               scratch_bytes=scratch_bytes or base.scratch_bytes, in_place=in_place)
 
 
 def average_pool_runs(min_run: int, refusal: str) -> CheckFn:

@@ -77,6 +77,8 @@ def add_compile_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--labels", metavar="FILE",
                    help="class names of the first output, one per line (model.h: <prefix>_labels, "
                         "<PREFIX>_NUM_LABELS; metadata.json; aot run prints the top classes with them)")
+    p.add_argument("--no-inplace", dest="in_place", action="store_false",
+                   help="never write a layer's output over its dying input (in-place depthwise and 1x1 Conv)")
     p.add_argument("--dump-ir-after", action="append", default=[], metavar="PASS",
                    help="print the IR after this pass ('all' for every pass)")
     p.add_argument("--layout", type=layout_spec, action="append", default=[], metavar="OP=LAYOUT[,WEIGHTS]",
@@ -155,7 +157,8 @@ def compile_options(args: argparse.Namespace):
                           io_buffers=args.io_buffers, weights_file=getattr(args, "weights_file", "header"),
                           io_api=getattr(args, "io", "native"),
                           labels=read_labels(args.labels) if getattr(args, "labels", None) else None,
-                          patches=patches_setting(args.patches), patch_max_overhead=args.patch_max_overhead / 100.0)
+                          in_place=args.in_place, patches=patches_setting(args.patches),
+                          patch_max_overhead=args.patch_max_overhead / 100.0)
 
 
 def patches_setting(text: str) -> str:

@@ -195,7 +195,8 @@ def metadata(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: str, io:
                "backend": c.backend, "kernel": c.kernel.name, "function": c.fn, "inputs": [i for i in c.node.inputs if i],
                "outputs": [o for o in c.node.outputs if o], "activation": (c.node.attrs.get("activation") or {}).get("op_type"),
                "scratch_bytes": c.step.scratch_bytes, "macs": layer_macs(graph, c.node),
-               **({"pattern": c.node.meta["pattern"]} if c.node.meta.get("pattern") else {})} for c in calls]
+               **({"in_place": plan.in_place[i]} if i in plan.in_place else {}),
+               **({"pattern": c.node.meta["pattern"]} if c.node.meta.get("pattern") else {})} for i, c in enumerate(calls)]
     return {"generator": "aot", "version": __version__, "model": graph.name, "prefix": prefix,
             "rounding": graph.rounding, **io,
             "layers": layers, "tensors": tensors,

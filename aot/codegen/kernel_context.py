@@ -74,9 +74,11 @@ def kernel_arguments(node: Node, kernel: Kernel, graph: Graph) -> tuple[list[Ten
     return ins, outs
 
 
-def signature(fn: str, ins: list[TensorArg | None], outs: list[TensorArg], scratch: bool) -> str:
-    params = [f"const {a.ctype}* restrict {a.param}" for a in ins if a is not None]
-    params += [f"{a.ctype}* restrict {a.param}" for a in outs]
+def signature(fn: str, ins: list[TensorArg | None], outs: list[TensorArg], scratch: bool, shared: bool = False) -> str:
+    """``shared``: the layer runs in place (an output over an input), so its tensors are not restrict."""
+    r = "" if shared else " restrict"
+    params = [f"const {a.ctype}*{r} {a.param}" for a in ins if a is not None]
+    params += [f"{a.ctype}*{r} {a.param}" for a in outs]
     if scratch:
         params.append("void* restrict scratch")
     return f"void {fn}({', '.join(params) or 'void'})"
@@ -97,6 +99,6 @@ def template_context(fn: str, node: Node, kernel: Kernel, graph: Graph) -> dict[
         "attrs": node.attrs,
         "activation": spec,
         "act": lambda expr: apply_activation_c(spec, expr),
-        "signature": signature(fn, ins, outs, scratch),
+        "signature": signature(fn, ins, outs, scratch, shared=bool(node.meta.get("in_place"))),
         **kernel.params(node, graph),
     }

@@ -53,8 +53,9 @@ def format_data(data: dict) -> str:
         for role, tensors in (("in", x["inputs"]), ("out", x["outputs"])):
             for t in tensors:
                 shape = "x".join(map(str, t["shape"])) or "scalar"
+                where = _where(t) + ("*" if role == "out" and x.get("in_place") else "")  # over its dying input
                 rows.append(f"      {role:<3} {t['name']:<{tw}} {t['dtype']:<8} {shape:<16} {t['layout'] or '-':<6} "
-                            f"{_where(t):<16} {t['bytes']:>9} B  {format_quant(t['quant'])}".rstrip())
+                            f"{where:<16} {t['bytes']:>9} B  {format_quant(t['quant'])}".rstrip())
     m = data["memory"]
     rows.append("")
     rows += memory_rows(m)
@@ -94,7 +95,9 @@ def memory_rows(m: dict) -> list[str]:
             f"  with I/O {m['total_lower_bound_bytes']:>10} B  (no placement of this schedule needs less RAM)",
             f"no reuse   {m['no_reuse_bytes']:>10} B  (every buffer its own bytes)",
             f"placement  {m['placement']} ({', '.join(f'{k} {v} B' for k, v in m['placement_tried'].items())})",
-            *patching_rows(m.get("patching"))]
+            *patching_rows(m.get("patching")),
+            *([f"in place   {len(m['in_place_layers']):>10}    layers (storage *: output written over its dying input)"]
+              if m.get("in_place_layers") else [])]
 
 
 def patching_rows(p: dict | None) -> list[str]:

@@ -131,6 +131,7 @@ def inspect_data(compiled: CompiledModel) -> dict:
             "variant": kernel_variant(graph, call),
             "macs": int(layer_macs(graph, node)), "weight_bytes": layer_weight_bytes(graph, call, plan),
             "live_bytes": live_bytes(buffers, idx), "scratch_bytes": call.step.scratch_bytes,
+            "in_place": plan.in_place.get(idx),  # the input this layer writes its output over, if any
             "inputs": [tensor_entry(graph, plan, i) for i in node.inputs if i],
             "outputs": [tensor_entry(graph, plan, o) for o in node.outputs if o]})
     memory = dict(meta["memory"])

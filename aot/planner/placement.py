@@ -23,7 +23,7 @@ import random
 from dataclasses import dataclass
 from typing import Sequence
 
-from .offsets import BufferRequest, align_up, first_fit, lower_bound
+from .offsets import BufferRequest, Overlap, align_up, first_fit, lower_bound
 
 EXACT_MAX = 7  # at most this many conflicting buffers are placed exactly (7! = 5,040 orders)
 HILL_CLIMB_STEPS = 400  # swaps tried by the hill climb
@@ -53,14 +53,14 @@ def by_conflicts(requests: Sequence[BufferRequest], indices: Sequence[int]) -> l
 
 
 def hill_climb(requests: Sequence[BufferRequest], start: Sequence[int], alignment: int,
-               steps: int = HILL_CLIMB_STEPS) -> list[int]:
+               steps: int = HILL_CLIMB_STEPS, overlaps: Sequence[Overlap] = ()) -> list[int]:
     order = list(start)
-    best = _size(requests, first_fit(requests, order, alignment), alignment)
+    best = _size(requests, first_fit(requests, order, alignment, overlaps), alignment)
     rng = random.Random(HILL_CLIMB_SEED)
     for _ in range(steps if len(order) > 1 else 0):
         a, b = rng.sample(range(len(order)), 2)
         order[a], order[b] = order[b], order[a]
-        size = _size(requests, first_fit(requests, order, alignment), alignment)
+        size = _size(requests, first_fit(requests, order, alignment, overlaps), alignment)
         if size <= best:
             best = size
         else:
@@ -68,12 +68,14 @@ def hill_climb(requests: Sequence[BufferRequest], start: Sequence[int], alignmen
     return order
 
 
-def exact(requests: Sequence[BufferRequest], indices: Sequence[int], alignment: int) -> list[int]:
+def exact(requests: Sequence[BufferRequest], indices: Sequence[int], alignment: int,
+          overlaps: Sequence[Overlap] = ()) -> list[int]:
     """The order of the smallest arena over every order of ``indices`` (small problems only)."""
-    floor = lower_bound([requests[i] for i in indices], alignment)
+    # with pairs, the whole bound (the buffers left out are lonely, at 0 in every size below)
+    floor = lower_bound(requests, alignment, overlaps) if overlaps else lower_bound([requests[i] for i in indices], alignment)
     best_order, best = list(indices), None
     for order in itertools.permutations(indices):
-        size = _size(requests, first_fit(requests, order, alignment), alignment)
+        size = _size(requests, first_fit(requests, order, alignment, overlaps), alignment)
         if best is None or size < best:
             best_order, best = list(order), size
             if size <= floor:
@@ -81,21 +83,23 @@ def exact(requests: Sequence[BufferRequest], indices: Sequence[int], alignment: 
     return best_order
 
 
-def place(requests: Sequence[BufferRequest], alignment: int = 16) -> Placement:
-    """The smallest arena among the algorithms (see the module docstring)."""
+def place(requests: Sequence[BufferRequest], alignment: int = 16, overlaps: Sequence[Overlap] = ()) -> Placement:
+    """The smallest arena among the algorithms (see the module docstring); ``overlaps``: in-place
+    pairs that may share bytes at their kernels' shifts (offsets.Overlap)."""
     requests = list(requests)
     live = [i for i, r in enumerate(requests) if r.size > 0]
     lonely = [i for i in live if not any(j != i and requests[j].overlaps_in_time(requests[i]) for j in live)]
     searched = [i for i in live if i not in lonely]
     orders = {"greedy-by-size": by_size(requests, searched), "greedy-by-conflicts": by_conflicts(requests, searched)}
-    sizes = {name: _size(requests, first_fit(requests, order, alignment), alignment) for name, order in orders.items()}
+    sizes = {name: _size(requests, first_fit(requests, order, alignment, overlaps), alignment)
+             for name, order in orders.items()}
     greedy = min(orders, key=lambda name: (sizes[name], list(orders).index(name)))
-    if sizes[greedy] > lower_bound(requests, alignment):  # else no order can do better
-        orders["hill-climb"] = hill_climb(requests, orders[greedy], alignment)
+    if sizes[greedy] > lower_bound(requests, alignment, overlaps):  # else no order can do better
+        orders["hill-climb"] = hill_climb(requests, orders[greedy], alignment, overlaps=overlaps)
         if len(searched) <= EXACT_MAX:
-            orders["exact"] = exact(requests, searched, alignment)
-    tried = {name: _size(requests, first_fit(requests, order + lonely, alignment), alignment)
+            orders["exact"] = exact(requests, searched, alignment, overlaps)
+    tried = {name: _size(requests, first_fit(requests, order + lonely, alignment, overlaps), alignment)
              for name, order in orders.items()}
     winner = min(tried, key=lambda name: (tried[name], list(tried).index(name)))
-    offsets = first_fit(requests, orders[winner] + lonely, alignment)
+    offsets = first_fit(requests, orders[winner] + lonely, alignment, overlaps)
     return Placement(offsets, tried[winner], winner, tried)

@@ -8,6 +8,7 @@ import numpy as np
 
 from ...ir import Graph, Node
 from ..ref.kernels.int8 import conv_geometry
+from ..in_place import depthwise_nchw, pointwise_nchw
 from ..variants import average_pool_runs, ref_kernel, variant
 from . import ARM_DSP, fc_packing
 
@@ -111,9 +112,9 @@ def _depthwise_params(node: Node, graph: Graph) -> dict:
 
 for base, template, name, priority, extra in [
     (ref_kernel("ref/int8/conv_depthwise.c.j2"), "int8/conv_depthwise.c.j2", "int8/conv_depthwise_dsp", 30,
-     {"params": _depthwise_params}),
+     {"params": _depthwise_params, "in_place": depthwise_nchw}),  # the same plane copy, then the same order
     (ref_kernel("ref/int8/conv_gemm.c.j2"), "int8/conv_gemm.c.j2", "int8/conv_gemm_dsp", 20,
-     {"params": _tiled_params, "scratch_bytes": _tiled_scratch}),
+     {"params": _tiled_params, "scratch_bytes": _tiled_scratch, "in_place": pointwise_nchw}),  # tile gathered first
     (ref_kernel("ref/int8/conv_gemm.c.j2", channels_last=True), "int8/conv_gemm.c.j2", "nhwc/conv_gemm_dsp", 20,
      {"params": _tiled_params, "scratch_bytes": _tiled_scratch}),
     (ref_kernel("ref/nhwc/conv_dw_s8.c.j2", channels_last=True), "nhwc/conv_dw_s8.c.j2", "nhwc/conv_dw_s8_dsp", 30,

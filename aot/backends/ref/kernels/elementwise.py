@@ -10,6 +10,7 @@ from ....ir.dtypes import c_type
 from ....ops import op_spec, op_types
 from ....ops.ctyping import ALL
 from .. import REF
+from ...in_place import elementwise
 from .broadcast import loop_nest
 
 
@@ -51,7 +52,7 @@ BROADCAST = op_types(lambda spec: spec.broadcast is not None)
 for _arity, _names in ((2, ("A", "B")), (3, ("C", "A", "B")), (None, ())):
     _ops = [op for op in BROADCAST if (op_spec(op).broadcast.variadic and _arity is None) or
             (not op_spec(op).broadcast.variadic and _arity == (3 if op == "Where" else 2))]
-    REF.kernel(*_ops, template="ref/binary.c.j2", check=_operand_problem, dtypes=ALL, plain=True,
+    REF.kernel(*_ops, template="ref/binary.c.j2", check=_operand_problem, dtypes=ALL, plain=True, in_place=elementwise,
                input_names=_names, output_names=("Y",))(broadcast_params)
 
 
@@ -91,7 +92,7 @@ def dropout_training_problem(node: Node, graph: Graph) -> str | None:
     return None
 
 
-REF.kernel(*UNARY, template="ref/unary.c.j2", static_inputs=(1, 2), check=_unary_check, dtypes=ALL, plain=True,
+REF.kernel(*UNARY, template="ref/unary.c.j2", static_inputs=(1, 2), check=_unary_check, dtypes=ALL, plain=True, in_place=elementwise,
            input_names=("X",), output_names=("Y",))(lambda node, graph: {"expr": unary_expr(node, graph)})
-REF.kernel("Dropout", template="ref/unary.c.j2", static_inputs=(1, 2), check=_dropout_check,
+REF.kernel("Dropout", template="ref/unary.c.j2", static_inputs=(1, 2), check=_dropout_check, in_place=elementwise,
            input_names=("X",), output_names=("Y",))(lambda node, graph: {"expr": unary_expr(node, graph)})

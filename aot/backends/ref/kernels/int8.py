@@ -16,6 +16,7 @@ from ....ir import Graph, Node
 from ....quant import kernel_params as kp
 from ....quant.fixed_point import INT32_MAX
 from .. import REF
+from ...in_place import depthwise_nchw, elementwise, pointwise_nchw
 from ...registry import is_channels_last
 from .broadcast import loop_nest
 from .conv import conv_params
@@ -157,18 +158,26 @@ def _depthwise_check(node: Node, graph: Graph) -> str | None:
     return fast_conv_check(node, graph)
 
 
+def _copied_plane(g: dict | None, node: Node) -> dict | None:
+    """In place (aot/backends/in_place.py), each input plane is read from a copy in scratch, as a
+    padded one is: an unpadded window takes the padded path with no padding."""
+    if g is None or g["padded"] or not node.meta.get("in_place"):
+        return g
+    return {**g, "padded": True, "copy_rows": min(g["H"], g["HP"]), "copy_cols": min(g["W"], g["WP"])}
+
+
 def _depthwise_params(node: Node, graph: Graph) -> dict:
     p = fast_conv_params(node, graph)
-    return {**p, **depthwise_geometry(p["win"])}
+    return {**p, **_copied_plane(depthwise_geometry(p["win"]), node)}
 
 
 def _depthwise_scratch(node: Node, graph: Graph) -> int:
-    g = depthwise_geometry(window(node, graph))
+    g = _copied_plane(depthwise_geometry(window(node, graph)), node)
     return g["HP"] * g["WP"] + 3 if g and g["padded"] else 0  # 3: the last word load may pass the plane
 
 
 REF.kernel("Conv", template="ref/int8/conv_depthwise.c.j2", check=_depthwise_check, dtypes=S8, priority=30,
-           roundings=BOTH,
+           roundings=BOTH, in_place=depthwise_nchw,
            scratch_bytes=_depthwise_scratch, static_inputs=(2,), input_names=("X", "W"),
            output_names=("Y",))(_depthwise_params)
 
@@ -194,7 +203,7 @@ def gemm_conv_scratch(node: Node, graph: Graph) -> int:
 
 
 REF.kernel("Conv", template="ref/int8/conv_gemm.c.j2", check=fast_conv_check, dtypes=S8, priority=20,
-           roundings=BOTH,
+           roundings=BOTH, in_place=pointwise_nchw,
            scratch_bytes=gemm_conv_scratch, static_inputs=(2,), input_names=("X", "W"),
            output_names=("Y",))(gemm_conv_params)
 
@@ -251,10 +260,10 @@ def _binary_check(node: Node, graph: Graph) -> str | None:
     return _has_quant(lambda n: n.inputs[:2] + n.outputs[:1])(node, graph)
 
 
-REF.kernel("Add", "Mul", template="ref/int8/binary.c.j2", check=_binary_check, dtypes=S8, roundings=BOTH,
+REF.kernel("Add", "Mul", template="ref/int8/binary.c.j2", check=_binary_check, dtypes=S8, roundings=BOTH, in_place=elementwise,
            input_names=("A", "B"), output_names=("Y",))(_binary_params)
 
-REF.kernel("Requantize", template="ref/int8/requantize.c.j2", check=_has_quant(_activations), dtypes=S8, roundings=BOTH,
+REF.kernel("Requantize", template="ref/int8/requantize.c.j2", check=_has_quant(_activations), dtypes=S8, roundings=BOTH, in_place=elementwise,
            input_names=("X",), output_names=("Y",))(lambda node, graph: kp.requantize_qparams(node, graph))
 
 

@@ -8,6 +8,7 @@ from ....ir import Graph, Node
 from ....ops import op_spec, op_types
 from ....quant import kernel_params as kp
 from .. import REF
+from ...in_place import elementwise
 
 LOOKUP_OPS = op_types(lambda spec: spec.int8 is not None and spec.int8.rule == "lookup")
 
@@ -27,5 +28,5 @@ def _lookup_check(node: Node, graph: Graph) -> str | None:
     return None
 
 
-REF.kernel(*LOOKUP_OPS, template="ref/int8/lookup.c.j2", check=_lookup_check, dtypes=("int8",), static_inputs=(1, 2),
+REF.kernel(*LOOKUP_OPS, template="ref/int8/lookup.c.j2", check=_lookup_check, dtypes=("int8",), static_inputs=(1, 2), in_place=elementwise,
            input_names=("X",), output_names=("Y",))(lambda node, graph: kp.lookup_qparams(node, graph))
