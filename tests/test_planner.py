@@ -230,7 +230,7 @@ def test_metadata_memory_figures_are_consistent(make, io_buffers, tmp_path):
 
     header = (out / "model.h").read_text()
     assert f"#define MODEL_ARENA_SIZE {mem['arena_bytes']}\n" in header
-    assert f"uint8_t model_arena[{max(mem['arena_bytes'], 1)}]" in (out / "model.c").read_text()
+    assert f"uint8_t model_arena[{max(mem['arena_bytes'], 1)}]" in (out / "model_arena.c").read_text()  # the static arena has its own file
 
 
 def test_weights_bytes_of_tiny_cnn():
@@ -253,7 +253,7 @@ def test_alignment_option_is_honoured(alignment, tmp_path):
     assert compile_model(model, CompileOptions(alignment=alignment, in_place=False)).plan.lower_bound == \
         4 * align(60, alignment)
     assert f"#define MODEL_ARENA_ALIGN {alignment}\n" in compiled.files["model.h"]
-    assert f"AOT_ALIGNED({alignment})" in compiled.files["model.c"]
+    assert f"AOT_ALIGNED({alignment})" in compiled.files["model_arena.c"]
     run_and_compare(compiled, model, tmp_path, f"align{alignment}")
 
 
