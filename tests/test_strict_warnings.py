@@ -1,6 +1,7 @@
 """The generated C is clean under -std=c99 -Wall -Wextra -Wcast-align=strict -Wsign-conversion
 -Wconversion -Wshadow -Werror: gcc and clang on the host (ref, x86-avx2, x86-sse4, cmsis-nn glue),
-arm-none-eabi-gcc for cortex-m4 (arm-dsp) and cortex-m55 (helium), compile only (tests/strict_build.py).
+arm-none-eabi-gcc (and clang) for cortex-m4 (arm-dsp) and cortex-m55 (helium), compile only
+(tests/strict_build.py).
 
 The models are the op-family builders of the other tests (int8 Conv/pool/Gemm variants of every
 instruction-set backend, a float model chaining most ref kernels) and a few shared real models. A
@@ -60,9 +61,9 @@ CASES = {
     "x86-avx2": (_x86_int8, "host-avx2", {}, ("gcc", "clang")),
     "x86-avx2-float": (_mixed, "host-avx2", {}, ("clang",)),
     "x86-sse4": (_x86_int8, "host-sse4", {}, ("gcc", "clang")),
-    "arm-dsp": (_isa, "cortex-m4", NHWC, ("gcc",)),
+    "arm-dsp": (_isa, "cortex-m4", NHWC, ("gcc", "clang")),
     "arm-dsp-int16": (_x86_int8, "cortex-m4", {"backend_options": {"arm-dsp": {"weights": "int16"}}}, ("gcc",)),
-    "helium": (_isa, "cortex-m55", NHWC, ("gcc",)),
+    "helium": (_isa, "cortex-m55", NHWC, ("gcc", "clang")),
     "cmsis-nn": (_cmsis_usual, "host", {"backends": ["cmsis-nn", "ref"]}, ("gcc",)),
     "kws-int8-arm-dsp": (_shared("mlperf_tiny/kws_ref_model_int8.onnx"), "cortex-m4", {}, ("gcc",)),
     "ad-float": (_shared("mlperf_tiny/ad01_fp32.onnx"), "host", {}, ("clang",)),
