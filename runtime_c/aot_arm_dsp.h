@@ -40,7 +40,7 @@ static inline int32_t aot_pack16_top(int32_t lo, int32_t hi) {
 typedef int32_t __attribute__((may_alias)) aot_alias_i32;
 /* lo, hi = the two words at p (word aligned); p += 8: one LDRD with post-increment. */
 #define AOT_LDRD_POST(lo, hi, p)                                                                  \
-    __asm__("ldrd %0, %1, [%2], #8" : "=r"(lo), "=r"(hi), "+r"(p) : "m"(*(const aot_alias_i32(*)[2])(p)))
+    __asm__("ldrd %0, %1, [%2], #8" : "=r"(lo), "=r"(hi), "+r"(p) : "m"(*(const aot_alias_i32(*)[2])(const void*)(p)))
 
 /* The four bytes at p + off, any alignment: an expression. Every core with the DSP extension loads
  * a word from any address with LDR; gcc knows it (__ARM_FEATURE_UNALIGNED) and aot_load_s8x4's

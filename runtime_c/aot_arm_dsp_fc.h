@@ -10,14 +10,14 @@
 /* The four int8 at p as one word (LDR: any alignment on cores with the DSP extension); p += 4.
  * memcpy would do, but clang for bare-metal Arm assumes strict alignment and loads bytes. */
 #define AOT_FC_LOAD_X(V, P) \
-    __asm__("ldr %0, [%1], #4" : "=r"(V), "+r"(P) : "m"(*(const aot_alias_i32*)(P)))
+    __asm__("ldr %0, [%1], #4" : "=r"(V), "+r"(P) : "m"(*(const aot_alias_i32*)(const void*)(P)))
 
 /* The four int8 at p, x0 x1 x2 x3, as the int16 lanes XE = (x0, x2) and XO = (x1, x3); p += 4. */
 #define AOT_FC_LOAD_X16(XE, XO, P)                                                                \
     __asm__("ldr %[o], [%[p]], #4\n\t"                                                          \
             "sxtb16 %[e], %[o]\n\t"                                                             \
             "sxtb16 %[o], %[o], ror #8"                                                          \
-            : [e] "=&r"(XE), [o] "=&r"(XO), [p] "+r"(P) : "m"(*(const aot_alias_i32*)(P)))
+            : [e] "=&r"(XE), [o] "=&r"(XO), [p] "+r"(P) : "m"(*(const aot_alias_i32*)(const void*)(P)))
 
 /* Two output rows, int8 weights paired per word (lane = 256 * w_hi + w_lo + 128, lanes k0 k2 then
  * k1 k3): h += raw lanes . x, l += low bytes . x, for the input lanes xe = (x0, x2), xo = (x1, x3);
@@ -33,7 +33,7 @@
                 "uxtb16 %[hi], %[hi]\n\t"                                                         \
                 "smlad %[l], %[hi], %[xo], %[l]"                                                  \
                 : [h] "+r"(H), [l] "+r"(L), [w] "+r"(W), [lo] "=&r"(lo_), [hi] "=&r"(hi_)         \
-                : [xe] "r"(XE), [xo] "r"(XO), "m"(*(const aot_alias_i32(*)[2])(W)));              \
+                : [xe] "r"(XE), [xo] "r"(XO), "m"(*(const aot_alias_i32(*)[2])(const void*)(W)));              \
     } while (0)
 
 /* One output row, int16 weights (lanes k0 k2 then k1 k3): a += w . x; w += 8. */
@@ -44,7 +44,7 @@
                 "smlad %[a], %[lo], %[xe], %[a]\n\t"                                              \
                 "smlad %[a], %[hi], %[xo], %[a]"                                                  \
                 : [a] "+r"(A), [w] "+r"(W), [lo] "=&r"(lo_), [hi] "=&r"(hi_)                      \
-                : [xe] "r"(XE), [xo] "r"(XO), "m"(*(const aot_alias_i32(*)[2])(W)));              \
+                : [xe] "r"(XE), [xo] "r"(XO), "m"(*(const aot_alias_i32(*)[2])(const void*)(W)));              \
     } while (0)
 
 /* One output row, four int8 weights in their order: a += w . x; w += 4. */
@@ -57,7 +57,7 @@
                 "sxtb16 %[t], %[v], ror #8\n\t"                                                   \
                 "smlad %[a], %[t], %[xo], %[a]"                                                   \
                 : [a] "+r"(A), [w] "+r"(W), [v] "=&r"(v_), [t] "=&r"(t_)                          \
-                : [xe] "r"(XE), [xo] "r"(XO), "m"(*(const aot_alias_i32*)(W)));                   \
+                : [xe] "r"(XE), [xo] "r"(XO), "m"(*(const aot_alias_i32*)(const void*)(W)));                   \
     } while (0)
 
 #endif /* AOT_ARM_DSP_FC_H */

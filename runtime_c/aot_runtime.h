@@ -220,7 +220,15 @@ static inline int32_t aot_requantize_hi(int32_t acc, int32_t multiplier, int32_t
 /* x saturated to [-128, 127] (one SSAT where the core has it). */
 static inline int32_t aot_sat8(int32_t x) {
 #if defined(__ARM_FEATURE_SAT)
+    /* gcc's arm_acle.h stores __builtin_arm_ssat's unsigned result in an int32_t inside its macro. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsign-conversion"
+#endif
     return __ssat(x, 8);
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 #else
     return x < -128 ? -128 : (x > 127 ? 127 : x);
 #endif

@@ -99,10 +99,10 @@ static inline void aot_sse4_pairs16(__m128i a, __m128i b, __m128i p[4]) {
 /* Stores the first count (at most sixteen) bytes of v at dst. */
 static inline void aot_sse4_store_s8(int8_t* dst, __m128i v, int count) {
     if (count >= 16) {
-        _mm_storeu_si128((__m128i*)dst, v);
+        _mm_storeu_si128((__m128i*)(void*)dst, v);
     } else if (count > 0) {
         int8_t bytes[16];
-        _mm_storeu_si128((__m128i*)bytes, v);
+        _mm_storeu_si128((__m128i*)(void*)bytes, v);
         memcpy(dst, bytes, (size_t)count);
     }
 }

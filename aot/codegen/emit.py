@@ -32,10 +32,11 @@ def tensor_expr(graph: Graph, plan: MemoryPlan, prefix: str, name: str, writable
     const = "" if writable else "const "
     if st.kind in ("input", "output") and not st.in_arena:  # the caller's buffer, a parameter
         root_type = c_type(graph.tensors[st.root].dtype)
-        return st.root if root_type == ctype else f"({const}{ctype}*){st.root}"
+        return st.root if root_type == ctype else f"({const}{ctype}*)({const}void*){st.root}"
     if st.kind == "const":
         return weight_symbol(prefix, st.root)
-    return f"({const}{ctype}*)(arena + {st.offset})"
+    # Through void*: the planner aligns every offset (-Wcast-align cannot see it, the arena is uint8_t).
+    return f"({const}{ctype}*)({const}void*)(arena + {st.offset})"
 
 
 def render_library(graph: Graph, calls: list[Call], plan: MemoryPlan, prefix: str,
