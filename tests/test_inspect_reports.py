@@ -4,6 +4,9 @@ variant, full names), ``--json``, ``--memory-plot`` (SVG; PNG with matplotlib, A
 int8 graph as QDQ that ONNX Runtime runs within one quantization step of aot's C."""
 from __future__ import annotations
 
+import contextlib
+import io
+
 import json
 import re
 import shutil
@@ -187,8 +190,19 @@ def board_profile(model_path: Path, tmp_path_factory: pytest.TempPathFactory) ->
     missing = resolve_board("cortex-m4").missing_tools("gcc")
     assert not missing, f"{', '.join(missing)} not installed: run boards/install-toolchains.sh"
     path = tmp_path_factory.mktemp("profile") / "profile.json"
-    assert main(["run", str(model_path), "--board", "cortex-m4", "--profile", "--profile-json", str(path)]) == 0
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["run", str(model_path), "--board", "cortex-m4", "--profile", "--profile-json", str(path)]) == 0
+    (path.parent / "stdout.txt").write_text(printed.getvalue())
     return path
+
+
+def test_run_prints_full_layer_names_in_the_profile(board_profile, m4_data):
+    """The profile table's rows end with the whole layer name (names cut to 32 characters read alike)."""
+    rows = (board_profile.parent / "stdout.txt").read_text().splitlines()
+    assert sum(len(layer["name"]) > 32 for layer in m4_data["layers"]) >= 3
+    for layer in m4_data["layers"]:
+        assert any(row.endswith("  " + layer["name"]) and row.split()[0] == str(layer["index"]) for row in rows), layer
 
 
 def test_run_writes_the_profile_file(board_profile, m4_data):

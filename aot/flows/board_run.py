@@ -128,11 +128,13 @@ class BoardReport:
                     f"{self.io_bytes:,} + stack used {self.stack_used:,}")
         if self.layers:
             total = max(sum(layer.instructions for layer in self.layers), 1)
-            rows.append(f"\n{'#':>3} {'layer':<32} {'op':<18} {'instructions':>14} {'share':>7}")
+            # Full layer names, last: names cut to a column's width read alike.
+            ow = max([2, *(len(x.op_type) for x in self.layers)])
+            rows.append(f"\n{'#':>3} {'op':<{ow}} {'instructions':>14} {'share':>7}  layer")
             for layer in self.layers:
-                rows.append(f"{layer.index:>3} {layer.name[:32]:<32} {layer.op_type[:18]:<18} "
-                            f"{layer.instructions:>14,} {100 * layer.instructions / total:>6.1f}%")
-            rows.append(f"    {'sum of layers':<51} {sum(x.instructions for x in self.layers):>14,}")
+                rows.append(f"{layer.index:>3} {layer.op_type:<{ow}} {layer.instructions:>14,} "
+                            f"{100 * layer.instructions / total:>6.1f}%  {layer.name}")
+            rows.append(f"    {'sum of layers':<{ow}} {sum(x.instructions for x in self.layers):>14,}")
         rows.append("time          " + ", ".join(f"{k} {v:.2f} s" for k, v in self.seconds.items()))
         return "\n".join(rows)
 
