@@ -148,7 +148,7 @@ def test_reshape_producing_a_graph_output_gets_a_copy(tmp_path):
     assert copy_call.template == copy_call.kernel.alias_template
     assert compiled.plan.storage["y"].kind == "output" and compiled.plan.storage["y"].root == "y"
     assert compiled.plan.storage["r"].kind == "arena"
-    assert re.search(r"model_reshape\(\(const float\*\)\(arena \+ \d+\), y\);", compiled.files["model.c"])
+    assert re.search(r"model_reshape\(\(const float\*\)\(const void\*\)\(arena \+ \d+\), y\);", compiled.files["model.c"])
     run_and_compare(compiled, model, tmp_path, "copy")
 
 

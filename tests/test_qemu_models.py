@@ -227,7 +227,7 @@ def test_aot_run_with_real_input_prints_report(shared_model, capsys):
     assert run_cli(["run", str(model), "--board", "cortex-m4", "--input", str(sample), "--profile"]) == 0
     out = capsys.readouterr().out
     assert "run: PASS" in out and "golden model" in out
-    assert "per inference (SysTick" in out and "stack" in out and "arena 16," in out
+    assert "per inference (SysTick" in out and "stack" in out and "arena 9,152 B" in out
     assert out.count(" Conv ") >= 9  # per-layer rows
 
 

@@ -118,12 +118,17 @@ def io_layout(graph: Graph, name: str) -> str | None:
                     return layout
         return None
     node = producers.get(name)
-    return _layout_through(graph, node, backwards=False) if node is not None else None
+    # Only a first output follows its first input (an RNN's Y_h, say, does not; its Y may be omitted).
+    if node is None or not node.inputs or not node.inputs[0] or node.outputs[0] != name:
+        return None
+    return _layout_through(graph, node, backwards=False)
 
 
 def _layout_through(graph: Graph, node: Node, backwards: bool) -> str | None:
     """The layout of ``node``'s first input from its output's (backwards) or the other way round."""
     src, dst = (node.outputs[0], node.inputs[0]) if backwards else (node.inputs[0], node.outputs[0])
+    if not src or not dst:  # an omitted optional output (an RNN's Y)
+        return None
     known = graph.tensors[src].layout
     if known is None:
         return None
