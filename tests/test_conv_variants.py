@@ -31,14 +31,16 @@ CASES = [
 ]
 
 
-def _variant(model, node_index: int) -> str:
-    """The variant of CASES[node_index]'s Conv (found by its shapes: the compile may reorder the
-    independent layers to lower the peak memory)."""
+def _variants(model) -> list[str]:
+    """The variant of each CASES entry's Conv (found by its shapes: the compile may reorder the
+    independent layers to lower the peak memory), from one compile."""
     graph = compile_model(model, CompileOptions()).graph
-    x, w = CASES[node_index][:2]
-    node = next(n for n in graph.nodes if n.op_type == "Conv" and graph.tensors[n.inputs[0]].shape == x
-                and graph.tensors[n.inputs[1]].shape == w)
-    return conv_variant(conv_params(node, graph))
+
+    def variant(x, w) -> str:
+        node = next(n for n in graph.nodes if n.op_type == "Conv" and graph.tensors[n.inputs[0]].shape == x
+                    and graph.tensors[n.inputs[1]].shape == w)
+        return conv_variant(conv_params(node, graph))
+    return [variant(x, w) for x, w, _, _ in CASES]
 
 
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
@@ -49,7 +51,7 @@ def test_conv_variants(bias, tmp_path):
         conv = m.op("Conv", inputs, output=False, **attrs)
         m.op("Relu", conv)  # fused: the variants apply the activation in their store
     proto = m.proto()
-    assert [_variant(proto, i) for i in range(len(CASES))] == [c[3] for c in CASES]
+    assert _variants(proto) == [c[3] for c in CASES]
     check(m, tmp_path, syntax=True)
 
 
