@@ -92,7 +92,6 @@ def test_patched_ir_computes_the_same_in_onnx_runtime(kernel, stride, pad, dilat
 def test_estimate_bounds_the_peak_and_counts_macs_exactly():
     graph = optimize(inverted_residual_model(), CompileOptions(board="host", backends=["ref"]))
     steps, macs = _step_peaks(graph), [layer_macs(graph, n) for n in graph.nodes]
-    assert max(steps) == peak_live_bytes(graph)
     for cut in cut_points(graph, patchable_prefix(graph)):
         for strips in (2, 3, 5):
             guess = estimate(graph, cut, strips, steps, macs)

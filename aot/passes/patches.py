@@ -15,9 +15,10 @@ AveragePool with explicit pads and floor rounding) and layout-agnostic element-w
 inputs all have the output's shape, on rank-4 NCHW or NHWC tensors; a cut is a point of that prefix
 where a single tensor flows to the rest of the graph.
 
-``choose_patches`` measures every cut and strip count with the planner's model of live bytes (every
-activation from its producer to its last reader, graph inputs from the start) and keeps the least
-peak whose extra MACs stay within ``max_overhead``; ``patch_graph`` applies one.
+``choose_patches`` estimates, without building them, the peak of live bytes (the planner's model:
+every activation from its producer to its last reader, graph inputs from the start) and the MACs of
+every cut and strip count, and keeps the least peak whose extra MACs stay within ``max_overhead``;
+``patch_graph`` applies one.
 """
 from __future__ import annotations
 
@@ -258,43 +259,11 @@ class _Rewriter:
 def peak_live_bytes(graph: Graph) -> int:
     """The planner's lower bound for the file order, without scratch or aliases: every activation from
     its producer (graph inputs: from the start) to its last reader (graph outputs: to the end)."""
-    last: dict[str, int] = {}
-    end = len(graph.nodes)
-    for i, node in enumerate(graph.nodes):
-        for t in node.inputs:
-            if t and not graph.tensors[t].is_constant:
-                last[t] = i
-    for t in graph.outputs:
-        last[t] = end
-    frees: dict[int, int] = {}
-    live = sum(graph.tensors[t].nbytes for t in graph.inputs)
-    for t in graph.inputs:
-        frees[last.get(t, -1)] = frees.get(last.get(t, -1), 0) + graph.tensors[t].nbytes
-    live -= frees.pop(-1, 0)
-    peak = live
-    for i, node in enumerate(graph.nodes):
-        made = [o for o in node.outputs if o]
-        live += sum(graph.tensors[o].nbytes for o in made)
-        peak = max(peak, live)
-        for o in made:
-            at = last.get(o, i)
-            frees[at] = frees.get(at, 0) + graph.tensors[o].nbytes
-        live -= frees.pop(i, 0)
-    return peak
+    return max(_step_peaks(graph), default=sum(graph.tensors[t].nbytes for t in graph.inputs))
 
 
 def graph_macs(graph: Graph) -> int:
     return sum(layer_macs(graph, n) for n in graph.nodes)
-
-
-def _scratch_copy(graph: Graph) -> Graph:
-    """A copy a rewrite may change without touching ``graph``: the rewriter only adds tensors and nodes,
-    drops tensors and reassigns the node list, so tensors and nodes themselves are shared."""
-    twin = copy.copy(graph)
-    twin.tensors, twin.nodes = dict(graph.tensors), list(graph.nodes)
-    twin.inputs, twin.outputs = list(graph.inputs), list(graph.outputs)
-    twin.names, twin.node_names = copy.deepcopy(graph.names), copy.deepcopy(graph.node_names)
-    return twin
 
 
 def patch_graph(graph: Graph, cut: int, strips: int) -> Graph:
