@@ -239,10 +239,9 @@ class _Rewriter:
     def apply(self) -> Graph:
         g = self.graph
         height = g.tensors[self.cut_tensor].shape[_row_axis(g, self.cut_tensor)]
-        bounds = [round(i * height / self.strips) for i in range(self.strips + 1)]
         nodes, pieces = [], []
-        for s in range(self.strips):
-            strip_nodes, piece = self.strip_nodes(s, (bounds[s], bounds[s + 1]))
+        for s, rows in enumerate(strip_rows(height, self.strips)):
+            strip_nodes, piece = self.strip_nodes(s, rows)
             nodes += strip_nodes
             pieces.append(piece)
         join = g.make_node("Concat", pieces, [self.cut_tensor], {"axis": _row_axis(g, self.cut_tensor)},
@@ -406,7 +405,7 @@ def patch_stages(graph: Graph, ctx: PassContext) -> Graph:
 
 
 def strip_rows(height: int, strips: int) -> list[tuple[int, int]]:
-    """The rows of each strip (for reports and tests): as even as integers allow."""
+    """The rows of each strip: as even as integers allow."""
     bounds = [round(i * height / strips) for i in range(strips + 1)]
     return [(bounds[i], bounds[i + 1]) for i in range(strips)]
 
